@@ -1,0 +1,120 @@
+//! Schema migrations, kept per component.
+//!
+//! The table `schema_versions(component, version)` records how far each
+//! component's list has been applied. To change a table, append SQL to that
+//! component's list; never edit an entry that has shipped. A component added
+//! by another crate registers its list in [`COMPONENTS`].
+
+use crate::{Result, Store, StoreError};
+
+/// One component's ordered migrations.
+pub struct Component {
+    pub name: &'static str,
+    pub migrations: &'static [&'static str],
+}
+
+/// Every component's migrations, applied in this order.
+pub const COMPONENTS: &[Component] = &[
+    Component {
+        name: "environments",
+        migrations: &[r#"
+            CREATE TABLE environments (
+                name          TEXT PRIMARY KEY,
+                project       TEXT NOT NULL,
+                project_path  TEXT NOT NULL,
+                worktree      TEXT NOT NULL,
+                branch        TEXT NOT NULL,
+                env_type      TEXT,
+                runtime       TEXT NOT NULL,
+                state         TEXT NOT NULL,
+                container_id  TEXT,
+                image         TEXT,
+                config_hash   TEXT NOT NULL DEFAULT '',
+                spec          TEXT NOT NULL DEFAULT '{}',
+                created_at    INTEGER NOT NULL,
+                updated_at    INTEGER NOT NULL,
+                creator_pid   INTEGER
+            );
+            CREATE INDEX environments_project ON environments(project);
+        "#],
+    },
+    Component {
+        name: "routes",
+        migrations: &[r#"
+            CREATE TABLE routes (
+                env          TEXT NOT NULL,
+                service      TEXT NOT NULL,
+                ord          INTEGER NOT NULL,
+                target_host  TEXT NOT NULL,
+                target_port  INTEGER NOT NULL,
+                inner_port   INTEGER,
+                label        TEXT,
+                created_at   INTEGER NOT NULL,
+                PRIMARY KEY (env, service)
+            );
+        "#],
+    },
+    Component {
+        name: "lifecycle",
+        migrations: &[r#"
+            CREATE TABLE lifecycle_runs (
+                env       TEXT NOT NULL,
+                step      TEXT NOT NULL,
+                hash      TEXT NOT NULL,
+                ran_at    INTEGER NOT NULL,
+                PRIMARY KEY (env, step)
+            );
+        "#],
+    },
+];
+
+pub(crate) fn migrate(store: &Store) -> Result<()> {
+    let conn = store.conn();
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    )?;
+    // Fast path: every component current, no write lock needed.
+    let mut pending = false;
+    for c in COMPONENTS {
+        let v = version(conn, c.name)?;
+        if v > c.migrations.len() as i64 {
+            return Err(StoreError::TooNew {
+                path: store.path().to_path_buf(),
+                component: c.name,
+                found: v,
+                supported: c.migrations.len() as i64,
+            });
+        }
+        pending |= v < c.migrations.len() as i64;
+    }
+    if !pending {
+        return Ok(());
+    }
+    store.write(|conn| {
+        for c in COMPONENTS {
+            // Re-read under the lock: another process may have migrated.
+            let v = version(conn, c.name)?;
+            for (i, sql) in c.migrations.iter().enumerate().skip(v as usize) {
+                conn.execute_batch(sql)?;
+                conn.execute(
+                    "INSERT INTO schema_versions(component, version) VALUES (?1, ?2)
+                     ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                    rusqlite::params![c.name, i as i64 + 1],
+                )?;
+            }
+        }
+        Ok::<_, StoreError>(())
+    })
+}
+
+fn version(conn: &rusqlite::Connection, component: &str) -> Result<i64> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT version FROM schema_versions WHERE component = ?1",
+            [component],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
