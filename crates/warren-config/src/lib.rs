@@ -1,0 +1,1 @@
+//! Configuration (DESIGN.md section 4). Work in progress.

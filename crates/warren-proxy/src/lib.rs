@@ -1,0 +1,3 @@
+//! The hostname reverse proxy (DESIGN.md section 6). Work in progress.
+
+pub mod cli;
