@@ -1,0 +1,541 @@
+//! The Docker runtime: bollard over the Docker Engine API. Works with
+//! Podman's compatible socket too; `DOCKER_HOST` is honoured.
+
+mod context;
+mod convert;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::query_parameters as qp;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use warren_core::RuntimeKind;
+
+use crate::{
+    ContainerInfo, CreateSpec, ExecIo, ExecSpec, ExitStatus, ImageSource, PortBinding, Progress,
+    ProgressSink, Result, Runtime, RuntimeError, Stream,
+};
+
+/// A connection to a Docker-compatible engine.
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+    host: String,
+}
+
+/// The engine address in use (`DOCKER_HOST` or the default socket).
+pub fn engine_host() -> String {
+    std::env::var(warren_core::vars::DOCKER_HOST)
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
+}
+
+impl DockerRuntime {
+    /// Connects and negotiates the API version (older engines, like Debian's
+    /// 20.10, speak 1.41; newer ones refuse clients that are too old).
+    pub async fn connect() -> Result<DockerRuntime> {
+        let host = engine_host();
+        let unreachable = |source| RuntimeError::Unreachable {
+            host: host.clone(),
+            source,
+        };
+        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        Ok(DockerRuntime { docker, host })
+    }
+
+    /// Engine address.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The underlying client, for callers needing an endpoint not in [`Runtime`].
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Engine version and API version, for `warren doctor`.
+    pub async fn version(&self) -> Result<(String, String)> {
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(|e| engine("reading the engine version", e))?;
+        Ok((
+            v.version.unwrap_or_default(),
+            v.api_version.unwrap_or_default(),
+        ))
+    }
+
+    /// Whether an image exists locally.
+    pub async fn image_exists(&self, image: &str) -> Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if status(&e) == Some(404) => Ok(false),
+            Err(e) => Err(engine(format!("inspecting image `{image}`"), e)),
+        }
+    }
+
+    async fn pull(&self, image: &str, progress: ProgressSink<'_>) -> Result<()> {
+        progress(Progress::Message(format!("pulling {image}")));
+        let (name, tag) = split_tag(image);
+        let opts = qp::CreateImageOptionsBuilder::default()
+            .from_image(name)
+            .tag(tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|source| RuntimeError::Pull {
+                image: image.to_string(),
+                source,
+            })?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(RuntimeError::Pull {
+                    image: image.to_string(),
+                    source: BollardError::DockerStreamError { error: err },
+                });
+            }
+            let detail = info.progress_detail.unwrap_or_default();
+            progress(Progress::Pull {
+                layer: info.id.unwrap_or_default(),
+                status: info.status.unwrap_or_default(),
+                current: detail.current.map(|c| c.max(0) as u64),
+                total: detail.total.map(|t| t.max(0) as u64),
+            });
+        }
+        Ok(())
+    }
+
+    async fn build(&self, spec: &crate::BuildSpec, progress: ProgressSink<'_>) -> Result<()> {
+        progress(Progress::Message(format!("building {}", spec.tag)));
+        let ctx = context::pack(spec)?;
+        let mut opts = qp::BuildImageOptionsBuilder::default()
+            .dockerfile(&ctx.dockerfile)
+            .t(&spec.tag)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(
+                &spec
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<HashMap<_, _>>(),
+            )
+            .labels(&HashMap::from([(
+                "warren.managed".to_string(),
+                "true".to_string(),
+            )]));
+        if let Some(t) = &spec.target {
+            opts = opts.target(t);
+        }
+        if !spec.cache_from.is_empty() {
+            opts = opts.cachefrom(&spec.cache_from);
+        }
+        let mut stream =
+            self.docker
+                .build_image(opts.build(), None, Some(bollard::body_full(ctx.tar.into())));
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| RuntimeError::Build {
+                tag: spec.tag.clone(),
+                message: match e {
+                    BollardError::DockerStreamError { error } => error,
+                    other => other.to_string(),
+                },
+            })?;
+            if let Some(line) = info.stream {
+                for l in line.lines().filter(|l| !l.trim().is_empty()) {
+                    progress(Progress::BuildLine(l.to_string()));
+                }
+            }
+            if let Some(msg) = info.error_detail.and_then(|d| d.message) {
+                return Err(RuntimeError::Build {
+                    tag: spec.tag.clone(),
+                    message: msg,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` to the container's main process.
+    pub async fn kill(&self, id: &str, signal: &str) -> Result<()> {
+        let opts = qp::KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        self.docker
+            .kill_container(id, Some(opts))
+            .await
+            .map_err(|e| not_found_or(id, "killing the container", e))
+    }
+
+    async fn exec_attached(
+        &self,
+        exec_id: &str,
+        tty: bool,
+        with_stdin: bool,
+        mut on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<()> {
+        let started = self
+            .docker
+            .start_exec(
+                exec_id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(|e| engine("starting the command", e))?;
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
+            return Ok(());
+        };
+        let stdin_task = if with_stdin {
+            Some(tokio::spawn(async move {
+                let mut stdin = tokio::io::stdin();
+                let _ = tokio::io::copy(&mut stdin, &mut input).await;
+                let _ = input.shutdown().await;
+            }))
+        } else {
+            drop(input);
+            None
+        };
+        let resize_task = if tty {
+            let docker = self.docker.clone();
+            let exec_id = exec_id.to_string();
+            Some(tokio::spawn(async move {
+                follow_window_size(docker, exec_id).await
+            }))
+        } else {
+            None
+        };
+        while let Some(chunk) = output.next().await {
+            match chunk {
+                Ok(bollard::container::LogOutput::StdErr { message }) => {
+                    on_output(Stream::Stderr, &message)
+                }
+                Ok(
+                    bollard::container::LogOutput::StdOut { message }
+                    | bollard::container::LogOutput::Console { message },
+                ) => on_output(Stream::Stdout, &message),
+                Ok(bollard::container::LogOutput::StdIn { .. }) => {}
+                Err(e) => return Err(engine("reading the command's output", e)),
+            }
+        }
+        if let Some(t) = stdin_task {
+            t.abort();
+        }
+        if let Some(t) = resize_task {
+            t.abort();
+        }
+        Ok(())
+    }
+}
+
+async fn follow_window_size(docker: Docker, exec_id: String) {
+    let resize = |(h, w): (u16, u16)| {
+        let docker = docker.clone();
+        let exec_id = exec_id.clone();
+        async move {
+            let _ = docker
+                .resize_exec(
+                    &exec_id,
+                    bollard::exec::ResizeExecOptions {
+                        height: h,
+                        width: w,
+                    },
+                )
+                .await;
+        }
+    };
+    if let Some(size) = crate::tty::size() {
+        resize(size).await;
+    }
+    let Ok(mut winch) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+    else {
+        return;
+    };
+    while winch.recv().await.is_some() {
+        if let Some(size) = crate::tty::size() {
+            resize(size).await;
+        }
+    }
+}
+
+fn split_tag(image: &str) -> (&str, &str) {
+    // A colon after the last slash separates the tag (a colon before it is a
+    // registry port); digests (`@sha256:`) are passed whole.
+    if image.contains('@') {
+        return (image, "");
+    }
+    let last_slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (&image[..last_slash + i], &image[last_slash + i + 1..]),
+        None => (image, "latest"),
+    }
+}
+
+fn status(e: &BollardError) -> Option<u16> {
+    match e {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn engine(action: impl Into<String>, source: BollardError) -> RuntimeError {
+    RuntimeError::Engine {
+        action: action.into(),
+        source,
+    }
+}
+
+fn not_found_or(id: &str, action: &str, e: BollardError) -> RuntimeError {
+    if status(&e) == Some(404) {
+        RuntimeError::NotFound(id.to_string())
+    } else {
+        engine(action, e)
+    }
+}
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Docker
+    }
+
+    async fn ensure_image(
+        &self,
+        image: &ImageSource,
+        progress: ProgressSink<'_>,
+    ) -> Result<String> {
+        match image {
+            ImageSource::Image(name) => {
+                if !self.image_exists(name).await? {
+                    self.pull(name, progress).await?;
+                }
+                Ok(name.clone())
+            }
+            ImageSource::Build(spec) => {
+                if !self.image_exists(&spec.tag).await? {
+                    self.build(spec, progress).await?;
+                }
+                Ok(spec.tag.clone())
+            }
+        }
+    }
+
+    async fn create(&self, spec: &CreateSpec) -> Result<String> {
+        let opts = qp::CreateContainerOptionsBuilder::default()
+            .name(&spec.container_name)
+            .build();
+        match self
+            .docker
+            .create_container(Some(opts), convert::create_body(spec))
+            .await
+        {
+            Ok(r) => Ok(r.id),
+            Err(e) if status(&e) == Some(409) => {
+                Err(RuntimeError::NameConflict(spec.container_name.clone()))
+            }
+            Err(e) => Err(engine(
+                format!("creating container `{}`", spec.container_name),
+                e,
+            )),
+        }
+    }
+
+    async fn start(&self, id: &str) -> Result<()> {
+        match self
+            .docker
+            .start_container(id, None::<qp::StartContainerOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(304) => Ok(()),
+            Err(e) => Err(not_found_or(id, "starting the container", e)),
+        }
+    }
+
+    async fn exec(&self, id: &str, spec: &ExecSpec, io: ExecIo<'_>) -> Result<ExitStatus> {
+        let (tty, stdin) = match &io {
+            ExecIo::Inherit { tty, stdin } => (*tty, *stdin),
+            _ => (false, false),
+        };
+        let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let created = self
+            .docker
+            .create_exec(
+                id,
+                CreateExecOptions {
+                    attach_stdin: Some(stdin),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(tty),
+                    env: (!env.is_empty()).then_some(env),
+                    cmd: Some(spec.cmd.clone()),
+                    user: spec.user.clone(),
+                    working_dir: spec.workdir.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| match status(&e) {
+                Some(404) => RuntimeError::NotFound(id.to_string()),
+                Some(409) => RuntimeError::Other(format!("container `{id}` is not running")),
+                _ => engine("creating the command", e),
+            })?;
+        match io {
+            ExecIo::Inherit { tty, stdin } => {
+                let _raw = if tty {
+                    crate::tty::RawModeGuard::enter().map_err(RuntimeError::Terminal)?
+                } else {
+                    None
+                };
+                let mut out = std::io::stdout();
+                let mut err = std::io::stderr();
+                self.exec_attached(&created.id, tty, stdin, |s, bytes| {
+                    use std::io::Write;
+                    let _ = match s {
+                        Stream::Stdout => out.write_all(bytes).and_then(|_| out.flush()),
+                        Stream::Stderr => err.write_all(bytes).and_then(|_| err.flush()),
+                    };
+                })
+                .await?;
+            }
+            ExecIo::Capture(sink) => {
+                self.exec_attached(&created.id, false, false, |s, b| sink(s, b))
+                    .await?;
+            }
+            ExecIo::Null => {
+                self.exec_attached(&created.id, false, false, |_, _| {})
+                    .await?;
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| engine("reading the command's exit code", e))?;
+        Ok(ExitStatus {
+            code: inspect.exit_code.unwrap_or(-1),
+        })
+    }
+
+    async fn stop(&self, id: &str, timeout: Duration) -> Result<()> {
+        let opts = qp::StopContainerOptionsBuilder::default()
+            .t(timeout.as_secs().min(i32::MAX as u64) as i32)
+            .build();
+        match self.docker.stop_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(304) => Ok(()),
+            Err(e) => Err(not_found_or(id, "stopping the container", e)),
+        }
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        let opts = qp::RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(engine("removing the container", e)),
+        }
+    }
+
+    async fn port_bindings(&self, id: &str) -> Result<Vec<PortBinding>> {
+        Ok(self
+            .inspect(id)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?
+            .ports)
+    }
+
+    async fn logs(&self, id: &str, follow: bool, tail: Option<usize>) -> Result<()> {
+        use std::io::Write;
+        let opts = qp::LogsOptionsBuilder::default()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.map(|t| t.to_string()).unwrap_or_else(|| "all".into()))
+            .build();
+        let mut stream = self.docker.logs(id, Some(opts));
+        let mut out = std::io::stdout();
+        let mut err = std::io::stderr();
+        while let Some(item) = stream.next().await {
+            let res = match item.map_err(|e| not_found_or(id, "reading logs", e))? {
+                bollard::container::LogOutput::StdErr { message } => err.write_all(&message),
+                bollard::container::LogOutput::StdOut { message }
+                | bollard::container::LogOutput::Console { message } => out.write_all(&message),
+                bollard::container::LogOutput::StdIn { .. } => Ok(()),
+            };
+            if res.is_err() {
+                // Closed pipe (`warren logs x | head`): stop quietly.
+                break;
+            }
+            let _ = out.flush();
+        }
+        Ok(())
+    }
+
+    async fn inspect(&self, id: &str) -> Result<Option<ContainerInfo>> {
+        match self
+            .docker
+            .inspect_container(id, None::<qp::InspectContainerOptions>)
+            .await
+        {
+            Ok(r) => Ok(Some(convert::from_inspect(r))),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(engine("inspecting the container", e)),
+        }
+    }
+
+    async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerInfo>> {
+        let filters: HashMap<String, Vec<String>> = HashMap::from([(
+            "label".to_string(),
+            labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        )]);
+        let opts = qp::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| engine("listing containers", e))?;
+        Ok(list.into_iter().map(convert::from_summary).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_tag;
+
+    #[test]
+    fn tags() {
+        assert_eq!(split_tag("busybox"), ("busybox", "latest"));
+        assert_eq!(split_tag("busybox:1.36"), ("busybox", "1.36"));
+        assert_eq!(
+            split_tag("reg:5000/team/app"),
+            ("reg:5000/team/app", "latest")
+        );
+        assert_eq!(
+            split_tag("reg:5000/team/app:v2"),
+            ("reg:5000/team/app", "v2")
+        );
+        assert_eq!(split_tag("app@sha256:abc"), ("app@sha256:abc", ""));
+    }
+}
