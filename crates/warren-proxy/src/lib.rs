@@ -1,3 +1,42 @@
-//! The hostname reverse proxy (DESIGN.md section 6). Work in progress.
+//! The hostname reverse proxy (DESIGN.md section 6): requests for
+//! `[SERVICE.]ENV.localhost[:port]` go to that environment's service, with
+//! keep-alive, streaming bodies and upgrades (WebSocket) passed through.
+//!
+//! - [`serve`] runs the proxy in the foreground (`warren proxy serve`);
+//! - [`ensure_running`] finds or starts the background proxy (environments
+//!   call it after registering routes); [`status`] and [`stop`] manage it;
+//! - [`ProxySettings`] is what it listens on; [`route_url`] builds the URL of
+//!   a service for people and for `WARREN_URL_*`.
 
 pub mod cli;
+mod error;
+mod forward;
+mod headers;
+mod host;
+mod lifecycle;
+mod lock;
+mod pages;
+mod port_owner;
+mod server;
+mod settings;
+mod table;
+mod upgrade;
+
+pub use error::ProxyError;
+pub use forward::STATUS_PATH;
+pub use headers::{HOPS, MAX_HOPS};
+pub use host::{HostTarget, classify};
+pub use lifecycle::{
+    LOG_FILE, ProxyStatus, RouteView, START_TIMEOUT, answers, ensure_running, log_path, status,
+    stop,
+};
+pub use lock::{LOCK_FILE, Probe, ProxyInfo, probe};
+pub use pages::{route_host, route_url};
+pub use port_owner::{PortOwner, find_listener};
+pub use server::serve;
+pub use settings::ProxySettings;
+
+/// One line to the proxy's log (its stderr), stamped with Unix seconds.
+fn log(msg: &str) {
+    eprintln!("[{}] proxy: {msg}", warren_store::now_unix());
+}

@@ -1,0 +1,160 @@
+//! One request: read the Host, find the backend, forward with rewritten
+//! headers and the bodies streamed both ways (frames are passed on as they
+//! arrive, so SSE events and large uploads are never buffered whole).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use http::uri::{PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, Uri, Version, header};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::headers;
+use crate::host::{self, HostTarget};
+use crate::pages::{self, Body};
+use crate::table::{Lookup, SharedTable};
+use crate::upgrade;
+
+/// Path answered on the proxy's own names with its identity (used by
+/// `ensure_running` to check that the port is really this proxy).
+pub const STATUS_PATH: &str = "/__warren/status";
+
+/// The forwarding service shared by every connection.
+#[derive(Debug)]
+pub struct Forwarder {
+    table: SharedTable,
+    client: Client<HttpConnector, Incoming>,
+    port: u16,
+    pid: u32,
+    started_at: i64,
+}
+
+impl Forwarder {
+    /// A forwarder answering from `table`; `port` is where clients reach it
+    /// (for links on the landing page).
+    pub fn new(table: SharedTable, port: u16, started_at: i64) -> Forwarder {
+        let mut connector = HttpConnector::new();
+        // Dev-server traffic is small request/response pairs: Nagle would
+        // add delayed-ACK stalls to every one of them.
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            // Hosts are preserved from the client; never invent one.
+            .set_host(false)
+            .build(connector);
+        Forwarder {
+            table,
+            client,
+            port,
+            pid: std::process::id(),
+            started_at,
+        }
+    }
+
+    /// Answers one request from a client at `client_ip` (an
+    /// `X-Forwarded-For` value computed once per connection).
+    pub async fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        client_ip: HeaderValue,
+    ) -> Result<Response<Body>, Infallible> {
+        let table = self.table.load();
+        let client_version = req.version();
+        let host_header = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let host = host_header.or_else(|| req.uri().authority().map(|a| a.as_str()));
+        let (env, service) = match host::classify(host) {
+            HostTarget::Route { env, service } => (env, service),
+            HostTarget::Proxy if req.uri().path() == STATUS_PATH => {
+                return Ok(pages::status(self.pid, self.port, self.started_at, &table));
+            }
+            HostTarget::Proxy | HostTarget::Foreign => {
+                return Ok(pages::landing(&table, self.port));
+            }
+        };
+        let (env, backend) = match table.lookup(env, service) {
+            Lookup::Found { env, backend } => (env.name.as_str(), backend),
+            Lookup::UnknownEnv => return Ok(pages::unknown_environment(env, &table)),
+            Lookup::UnknownService(routes) => {
+                return Ok(pages::unknown_service(env, service.unwrap_or(""), routes));
+            }
+        };
+        let hops = headers::hops(req.headers());
+        if hops >= headers::MAX_HOPS {
+            return Ok(pages::loop_detected(hops));
+        }
+        let upgrade = headers::upgrade_request(req.headers());
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+
+        let (mut parts, body) = req.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(Scheme::HTTP);
+        uri.authority = Some(backend.authority.clone());
+        uri.path_and_query = Some(path);
+        parts.uri = match Uri::from_parts(uri) {
+            Ok(u) => u,
+            Err(e) => {
+                return Ok(self.bad_gateway(env, &backend.service, &backend.authority, &e));
+            }
+        };
+        // Keep-alive to the backend even for HTTP/1.0 clients.
+        parts.version = Version::HTTP_11;
+        // The client connection's extensions (its upgrade handle) must not
+        // travel to the backend connection.
+        parts.extensions = http::Extensions::new();
+        headers::to_backend(&mut parts.headers, &client_ip, hops, upgrade);
+
+        let mut resp = match self.client.request(Request::from_parts(parts, body)).await {
+            Ok(r) => r,
+            Err(e) => return Ok(self.bad_gateway(env, &backend.service, &backend.authority, &e)),
+        };
+        let switched = resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+        if switched && let Some(client_upgrade) = client_upgrade {
+            let backend_upgrade = hyper::upgrade::on(&mut resp);
+            tokio::spawn(upgrade::tunnel(client_upgrade, backend_upgrade));
+        }
+        headers::to_client(resp.headers_mut(), switched);
+        // Answer in the client's HTTP version: a backend speaking HTTP/1.0
+        // (python's http.server) must not turn keep-alive off for the client.
+        *resp.version_mut() = client_version;
+        Ok(resp.map(Either::Left))
+    }
+
+    fn bad_gateway(
+        &self,
+        env: &str,
+        service: &str,
+        target: &http::uri::Authority,
+        err: &(dyn std::error::Error + 'static),
+    ) -> Response<Body> {
+        pages::bad_gateway(env, service, target.as_str(), &error_chain(err))
+    }
+}
+
+/// `outer: inner: innermost`, skipping repeats (hyper's errors nest deeply
+/// and the useful part, e.g. "Connection refused", is at the bottom).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if parts.last() != Some(&s) {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,277 @@
+//! `warren proxy serve`: own the lock, listen, keep the route table fresh,
+//! answer connections, and leave when there has been nothing to route for
+//! the idle grace period.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use warren_store::{Route, Store};
+
+use crate::error::ProxyError;
+use crate::forward::Forwarder;
+use crate::lock::{Acquired, ProxyInfo, ProxyLock};
+use crate::port_owner;
+use crate::settings::ProxySettings;
+use crate::table::{RouteTable, SharedTable};
+
+/// How often the store is asked whether routes changed. `data_version` is
+/// a read of shared memory, so this costs next to nothing.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Runs the proxy in the foreground until it is stopped (SIGTERM/SIGINT,
+/// `warren proxy stop`) or has had no routes for `settings.idle`. Fails
+/// with [`ProxyError::AlreadyRunning`] when another proxy owns `root`'s
+/// lock and with [`ProxyError::PortTaken`] when the port is in use.
+pub fn serve(root: &Path, settings: &ProxySettings) -> Result<(), ProxyError> {
+    let store = Store::open(root)?;
+    let table = SharedTable::default();
+    let mut rows = load(&store)?;
+    table.store(RouteTable::new(rows.1.clone()));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (table, stop) = (table.clone(), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("routes".into())
+            .spawn(move || watch_routes(&store, &table, &stop, &mut rows))
+            .map_err(ProxyError::Runtime)?
+    };
+    let result = runtime()?.block_on(serve_loop(root, settings, &table));
+    stop.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    result
+}
+
+/// One thread per core is the default, but when pinned to a single core a
+/// current-thread runtime skips the work-stealing machinery entirely.
+fn runtime() -> Result<tokio::runtime::Runtime, ProxyError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cores <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(cores);
+        b
+    };
+    builder.enable_all().build().map_err(ProxyError::Runtime)
+}
+
+enum Exit {
+    Idle,
+    Signal,
+}
+
+async fn serve_loop(
+    root: &Path,
+    settings: &ProxySettings,
+    table: &SharedTable,
+) -> Result<(), ProxyError> {
+    let mut term = signal(SignalKind::terminate()).map_err(ProxyError::Runtime)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ProxyError::Runtime)?;
+    let mut first = true;
+    loop {
+        let mut lock = match ProxyLock::acquire(root)? {
+            Acquired::Owned(lock) => lock,
+            Acquired::Held(info) if first => return Err(ProxyError::AlreadyRunning(info)),
+            Acquired::Held(_) => {
+                crate::log("another proxy took over; exiting");
+                return Ok(());
+            }
+        };
+        if let Some(stale) = &lock.replaced {
+            crate::log(&format!(
+                "replacing the stale lock of pid {} (port {})",
+                stale.pid, stale.port
+            ));
+        }
+        let listener = match bind(settings).await {
+            Ok(l) => l,
+            Err(e) => {
+                lock.release();
+                return Err(e);
+            }
+        };
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(settings.port);
+        let info = ProxyInfo {
+            pid: std::process::id(),
+            port,
+            bind: settings.bind,
+            started_at: warren_store::now_unix(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        lock.publish(&info)?;
+        crate::log(&format!(
+            "listening on http://{} (pid {}, {} routes, idle exit after {:?})",
+            SocketAddr::new(settings.bind, port),
+            info.pid,
+            table.load().routes().len(),
+            settings.idle
+        ));
+        let forwarder = Arc::new(Forwarder::new(table.clone(), port, info.started_at));
+        let exit = accept_loop(
+            listener,
+            forwarder,
+            table,
+            settings.idle,
+            &mut term,
+            &mut int,
+        )
+        .await;
+        // The listener is closed by now: release the lock so a starter that
+        // looks next starts a fresh proxy instead of trusting this one.
+        lock.release();
+        match exit {
+            Exit::Signal => {
+                crate::log("stopped by signal");
+                return Ok(());
+            }
+            Exit::Idle => {
+                // An environment may have added a route (and seen this proxy
+                // as running) just before the lock went: look once more.
+                if Store::open(root)?.routes()?.is_empty() {
+                    crate::log("no routes for the idle period; exiting");
+                    return Ok(());
+                }
+                crate::log("routes appeared while exiting; staying up");
+                first = false;
+            }
+        }
+    }
+}
+
+async fn bind(settings: &ProxySettings) -> Result<TcpListener, ProxyError> {
+    let addr = SocketAddr::new(settings.bind, settings.port);
+    TcpListener::bind(addr).await.map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            ProxyError::PortTaken {
+                bind: settings.bind,
+                port: settings.port,
+                owner: port_owner::find_listener(settings.port),
+            }
+        } else {
+            ProxyError::Bind {
+                bind: settings.bind,
+                port: settings.port,
+                source,
+            }
+        }
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    forwarder: Arc<Forwarder>,
+    table: &SharedTable,
+    idle: Duration,
+    term: &mut Signal,
+    int: &mut Signal,
+) -> Exit {
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut empty_since: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(connection(stream, peer, Arc::clone(&forwarder)));
+                }
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning.
+                    crate::log(&format!("accept failed: {e}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = tick.tick() => {
+                if table.load().is_empty() {
+                    let since = *empty_since.get_or_insert_with(Instant::now);
+                    if !idle.is_zero() && since.elapsed() >= idle {
+                        return Exit::Idle;
+                    }
+                } else {
+                    empty_since = None;
+                }
+            }
+            _ = term.recv() => return Exit::Signal,
+            _ = int.recv() => return Exit::Signal,
+        }
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, forwarder: Arc<Forwarder>) {
+    let _ = stream.set_nodelay(true);
+    // Formatted once per connection, cloned (a refcount) per request.
+    let client_ip = HeaderValue::from_str(&peer.ip().to_canonical().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    let service = service_fn(move |req| {
+        let forwarder = Arc::clone(&forwarder);
+        let client_ip = client_ip.clone();
+        async move { forwarder.handle(req, client_ip).await }
+    });
+    // Errors here are clients going away mid-request; nothing to report.
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+}
+
+/// `(data_version, routes)`, read in that order so a commit in between is
+/// seen by the next poll rather than missed.
+fn load(store: &Store) -> Result<(i64, Vec<Route>), ProxyError> {
+    let version = store.data_version()?;
+    Ok((version, store.routes()?))
+}
+
+/// Reloads the table whenever the store changes, until `stop`.
+fn watch_routes(
+    store: &Store,
+    table: &SharedTable,
+    stop: &AtomicBool,
+    current: &mut (i64, Vec<Route>),
+) {
+    let mut failing = false;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(POLL);
+        match store.data_version() {
+            Ok(v) if v == current.0 => continue,
+            Ok(_) => {}
+            Err(e) => {
+                if !failing {
+                    crate::log(&format!("cannot poll the state database: {e}"));
+                }
+                failing = true;
+                continue;
+            }
+        }
+        match load(store) {
+            Ok((version, rows)) => {
+                failing = false;
+                current.0 = version;
+                // Other tables change too; rebuild only when routes did.
+                if rows != current.1 {
+                    crate::log(&format!("routes changed: {} now", rows.len()));
+                    table.store(RouteTable::new(rows.clone()));
+                    current.1 = rows;
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    crate::log(&format!("cannot reload routes: {e}"));
+                }
+                failing = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Integration tests of the proxy with real clients (curl, WebSocket
+//! clients in Rust and Python), real backends (hyper servers, python's
+//! http.server, busybox httpd, a container) and the real `warren` binary.
+
+// Test helpers fail loudly by design: a broken fixture is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod concurrency;
+mod docker;
+mod lifecycle;
+mod routing;
+mod streaming;
+mod websocket;
