@@ -63,6 +63,8 @@ pub enum ProxyError {
     },
     #[error("the proxy (pid {pid}) did not exit within {seconds} s")]
     StopTimeout { pid: u32, seconds: u64 },
+    #[error("no warren proxy is running and `WARREN_PROXY_AUTOSTART` is off")]
+    NotRunning,
     #[error("cannot start the proxy's async runtime")]
     Runtime(#[source] std::io::Error),
 }
@@ -83,6 +85,9 @@ impl ProxyError {
                 Some(format!("see `{}`", log.display()))
             }
             ProxyError::StopTimeout { pid, .. } => Some(format!("kill it with `kill -9 {pid}`")),
+            ProxyError::NotRunning => {
+                Some("start it with `warren proxy serve`, or unset `WARREN_PROXY_AUTOSTART`".into())
+            }
             _ => None,
         }
     }

@@ -3,21 +3,19 @@
 //! arrive, so SSE events and large uploads are never buffered whole).
 
 use std::convert::Infallible;
-use std::time::Duration;
 
-use http::uri::{PathAndQuery, Scheme};
+use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri, Version, header};
 use http_body_util::Either;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::sync::Arc;
 
 use crate::headers;
 use crate::host::{self, HostTarget};
 use crate::pages::{self, Body};
 use crate::table::{Lookup, SharedTable};
 use crate::upgrade;
+use crate::upstream::{ConnCache, Upstream};
 
 /// Path answered on the proxy's own names with its identity (used by
 /// `ensure_running` to check that the port is really this proxy).
@@ -27,7 +25,7 @@ pub const STATUS_PATH: &str = "/__warren/status";
 #[derive(Debug)]
 pub struct Forwarder {
     table: SharedTable,
-    client: Client<HttpConnector, Incoming>,
+    upstream: Arc<Upstream>,
     port: u16,
     pid: u32,
     started_at: i64,
@@ -37,32 +35,28 @@ impl Forwarder {
     /// A forwarder answering from `table`; `port` is where clients reach it
     /// (for links on the landing page).
     pub fn new(table: SharedTable, port: u16, started_at: i64) -> Forwarder {
-        let mut connector = HttpConnector::new();
-        // Dev-server traffic is small request/response pairs: Nagle would
-        // add delayed-ACK stalls to every one of them.
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(10)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            // Hosts are preserved from the client; never invent one.
-            .set_host(false)
-            .build(connector);
         Forwarder {
             table,
-            client,
+            upstream: Arc::default(),
             port,
             pid: std::process::id(),
             started_at,
         }
     }
 
-    /// Answers one request from a client at `client_ip` (an
-    /// `X-Forwarded-For` value computed once per connection).
+    /// State for one new client connection from `client_ip`.
+    pub fn connection(&self, client_ip: HeaderValue) -> ClientConn {
+        ClientConn {
+            client_ip,
+            backends: ConnCache::new(Arc::clone(&self.upstream)),
+        }
+    }
+
+    /// Answers one request arriving on `conn`.
     pub async fn handle(
         &self,
         mut req: Request<Incoming>,
-        client_ip: HeaderValue,
+        conn: &ClientConn,
     ) -> Result<Response<Body>, Infallible> {
         let table = self.table.load();
         let client_version = req.version();
@@ -95,31 +89,29 @@ impl Forwarder {
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
 
         let (mut parts, body) = req.into_parts();
-        let path = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(Scheme::HTTP);
-        uri.authority = Some(backend.authority.clone());
-        uri.path_and_query = Some(path);
-        parts.uri = match Uri::from_parts(uri) {
-            Ok(u) => u,
-            Err(e) => {
-                return Ok(self.bad_gateway(env, &backend.service, &backend.authority, &e));
-            }
+        // Origin-form for the backend: the connection already says where.
+        parts.uri = match parts.uri.path_and_query() {
+            Some(pq) => Uri::from(pq.clone()),
+            None => Uri::from(PathAndQuery::from_static("/")),
         };
         // Keep-alive to the backend even for HTTP/1.0 clients.
         parts.version = Version::HTTP_11;
         // The client connection's extensions (its upgrade handle) must not
         // travel to the backend connection.
         parts.extensions = http::Extensions::new();
-        headers::to_backend(&mut parts.headers, &client_ip, hops, upgrade);
+        if !parts.headers.contains_key(header::HOST) {
+            // Routed by an absolute-form URI: the backend still gets a Host.
+            if let Ok(h) = HeaderValue::from_str(&format!("{env}.localhost")) {
+                parts.headers.insert(header::HOST, h);
+            }
+        }
+        headers::to_backend(&mut parts.headers, &conn.client_ip, hops, upgrade);
 
-        let mut resp = match self.client.request(Request::from_parts(parts, body)).await {
+        let keep = client_upgrade.is_none();
+        let request = Request::from_parts(parts, body);
+        let mut resp = match conn.backends.send(&backend.authority, request, keep).await {
             Ok(r) => r,
-            Err(e) => return Ok(self.bad_gateway(env, &backend.service, &backend.authority, &e)),
+            Err(e) => return Ok(self.bad_gateway(env, &backend.service, &backend.authority, &*e)),
         };
         let switched = resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
         if switched && let Some(client_upgrade) = client_upgrade {
@@ -142,6 +134,14 @@ impl Forwarder {
     ) -> Response<Body> {
         pages::bad_gateway(env, service, target.as_str(), &error_chain(err))
     }
+}
+
+/// What the proxy keeps per client connection.
+#[derive(Debug)]
+pub struct ClientConn {
+    /// `X-Forwarded-For` value, formatted once per connection.
+    client_ip: HeaderValue,
+    backends: ConnCache,
 }
 
 /// `outer: inner: innermost`, skipping repeats (hyper's errors nest deeply

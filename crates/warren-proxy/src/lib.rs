@@ -21,6 +21,7 @@ mod server;
 mod settings;
 mod table;
 mod upgrade;
+mod upstream;
 
 pub use error::ProxyError;
 pub use forward::STATUS_PATH;

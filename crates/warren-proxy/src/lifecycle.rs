@@ -35,7 +35,9 @@ const LOG_ROTATE_BYTES: u64 = 8 << 20;
 /// in the background first if none runs. Blocks until the proxy answers (at
 /// most [`START_TIMEOUT`]); call it from async code through
 /// `spawn_blocking`. `settings` are passed to a new proxy through its
-/// environment; a proxy that already runs keeps its own.
+/// environment; a proxy that already runs keeps its own. With
+/// `settings.autostart` off, only finds one ([`ProxyError::NotRunning`] if
+/// there is none).
 pub fn ensure_running(
     root: &Path,
     warren_exe: &Path,
@@ -73,6 +75,9 @@ pub fn ensure_running(
                     });
                 }
                 if child.is_none() {
+                    if !settings.autostart {
+                        return Err(ProxyError::NotRunning);
+                    }
                     child = Some(spawn(root, warren_exe, settings, &log_path)?);
                 }
             }

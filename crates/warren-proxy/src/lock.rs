@@ -26,11 +26,13 @@ pub const LOCK_FILE: &str = "proxy.lock";
 /// A running (or formerly running) proxy, as its lock file records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProxyInfo {
+    /// Process id of `warren proxy serve`.
     pub pid: u32,
     /// The port it listens on (the real one, also when asked for port 0).
     pub port: u16,
+    /// Address it is bound to.
     pub bind: IpAddr,
-    /// Unix seconds.
+    /// When it started, in Unix seconds.
     pub started_at: i64,
     /// warren version of the proxy process.
     pub version: String,

@@ -214,10 +214,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, forwarder: Arc<Forwarde
     // Formatted once per connection, cloned (a refcount) per request.
     let client_ip = HeaderValue::from_str(&peer.ip().to_canonical().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    let conn = Arc::new(forwarder.connection(client_ip));
     let service = service_fn(move |req| {
         let forwarder = Arc::clone(&forwarder);
-        let client_ip = client_ip.clone();
-        async move { forwarder.handle(req, client_ip).await }
+        let conn = Arc::clone(&conn);
+        async move { forwarder.handle(req, &conn).await }
     });
     // Errors here are clients going away mid-request; nothing to report.
     let _ = http1::Builder::new()

@@ -18,6 +18,9 @@ pub struct ProxySettings {
     /// How long the proxy keeps running with no routes before it exits.
     /// `Duration::ZERO` means never.
     pub idle: Duration,
+    /// Whether [`crate::ensure_running`] may start a proxy (`WARREN_PROXY_AUTOSTART=0`
+    /// turns it off for people who run `warren proxy serve` themselves).
+    pub autostart: bool,
 }
 
 impl ProxySettings {
@@ -26,8 +29,9 @@ impl ProxySettings {
     /// Idle grace period default.
     pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
 
-    /// Defaults overridden by `WARREN_PROXY_PORT`, `WARREN_PROXY_BIND` and
-    /// `WARREN_PROXY_IDLE_SECONDS` from this process's environment.
+    /// Defaults overridden by `WARREN_PROXY_PORT`, `WARREN_PROXY_BIND`,
+    /// `WARREN_PROXY_IDLE_SECONDS` and `WARREN_PROXY_AUTOSTART` from this
+    /// process's environment.
     pub fn from_env() -> Result<ProxySettings, ProxyError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -73,10 +77,18 @@ impl ProxySettings {
                 })?;
             s.idle = Duration::from_secs_f64(secs);
         }
+        if let Some(v) = var(vars::WARREN_PROXY_AUTOSTART) {
+            s.autostart = match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => return Err(bad(vars::WARREN_PROXY_AUTOSTART, &v, "expected 1 or 0")),
+            };
+        }
         Ok(s)
     }
 
-    /// The variables that make a child `warren proxy serve` use these settings.
+    /// The variables that make a child `warren proxy serve` use these
+    /// settings (autostart concerns the caller, not the proxy).
     pub fn to_env(&self) -> [(&'static str, String); 3] {
         [
             (vars::WARREN_PROXY_PORT, self.port.to_string()),
@@ -95,6 +107,7 @@ impl Default for ProxySettings {
             port: Self::DEFAULT_PORT,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             idle: Self::DEFAULT_IDLE,
+            autostart: true,
         }
     }
 }
@@ -119,12 +132,14 @@ mod tests {
             "WARREN_PROXY_PORT" => Some("0".into()),
             "WARREN_PROXY_BIND" => Some("::1".into()),
             "WARREN_PROXY_IDLE_SECONDS" => Some("1.5".into()),
+            "WARREN_PROXY_AUTOSTART" => Some("0".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!(s.port, 0);
         assert_eq!(s.bind.to_string(), "::1");
         assert_eq!(s.idle, Duration::from_millis(1500));
+        assert!(!s.autostart);
         let back = ProxySettings::from_lookup(|k| {
             s.to_env()
                 .iter()
@@ -132,7 +147,13 @@ mod tests {
                 .map(|(_, v)| v.clone())
         })
         .unwrap();
-        assert_eq!(back, s);
+        assert_eq!(
+            back,
+            ProxySettings {
+                autostart: true,
+                ..s
+            }
+        );
         let err = ProxySettings::from_lookup(|k| (k == "WARREN_PROXY_PORT").then(|| "http".into()))
             .unwrap_err();
         assert!(err.to_string().contains("WARREN_PROXY_PORT"), "{err}");

@@ -13,6 +13,13 @@ use crate::harness::*;
 fn autostart_and_second_start_find_one_proxy() {
     let t = TestContext::new("autostart_and_second_start_find_one_proxy");
     let root = t.root();
+    let no_autostart = ProxySettings {
+        autostart: false,
+        ..t.settings()
+    };
+    t.step("WARREN_PROXY_AUTOSTART=0: nothing is started");
+    let err = warren_proxy::ensure_running(&root, &warren_bin(), &no_autostart).unwrap_err();
+    assert!(matches!(err, ProxyError::NotRunning), "{err:?}");
     t.step("six concurrent starters");
     let infos: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..6)
@@ -35,6 +42,11 @@ fn autostart_and_second_start_find_one_proxy() {
     t.step(&format!("one proxy, pid {pid}; a later start finds it"));
     let again = warren_proxy::ensure_running(&root, &warren_bin(), &t.settings()).unwrap();
     assert_eq!(again.pid, pid);
+    let found = warren_proxy::ensure_running(&root, &warren_bin(), &no_autostart).unwrap();
+    assert_eq!(
+        found.pid, pid,
+        "without autostart a running proxy is still found"
+    );
 
     t.step("`warren proxy serve` refuses to start a second one");
     let out = t.warren(&["proxy", "serve"], &[("WARREN_PROXY_PORT", "0")]);

@@ -1,0 +1,180 @@
+//! Connections to backends, kept alive and reused.
+//!
+//! Each client connection keeps the backend connections it opened
+//! ([`ConnCache`]): HTTP/1.1 requests on one client connection come one
+//! after another, so its backend connection is free again by the time the
+//! next request arrives, and a request costs no pool lock, no hashing and
+//! no extra task (hyper-util's pooled client spawns one per request to
+//! notice when the connection is idle again). When the client connection
+//! ends, its idle backend connections move to a shared pool ([`Upstream`])
+//! for the next client connection to the same backend.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use http::uri::Authority;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Why a backend could not be reached or answered badly.
+pub type UpstreamError = Box<dyn std::error::Error + Send + Sync>;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle backend connections older than this are not reused (dev servers
+/// close idle keep-alive connections after a few seconds anyway).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle connections kept per backend in the shared pool.
+const MAX_IDLE_PER_BACKEND: usize = 64;
+
+/// Idle connections per backend, each with when it became idle.
+type IdleMap = HashMap<Authority, Vec<(Instant, SendRequest<Incoming>)>>;
+
+/// The shared pool of idle backend connections.
+#[derive(Debug, Default)]
+pub struct Upstream {
+    idle: Mutex<IdleMap>,
+}
+
+impl Upstream {
+    fn idle(&self) -> MutexGuard<'_, IdleMap> {
+        // Entries are only moved in and out; a panic elsewhere cannot leave
+        // one half-written, so a poisoned lock is still usable.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_idle(&self, authority: &Authority) -> Option<SendRequest<Incoming>> {
+        let mut idle = self.idle();
+        let conns = idle.get_mut(authority)?;
+        while let Some((since, sender)) = conns.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, conns: Vec<(Authority, SendRequest<Incoming>)>) {
+        let now = Instant::now();
+        let mut idle = self.idle();
+        for (authority, sender) in conns {
+            // A connection still busy (a response cut short) or closed is
+            // not worth keeping.
+            if !sender.is_ready() {
+                continue;
+            }
+            let list = idle.entry(authority).or_default();
+            list.retain(|(since, s)| since.elapsed() < IDLE_TIMEOUT && !s.is_closed());
+            if list.len() < MAX_IDLE_PER_BACKEND {
+                list.push((now, sender));
+            }
+        }
+        idle.retain(|_, list| !list.is_empty());
+    }
+}
+
+/// The backend connections of one client connection.
+#[derive(Debug)]
+pub struct ConnCache {
+    upstream: Arc<Upstream>,
+    conns: Mutex<Vec<(Authority, SendRequest<Incoming>)>>,
+}
+
+impl ConnCache {
+    pub fn new(upstream: Arc<Upstream>) -> ConnCache {
+        ConnCache {
+            upstream,
+            conns: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn conns(&self) -> MutexGuard<'_, Vec<(Authority, SendRequest<Incoming>)>> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `req` to `authority` over a kept-alive connection if there is
+    /// one, else a new one. `keep` = false for upgrades, whose connection
+    /// becomes the tunnel and is never reused.
+    pub async fn send(
+        &self,
+        authority: &Authority,
+        mut req: Request<Incoming>,
+        keep: bool,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        // A kept connection may have been closed by the backend while idle;
+        // hyper hands the request back if it was not sent, and it goes out
+        // again on a fresh connection.
+        let reused = self.cached(authority).await;
+        if let Some(mut sender) = reused {
+            let fut = sender.try_send_request(req);
+            if keep {
+                self.conns().push((authority.clone(), sender));
+            }
+            match fut.await {
+                Ok(resp) => return Ok(resp),
+                Err(mut e) => match e.take_message() {
+                    Some(back) => req = back,
+                    None => return Err(e.into_error().into()),
+                },
+            }
+        }
+        let mut sender = connect(authority).await?;
+        let fut = sender.send_request(req);
+        if keep {
+            self.conns().push((authority.clone(), sender));
+        }
+        Ok(fut.await?)
+    }
+
+    /// A ready connection to `authority`: this client connection's own, or
+    /// one from the shared pool.
+    async fn cached(&self, authority: &Authority) -> Option<SendRequest<Incoming>> {
+        let mine = {
+            let mut conns = self.conns();
+            let at = conns.iter().position(|(a, _)| a == authority);
+            at.map(|i| conns.swap_remove(i).1)
+        };
+        if let Some(mut sender) = mine {
+            if sender.is_ready() {
+                return Some(sender);
+            }
+            // The previous response has been passed on completely, but the
+            // connection's task may not have run since. Bounded, in case
+            // the connection is stuck in a state we did not foresee.
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), sender.ready()).await {
+                return Some(sender);
+            }
+        }
+        self.upstream.take_idle(authority)
+    }
+}
+
+impl Drop for ConnCache {
+    fn drop(&mut self) {
+        let conns = std::mem::take(&mut *self.conns());
+        if !conns.is_empty() {
+            self.upstream.put_idle(conns);
+        }
+    }
+}
+
+async fn connect(authority: &Authority) -> Result<SendRequest<Incoming>, UpstreamError> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str()))
+        .await
+        .map_err(|_| format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()))??;
+    // Small request/response pairs: Nagle would hold back every other write.
+    stream.set_nodelay(true)?;
+    let (sender, conn) = http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await?;
+    // One task per backend connection drives it (and, after a 101, hands
+    // it over to the tunnel); it ends when the connection closes or every
+    // sender is dropped.
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok(sender)
+}
