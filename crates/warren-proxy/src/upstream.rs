@@ -24,9 +24,11 @@ use tokio::net::TcpStream;
 pub type UpstreamError = Box<dyn std::error::Error + Send + Sync>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle backend connections older than this are not reused (dev servers
-/// close idle keep-alive connections after a few seconds anyway).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Backend connections idle longer than this are not reused. Node's HTTP
+/// server (Vite, Next, Express) closes idle keep-alive connections after 5 s;
+/// a request sent just as the backend closes would fail after it was sent
+/// and could not be retried, so we stop reusing them before that.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Idle connections kept per backend in the shared pool.
 const MAX_IDLE_PER_BACKEND: usize = 64;
 
@@ -57,10 +59,9 @@ impl Upstream {
         None
     }
 
-    fn put_idle(&self, conns: Vec<(Authority, SendRequest<Incoming>)>) {
-        let now = Instant::now();
+    fn put_idle(&self, conns: Vec<Cached>) {
         let mut idle = self.idle();
-        for (authority, sender) in conns {
+        for (authority, sender, since) in conns {
             // A connection still busy (a response cut short) or closed is
             // not worth keeping.
             if !sender.is_ready() {
@@ -69,18 +70,21 @@ impl Upstream {
             let list = idle.entry(authority).or_default();
             list.retain(|(since, s)| since.elapsed() < IDLE_TIMEOUT && !s.is_closed());
             if list.len() < MAX_IDLE_PER_BACKEND {
-                list.push((now, sender));
+                list.push((since, sender));
             }
         }
         idle.retain(|_, list| !list.is_empty());
     }
 }
 
+/// A backend connection and when it was last handed a request.
+type Cached = (Authority, SendRequest<Incoming>, Instant);
+
 /// The backend connections of one client connection.
 #[derive(Debug)]
 pub struct ConnCache {
     upstream: Arc<Upstream>,
-    conns: Mutex<Vec<(Authority, SendRequest<Incoming>)>>,
+    conns: Mutex<Vec<Cached>>,
 }
 
 impl ConnCache {
@@ -91,7 +95,7 @@ impl ConnCache {
         }
     }
 
-    fn conns(&self) -> MutexGuard<'_, Vec<(Authority, SendRequest<Incoming>)>> {
+    fn conns(&self) -> MutexGuard<'_, Vec<Cached>> {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -111,7 +115,8 @@ impl ConnCache {
         if let Some(mut sender) = reused {
             let fut = sender.try_send_request(req);
             if keep {
-                self.conns().push((authority.clone(), sender));
+                self.conns()
+                    .push((authority.clone(), sender, Instant::now()));
             }
             match fut.await {
                 Ok(resp) => return Ok(resp),
@@ -124,7 +129,8 @@ impl ConnCache {
         let mut sender = connect(authority).await?;
         let fut = sender.send_request(req);
         if keep {
-            self.conns().push((authority.clone(), sender));
+            self.conns()
+                .push((authority.clone(), sender, Instant::now()));
         }
         Ok(fut.await?)
     }
@@ -134,8 +140,10 @@ impl ConnCache {
     async fn cached(&self, authority: &Authority) -> Option<SendRequest<Incoming>> {
         let mine = {
             let mut conns = self.conns();
-            let at = conns.iter().position(|(a, _)| a == authority);
-            at.map(|i| conns.swap_remove(i).1)
+            let at = conns.iter().position(|(a, _, _)| a == authority);
+            at.map(|i| conns.swap_remove(i))
+                .filter(|(_, _, since)| since.elapsed() < IDLE_TIMEOUT)
+                .map(|(_, sender, _)| sender)
         };
         if let Some(mut sender) = mine {
             if sender.is_ready() {
