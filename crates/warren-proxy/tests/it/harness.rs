@@ -23,8 +23,10 @@ use warren_store::{Route, Store};
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-/// The `warren` binary: `$WARREN_BIN`, else the one next to this test
-/// binary in the target dir (built first if missing or older than us).
+/// The `warren` binary: `$WARREN_BIN`, else the one in this test binary's
+/// target dir, built first (`cargo build -p warren`) if it is missing or
+/// older than the warren-proxy library it must contain. Under `cargo test
+/// --workspace` it is already fresh and nothing is rebuilt.
 pub fn warren_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -33,15 +35,26 @@ pub fn warren_bin() -> PathBuf {
         }
         let me = std::env::current_exe().unwrap();
         // target/<profile>/deps/it-HASH -> target/<profile>/warren
-        let profile_dir = me.parent().unwrap().parent().unwrap();
+        let deps = me.parent().unwrap();
+        let profile_dir = deps.parent().unwrap();
         let bin = profile_dir.join("warren");
-        let fresh = |b: &Path| {
-            let (Ok(b), Ok(m)) = (b.metadata(), me.metadata()) else {
-                return false;
-            };
-            b.modified().unwrap() >= m.modified().unwrap() - Duration::from_secs(120)
+        let mtime = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+        let newest_lib = std::fs::read_dir(deps)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("libwarren_proxy-") && name.ends_with(".rlib")
+            })
+            .filter_map(|e| mtime(&e.path()))
+            .max();
+        let fresh = match (mtime(&bin), newest_lib) {
+            (Some(b), Some(lib)) => b >= lib,
+            (Some(_), None) => true,
+            (None, _) => false,
         };
-        if !fresh(&bin) {
+        if !fresh {
             eprintln!("building the warren binary (cargo build -p warren)");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
@@ -50,7 +63,10 @@ pub fn warren_bin() -> PathBuf {
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .unwrap();
-            assert!(status.success(), "cargo build -p warren failed");
+            assert!(
+                status.success(),
+                "cargo build -p warren failed; or set WARREN_BIN"
+            );
         }
         bin
     })
