@@ -1,0 +1,178 @@
+//! The helper side: enter the user and pid namespaces, fork the sandbox's pid 1, learn
+//! whether setup succeeded, then wait for it while forwarding signals. Used in place by
+//! the CLI (`exec_in_place`) and, re-executed as `warren __sandbox`, by `spawn`.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::pipe::{PipeFlags, pipe_with};
+use rustix::thread::UnshareFlags;
+
+use super::init::{self, Setup};
+use super::sys::{self, Fork, SigSet};
+use super::{namespaces, plan};
+use crate::error::{Layer, SandboxError};
+use crate::policy::Policy;
+use crate::registry::{self, Instance};
+
+/// Runs `argv` under `policy` and returns its exit status (128 + signal when killed).
+///
+/// `status`: where a parent process waits for the setup result; closed once the
+/// command runs. `lifeline`: read end of a pipe whose writer is the parent; when the
+/// parent dies, the sandbox is killed.
+pub(crate) fn run(
+    policy: &Policy,
+    argv: &[OsString],
+    status: &mut Option<OwnedFd>,
+    lifeline: Option<OwnedFd>,
+) -> Result<i32, SandboxError> {
+    policy.validate()?;
+    if argv.is_empty() {
+        return Err(SandboxError::layer(Layer::Policy, "empty command"));
+    }
+    let policy = &canonical_policy(policy)?;
+    crate::env::prepare_env(policy)?;
+    let plan = plan::build(policy)?;
+
+    for layer in [Layer::UserNamespace, Layer::PidNamespace] {
+        if policy.fail_layer == Some(layer) {
+            return Err(SandboxError::layer(layer, "failure forced by the policy's test hook"));
+        }
+    }
+    // Blocked before fork so no signal is lost between fork and pid 1's signalfd.
+    let mask = sys::block(&SigSet::waited()).map_err(|e| SandboxError::sys(Layer::Process, "sigprocmask", e))?;
+    let result = run_blocked(policy, &plan, argv, mask, status, lifeline);
+    let _ = sys::set_mask(&mask);
+    result
+}
+
+fn run_blocked(
+    policy: &Policy,
+    plan: &plan::Plan,
+    argv: &[OsString],
+    mask: SigSet,
+    status: &mut Option<OwnedFd>,
+    lifeline: Option<OwnedFd>,
+) -> Result<i32, SandboxError> {
+    namespaces::enter_user()?;
+    namespaces::enter(Layer::PidNamespace, UnshareFlags::NEWPID)?;
+
+    let pipe = |what| pipe_with(PipeFlags::CLOEXEC).map_err(|e| SandboxError::sys(Layer::Process, what, e));
+    let (setup_r, setup_w) = pipe("pipe")?;
+    let (alive_r, alive_w) = pipe("pipe")?;
+    let setup = Setup { policy, plan, argv, mask };
+    let init = match sys::fork().map_err(|e| SandboxError::sys(Layer::Process, "fork", e))? {
+        Fork::Child => {
+            drop(setup_r);
+            drop(alive_w);
+            init::pid1(&setup, setup_w, alive_r)
+        }
+        Fork::Parent(pid) => pid,
+    };
+    drop(setup_w);
+    drop(alive_r);
+
+    let registered = match &policy.state_dir {
+        Some(dir) => {
+            let instance = Instance {
+                pid: init,
+                start_time: registry::start_time(init).unwrap_or(0),
+                argv: argv.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+            };
+            match registry::register(dir, &instance) {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    let _ = sys::kill(init, libc::SIGKILL);
+                    let _ = sys::waitpid(init, false);
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
+
+    // EOF on the setup pipe: the command was exec'd (its copy was close-on-exec) and
+    // pid 1 closed its own. Anything else is a serialised SandboxError.
+    let mut buf = Vec::new();
+    let _ = std::fs::File::from(setup_r).read_to_end(&mut buf);
+    let outcome = if buf.is_empty() {
+        *status = None; // tells a waiting parent the command runs
+        Ok(supervise(init, lifeline))
+    } else {
+        let err = serde_json::from_slice::<SandboxError>(&buf)
+            .unwrap_or_else(|_| SandboxError::layer(Layer::Process, String::from_utf8_lossy(&buf).into_owned()));
+        let _ = wait_for(init);
+        Err(err)
+    };
+    drop(alive_w);
+    if let Some(path) = registered {
+        let _ = std::fs::remove_file(path);
+    }
+    outcome
+}
+
+/// Waits for pid 1, forwarding signals to it; kills it if the lifeline breaks.
+fn supervise(init: libc::pid_t, lifeline: Option<OwnedFd>) -> i32 {
+    let Ok(sigfd) = sys::signalfd(&SigSet::waited()) else {
+        return wait_for(init);
+    };
+    let mut lifeline = lifeline;
+    loop {
+        if let Ok(Some((_, exit))) = sys::waitpid(init, true) {
+            return exit.code();
+        }
+        let mut fds = vec![PollFd::new(&sigfd, PollFlags::IN)];
+        if let Some(l) = &lifeline {
+            fds.push(PollFd::new(l, PollFlags::IN));
+        }
+        if poll(&mut fds, None).is_err() {
+            continue;
+        }
+        let parent_gone = fds.get(1).is_some_and(|f| !f.revents().is_empty());
+        let sig_ready = !fds[0].revents().is_empty();
+        drop(fds);
+        if parent_gone {
+            let _ = sys::kill(init, libc::SIGKILL);
+            lifeline = None;
+        }
+        if sig_ready {
+            if let Ok(Some(sig)) = sys::read_signal(sigfd.as_fd()) {
+                if sig != libc::SIGCHLD {
+                    let _ = sys::kill(init, sig);
+                }
+            }
+        }
+    }
+}
+
+fn wait_for(init: libc::pid_t) -> i32 {
+    loop {
+        match sys::waitpid(init, false) {
+            Ok(Some((_, exit))) => return exit.code(),
+            Ok(None) => continue,
+            Err(_) => return 125,
+        }
+    }
+}
+
+/// Resolves symlinks in the host-side paths, so the plan, the placeholders and the
+/// Landlock rules all talk about the same directories.
+fn canonical_policy(policy: &Policy) -> Result<Policy, SandboxError> {
+    let mut p = policy.clone();
+    let canon = |path: &std::path::Path, field: &str| {
+        std::fs::canonicalize(path)
+            .map_err(|e| SandboxError::sys(Layer::Policy, format!("{field} `{}`", path.display()), e))
+    };
+    p.worktree = canon(&policy.worktree, "worktree")?;
+    if policy.cwd.starts_with(&policy.worktree) {
+        if let Ok(rest) = policy.cwd.strip_prefix(&policy.worktree) {
+            p.cwd = p.worktree.join(rest);
+        }
+    }
+    if let Some(git) = &policy.git_dir {
+        p.git_dir = Some(canon(git, "git_dir")?);
+    }
+    Ok(p)
+}

@@ -1,0 +1,238 @@
+//! `spawn` for multi-threaded callers (the tokio runtime): re-executes the current
+//! binary as `warren __sandbox`, a fresh single-threaded process, rather than forking
+//! the runtime (after fork only async-signal-safe calls would be allowed, and the
+//! namespace setup allocates, reads files and parses JSON). The policy travels through a
+//! pipe (never argv or env, which other host processes can read); setup errors come back
+//! through a second pipe; a third, the lifeline, kills the sandbox when the caller dies.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
+
+use rustix::pipe::{PipeFlags, pipe_with};
+
+use super::{run, sys};
+use crate::error::{Layer, SandboxError};
+use crate::policy::Policy;
+
+/// The hidden subcommand under which the `warren` binary acts as the helper.
+pub const HELPER_SUBCOMMAND: &str = "__sandbox";
+
+/// Standard streams of a sandboxed command (inherited by default).
+#[derive(Debug, Default)]
+pub struct SandboxStdio {
+    /// stdin.
+    pub stdin: Option<Stdio>,
+    /// stdout.
+    pub stdout: Option<Stdio>,
+    /// stderr.
+    pub stderr: Option<Stdio>,
+}
+
+impl SandboxStdio {
+    /// All three piped.
+    pub fn piped() -> SandboxStdio {
+        SandboxStdio { stdin: Some(Stdio::piped()), stdout: Some(Stdio::piped()), stderr: Some(Stdio::piped()) }
+    }
+}
+
+/// A running sandboxed command. Dropping it kills the sandbox (its lifeline closes):
+/// nothing outlives the handle that started it.
+#[derive(Debug)]
+pub struct SandboxChild {
+    child: Child,
+    _lifeline: OwnedFd,
+    /// The command's stdin, if piped.
+    pub stdin: Option<ChildStdin>,
+    /// The command's stdout, if piped.
+    pub stdout: Option<ChildStdout>,
+    /// The command's stderr, if piped.
+    pub stderr: Option<ChildStderr>,
+}
+
+fn code_of(status: std::process::ExitStatus) -> i32 {
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+impl SandboxChild {
+    /// Host pid of the helper (signals sent to it reach the command).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the command; its exit code, or 128 + signal.
+    pub fn wait(&mut self) -> std::io::Result<i32> {
+        self.child.wait().map(code_of)
+    }
+
+    /// The exit code if the command has ended.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<i32>> {
+        Ok(self.child.try_wait()?.map(code_of))
+    }
+
+    /// Sends `signal` to the command (through the helper and pid 1).
+    pub fn signal(&self, signal: i32) -> std::io::Result<()> {
+        sys::kill(self.child.id() as libc::pid_t, signal)
+    }
+
+    /// Kills the whole sandbox (SIGKILL to the helper; pid 1 dies with it, and with pid
+    /// 1 every process of the sandbox).
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()
+    }
+}
+
+/// Starts `argv` in a sandbox described by `policy`, from any process (multi-threaded
+/// included). Blocks only until the sandbox is set up (a few milliseconds); a setup
+/// failure is returned here, never as a command that runs with less isolation.
+pub fn spawn(policy: &Policy, argv: &[OsString], stdio: SandboxStdio) -> Result<SandboxChild, SandboxError> {
+    spawn_with_helper(OsStr::new("/proc/self/exe"), policy, argv, stdio)
+}
+
+/// [`spawn`] with an explicit helper executable (one whose `main` dispatches
+/// `HELPER_SUBCOMMAND` to [`crate::helper_main`]).
+pub fn spawn_with_helper(
+    helper: &OsStr,
+    policy: &Policy,
+    argv: &[OsString],
+    stdio: SandboxStdio,
+) -> Result<SandboxChild, SandboxError> {
+    policy.validate()?;
+    let herr = |what: &str, e: &dyn std::fmt::Display| SandboxError::sys(Layer::Helper, what, e);
+    let json = serde_json::to_vec(policy).map_err(|e| herr("encoding the policy", &e))?;
+    let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| herr("pipe", &e));
+    let (policy_r, policy_w) = pipe()?;
+    let (status_r, status_w) = pipe()?;
+    let (life_r, life_w) = pipe()?;
+
+    let mut cmd = Command::new(helper);
+    cmd.arg0("warren")
+        .arg(HELPER_SUBCOMMAND)
+        .arg("--policy-fd")
+        .arg(policy_r.as_raw_fd().to_string())
+        .arg("--status-fd")
+        .arg(status_w.as_raw_fd().to_string())
+        .arg("--lifeline-fd")
+        .arg(life_r.as_raw_fd().to_string())
+        .arg("--")
+        .args(argv)
+        .env_clear();
+    if let Some(s) = stdio.stdin {
+        cmd.stdin(s);
+    }
+    if let Some(s) = stdio.stdout {
+        cmd.stdout(s);
+    }
+    if let Some(s) = stdio.stderr {
+        cmd.stderr(s);
+    }
+    sys::inherit_fds(&mut cmd, vec![policy_r.as_raw_fd(), status_w.as_raw_fd(), life_r.as_raw_fd()]);
+    let mut child = cmd.spawn().map_err(|e| herr("starting the sandbox helper", &e))?;
+    drop((policy_r, status_w, life_r));
+
+    let fail = |child: &mut Child, err: SandboxError| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(err)
+    };
+    let mut policy_w = std::fs::File::from(policy_w);
+    if let Err(e) = policy_w.write_all(&json) {
+        return fail(&mut child, herr("sending the policy to the helper", &e));
+    }
+    drop(policy_w);
+    let mut buf = Vec::new();
+    let _ = std::fs::File::from(status_r).read_to_end(&mut buf);
+    if !buf.is_empty() {
+        let err = serde_json::from_slice::<SandboxError>(&buf)
+            .unwrap_or_else(|_| SandboxError::layer(Layer::Helper, String::from_utf8_lossy(&buf).into_owned()));
+        let _ = child.wait();
+        return Err(err);
+    }
+    if let Ok(Some(status)) = child.try_wait() {
+        // The helper ended without reporting: it was not a warren helper, or it crashed.
+        return Err(SandboxError::layer(Layer::Helper, format!("the sandbox helper exited early ({status})")));
+    }
+    Ok(SandboxChild {
+        stdin: child.stdin.take(),
+        stdout: child.stdout.take(),
+        stderr: child.stderr.take(),
+        child,
+        _lifeline: life_w,
+    })
+}
+
+/// Runs `argv` in a sandbox from the calling process, which must be single-threaded
+/// (the CLI before any runtime starts): no re-exec, so the fast path of `warren exec`.
+/// Returns the command's exit code (128 + signal when killed); the caller should exit
+/// with it right away (the process now lives in the sandbox's user namespace).
+pub fn exec_in_place(policy: &Policy, argv: &[OsString]) -> Result<i32, SandboxError> {
+    run::run(policy, argv, &mut None, None)
+}
+
+/// Entry point of `warren __sandbox ARGS…` (ARGS excludes the subcommand itself):
+/// `--policy-fd N | --policy-file PATH`, optional `--status-fd N` and `--lifeline-fd N`,
+/// then `--` and the command. Returns the process exit code.
+pub fn helper_main(args: Vec<OsString>) -> i32 {
+    let mut status: Option<OwnedFd> = None;
+    let result = helper(args, &mut status);
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if let Some(fd) = &status {
+                super::init::report(fd, &err);
+            } else {
+                eprintln!("warren: {err}");
+                if let Some(hint) = err.hint() {
+                    eprintln!("hint: {hint}");
+                }
+            }
+            err.exit_code()
+        }
+    }
+}
+
+fn helper(args: Vec<OsString>, status: &mut Option<OwnedFd>) -> Result<i32, SandboxError> {
+    let usage = |what: String| SandboxError::layer(Layer::Helper, what);
+    let mut policy_json: Option<Vec<u8>> = None;
+    let mut lifeline = None;
+    let mut it = args.into_iter();
+    let fd_arg = |v: Option<OsString>, name: &str| -> Result<OwnedFd, SandboxError> {
+        let n: i32 = v
+            .and_then(|v| v.to_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| usage(format!("{name} needs a descriptor number")))?;
+        sys::take_inherited_fd(n).map_err(|e| SandboxError::sys(Layer::Helper, format!("{name} {n}"), e))
+    };
+    // The status fd first, so that later argument errors are reported through it.
+    let mut rest = Vec::new();
+    while let Some(arg) = it.next() {
+        match arg.to_str() {
+            Some("--status-fd") => *status = Some(fd_arg(it.next(), "--status-fd")?),
+            Some("--lifeline-fd") => lifeline = Some(fd_arg(it.next(), "--lifeline-fd")?),
+            Some("--policy-fd") => {
+                let fd = fd_arg(it.next(), "--policy-fd")?;
+                let mut buf = Vec::new();
+                std::fs::File::from(fd)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| SandboxError::sys(Layer::Helper, "reading the policy", e))?;
+                policy_json = Some(buf);
+            }
+            Some("--policy-file") => {
+                let path = it.next().ok_or_else(|| usage("--policy-file needs a path".into()))?;
+                policy_json = Some(
+                    std::fs::read(&path)
+                        .map_err(|e| SandboxError::sys(Layer::Helper, format!("reading `{}`", path.to_string_lossy()), e))?,
+                );
+            }
+            Some("--") => {
+                rest.extend(it.by_ref());
+                break;
+            }
+            _ => return Err(usage(format!("unexpected argument `{}`", arg.to_string_lossy()))),
+        }
+    }
+    let json = policy_json.ok_or_else(|| usage("no policy given (--policy-fd or --policy-file)".into()))?;
+    let policy: Policy = serde_json::from_slice(&json).map_err(|e| SandboxError::sys(Layer::Policy, "parsing the policy", e))?;
+    run::run(&policy, &rest, status, lifeline)
+}

@@ -1,0 +1,319 @@
+//! `Policy`: what one sandboxed command may see and do. Plain data (serde), so the
+//! caller can hand it to the `warren __sandbox` helper through a pipe.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Layer, SandboxError};
+
+/// Network access of the sandbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Share the host's network namespace (services answer on the host's loopback).
+    #[default]
+    Host,
+    /// An empty network namespace, plus Landlock TCP bind/connect denial where the
+    /// kernel supports it (ABI 4+).
+    None,
+}
+
+/// Names that are always read-only at the root of the worktree, whether they exist or
+/// not (DESIGN.md section 8): files the host side (git, editors, AI tools, shells) would
+/// later trust. Missing ones get an empty-directory placeholder (git ignores empty dirs).
+pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
+    ".gitmodules",
+    ".mcp.json",
+    ".vscode",
+    ".idea",
+    ".claude/commands",
+    ".claude/agents",
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".zlogin",
+];
+
+/// What to create on the host when a protected path does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placeholder {
+    /// An empty directory: nothing can be created beneath a read-only mount of it, and
+    /// git does not see empty directories.
+    Dir,
+    /// An empty file (only for `.git/config`, which git must be able to read as a file).
+    File,
+    /// Protect it only if it exists (e.g. the worktree's `.git` pointer file).
+    None,
+}
+
+/// One always-read-only path (host path, same path inside) and its writable root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedPath {
+    /// The protected path.
+    pub path: PathBuf,
+    /// The writable tree that contains it (worktree, `.git`, or a read-write path).
+    pub root: PathBuf,
+    /// What stands in for it while it does not exist.
+    pub placeholder: Placeholder,
+}
+
+/// Everything one sandboxed command may see and do.
+///
+/// Host paths appear inside at the same absolute path, except `tmp_dir` (appears at
+/// `/tmp`) and `home_dir` (appears at `home`). Missing `read_only`/`read_write`/`sockets`
+/// entries are skipped (tool dirs are optional); a missing worktree is an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Environment name; the hostname inside.
+    pub name: String,
+    /// The worktree, read-write, at its host path.
+    pub worktree: PathBuf,
+    /// The main repository's `.git` dir: read-write except `hooks/` and `config`.
+    #[serde(default)]
+    pub git_dir: Option<PathBuf>,
+    /// Host dir shown at `/tmp` (per environment, shared by its commands).
+    pub tmp_dir: PathBuf,
+    /// Host dir shown at `home` (per environment, shared by its commands).
+    pub home_dir: PathBuf,
+    /// `$HOME` inside (usually the user's real home path, so tool paths match).
+    pub home: PathBuf,
+    /// Extra read-only paths (tool config dirs, opted-in credentials).
+    #[serde(default)]
+    pub read_only: Vec<PathBuf>,
+    /// Extra read-write paths.
+    #[serde(default)]
+    pub read_write: Vec<PathBuf>,
+    /// Network access.
+    #[serde(default)]
+    pub network: Network,
+    /// The command's exact environment (nothing is inherited).
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// Working directory inside.
+    pub cwd: PathBuf,
+    /// Granted host unix sockets (none by default), bound at their host paths.
+    #[serde(default)]
+    pub sockets: Vec<PathBuf>,
+    /// Extra always-read-only paths inside a writable tree (placeholder: empty dir).
+    #[serde(default)]
+    pub protect: Vec<PathBuf>,
+    /// Per-environment state dir: running instances are registered under `run/` so
+    /// [`crate::stop_all`] can end every process of the environment.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Test hook: make this layer fail as if the kernel refused it. It can only make a
+    /// run fail, never weaken one, so honouring it in production is harmless.
+    #[doc(hidden)]
+    #[serde(default)]
+    pub fail_layer: Option<Layer>,
+}
+
+impl Policy {
+    /// A policy with the given name and worktree, private dirs under `env_dir`
+    /// (`env_dir/tmp`, `env_dir/home`, state in `env_dir`), `$HOME` at `home`, cwd at
+    /// the worktree, host network and an empty environment.
+    pub fn new(name: &str, worktree: &Path, env_dir: &Path, home: &Path) -> Policy {
+        Policy {
+            name: name.to_string(),
+            worktree: worktree.to_path_buf(),
+            git_dir: None,
+            tmp_dir: env_dir.join("tmp"),
+            home_dir: env_dir.join("home"),
+            home: home.to_path_buf(),
+            read_only: Vec::new(),
+            read_write: Vec::new(),
+            network: Network::Host,
+            env: Vec::new(),
+            cwd: worktree.to_path_buf(),
+            sockets: Vec::new(),
+            protect: Vec::new(),
+            state_dir: Some(env_dir.to_path_buf()),
+            fail_layer: None,
+        }
+    }
+
+    /// Checks what can be checked without touching the filesystem: absolute, normal
+    /// paths, a usable hostname, env names without `=`/NUL.
+    pub fn validate(&self) -> Result<(), SandboxError> {
+        let bad = |what: String| Err(SandboxError::layer(Layer::Policy, what));
+        if self.name.is_empty()
+            || self.name.len() > 64
+            || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return bad(format!("`{}` is not a valid hostname (1-64 of [A-Za-z0-9._-])", self.name));
+        }
+        let mut paths: Vec<(&str, &Path)> = vec![
+            ("worktree", &self.worktree),
+            ("tmp_dir", &self.tmp_dir),
+            ("home_dir", &self.home_dir),
+            ("home", &self.home),
+            ("cwd", &self.cwd),
+        ];
+        if let Some(git) = &self.git_dir {
+            paths.push(("git_dir", git));
+        }
+        if let Some(state) = &self.state_dir {
+            paths.push(("state_dir", state));
+        }
+        paths.extend(self.read_only.iter().map(|p| ("read_only", p.as_path())));
+        paths.extend(self.read_write.iter().map(|p| ("read_write", p.as_path())));
+        paths.extend(self.sockets.iter().map(|p| ("sockets", p.as_path())));
+        paths.extend(self.protect.iter().map(|p| ("protect", p.as_path())));
+        for (field, path) in paths {
+            if !is_normal_absolute(path) {
+                return bad(format!(
+                    "{field} `{}` must be an absolute path without `.`/`..` components",
+                    path.display()
+                ));
+            }
+        }
+        for system in ["/", "/usr", "/etc", "/proc", "/dev", "/tmp", "/bin", "/lib", "/sbin"] {
+            if self.worktree == Path::new(system) || self.read_write.iter().any(|p| p == Path::new(system)) {
+                return bad(format!("`{system}` cannot be made writable"));
+            }
+        }
+        for (key, value) in &self.env {
+            if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+                return bad(format!("invalid environment variable name or value for `{key}`"));
+            }
+        }
+        for p in &self.protect {
+            if self.writable_root_of(p).is_none() {
+                return bad(format!(
+                    "protected path `{}` is not inside the worktree, the git dir or a read-write path",
+                    p.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writable trees visible at their host path (worktree, git dir, read-write paths).
+    pub fn writable_roots(&self) -> Vec<&Path> {
+        let mut roots = vec![self.worktree.as_path()];
+        roots.extend(self.git_dir.as_deref());
+        roots.extend(self.read_write.iter().map(PathBuf::as_path));
+        roots
+    }
+
+    /// The deepest writable root that contains `path` (strictly or equal).
+    pub fn writable_root_of(&self, path: &Path) -> Option<&Path> {
+        self.writable_roots().into_iter().filter(|r| path.starts_with(r)).max_by_key(|r| r.components().count())
+    }
+
+    /// Every always-read-only path of this policy: the worktree names of
+    /// [`PROTECTED_WORKTREE_NAMES`], the worktree's `.git` pointer file, the main repo's
+    /// `.git/hooks` and `.git/config`, and `protect`.
+    pub fn protected_paths(&self) -> Vec<ProtectedPath> {
+        let mut out = Vec::new();
+        let wt = &self.worktree;
+        for name in PROTECTED_WORKTREE_NAMES {
+            out.push(ProtectedPath { path: wt.join(name), root: wt.clone(), placeholder: Placeholder::Dir });
+        }
+        // A worktree's `.git` is a file naming its gitdir; rewritten, it could point host
+        // git at a directory with an agent-written config (core.fsmonitor runs code).
+        out.push(ProtectedPath { path: wt.join(".git"), root: wt.clone(), placeholder: Placeholder::None });
+        if let Some(git) = &self.git_dir {
+            out.push(ProtectedPath { path: git.join("hooks"), root: git.clone(), placeholder: Placeholder::Dir });
+            out.push(ProtectedPath { path: git.join("config"), root: git.clone(), placeholder: Placeholder::File });
+        }
+        for p in &self.protect {
+            if let Some(root) = self.writable_root_of(p) {
+                out.push(ProtectedPath { path: p.clone(), root: root.to_path_buf(), placeholder: Placeholder::Dir });
+            }
+        }
+        // When the worktree *is* a `.git` dir's sibling inside another root, duplicates
+        // are harmless but noisy: keep the first of each path.
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|p| seen.insert(p.path.clone()));
+        out
+    }
+
+    /// The value of an env var of the policy.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Directories strictly between `root` and `path` (outermost first). Each must be made
+/// a mount point so that it cannot be renamed away and back (a rename moves the mounts
+/// beneath it along, leaving a writable path where the protected one was).
+pub fn ancestors_between(root: &Path, path: &Path) -> Vec<PathBuf> {
+    let Ok(rel) = path.strip_prefix(root) else { return Vec::new() };
+    let comps: Vec<_> = rel.components().collect();
+    let mut out = Vec::new();
+    let mut cur = root.to_path_buf();
+    for c in comps.iter().take(comps.len().saturating_sub(1)) {
+        cur.push(c);
+        out.push(cur.clone());
+    }
+    out
+}
+
+fn is_normal_absolute(path: &Path) -> bool {
+    path.is_absolute() && path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        let mut p = Policy::new("fluffy-otter", Path::new("/w/wt"), Path::new("/w/env"), Path::new("/root"));
+        p.git_dir = Some(PathBuf::from("/w/repo/.git"));
+        p
+    }
+
+    #[test]
+    fn validates_paths_and_name() {
+        assert!(policy().validate().is_ok());
+        let mut p = policy();
+        p.worktree = PathBuf::from("relative");
+        assert!(p.validate().is_err());
+        let mut p = policy();
+        p.cwd = PathBuf::from("/w/wt/../x");
+        assert!(p.validate().is_err());
+        let mut p = policy();
+        p.name = "a b".into();
+        assert!(p.validate().is_err());
+        let mut p = policy();
+        p.read_write.push(PathBuf::from("/usr"));
+        assert!(p.validate().unwrap_err().to_string().contains("cannot be made writable"));
+        let mut p = policy();
+        p.protect.push(PathBuf::from("/elsewhere/x"));
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn protected_paths_cover_design_list() {
+        let p = policy();
+        let paths: Vec<_> = p.protected_paths().into_iter().map(|p| p.path).collect();
+        for want in ["/w/wt/.mcp.json", "/w/wt/.claude/commands", "/w/wt/.git", "/w/repo/.git/hooks", "/w/repo/.git/config"] {
+            assert!(paths.contains(&PathBuf::from(want)), "{want}");
+        }
+    }
+
+    #[test]
+    fn ancestors_are_strictly_between() {
+        let a = ancestors_between(Path::new("/w/wt"), Path::new("/w/wt/.claude/commands"));
+        assert_eq!(a, vec![PathBuf::from("/w/wt/.claude")]);
+        assert!(ancestors_between(Path::new("/w/wt"), Path::new("/w/wt/.mcp.json")).is_empty());
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let mut p = policy();
+        p.env.push(("A".into(), "b".into()));
+        p.network = Network::None;
+        let json = serde_json::to_string(&p).unwrap();
+        let back: Policy = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+    }
+}

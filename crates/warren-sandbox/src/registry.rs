@@ -1,0 +1,124 @@
+//! The registry of running sandbox instances of one environment: one file per
+//! instance under `<state_dir>/run/`, naming the host pid of the instance's pid 1 and
+//! its start time (so a recycled pid is never mistaken for it). Killing that pid 1 makes
+//! the kernel kill every process of its pid namespace, which is how `stop_all` ends
+//! everything an environment started, double-forked daemons included.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Layer, SandboxError};
+
+/// One running sandbox instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Host pid of the instance's pid 1.
+    pub pid: i32,
+    /// Its start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_time: u64,
+    /// The command it runs.
+    pub argv: Vec<String>,
+}
+
+fn run_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("run")
+}
+
+/// Records an instance; returns the file to remove when it ends.
+pub(crate) fn register(state_dir: &Path, instance: &Instance) -> Result<PathBuf, SandboxError> {
+    let dir = run_dir(state_dir);
+    fs::create_dir_all(&dir).map_err(|e| SandboxError::sys(Layer::State, format!("creating `{}`", dir.display()), e))?;
+    let path = dir.join(format!("{}.json", instance.pid));
+    let json = serde_json::to_vec(instance).map_err(|e| SandboxError::sys(Layer::State, "encoding instance", e))?;
+    fs::write(&path, json).map_err(|e| SandboxError::sys(Layer::State, format!("writing `{}`", path.display()), e))?;
+    Ok(path)
+}
+
+/// Start time of `pid` (field 22 of `/proc/<pid>/stat`), if it exists.
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+fn alive(instance: &Instance) -> bool {
+    start_time(instance.pid) == Some(instance.start_time)
+}
+
+/// Running instances of the environment whose state dir is `state_dir`; stale entries
+/// (the process is gone or the pid was reused) are removed as a side effect.
+pub fn list(state_dir: &Path) -> Vec<Instance> {
+    let Ok(entries) = fs::read_dir(run_dir(state_dir)) else { return Vec::new() };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let parsed: Option<Instance> = fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        match parsed {
+            Some(inst) if alive(&inst) => out.push(inst),
+            _ => {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+    out.sort_by_key(|i| i.pid);
+    out
+}
+
+/// Whether any sandboxed process of the environment runs.
+pub fn is_running(state_dir: &Path) -> bool {
+    !list(state_dir).is_empty()
+}
+
+/// Ends every process of the environment: SIGTERM to each instance's command (pid 1
+/// forwards it), then, after `grace`, SIGKILL to each pid 1, which takes its whole pid
+/// namespace down. Returns how many instances were running.
+pub fn stop_all(state_dir: &Path, grace: Duration) -> Result<usize, SandboxError> {
+    let instances = list(state_dir);
+    for inst in &instances {
+        signal_instance(inst, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while instances.iter().any(alive) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for inst in instances.iter().filter(|i| alive(i)) {
+        signal_instance(inst, libc::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while instances.iter().any(alive) {
+        if Instant::now() > deadline {
+            let left: Vec<String> = instances.iter().filter(|i| alive(i)).map(|i| i.pid.to_string()).collect();
+            return Err(SandboxError::layer(
+                Layer::State,
+                format!("sandbox instances still alive after SIGKILL: {}", left.join(", ")),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for inst in &instances {
+        let _ = fs::remove_file(run_dir(state_dir).join(format!("{}.json", inst.pid)));
+    }
+    Ok(instances.len())
+}
+
+#[cfg(target_os = "linux")]
+fn signal_instance(inst: &Instance, sig: i32) {
+    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+    // Open a pidfd first, then check the start time: if it still matches, the pidfd
+    // refers to our pid 1 and not to a process that reused its pid.
+    let Some(pid) = Pid::from_raw(inst.pid) else { return };
+    let Ok(fd) = pidfd_open(pid, PidfdFlags::empty()) else { return };
+    if !alive(inst) {
+        return;
+    }
+    if let Some(sig) = Signal::from_named_raw(sig) {
+        let _ = pidfd_send_signal(&fd, sig);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn signal_instance(_inst: &Instance, _sig: i32) {}
