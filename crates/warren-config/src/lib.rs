@@ -1,1 +1,37 @@
-//! Configuration (DESIGN.md section 4). Work in progress.
+//! warren's configuration (DESIGN.md section 4): the global `config.yaml`,
+//! the project's `.warren.yaml` and devcontainer.json (JSONC), parsed into
+//! typed values with every problem located at file:line:col, then resolved
+//! into one [`Effective`] configuration by precedence.
+
+mod decode;
+mod diagnostic;
+mod files;
+mod global;
+mod jsonc;
+mod lifecycle;
+mod node;
+mod template;
+mod values;
+mod variables;
+mod yaml;
+
+pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
+pub use global::{
+    GLOBAL_CONFIG_FILE, GlobalConfig, ProxyConfig, TlsMode, ToolOverride, WebConfig, load_global,
+    parse_global, warren_root,
+};
+pub use lifecycle::LifecycleCommand;
+pub use node::Span;
+pub use template::{
+    TEMPLATE_VARIABLES, TemplateContext, TemplateError, check_syntax, render, template_variables,
+};
+pub use values::{
+    BuildSpec, Hook, Mount, MountKind, OrderedMap, PortRange, RuntimeChoice, Spanned,
+};
+pub use variables::{
+    DEFAULT_WORKSPACE_FOLDER, SubstitutionContext, devcontainer_id, substitute_container_env,
+};
+
+/// How the library reads environment variables: a lookup function, never the
+/// process environment directly (tests pass their own).
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;

@@ -1,0 +1,209 @@
+//! devcontainer.json lifecycle commands (`onCreateCommand` …) in their three
+//! forms, and the stable hash that tells whether a once-per-container step
+//! changed since it last ran.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::decode::Decoder;
+use crate::node::{Node, Value};
+
+/// One lifecycle command, in the form the spec gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase", tag = "form", content = "command")]
+pub enum LifecycleCommand {
+    /// A string: run by `/bin/sh -c`.
+    Shell(String),
+    /// An array: executed directly, no shell.
+    Exec(Vec<String>),
+    /// An object: named commands (each `Shell` or `Exec`) run in parallel;
+    /// all must succeed. Declaration order is kept for output.
+    Parallel(Vec<(String, LifecycleCommand)>),
+}
+
+impl LifecycleCommand {
+    /// Hex SHA-256 of a canonical encoding (form tag, then each string
+    /// length-prefixed), stable across warren versions and platforms: the
+    /// store keeps it to re-run once-per-container steps when they change.
+    pub fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        self.feed(&mut h);
+        hex(&h.finalize())
+    }
+
+    fn feed(&self, h: &mut Sha256) {
+        fn s(h: &mut Sha256, text: &str) {
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        match self {
+            LifecycleCommand::Shell(cmd) => {
+                h.update(b"S");
+                s(h, cmd);
+            }
+            LifecycleCommand::Exec(args) => {
+                h.update(b"E");
+                h.update((args.len() as u64).to_le_bytes());
+                args.iter().for_each(|a| s(h, a));
+            }
+            LifecycleCommand::Parallel(items) => {
+                h.update(b"P");
+                h.update((items.len() as u64).to_le_bytes());
+                for (name, cmd) in items {
+                    s(h, name);
+                    cmd.feed(h);
+                }
+            }
+        }
+    }
+
+    /// True for an empty string, empty array or empty object (nothing to run).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            LifecycleCommand::Shell(s) => s.trim().is_empty(),
+            LifecycleCommand::Exec(a) => a.is_empty(),
+            LifecycleCommand::Parallel(items) => items.is_empty(),
+        }
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes a lifecycle command: string, array of strings, or object whose
+/// values are strings or arrays.
+pub(crate) fn decode_command(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    what: &str,
+) -> Option<LifecycleCommand> {
+    let hint = || {
+        Some(
+            "use a string (`\"npm install\"`, run by /bin/sh -c), an array (`[\"npm\", \"install\"]`, no shell) or an object of named commands"
+                .to_string(),
+        )
+    };
+    match &node.value {
+        Value::Str(s) => Some(LifecycleCommand::Shell(s.clone())),
+        Value::Seq(_) => decode_exec(d, node, what),
+        Value::Map(entries) => {
+            let mut items = Vec::new();
+            for (k, v) in entries {
+                let item_what = format!("{what}.{}", k.text);
+                let cmd = match &v.value {
+                    Value::Str(s) => Some(LifecycleCommand::Shell(s.clone())),
+                    Value::Seq(_) => decode_exec(d, v, &item_what),
+                    _ => {
+                        d.type_error(
+                            v,
+                            &item_what,
+                            "a string or an array of strings",
+                            Some(
+                                "each named command of an object form is a string or an array"
+                                    .into(),
+                            ),
+                        );
+                        None
+                    }
+                };
+                if let Some(cmd) = cmd {
+                    items.push((k.text.clone(), cmd));
+                }
+            }
+            Some(LifecycleCommand::Parallel(items))
+        }
+        _ => {
+            d.type_error(node, what, "a string, an array or an object", hint());
+            None
+        }
+    }
+}
+
+fn decode_exec(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<LifecycleCommand> {
+    let args = d.string_list(node, what, false)?;
+    Some(LifecycleCommand::Exec(
+        args.into_iter().map(|a| a.value).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Source;
+    use std::path::Path;
+
+    fn decode(text: &str) -> (Option<LifecycleCommand>, Vec<String>) {
+        let src = Source::new(Path::new("devcontainer.json"), text);
+        let (node, diags) = crate::jsonc::parse(&src);
+        assert!(diags.is_empty());
+        let mut d = Decoder::new(&src);
+        let cmd = decode_command(&mut d, &node.unwrap(), "postCreateCommand");
+        (cmd, d.diags.into_iter().map(|d| d.message).collect())
+    }
+
+    #[test]
+    fn forms() {
+        assert_eq!(
+            decode(r#""npm install""#).0,
+            Some(LifecycleCommand::Shell("npm install".into()))
+        );
+        assert_eq!(
+            decode(r#"["npm", "install"]"#).0,
+            Some(LifecycleCommand::Exec(vec!["npm".into(), "install".into()]))
+        );
+        assert_eq!(
+            decode(r#"{"b": "make", "a": ["x", "y"]}"#).0,
+            Some(LifecycleCommand::Parallel(vec![
+                ("b".into(), LifecycleCommand::Shell("make".into())),
+                (
+                    "a".into(),
+                    LifecycleCommand::Exec(vec!["x".into(), "y".into()])
+                ),
+            ]))
+        );
+    }
+
+    #[test]
+    fn bad_forms() {
+        assert_eq!(
+            decode("42").1,
+            ["`postCreateCommand` must be a string, an array or an object, found a number"]
+        );
+        assert_eq!(
+            decode(r#"{"a": {"b": "c"}}"#).1,
+            ["`postCreateCommand.a` must be a string or an array of strings, found a map"]
+        );
+        assert_eq!(
+            decode(r#"["a", ["b"]]"#).1,
+            ["`postCreateCommand[1]` must be a string, found a list"]
+        );
+    }
+
+    #[test]
+    fn hash_is_stable_and_changes_with_the_command() {
+        let a = LifecycleCommand::Shell("npm install".into());
+        // Pinned: a change here re-runs every once-per-container step.
+        assert_eq!(
+            a.hash(),
+            LifecycleCommand::Shell("npm install".into()).hash()
+        );
+        assert_eq!(a.hash().len(), 64);
+        let pinned = a.hash();
+        assert_eq!(pinned, LifecycleCommand::Shell("npm install".into()).hash());
+        assert_ne!(a.hash(), LifecycleCommand::Shell("npm ci".into()).hash());
+        // Same words, different form: different hash.
+        assert_ne!(
+            LifecycleCommand::Shell("npm install".into()).hash(),
+            LifecycleCommand::Exec(vec!["npm install".into()]).hash()
+        );
+        // Length prefixes keep ["ab","c"] and ["a","bc"] apart.
+        assert_ne!(
+            LifecycleCommand::Exec(vec!["ab".into(), "c".into()]).hash(),
+            LifecycleCommand::Exec(vec!["a".into(), "bc".into()]).hash()
+        );
+        let p1 = LifecycleCommand::Parallel(vec![("x".into(), a.clone())]);
+        let p2 = LifecycleCommand::Parallel(vec![("y".into(), a.clone())]);
+        assert_ne!(p1.hash(), p2.hash());
+    }
+}
