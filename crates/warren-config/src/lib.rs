@@ -10,7 +10,9 @@ mod global;
 mod jsonc;
 mod lifecycle;
 mod node;
+mod project;
 mod template;
+mod types;
 mod values;
 mod variables;
 mod yaml;
@@ -22,9 +24,15 @@ pub use global::{
 };
 pub use lifecycle::LifecycleCommand;
 pub use node::Span;
+pub use project::{
+    EnvSettings, Hooks, PROJECT_FILES, ProjectConfig, RoleConfig, SandboxNetwork, SandboxSettings,
+    SessionConfig, TypeConfig, find_project_file, load_project, parse_project,
+};
 pub use template::{
     TEMPLATE_VARIABLES, TemplateContext, TemplateError, check_syntax, render, template_variables,
+    unknown_variables,
 };
+pub use types::{ResolvedType, concrete_types, merge_settings, project_defaults, resolve_type};
 pub use values::{
     BuildSpec, Hook, Mount, MountKind, OrderedMap, PortRange, RuntimeChoice, Spanned,
 };

@@ -154,6 +154,17 @@ pub fn template_variables(template: &str) -> Result<Vec<String>, TemplateError> 
     Ok(vars)
 }
 
+/// Variables a template reads that are none of [`TEMPLATE_VARIABLES`] (nor
+/// minijinja globals such as `range`): almost certainly typos.
+pub fn unknown_variables(template: &str) -> Result<Vec<String>, TemplateError> {
+    let env = environment();
+    let globals: Vec<&str> = env.globals().map(|(k, _)| k).collect();
+    Ok(template_variables(template)?
+        .into_iter()
+        .filter(|v| !TEMPLATE_VARIABLES.contains(&v.as_str()) && !globals.contains(&v.as_str()))
+        .collect())
+}
+
 /// Renders `template` with `ctx`. Both `{{ expr }}` and single-brace
 /// `{name}` placeholders work; using a variable that is not set is an error
 /// naming it.
@@ -265,6 +276,11 @@ mod tests {
         assert!(err.message.starts_with("invalid template: "), "{err:?}");
         assert!(check_syntax("{{ port").is_err());
         assert!(check_syntax("{{ port }} {x}").is_ok());
+        assert_eq!(
+            unknown_variables("{{ prot }} {issue_id} {% for i in range(2) %}{{ i }}{% endfor %}")
+                .unwrap(),
+            ["prot"]
+        );
         assert_eq!(
             template_variables("{{ port + 1 }} {issue_id}").unwrap(),
             ["issue_id", "port"]
