@@ -42,7 +42,10 @@ pub fn ensure_placeholders(policy: &Policy) -> Result<(), SandboxError> {
             Err(e) => return Err(state_err(format!("checking `{}`", p.path.display()), e)),
         }
         let rel = p.path.strip_prefix(&p.root).unwrap_or(&p.path);
-        let comps: Vec<_> = rel.components().filter(|c| matches!(c, Component::Normal(_))).collect();
+        let comps: Vec<_> = rel
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
         let mut cur = p.root.clone();
         for (i, comp) in comps.iter().enumerate() {
             cur.push(comp);
@@ -51,24 +54,39 @@ pub fn ensure_placeholders(policy: &Policy) -> Result<(), SandboxError> {
                 Ok(meta) if meta.file_type().is_symlink() => {
                     return Err(SandboxError::layer(
                         Layer::State,
-                        format!("`{}` is a symlink; refusing to create a placeholder through it", cur.display()),
+                        format!(
+                            "`{}` is a symlink; refusing to create a placeholder through it",
+                            cur.display()
+                        ),
                     )
                     .with_hint(format!("remove it on the host: `rm {}`", cur.display())));
                 }
                 Ok(meta) if !last && !meta.is_dir() => {
-                    return Err(SandboxError::layer(Layer::State, format!("`{}` is not a directory", cur.display())));
+                    return Err(SandboxError::layer(
+                        Layer::State,
+                        format!("`{}` is not a directory", cur.display()),
+                    ));
                 }
                 Ok(_) => {}
                 Err(_) => {
                     let res = if last && p.placeholder == Placeholder::File {
-                        fs::OpenOptions::new().write(true).create_new(true).open(&cur).map(drop)
+                        fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .open(&cur)
+                            .map(drop)
                     } else {
                         fs::create_dir(&cur)
                     };
                     match res {
                         Ok(()) => created.push(cur.clone()),
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(state_err(format!("creating placeholder `{}`", cur.display()), e)),
+                        Err(e) => {
+                            return Err(state_err(
+                                format!("creating placeholder `{}`", cur.display()),
+                                e,
+                            ));
+                        }
                     }
                 }
             }
@@ -85,14 +103,14 @@ pub fn ensure_placeholders(policy: &Policy) -> Result<(), SandboxError> {
 /// runs: removing a placeholder that is a mount point in a running sandbox would
 /// detach that read-only mount there.
 pub fn remove_env(policy: &Policy) -> Result<(), SandboxError> {
-    if let Some(state) = &policy.state_dir {
-        if crate::registry::is_running(state) {
-            return Err(SandboxError::layer(
-                Layer::State,
-                format!("environment `{}` still has running sandboxed processes", policy.name),
-            )
-            .with_hint("stop it first (`stop_all`)"));
-        }
+    if let Some(state) = &policy.state_dir
+        && crate::registry::is_running(state)
+    {
+        let msg = format!(
+            "environment `{}` still has running sandboxed processes",
+            policy.name
+        );
+        return Err(SandboxError::layer(Layer::State, msg).with_hint("stop it first (`stop_all`)"));
     }
     let mut created = read_manifest(policy);
     created.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -145,11 +163,14 @@ fn read_manifest(policy: &Policy) -> Vec<PathBuf> {
 }
 
 fn write_manifest(policy: &Policy, created: &[PathBuf]) -> Result<(), SandboxError> {
-    let Some(path) = manifest_path(policy) else { return Ok(()) };
+    let Some(path) = manifest_path(policy) else {
+        return Ok(());
+    };
     if let Some(parent) = path.parent() {
         create_private_dir(parent)?;
     }
-    let json = serde_json::to_vec(created).map_err(|e| state_err("encoding placeholder list", e))?;
+    let json =
+        serde_json::to_vec(created).map_err(|e| state_err("encoding placeholder list", e))?;
     fs::write(&path, json).map_err(|e| state_err(format!("writing `{}`", path.display()), e))
 }
 

@@ -115,7 +115,11 @@ pub enum SandboxError {
 impl SandboxError {
     /// A failed layer with a reason.
     pub fn layer(layer: Layer, reason: impl Into<String>) -> Self {
-        SandboxError::Layer { layer, reason: reason.into(), hint: None }
+        SandboxError::Layer {
+            layer,
+            reason: reason.into(),
+            hint: None,
+        }
     }
 
     /// A failed layer whose reason is a system error, prefixed by what was attempted.
@@ -126,9 +130,11 @@ impl SandboxError {
     /// Adds a hint (what the user can do) to a `Layer` error.
     pub fn with_hint(self, new_hint: impl Into<String>) -> Self {
         match self {
-            SandboxError::Layer { layer, reason, .. } => {
-                SandboxError::Layer { layer, reason, hint: Some(new_hint.into()) }
-            }
+            SandboxError::Layer { layer, reason, .. } => SandboxError::Layer {
+                layer,
+                reason,
+                hint: Some(new_hint.into()),
+            },
             other => other,
         }
     }
@@ -171,7 +177,10 @@ mod tests {
     #[test]
     fn display_names_the_layer() {
         let err = SandboxError::layer(Layer::Landlock, "kernel without Landlock");
-        assert_eq!(err.to_string(), "sandbox_error: landlock: kernel without Landlock");
+        assert_eq!(
+            err.to_string(),
+            "sandbox_error: landlock: kernel without Landlock"
+        );
         assert!(err.is_sandbox_error());
         assert_eq!(err.exit_code(), 125);
     }

@@ -44,13 +44,16 @@ mod linux;
 
 pub use env::{ensure_placeholders, prepare_env, remove_env};
 pub use error::{Layer, SandboxError};
-pub use policy::{Network, PROTECTED_WORKTREE_NAMES, Placeholder, Policy, ProtectedPath, ancestors_between};
+pub use policy::{
+    Network, PROTECTED_WORKTREE_NAMES, Placeholder, Policy, ProtectedPath, ancestors_between,
+};
 pub use probe_types::LayerStatus;
 pub use registry::{Instance, is_running, list, stop_all};
 
 #[cfg(target_os = "linux")]
 pub use linux::spawn::{
-    HELPER_SUBCOMMAND, SandboxChild, SandboxStdio, exec_in_place, helper_main, spawn, spawn_with_helper,
+    HELPER_SUBCOMMAND, SandboxChild, SandboxStdio, exec_in_place, helper_main, spawn,
+    spawn_with_helper,
 };
 
 /// Which isolation layers this machine supports (for `warren doctor`).

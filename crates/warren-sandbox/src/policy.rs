@@ -145,9 +145,15 @@ impl Policy {
         let bad = |what: String| Err(SandboxError::layer(Layer::Policy, what));
         if self.name.is_empty()
             || self.name.len() > 64
-            || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         {
-            return bad(format!("`{}` is not a valid hostname (1-64 of [A-Za-z0-9._-])", self.name));
+            return bad(format!(
+                "`{}` is not a valid hostname (1-64 of [A-Za-z0-9._-])",
+                self.name
+            ));
         }
         let mut paths: Vec<(&str, &Path)> = vec![
             ("worktree", &self.worktree),
@@ -174,14 +180,20 @@ impl Policy {
                 ));
             }
         }
-        for system in ["/", "/usr", "/etc", "/proc", "/dev", "/tmp", "/bin", "/lib", "/sbin"] {
-            if self.worktree == Path::new(system) || self.read_write.iter().any(|p| p == Path::new(system)) {
+        for system in [
+            "/", "/usr", "/etc", "/proc", "/dev", "/tmp", "/bin", "/lib", "/sbin",
+        ] {
+            if self.worktree == Path::new(system)
+                || self.read_write.iter().any(|p| p == Path::new(system))
+            {
                 return bad(format!("`{system}` cannot be made writable"));
             }
         }
         for (key, value) in &self.env {
             if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
-                return bad(format!("invalid environment variable name or value for `{key}`"));
+                return bad(format!(
+                    "invalid environment variable name or value for `{key}`"
+                ));
             }
         }
         for p in &self.protect {
@@ -205,7 +217,10 @@ impl Policy {
 
     /// The deepest writable root that contains `path` (strictly or equal).
     pub fn writable_root_of(&self, path: &Path) -> Option<&Path> {
-        self.writable_roots().into_iter().filter(|r| path.starts_with(r)).max_by_key(|r| r.components().count())
+        self.writable_roots()
+            .into_iter()
+            .filter(|r| path.starts_with(r))
+            .max_by_key(|r| r.components().count())
     }
 
     /// Every always-read-only path of this policy: the worktree names of
@@ -215,18 +230,38 @@ impl Policy {
         let mut out = Vec::new();
         let wt = &self.worktree;
         for name in PROTECTED_WORKTREE_NAMES {
-            out.push(ProtectedPath { path: wt.join(name), root: wt.clone(), placeholder: Placeholder::Dir });
+            out.push(ProtectedPath {
+                path: wt.join(name),
+                root: wt.clone(),
+                placeholder: Placeholder::Dir,
+            });
         }
         // A worktree's `.git` is a file naming its gitdir; rewritten, it could point host
         // git at a directory with an agent-written config (core.fsmonitor runs code).
-        out.push(ProtectedPath { path: wt.join(".git"), root: wt.clone(), placeholder: Placeholder::None });
+        out.push(ProtectedPath {
+            path: wt.join(".git"),
+            root: wt.clone(),
+            placeholder: Placeholder::None,
+        });
         if let Some(git) = &self.git_dir {
-            out.push(ProtectedPath { path: git.join("hooks"), root: git.clone(), placeholder: Placeholder::Dir });
-            out.push(ProtectedPath { path: git.join("config"), root: git.clone(), placeholder: Placeholder::File });
+            out.push(ProtectedPath {
+                path: git.join("hooks"),
+                root: git.clone(),
+                placeholder: Placeholder::Dir,
+            });
+            out.push(ProtectedPath {
+                path: git.join("config"),
+                root: git.clone(),
+                placeholder: Placeholder::File,
+            });
         }
         for p in &self.protect {
             if let Some(root) = self.writable_root_of(p) {
-                out.push(ProtectedPath { path: p.clone(), root: root.to_path_buf(), placeholder: Placeholder::Dir });
+                out.push(ProtectedPath {
+                    path: p.clone(),
+                    root: root.to_path_buf(),
+                    placeholder: Placeholder::Dir,
+                });
             }
         }
         // When the worktree *is* a `.git` dir's sibling inside another root, duplicates
@@ -238,7 +273,11 @@ impl Policy {
 
     /// The value of an env var of the policy.
     pub fn env_var(&self, key: &str) -> Option<&str> {
-        self.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -246,7 +285,9 @@ impl Policy {
 /// a mount point so that it cannot be renamed away and back (a rename moves the mounts
 /// beneath it along, leaving a writable path where the protected one was).
 pub fn ancestors_between(root: &Path, path: &Path) -> Vec<PathBuf> {
-    let Ok(rel) = path.strip_prefix(root) else { return Vec::new() };
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Vec::new();
+    };
     let comps: Vec<_> = rel.components().collect();
     let mut out = Vec::new();
     let mut cur = root.to_path_buf();
@@ -258,7 +299,10 @@ pub fn ancestors_between(root: &Path, path: &Path) -> Vec<PathBuf> {
 }
 
 fn is_normal_absolute(path: &Path) -> bool {
-    path.is_absolute() && path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+    path.is_absolute()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
 }
 
 #[cfg(test)]
@@ -266,7 +310,12 @@ mod tests {
     use super::*;
 
     fn policy() -> Policy {
-        let mut p = Policy::new("fluffy-otter", Path::new("/w/wt"), Path::new("/w/env"), Path::new("/root"));
+        let mut p = Policy::new(
+            "fluffy-otter",
+            Path::new("/w/wt"),
+            Path::new("/w/env"),
+            Path::new("/root"),
+        );
         p.git_dir = Some(PathBuf::from("/w/repo/.git"));
         p
     }
@@ -285,7 +334,12 @@ mod tests {
         assert!(p.validate().is_err());
         let mut p = policy();
         p.read_write.push(PathBuf::from("/usr"));
-        assert!(p.validate().unwrap_err().to_string().contains("cannot be made writable"));
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot be made writable")
+        );
         let mut p = policy();
         p.protect.push(PathBuf::from("/elsewhere/x"));
         assert!(p.validate().is_err());
@@ -295,7 +349,13 @@ mod tests {
     fn protected_paths_cover_design_list() {
         let p = policy();
         let paths: Vec<_> = p.protected_paths().into_iter().map(|p| p.path).collect();
-        for want in ["/w/wt/.mcp.json", "/w/wt/.claude/commands", "/w/wt/.git", "/w/repo/.git/hooks", "/w/repo/.git/config"] {
+        for want in [
+            "/w/wt/.mcp.json",
+            "/w/wt/.claude/commands",
+            "/w/wt/.git",
+            "/w/repo/.git/hooks",
+            "/w/repo/.git/config",
+        ] {
             assert!(paths.contains(&PathBuf::from(want)), "{want}");
         }
     }

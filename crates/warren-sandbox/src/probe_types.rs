@@ -18,12 +18,20 @@ pub struct LayerStatus {
 impl LayerStatus {
     #[allow(dead_code)] // used on Linux only
     pub(crate) fn yes(layer: Layer, detail: String) -> LayerStatus {
-        LayerStatus { layer, available: true, detail }
+        LayerStatus {
+            layer,
+            available: true,
+            detail,
+        }
     }
 
     #[allow(dead_code)] // used on Linux only
     pub(crate) fn no(layer: Layer, detail: String) -> LayerStatus {
-        LayerStatus { layer, available: false, detail }
+        LayerStatus {
+            layer,
+            available: false,
+            detail,
+        }
     }
 
     #[allow(dead_code)] // used off Linux only
@@ -31,7 +39,10 @@ impl LayerStatus {
         LayerStatus {
             layer: Layer::Helper,
             available: false,
-            detail: format!("the native Linux sandbox does not exist on {}", std::env::consts::OS),
+            detail: format!(
+                "the native Linux sandbox does not exist on {}",
+                std::env::consts::OS
+            ),
         }
     }
 }

@@ -30,10 +30,13 @@ fn run_dir(state_dir: &Path) -> PathBuf {
 /// Records an instance; returns the file to remove when it ends.
 pub(crate) fn register(state_dir: &Path, instance: &Instance) -> Result<PathBuf, SandboxError> {
     let dir = run_dir(state_dir);
-    fs::create_dir_all(&dir).map_err(|e| SandboxError::sys(Layer::State, format!("creating `{}`", dir.display()), e))?;
+    fs::create_dir_all(&dir)
+        .map_err(|e| SandboxError::sys(Layer::State, format!("creating `{}`", dir.display()), e))?;
     let path = dir.join(format!("{}.json", instance.pid));
-    let json = serde_json::to_vec(instance).map_err(|e| SandboxError::sys(Layer::State, "encoding instance", e))?;
-    fs::write(&path, json).map_err(|e| SandboxError::sys(Layer::State, format!("writing `{}`", path.display()), e))?;
+    let json = serde_json::to_vec(instance)
+        .map_err(|e| SandboxError::sys(Layer::State, "encoding instance", e))?;
+    fs::write(&path, json)
+        .map_err(|e| SandboxError::sys(Layer::State, format!("writing `{}`", path.display()), e))?;
     Ok(path)
 }
 
@@ -52,11 +55,15 @@ fn alive(instance: &Instance) -> bool {
 /// Running instances of the environment whose state dir is `state_dir`; stale entries
 /// (the process is gone or the pid was reused) are removed as a side effect.
 pub fn list(state_dir: &Path) -> Vec<Instance> {
-    let Ok(entries) = fs::read_dir(run_dir(state_dir)) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(run_dir(state_dir)) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        let parsed: Option<Instance> = fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let parsed: Option<Instance> = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         match parsed {
             Some(inst) if alive(&inst) => out.push(inst),
             _ => {
@@ -91,10 +98,17 @@ pub fn stop_all(state_dir: &Path, grace: Duration) -> Result<usize, SandboxError
     let deadline = Instant::now() + Duration::from_secs(5);
     while instances.iter().any(alive) {
         if Instant::now() > deadline {
-            let left: Vec<String> = instances.iter().filter(|i| alive(i)).map(|i| i.pid.to_string()).collect();
+            let left: Vec<String> = instances
+                .iter()
+                .filter(|i| alive(i))
+                .map(|i| i.pid.to_string())
+                .collect();
             return Err(SandboxError::layer(
                 Layer::State,
-                format!("sandbox instances still alive after SIGKILL: {}", left.join(", ")),
+                format!(
+                    "sandbox instances still alive after SIGKILL: {}",
+                    left.join(", ")
+                ),
             ));
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -110,8 +124,12 @@ fn signal_instance(inst: &Instance, sig: i32) {
     use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
     // Open a pidfd first, then check the start time: if it still matches, the pidfd
     // refers to our pid 1 and not to a process that reused its pid.
-    let Some(pid) = Pid::from_raw(inst.pid) else { return };
-    let Ok(fd) = pidfd_open(pid, PidfdFlags::empty()) else { return };
+    let Some(pid) = Pid::from_raw(inst.pid) else {
+        return;
+    };
+    let Ok(fd) = pidfd_open(pid, PidfdFlags::empty()) else {
+        return;
+    };
     if !alive(inst) {
         return;
     }

@@ -54,7 +54,10 @@ pub fn profile(policy: &Policy) -> String {
     let _ = writeln!(p, "(allow mach-lookup)");
     let _ = writeln!(p, "(allow ipc-posix-shm)");
     let _ = writeln!(p, "(allow file-read-metadata)");
-    let _ = writeln!(p, "(allow file-ioctl (literal \"/dev/null\") (literal \"/dev/tty\"))");
+    let _ = writeln!(
+        p,
+        "(allow file-ioctl (literal \"/dev/null\") (literal \"/dev/tty\"))"
+    );
     let _ = writeln!(
         p,
         "(allow file-write-data (literal \"/dev/null\") (literal \"/dev/zero\") (literal \"/dev/tty\") (regex #\"^/dev/ttys[0-9]+$\"))"
@@ -70,7 +73,10 @@ pub fn profile(policy: &Policy) -> String {
     }
     let _ = writeln!(p, ")");
 
-    let _ = writeln!(p, "; read-write: worktree, git dir, private tmp and home, granted paths");
+    let _ = writeln!(
+        p,
+        "; read-write: worktree, git dir, private tmp and home, granted paths"
+    );
     let mut writable: Vec<&Path> = vec![&policy.worktree, &policy.tmp_dir, &policy.home_dir];
     writable.extend(policy.git_dir.as_deref());
     writable.extend(policy.read_write.iter().map(|p| p.as_path()));
@@ -80,7 +86,10 @@ pub fn profile(policy: &Policy) -> String {
     }
     let _ = writeln!(p, ")");
 
-    let _ = writeln!(p, "; always read-only, even where they do not exist yet (last rule wins)");
+    let _ = writeln!(
+        p,
+        "; always read-only, even where they do not exist yet (last rule wins)"
+    );
     let _ = write!(p, "(deny file-write*");
     for prot in policy.protected_paths() {
         // `subpath` matches the path itself and everything beneath it, so it covers
@@ -120,7 +129,12 @@ mod tests {
     use super::*;
 
     fn policy(network: Network) -> Policy {
-        let mut p = Policy::new("otter", Path::new("/Users/me/wt"), Path::new("/Users/me/.warren/env"), Path::new("/Users/me"));
+        let mut p = Policy::new(
+            "otter",
+            Path::new("/Users/me/wt"),
+            Path::new("/Users/me/.warren/env"),
+            Path::new("/Users/me"),
+        );
         p.git_dir = Some(PathBuf::from("/Users/me/repo/.git"));
         p.read_only.push(PathBuf::from("/Users/me/.claude"));
         p.network = network;
@@ -138,11 +152,21 @@ mod tests {
     #[test]
     fn writes_only_to_the_writable_set() {
         let text = profile(&policy(Network::Host));
-        let rw = text.split("(allow file-read* file-write*").nth(1).unwrap().split(')').collect::<Vec<_>>().join(")");
+        let rw = text
+            .split("(allow file-read* file-write*")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .collect::<Vec<_>>()
+            .join(")");
         assert!(rw.contains("(subpath \"/Users/me/wt\")"));
         assert!(rw.contains("(subpath \"/Users/me/.warren/env/tmp\")"));
         assert!(rw.contains("(subpath \"/Users/me/repo/.git\")"));
-        assert_eq!(text.matches("file-write*").count(), 2, "one allow, one deny");
+        assert_eq!(
+            text.matches("file-write*").count(),
+            2,
+            "one allow, one deny"
+        );
     }
 
     #[test]
@@ -151,7 +175,13 @@ mod tests {
         let allow = text.find("(allow file-read* file-write*").unwrap();
         let deny = text.find("(deny file-write*").unwrap();
         assert!(deny > allow, "the deny must come last to win");
-        for p in ["/Users/me/repo/.git/hooks", "/Users/me/repo/.git/config", "/Users/me/wt/.mcp.json", "/Users/me/wt/.claude/commands", "/Users/me/wt/.bashrc"] {
+        for p in [
+            "/Users/me/repo/.git/hooks",
+            "/Users/me/repo/.git/config",
+            "/Users/me/wt/.mcp.json",
+            "/Users/me/wt/.claude/commands",
+            "/Users/me/wt/.bashrc",
+        ] {
             assert!(text[deny..].contains(&format!("(subpath \"{p}\")")), "{p}");
         }
     }

@@ -3,8 +3,8 @@
 //! none back; then `no_new_privs`, so setuid/setcap binaries grant nothing either.
 
 use rustix::thread::{
-    CapabilitiesSecureBits, CapabilitySet, CapabilitySets, capabilities, clear_ambient_capability_set,
-    set_capabilities, set_capabilities_secure_bits, set_no_new_privs,
+    CapabilitiesSecureBits, CapabilitySet, CapabilitySets, capabilities,
+    clear_ambient_capability_set, set_capabilities, set_capabilities_secure_bits, set_no_new_privs,
 };
 
 use super::sys;
@@ -18,7 +18,12 @@ fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> SandboxError 
 pub(crate) fn drop_all() -> Result<(), SandboxError> {
     // Bounding set first: it needs CAP_SETPCAP, which goes away below.
     let mut cap = 0;
-    while sys::capbset_drop(cap).map_err(|e| err(format!("dropping capability {cap} from the bounding set"), e))? {
+    while sys::capbset_drop(cap).map_err(|e| {
+        err(
+            format!("dropping capability {cap} from the bounding set"),
+            e,
+        )
+    })? {
         cap += 1;
     }
     // SECBIT_NOROOT: uid 0 gets no capabilities at exec; NO_SETUID_FIXUP; locked so the
@@ -41,15 +46,22 @@ pub(crate) fn drop_all() -> Result<(), SandboxError> {
 
     let now = capabilities(None).map_err(|e| err("capget", e))?;
     if !now.effective.is_empty() || !now.permitted.is_empty() || !now.inheritable.is_empty() {
-        return Err(SandboxError::layer(Layer::Capabilities, "capabilities remain after capset"));
+        return Err(SandboxError::layer(
+            Layer::Capabilities,
+            "capabilities remain after capset",
+        ));
     }
     if (0..64).any(|c| sys::capbset_read(c) == Some(true)) {
-        return Err(SandboxError::layer(Layer::Capabilities, "the bounding set is not empty"));
+        return Err(SandboxError::layer(
+            Layer::Capabilities,
+            "the bounding set is not empty",
+        ));
     }
     Ok(())
 }
 
 /// `PR_SET_NO_NEW_PRIVS`.
 pub(crate) fn no_new_privs() -> Result<(), SandboxError> {
-    set_no_new_privs(true).map_err(|e| SandboxError::sys(Layer::NoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)", e))
+    set_no_new_privs(true)
+        .map_err(|e| SandboxError::sys(Layer::NoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)", e))
 }

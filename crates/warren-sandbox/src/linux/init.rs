@@ -9,7 +9,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use rustix::event::{PollFd, PollFlags, poll};
-use rustix::process::{DumpableBehavior, Signal, set_dumpable_behavior, set_parent_process_death_signal};
+use rustix::process::{
+    DumpableBehavior, Signal, set_dumpable_behavior, set_parent_process_death_signal,
+};
 use rustix::thread::UnshareFlags;
 
 use super::plan::Plan;
@@ -38,7 +40,10 @@ pub(crate) fn report(fd: &OwnedFd, err: &SandboxError) {
 
 fn forced(policy: &Policy, layer: Layer) -> Result<(), SandboxError> {
     if policy.fail_layer == Some(layer) {
-        return Err(SandboxError::layer(layer, "failure forced by the policy's test hook"));
+        return Err(SandboxError::layer(
+            layer,
+            "failure forced by the policy's test hook",
+        ));
     }
     Ok(())
 }
@@ -58,7 +63,11 @@ pub(crate) fn pid1(setup: &Setup<'_>, status: OwnedFd, alive: OwnedFd) -> ! {
     sys::exit_now(code)
 }
 
-fn prepare(setup: &Setup<'_>, status: &OwnedFd, alive: OwnedFd) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
+fn prepare(
+    setup: &Setup<'_>,
+    status: &OwnedFd,
+    alive: OwnedFd,
+) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
     let policy = setup.policy;
     forced(policy, Layer::DeathSignal)?;
     set_parent_process_death_signal(Some(Signal::KILL))
@@ -66,8 +75,13 @@ fn prepare(setup: &Setup<'_>, status: &OwnedFd, alive: OwnedFd) -> Result<(libc:
     // The helper may have died before the death signal was armed: its end of `alive`
     // is then closed, which poll reports as a hang-up.
     let mut fds = [PollFd::new(&alive, PollFlags::IN)];
-    let zero = rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 };
-    if poll(&mut fds, Some(&zero)).is_ok() && fds[0].revents().intersects(PollFlags::HUP | PollFlags::IN) {
+    let zero = rustix::fs::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if poll(&mut fds, Some(&zero)).is_ok()
+        && fds[0].revents().intersects(PollFlags::HUP | PollFlags::IN)
+    {
         sys::exit_now(125);
     }
     drop(alive);
@@ -98,7 +112,14 @@ fn prepare(setup: &Setup<'_>, status: &OwnedFd, alive: OwnedFd) -> Result<(libc:
     set_dumpable_behavior(DumpableBehavior::NotDumpable)
         .map_err(|e| SandboxError::sys(Layer::Process, "prctl(PR_SET_DUMPABLE)", e))?;
     rustix::process::chdir(&policy.cwd).map_err(|e| {
-        SandboxError::sys(Layer::Policy, format!("cwd `{}` is not visible in the sandbox", policy.cwd.display()), e)
+        SandboxError::sys(
+            Layer::Policy,
+            format!(
+                "cwd `{}` is not visible in the sandbox",
+                policy.cwd.display()
+            ),
+            e,
+        )
     })?;
 
     forced(policy, Layer::Landlock)?;
@@ -110,7 +131,8 @@ fn prepare(setup: &Setup<'_>, status: &OwnedFd, alive: OwnedFd) -> Result<(libc:
     forced(policy, Layer::Seccomp)?;
     seccomp::install()?;
 
-    let sigfd = sys::signalfd(&SigSet::waited()).map_err(|e| SandboxError::sys(Layer::Process, "signalfd", e))?;
+    let sigfd = sys::signalfd(&SigSet::waited())
+        .map_err(|e| SandboxError::sys(Layer::Process, "signalfd", e))?;
     let (program, argv, envp) = command(policy, setup.argv)?;
     match sys::fork().map_err(|e| SandboxError::sys(Layer::Process, "fork", e))? {
         Fork::Child => {
@@ -123,9 +145,24 @@ fn prepare(setup: &Setup<'_>, status: &OwnedFd, alive: OwnedFd) -> Result<(libc:
             sys::reset_signal_dispositions();
             let _ = sys::set_mask(&setup.mask);
             let e = sys::execve(&program, &argv, &envp);
-            let code = if e.raw_os_error() == Some(libc::ENOENT) { 127 } else { 126 };
-            let name = setup.argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
-            report(status, &SandboxError::Exec { program: name, reason: e.to_string(), code });
+            let code = if e.raw_os_error() == Some(libc::ENOENT) {
+                127
+            } else {
+                126
+            };
+            let name = setup
+                .argv
+                .first()
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            report(
+                status,
+                &SandboxError::Exec {
+                    program: name,
+                    reason: e.to_string(),
+                    code,
+                },
+            );
             sys::exit_now(code)
         }
         Fork::Parent(pid) => Ok((pid, sigfd)),
@@ -133,17 +170,26 @@ fn prepare(setup: &Setup<'_>, status: &OwnedFd, alive: OwnedFd) -> Result<(libc:
 }
 
 /// Resolves the program on the policy's PATH and builds argv/envp.
-fn command(policy: &Policy, argv: &[OsString]) -> Result<(CString, Vec<CString>, Vec<CString>), SandboxError> {
+fn command(
+    policy: &Policy,
+    argv: &[OsString],
+) -> Result<(CString, Vec<CString>, Vec<CString>), SandboxError> {
     let bad = |what: &str| SandboxError::layer(Layer::Policy, what.to_string());
     let first = argv.first().ok_or_else(|| bad("empty command"))?;
-    let program = resolve(first, policy.env_var("PATH").unwrap_or(DEFAULT_PATH)).ok_or_else(|| SandboxError::Exec {
-        program: first.to_string_lossy().into_owned(),
-        reason: "command not found".to_string(),
-        code: 127,
-    })?;
+    let program =
+        resolve(first, policy.env_var("PATH").unwrap_or(DEFAULT_PATH)).ok_or_else(|| {
+            SandboxError::Exec {
+                program: first.to_string_lossy().into_owned(),
+                reason: "command not found".to_string(),
+                code: 127,
+            }
+        })?;
     let cstr = |bytes: Vec<u8>| CString::new(bytes).map_err(|_| bad("NUL byte in the command"));
     let program = cstr(program.into_os_string().into_vec())?;
-    let argv = argv.iter().map(|a| cstr(a.as_bytes().to_vec())).collect::<Result<Vec<_>, _>>()?;
+    let argv = argv
+        .iter()
+        .map(|a| cstr(a.as_bytes().to_vec()))
+        .collect::<Result<Vec<_>, _>>()?;
     let envp = policy
         .env
         .iter()
@@ -156,10 +202,15 @@ fn resolve(program: &std::ffi::OsStr, path: &str) -> Option<PathBuf> {
     if program.as_bytes().contains(&b'/') {
         return Some(PathBuf::from(program));
     }
-    path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(program)).find(|candidate| {
-        std::fs::metadata(candidate).map(|m| m.is_file()).unwrap_or(false)
-            && rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
-    })
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .map(|m| m.is_file())
+                .unwrap_or(false)
+                && rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
+        })
 }
 
 /// Forwards signals to the command and reaps everything; returns the command's status.

@@ -9,8 +9,8 @@
 use std::path::Path;
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
 use super::plan::{self, Plan};
@@ -31,7 +31,11 @@ fn rights(access: plan::Access) -> BitFlags<AccessFs> {
         plan::Access::ReadExec => AccessFs::from_read(abi),
         plan::Access::Read => AccessFs::ReadFile | AccessFs::ReadDir,
         plan::Access::Devices => {
-            AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev
+            AccessFs::ReadFile
+                | AccessFs::ReadDir
+                | AccessFs::WriteFile
+                | AccessFs::Truncate
+                | AccessFs::IoctlDev
         }
         plan::Access::ReadWrite => AccessFs::from_all(abi),
     }
@@ -44,10 +48,16 @@ pub(crate) fn restrict(plan: &Plan, network: Network) -> Result<(), SandboxError
         .handle_access(AccessFs::from_all(abi))
         .map_err(|e| err("handling filesystem access", e))?;
     if network == Network::None {
-        ruleset = ruleset.handle_access(AccessNet::from_all(abi)).map_err(|e| err("handling network access", e))?;
+        ruleset = ruleset
+            .handle_access(AccessNet::from_all(abi))
+            .map_err(|e| err("handling network access", e))?;
     }
-    ruleset = ruleset.scope(Scope::from_all(abi)).map_err(|e| err("scoping sockets and signals", e))?;
-    let mut created = ruleset.create().map_err(|e| err("creating the ruleset", e))?;
+    ruleset = ruleset
+        .scope(Scope::from_all(abi))
+        .map_err(|e| err("scoping sockets and signals", e))?;
+    let mut created = ruleset
+        .create()
+        .map_err(|e| err("creating the ruleset", e))?;
 
     for (path, access) in &plan.rules {
         let fd = match PathFd::new(path) {
@@ -68,7 +78,9 @@ pub(crate) fn restrict(plan: &Plan, network: Network) -> Result<(), SandboxError
     // The caller's stdio may be a host tty or file; reopening it (`echo > /dev/stderr`)
     // needs a rule for that inode, limited to the access mode the caller gave the fd.
     for fd in 0..=2 {
-        let Some(access) = stdio_rights(fd) else { continue };
+        let Some(access) = stdio_rights(fd) else {
+            continue;
+        };
         let proc_path = format!("/proc/self/fd/{fd}");
         if let Ok(path_fd) = PathFd::new(Path::new(&proc_path)) {
             created = created
@@ -77,10 +89,15 @@ pub(crate) fn restrict(plan: &Plan, network: Network) -> Result<(), SandboxError
         }
     }
 
-    let status = created.restrict_self().map_err(|e| err("landlock_restrict_self", e))?;
+    let status = created
+        .restrict_self()
+        .map_err(|e| err("landlock_restrict_self", e))?;
     if status.ruleset == RulesetStatus::NotEnforced {
-        return Err(SandboxError::layer(Layer::Landlock, "the kernel does not enforce Landlock")
-            .with_hint("Landlock needs Linux 5.13+ with `lsm=...,landlock` on the kernel command line"));
+        return Err(
+            SandboxError::layer(Layer::Landlock, "the kernel does not enforce Landlock").with_hint(
+                "Landlock needs Linux 5.13+ with `lsm=...,landlock` on the kernel command line",
+            ),
+        );
     }
     Ok(())
 }

@@ -15,8 +15,8 @@ use std::path::{Component, Path};
 use rustix::fs::{Mode, OFlags, ResolveFlags, mkdirat, openat, openat2, symlinkat};
 use rustix::io::Errno;
 use rustix::mount::{
-    MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags, mount, mount_change,
-    move_mount, open_tree, unmount,
+    MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags, mount,
+    mount_change, move_mount, open_tree, unmount,
 };
 
 use super::plan::{MountOp, Plan};
@@ -33,8 +33,11 @@ fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> SandboxError 
 /// Builds the new root and pivots into it.
 pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
     // Nothing we mount may propagate back to the host (and pivot_root requires it).
-    mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-        .map_err(|e| super::namespaces::explain(err("making / private", e), &e.into()))?;
+    mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(|e| super::namespaces::explain(err("making / private", e), &e.into()))?;
 
     // Clone every source while the host tree is still reachable.
     let mut trees: Vec<Option<OwnedFd>> = Vec::with_capacity(plan.mounts.len());
@@ -45,14 +48,27 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
         });
     }
 
-    mount("tmpfs", BASE, "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, c"mode=0755")
-        .map_err(|e| super::namespaces::explain(err("mounting the new root (tmpfs)", e), &e.into()))?;
-    let root = openat(rustix::fs::CWD, BASE, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| err("opening the new root", e))?;
+    mount(
+        "tmpfs",
+        BASE,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        c"mode=0755",
+    )
+    .map_err(|e| super::namespaces::explain(err("mounting the new root (tmpfs)", e), &e.into()))?;
+    let root = openat(
+        rustix::fs::CWD,
+        BASE,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("opening the new root", e))?;
 
     for (op, tree) in plan.mounts.iter().zip(trees) {
         match op {
-            MountOp::Bind { dst, file, create, .. } => {
+            MountOp::Bind {
+                dst, file, create, ..
+            } => {
                 let Some(tree) = tree else { continue };
                 let target = target(&root, dst, *file, *create)?;
                 move_mount(
@@ -60,7 +76,8 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
                     c"",
                     target.as_fd(),
                     c"",
-                    MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+                    MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                        | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
                 )
                 .map_err(|e| err(format!("mounting `{}`", dst.display()), e))?;
             }
@@ -74,9 +91,16 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
             }
             MountOp::Tmpfs { dst, mode } => {
                 target(&root, dst, false, true)?;
-                let data = std::ffi::CString::new(format!("mode={mode:o}")).map_err(|e| err("tmpfs options", e))?;
-                mount("tmpfs", &in_base(dst), "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, data.as_c_str())
-                    .map_err(|e| err(format!("mounting tmpfs at `{}`", dst.display()), e))?;
+                let data = std::ffi::CString::new(format!("mode={mode:o}"))
+                    .map_err(|e| err("tmpfs options", e))?;
+                mount(
+                    "tmpfs",
+                    in_base(dst).as_str(),
+                    "tmpfs",
+                    MountFlags::NOSUID | MountFlags::NODEV,
+                    data.as_c_str(),
+                )
+                .map_err(|e| err(format!("mounting tmpfs at `{}`", dst.display()), e))?;
             }
             MountOp::Proc { dst } => {
                 target(&root, dst, false, true)?;
@@ -84,15 +108,18 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
                 // Must happen before the old root goes: the kernel only allows a new procfs
                 // in a user namespace while a fully visible one exists in the mount ns (a
                 // container that masks /proc fails here with EPERM).
-                mount("proc", &in_base(dst), "proc", flags, None).map_err(|e| {
-                    super::namespaces::explain(err("mounting /proc for the new pid namespace", e), &e.into())
+                mount("proc", in_base(dst).as_str(), "proc", flags, None).map_err(|e| {
+                    super::namespaces::explain(
+                        err("mounting /proc for the new pid namespace", e),
+                        &e.into(),
+                    )
                 })?;
             }
             MountOp::Devpts { dst } => {
                 target(&root, dst, false, true)?;
                 mount(
                     "devpts",
-                    &in_base(dst),
+                    in_base(dst).as_str(),
                     "devpts",
                     MountFlags::NOSUID | MountFlags::NOEXEC,
                     c"newinstance,ptmxmode=0666,mode=620",
@@ -106,10 +133,27 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
     // separate mounts and keep their own flags.
     for skeleton in ["", "/dev", "/etc"] {
         let path = format!("{BASE}{skeleton}");
-        let fd = openat(rustix::fs::CWD, path.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| err(format!("opening `{path}`"), e))?;
-        sys::mount_setattr(fd.as_fd(), sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID, false)
-            .map_err(|e| err(format!("making `{}` read-only", if skeleton.is_empty() { "/" } else { skeleton }), e))?;
+        let fd = openat(
+            rustix::fs::CWD,
+            path.as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| err(format!("opening `{path}`"), e))?;
+        sys::mount_setattr(
+            fd.as_fd(),
+            sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID,
+            false,
+        )
+        .map_err(|e| {
+            err(
+                format!(
+                    "making `{}` read-only",
+                    if skeleton.is_empty() { "/" } else { skeleton }
+                ),
+                e,
+            )
+        })?;
     }
 
     // pivot_root(".", ".") stacks the old root on top of the new one; the lazy unmount
@@ -123,8 +167,11 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
 
 /// A detached, recursive clone of `src` with the sandbox's mount flags.
 fn clone_tree(src: &Path, ro: bool, dev: bool) -> Result<OwnedFd, SandboxError> {
-    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_RECURSIVE;
-    let fd = open_tree(rustix::fs::CWD, src, flags).map_err(|e| err(format!("cloning `{}`", src.display()), e))?;
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_RECURSIVE;
+    let fd = open_tree(rustix::fs::CWD, src, flags)
+        .map_err(|e| err(format!("cloning `{}`", src.display()), e))?;
     let mut attrs = sys::MOUNT_ATTR_NOSUID;
     if ro {
         attrs |= sys::MOUNT_ATTR_RDONLY;
@@ -132,7 +179,8 @@ fn clone_tree(src: &Path, ro: bool, dev: bool) -> Result<OwnedFd, SandboxError> 
     if !dev {
         attrs |= sys::MOUNT_ATTR_NODEV;
     }
-    sys::mount_setattr(fd.as_fd(), attrs, true).map_err(|e| err(format!("setting flags on `{}`", src.display()), e))?;
+    sys::mount_setattr(fd.as_fd(), attrs, true)
+        .map_err(|e| err(format!("setting flags on `{}`", src.display()), e))?;
     Ok(fd)
 }
 
@@ -173,7 +221,12 @@ fn target(root: &OwnedFd, dst: &Path, file: bool, create: bool) -> Result<OwnedF
                 if want_dir {
                     match mkdirat(&cur, *name, Mode::from_raw_mode(0o755)) {
                         Ok(()) | Err(Errno::EXIST) => {}
-                        Err(e) => return Err(err(format!("creating mount point `{}`", dst.display()), e)),
+                        Err(e) => {
+                            return Err(err(
+                                format!("creating mount point `{}`", dst.display()),
+                                e,
+                            ));
+                        }
                     }
                 } else {
                     let f = openat(
@@ -189,7 +242,10 @@ fn target(root: &OwnedFd, dst: &Path, file: bool, create: bool) -> Result<OwnedF
                     .map_err(|e| err(format!("opening mount point `{}`", dst.display()), e))?
             }
             Err(Errno::LOOP) | Err(Errno::XDEV) => {
-                return Err(err(format!("mount point `{}`", dst.display()), "a path component is a symlink"));
+                return Err(err(
+                    format!("mount point `{}`", dst.display()),
+                    "a path component is a symlink",
+                ));
             }
             Err(e) => return Err(err(format!("opening mount point `{}`", dst.display()), e)),
         };

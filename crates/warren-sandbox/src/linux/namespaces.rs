@@ -28,7 +28,10 @@ pub(crate) fn enter_user() -> Result<(), SandboxError> {
     enter(Layer::UserNamespace, UnshareFlags::NEWUSER)?;
     let write = |file: &str, data: String| {
         std::fs::write(file, data.as_bytes()).map_err(|e| {
-            explain(SandboxError::sys(Layer::UserNamespace, format!("writing {file}"), &e), &e)
+            explain(
+                SandboxError::sys(Layer::UserNamespace, format!("writing {file}"), &e),
+                &e,
+            )
         })
     };
     // "deny" first: an unprivileged process may only write gid_map after it, and it
@@ -42,7 +45,11 @@ pub(crate) fn enter_user() -> Result<(), SandboxError> {
 /// Adds the likely cause and a hint to a namespace/mount failure.
 pub(crate) fn explain(err: SandboxError, cause: &io::Error) -> SandboxError {
     let errno = cause.raw_os_error().unwrap_or(0);
-    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
     if errno == libc::EINVAL && err.failed_layer() == Some(Layer::UserNamespace) {
         return err.with_hint(
             "the calling process has several threads; call `exec_in_place` before starting any runtime, or use `spawn`",
@@ -66,14 +73,19 @@ pub(crate) fn explain(err: SandboxError, cause: &io::Error) -> SandboxError {
             "Ubuntu's AppArmor restricts unprivileged user namespaces: add an AppArmor profile allowing `userns` for warren, or `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`",
         );
     }
-    let seccomp = read("/proc/self/status")
-        .and_then(|s| s.lines().find(|l| l.starts_with("Seccomp:")).map(|l| l.trim_start_matches("Seccomp:").trim().to_string()));
+    let seccomp = read("/proc/self/status").and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Seccomp:"))
+            .map(|l| l.trim_start_matches("Seccomp:").trim().to_string())
+    });
     if seccomp.as_deref() == Some("2") {
         return err.with_hint(
             "a seccomp filter on warren itself denies this (a container's default profile?): run the container with `--security-opt seccomp=unconfined` and `--security-opt apparmor=unconfined`, or use the docker runtime",
         );
     }
-    if std::path::Path::new("/.dockerenv").exists() || std::path::Path::new("/run/.containerenv").exists() {
+    if std::path::Path::new("/.dockerenv").exists()
+        || std::path::Path::new("/run/.containerenv").exists()
+    {
         return err.with_hint(
             "running inside a container without the rights to create namespaces (CAP_SYS_ADMIN, unmasked /proc): use the docker runtime, or run the container with `--privileged`",
         );

@@ -8,7 +8,9 @@ use crate::error::{Layer, SandboxError};
 use crate::policy::{Placeholder, Policy, ancestors_between};
 
 /// System trees shown read-only (or re-created as symlinks on merged-/usr systems).
-const SYSTEM_DIRS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
 
 /// The only parts of `/etc` programs need: name resolution, users, TLS roots, the
 /// dynamic linker's cache, Debian's alternatives symlinks, time zone, shells' defaults.
@@ -50,7 +52,14 @@ const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MountOp {
     /// Bind `src` (host) at `dst` (inside).
-    Bind { src: PathBuf, dst: PathBuf, ro: bool, dev: bool, file: bool, create: bool },
+    Bind {
+        src: PathBuf,
+        dst: PathBuf,
+        ro: bool,
+        dev: bool,
+        file: bool,
+        create: bool,
+    },
     /// A symlink at `dst` pointing to `target`.
     Symlink { target: PathBuf, dst: PathBuf },
     /// A fresh tmpfs at `dst`.
@@ -104,9 +113,13 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
         let path = Path::new(dir);
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                let target = std::fs::read_link(path)
-                    .map_err(|e| SandboxError::sys(Layer::Mounts, format!("reading link `{dir}`"), e))?;
-                mounts.push(MountOp::Symlink { target, dst: path.to_path_buf() });
+                let target = std::fs::read_link(path).map_err(|e| {
+                    SandboxError::sys(Layer::Mounts, format!("reading link `{dir}`"), e)
+                })?;
+                mounts.push(MountOp::Symlink {
+                    target,
+                    dst: path.to_path_buf(),
+                });
             }
             Ok(meta) if meta.is_dir() => {
                 mounts.push(bind_ro(path, path, false));
@@ -116,7 +129,10 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
         }
     }
 
-    mounts.push(MountOp::Tmpfs { dst: PathBuf::from("/etc"), mode: 0o755 });
+    mounts.push(MountOp::Tmpfs {
+        dst: PathBuf::from("/etc"),
+        mode: 0o755,
+    });
     for entry in ETC_ENTRIES {
         let path = Path::new("/etc").join(entry);
         // Follows symlinks on purpose: /etc/resolv.conf often points into /run.
@@ -126,18 +142,35 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     }
     rules.push((PathBuf::from("/etc"), Access::ReadExec));
 
-    mounts.push(MountOp::Proc { dst: PathBuf::from("/proc") });
+    mounts.push(MountOp::Proc {
+        dst: PathBuf::from("/proc"),
+    });
     rules.push((PathBuf::from("/proc"), Access::Read));
 
-    mounts.push(MountOp::Tmpfs { dst: PathBuf::from("/dev"), mode: 0o755 });
+    mounts.push(MountOp::Tmpfs {
+        dst: PathBuf::from("/dev"),
+        mode: 0o755,
+    });
     for dev in DEVICES {
         let path = Path::new("/dev").join(dev);
         if path.exists() {
-            mounts.push(MountOp::Bind { src: path.clone(), dst: path, ro: false, dev: true, file: true, create: true });
+            mounts.push(MountOp::Bind {
+                src: path.clone(),
+                dst: path,
+                ro: false,
+                dev: true,
+                file: true,
+                create: true,
+            });
         }
     }
-    mounts.push(MountOp::Devpts { dst: PathBuf::from("/dev/pts") });
-    mounts.push(MountOp::Tmpfs { dst: PathBuf::from("/dev/shm"), mode: 0o1777 });
+    mounts.push(MountOp::Devpts {
+        dst: PathBuf::from("/dev/pts"),
+    });
+    mounts.push(MountOp::Tmpfs {
+        dst: PathBuf::from("/dev/shm"),
+        mode: 0o1777,
+    });
     for (name, target) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -145,7 +178,10 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        mounts.push(MountOp::Symlink { target: PathBuf::from(target), dst: Path::new("/dev").join(name) });
+        mounts.push(MountOp::Symlink {
+            target: PathBuf::from(target),
+            dst: Path::new("/dev").join(name),
+        });
     }
     rules.push((PathBuf::from("/dev"), Access::Devices));
     rules.push((PathBuf::from("/dev/shm"), Access::ReadWrite));
@@ -169,7 +205,14 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     for path in &policy.read_write {
         if let Ok(real) = std::fs::canonicalize(path) {
             let file = !real.is_dir();
-            mounts.push(MountOp::Bind { src: real.clone(), dst: path.clone(), ro: false, dev: false, file, create: true });
+            mounts.push(MountOp::Bind {
+                src: real.clone(),
+                dst: path.clone(),
+                ro: false,
+                dev: false,
+                file,
+                create: true,
+            });
             rules.push((path.clone(), Access::ReadWrite));
         }
     }
@@ -196,7 +239,10 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
             Err(e) => {
                 return Err(SandboxError::sys(
                     Layer::Mounts,
-                    format!("always-read-only path `{}` has no placeholder", p.path.display()),
+                    format!(
+                        "always-read-only path `{}` has no placeholder",
+                        p.path.display()
+                    ),
                     e,
                 ));
             }
@@ -209,7 +255,14 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
             .with_hint(format!("remove it on the host: `rm {}`", p.path.display())));
         }
         for anc in ancestors_between(&p.root, &p.path) {
-            let op = MountOp::Bind { src: anc.clone(), dst: anc, ro: false, dev: false, file: false, create: false };
+            let op = MountOp::Bind {
+                src: anc.clone(),
+                dst: anc,
+                ro: false,
+                dev: false,
+                file: false,
+                create: false,
+            };
             if !protected_mounts.contains(&op) {
                 protected_mounts.push(op);
             }
@@ -231,11 +284,25 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
 }
 
 fn bind_ro(src: &Path, dst: &Path, file: bool) -> MountOp {
-    MountOp::Bind { src: src.to_path_buf(), dst: dst.to_path_buf(), ro: true, dev: false, file, create: true }
+    MountOp::Bind {
+        src: src.to_path_buf(),
+        dst: dst.to_path_buf(),
+        ro: true,
+        dev: false,
+        file,
+        create: true,
+    }
 }
 
 fn bind_rw(src: &Path, dst: &Path) -> MountOp {
-    MountOp::Bind { src: src.to_path_buf(), dst: dst.to_path_buf(), ro: false, dev: false, file: false, create: true }
+    MountOp::Bind {
+        src: src.to_path_buf(),
+        dst: dst.to_path_buf(),
+        ro: false,
+        dev: false,
+        file: false,
+        create: true,
+    }
 }
 
 fn canonical(path: &Path, field: &str) -> Result<PathBuf, SandboxError> {

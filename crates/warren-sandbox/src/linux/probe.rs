@@ -21,7 +21,11 @@ pub fn probe() -> Vec<LayerStatus> {
     let results = namespace_results();
     let errno_text = |e: i32| std::io::Error::from_raw_os_error(e).to_string();
     let ns = [
-        (Layer::UserNamespace, 0, "unprivileged user namespace with uid/gid map"),
+        (
+            Layer::UserNamespace,
+            0,
+            "unprivileged user namespace with uid/gid map",
+        ),
         (Layer::MountNamespace, 2, "mount namespace"),
         (Layer::PidNamespace, 3, "pid namespace"),
         (Layer::IpcNamespace, 4, "ipc namespace"),
@@ -38,7 +42,9 @@ pub fn probe() -> Vec<LayerStatus> {
                 let code = if idx == 0 && r[0] == 0 { r[1] } else { r[idx] };
                 match code {
                     0 => LayerStatus::yes(layer, what.to_string()),
-                    -1 => LayerStatus::no(layer, "not tried: the user namespace failed".to_string()),
+                    -1 => {
+                        LayerStatus::no(layer, "not tried: the user namespace failed".to_string())
+                    }
                     e => {
                         let err = std::io::Error::from_raw_os_error(e);
                         let explained = super::namespaces::explain(
@@ -57,12 +63,19 @@ pub fn probe() -> Vec<LayerStatus> {
         out.push(status);
     }
     out.push(match super::landlock::abi_version() {
-        Ok(v) if v >= 6 => LayerStatus::yes(Layer::Landlock, format!("ABI {v} (filesystem, TCP, scopes)")),
-        Ok(v) if v >= 4 => LayerStatus::yes(Layer::Landlock, format!("ABI {v} (filesystem, TCP; no socket/signal scopes)")),
+        Ok(v) if v >= 6 => LayerStatus::yes(
+            Layer::Landlock,
+            format!("ABI {v} (filesystem, TCP, scopes)"),
+        ),
+        Ok(v) if v >= 4 => LayerStatus::yes(
+            Layer::Landlock,
+            format!("ABI {v} (filesystem, TCP; no socket/signal scopes)"),
+        ),
         Ok(v) => LayerStatus::yes(Layer::Landlock, format!("ABI {v} (filesystem only)")),
-        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-            LayerStatus::no(Layer::Landlock, "built but not enabled: add `landlock` to the `lsm=` boot parameter".into())
-        }
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => LayerStatus::no(
+            Layer::Landlock,
+            "built but not enabled: add `landlock` to the `lsm=` boot parameter".into(),
+        ),
         Err(e) => LayerStatus::no(Layer::Landlock, format!("not available: {e}")),
     });
     out.push(match rustix::thread::secure_computing_mode() {
@@ -94,7 +107,9 @@ fn namespace_results() -> std::io::Result<[i32; STEPS]> {
                 // SAFETY: namespace flags only, in a single-threaded child.
                 unsafe { rustix::thread::unshare_unsafe(f) }
             };
-            res[0] = unshare(UnshareFlags::NEWUSER).map(|_| 0).unwrap_or_else(code);
+            res[0] = unshare(UnshareFlags::NEWUSER)
+                .map(|_| 0)
+                .unwrap_or_else(code);
             if res[0] == 0 {
                 let write = |path: &std::ffi::CStr, data: &[u8]| -> i32 {
                     match rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()) {
@@ -124,9 +139,20 @@ fn namespace_results() -> std::io::Result<[i32; STEPS]> {
                     res[2 + i] = unshare(f).map(|_| 0).unwrap_or_else(code);
                 }
                 if res[2] == 0 {
-                    let private = rustix::mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE);
+                    let private = rustix::mount::mount_change(
+                        c"/",
+                        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+                    );
                     res[8] = private
-                        .and_then(|_| rustix::mount::mount(c"tmpfs", c"/tmp", c"tmpfs", MountFlags::empty(), None))
+                        .and_then(|_| {
+                            rustix::mount::mount(
+                                c"tmpfs",
+                                c"/tmp",
+                                c"tmpfs",
+                                MountFlags::empty(),
+                                None,
+                            )
+                        })
                         .map(|_| 0)
                         .unwrap_or_else(code);
                 }

@@ -38,11 +38,15 @@ pub(crate) fn run(
 
     for layer in [Layer::UserNamespace, Layer::PidNamespace] {
         if policy.fail_layer == Some(layer) {
-            return Err(SandboxError::layer(layer, "failure forced by the policy's test hook"));
+            return Err(SandboxError::layer(
+                layer,
+                "failure forced by the policy's test hook",
+            ));
         }
     }
     // Blocked before fork so no signal is lost between fork and pid 1's signalfd.
-    let mask = sys::block(&SigSet::waited()).map_err(|e| SandboxError::sys(Layer::Process, "sigprocmask", e))?;
+    let mask = sys::block(&SigSet::waited())
+        .map_err(|e| SandboxError::sys(Layer::Process, "sigprocmask", e))?;
     let result = run_blocked(policy, &plan, argv, mask, status, lifeline);
     let _ = sys::set_mask(&mask);
     result
@@ -59,10 +63,17 @@ fn run_blocked(
     namespaces::enter_user()?;
     namespaces::enter(Layer::PidNamespace, UnshareFlags::NEWPID)?;
 
-    let pipe = |what| pipe_with(PipeFlags::CLOEXEC).map_err(|e| SandboxError::sys(Layer::Process, what, e));
+    let pipe = |what| {
+        pipe_with(PipeFlags::CLOEXEC).map_err(|e| SandboxError::sys(Layer::Process, what, e))
+    };
     let (setup_r, setup_w) = pipe("pipe")?;
     let (alive_r, alive_w) = pipe("pipe")?;
-    let setup = Setup { policy, plan, argv, mask };
+    let setup = Setup {
+        policy,
+        plan,
+        argv,
+        mask,
+    };
     let init = match sys::fork().map_err(|e| SandboxError::sys(Layer::Process, "fork", e))? {
         Fork::Child => {
             drop(setup_r);
@@ -79,7 +90,10 @@ fn run_blocked(
             let instance = Instance {
                 pid: init,
                 start_time: registry::start_time(init).unwrap_or(0),
-                argv: argv.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+                argv: argv
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
             };
             match registry::register(dir, &instance) {
                 Ok(path) => Some(path),
@@ -101,8 +115,9 @@ fn run_blocked(
         *status = None; // tells a waiting parent the command runs
         Ok(supervise(init, lifeline))
     } else {
-        let err = serde_json::from_slice::<SandboxError>(&buf)
-            .unwrap_or_else(|_| SandboxError::layer(Layer::Process, String::from_utf8_lossy(&buf).into_owned()));
+        let err = serde_json::from_slice::<SandboxError>(&buf).unwrap_or_else(|_| {
+            SandboxError::layer(Layer::Process, String::from_utf8_lossy(&buf).into_owned())
+        });
         let _ = wait_for(init);
         Err(err)
     };
@@ -137,12 +152,11 @@ fn supervise(init: libc::pid_t, lifeline: Option<OwnedFd>) -> i32 {
             let _ = sys::kill(init, libc::SIGKILL);
             lifeline = None;
         }
-        if sig_ready {
-            if let Ok(Some(sig)) = sys::read_signal(sigfd.as_fd()) {
-                if sig != libc::SIGCHLD {
-                    let _ = sys::kill(init, sig);
-                }
-            }
+        if sig_ready
+            && let Ok(Some(sig)) = sys::read_signal(sigfd.as_fd())
+            && sig != libc::SIGCHLD
+        {
+            let _ = sys::kill(init, sig);
         }
     }
 }
@@ -162,14 +176,13 @@ fn wait_for(init: libc::pid_t) -> i32 {
 fn canonical_policy(policy: &Policy) -> Result<Policy, SandboxError> {
     let mut p = policy.clone();
     let canon = |path: &std::path::Path, field: &str| {
-        std::fs::canonicalize(path)
-            .map_err(|e| SandboxError::sys(Layer::Policy, format!("{field} `{}`", path.display()), e))
+        std::fs::canonicalize(path).map_err(|e| {
+            SandboxError::sys(Layer::Policy, format!("{field} `{}`", path.display()), e)
+        })
     };
     p.worktree = canon(&policy.worktree, "worktree")?;
-    if policy.cwd.starts_with(&policy.worktree) {
-        if let Ok(rest) = policy.cwd.strip_prefix(&policy.worktree) {
-            p.cwd = p.worktree.join(rest);
-        }
+    if let Ok(rest) = policy.cwd.strip_prefix(&policy.worktree) {
+        p.cwd = p.worktree.join(rest);
     }
     if let Some(git) = &policy.git_dir {
         p.git_dir = Some(canon(git, "git_dir")?);

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
-    TargetArch, sock_filter,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch, sock_filter,
 };
 
 use crate::error::{Layer, SandboxError};
@@ -80,7 +80,8 @@ const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541C;
 
 fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, SandboxError> {
-    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).map_err(|e| err("building a condition", e))
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
+        .map_err(|e| err("building a condition", e))
 }
 
 fn one(c: SeccompCondition) -> Result<SeccompRule, SandboxError> {
@@ -105,28 +106,52 @@ pub(crate) fn build() -> Result<(BpfProgram, BpfProgram), SandboxError> {
         clone_rules.push(one(cond(0, SeccompCmpOp::MaskedEq(flag), flag)?)?);
     }
     // CLONE_NEWTIME shares its bit with clone(2)'s exit-signal byte, so only for unshare.
-    unshare_rules.push(one(cond(0, SeccompCmpOp::MaskedEq(CLONE_NEWTIME), CLONE_NEWTIME)?)?);
+    unshare_rules.push(one(cond(
+        0,
+        SeccompCmpOp::MaskedEq(CLONE_NEWTIME),
+        CLONE_NEWTIME,
+    )?)?);
     rules.insert(libc::SYS_unshare, unshare_rules);
     rules.insert(libc::SYS_clone, clone_rules);
     // socket(AF_VSOCK, …): the host's vsock reaches outside any network namespace.
-    rules.insert(libc::SYS_socket, vec![one(cond(0, SeccompCmpOp::Eq, AF_VSOCK)?)?]);
+    rules.insert(
+        libc::SYS_socket,
+        vec![one(cond(0, SeccompCmpOp::Eq, AF_VSOCK)?)?],
+    );
     // Terminal injection. ioctl's request is an int: compare the low 32 bits only, so
     // garbage in the upper half cannot dodge the match.
     rules.insert(
         libc::SYS_ioctl,
-        vec![one(cond(1, SeccompCmpOp::Eq, TIOCSTI)?)?, one(cond(1, SeccompCmpOp::Eq, TIOCLINUX)?)?],
+        vec![
+            one(cond(1, SeccompCmpOp::Eq, TIOCSTI)?)?,
+            one(cond(1, SeccompCmpOp::Eq, TIOCLINUX)?)?,
+        ],
     );
 
-    let deny = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch()?)
-        .map_err(|e| err("building the filter", e))?;
-    let mut deny: BpfProgram = deny.try_into().map_err(|e| err("compiling the filter", e))?;
+    let deny = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch()?,
+    )
+    .map_err(|e| err("building the filter", e))?;
+    let mut deny: BpfProgram = deny
+        .try_into()
+        .map_err(|e| err("compiling the filter", e))?;
     prepend_x32_guard(&mut deny);
 
     let mut clone3 = BTreeMap::new();
     clone3.insert(libc::SYS_clone3, Vec::new());
-    let clone3 = SeccompFilter::new(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch()?)
-        .map_err(|e| err("building the clone3 filter", e))?;
-    let clone3: BpfProgram = clone3.try_into().map_err(|e| err("compiling the clone3 filter", e))?;
+    let clone3 = SeccompFilter::new(
+        clone3,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch()?,
+    )
+    .map_err(|e| err("building the clone3 filter", e))?;
+    let clone3: BpfProgram = clone3
+        .try_into()
+        .map_err(|e| err("compiling the clone3 filter", e))?;
     Ok((deny, clone3))
 }
 
@@ -142,9 +167,24 @@ fn prepend_x32_guard(prog: &mut BpfProgram) {
     const BPF_RET_K: u16 = 0x06;
     let eperm: u32 = SeccompAction::Errno(libc::EPERM as u32).into();
     let guard = vec![
-        sock_filter { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: 0 }, // seccomp_data.nr
-        sock_filter { code: BPF_JMP_JGE_K, jt: 0, jf: 1, k: 0x4000_0000 },
-        sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: eperm },
+        sock_filter {
+            code: BPF_LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }, // seccomp_data.nr
+        sock_filter {
+            code: BPF_JMP_JGE_K,
+            jt: 0,
+            jf: 1,
+            k: 0x4000_0000,
+        },
+        sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: eperm,
+        },
     ];
     prog.splice(0..0, guard);
 }

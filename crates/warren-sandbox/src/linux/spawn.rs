@@ -34,7 +34,11 @@ pub struct SandboxStdio {
 impl SandboxStdio {
     /// All three piped.
     pub fn piped() -> SandboxStdio {
-        SandboxStdio { stdin: Some(Stdio::piped()), stdout: Some(Stdio::piped()), stderr: Some(Stdio::piped()) }
+        SandboxStdio {
+            stdin: Some(Stdio::piped()),
+            stdout: Some(Stdio::piped()),
+            stderr: Some(Stdio::piped()),
+        }
     }
 }
 
@@ -53,7 +57,9 @@ pub struct SandboxChild {
 }
 
 fn code_of(status: std::process::ExitStatus) -> i32 {
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 impl SandboxChild {
@@ -87,7 +93,11 @@ impl SandboxChild {
 /// Starts `argv` in a sandbox described by `policy`, from any process (multi-threaded
 /// included). Blocks only until the sandbox is set up (a few milliseconds); a setup
 /// failure is returned here, never as a command that runs with less isolation.
-pub fn spawn(policy: &Policy, argv: &[OsString], stdio: SandboxStdio) -> Result<SandboxChild, SandboxError> {
+pub fn spawn(
+    policy: &Policy,
+    argv: &[OsString],
+    stdio: SandboxStdio,
+) -> Result<SandboxChild, SandboxError> {
     spawn_with_helper(OsStr::new("/proc/self/exe"), policy, argv, stdio)
 }
 
@@ -128,8 +138,17 @@ pub fn spawn_with_helper(
     if let Some(s) = stdio.stderr {
         cmd.stderr(s);
     }
-    sys::inherit_fds(&mut cmd, vec![policy_r.as_raw_fd(), status_w.as_raw_fd(), life_r.as_raw_fd()]);
-    let mut child = cmd.spawn().map_err(|e| herr("starting the sandbox helper", &e))?;
+    sys::inherit_fds(
+        &mut cmd,
+        vec![
+            policy_r.as_raw_fd(),
+            status_w.as_raw_fd(),
+            life_r.as_raw_fd(),
+        ],
+    );
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| herr("starting the sandbox helper", &e))?;
     drop((policy_r, status_w, life_r));
 
     let fail = |child: &mut Child, err: SandboxError| {
@@ -145,14 +164,18 @@ pub fn spawn_with_helper(
     let mut buf = Vec::new();
     let _ = std::fs::File::from(status_r).read_to_end(&mut buf);
     if !buf.is_empty() {
-        let err = serde_json::from_slice::<SandboxError>(&buf)
-            .unwrap_or_else(|_| SandboxError::layer(Layer::Helper, String::from_utf8_lossy(&buf).into_owned()));
+        let err = serde_json::from_slice::<SandboxError>(&buf).unwrap_or_else(|_| {
+            SandboxError::layer(Layer::Helper, String::from_utf8_lossy(&buf).into_owned())
+        });
         let _ = child.wait();
         return Err(err);
     }
     if let Ok(Some(status)) = child.try_wait() {
         // The helper ended without reporting: it was not a warren helper, or it crashed.
-        return Err(SandboxError::layer(Layer::Helper, format!("the sandbox helper exited early ({status})")));
+        return Err(SandboxError::layer(
+            Layer::Helper,
+            format!("the sandbox helper exited early ({status})"),
+        ));
     }
     Ok(SandboxChild {
         stdin: child.stdin.take(),
@@ -202,7 +225,8 @@ fn helper(args: Vec<OsString>, status: &mut Option<OwnedFd>) -> Result<i32, Sand
         let n: i32 = v
             .and_then(|v| v.to_str().and_then(|s| s.parse().ok()))
             .ok_or_else(|| usage(format!("{name} needs a descriptor number")))?;
-        sys::take_inherited_fd(n).map_err(|e| SandboxError::sys(Layer::Helper, format!("{name} {n}"), e))
+        sys::take_inherited_fd(n)
+            .map_err(|e| SandboxError::sys(Layer::Helper, format!("{name} {n}"), e))
     };
     // The status fd first, so that later argument errors are reported through it.
     let mut rest = Vec::new();
@@ -219,20 +243,32 @@ fn helper(args: Vec<OsString>, status: &mut Option<OwnedFd>) -> Result<i32, Sand
                 policy_json = Some(buf);
             }
             Some("--policy-file") => {
-                let path = it.next().ok_or_else(|| usage("--policy-file needs a path".into()))?;
-                policy_json = Some(
-                    std::fs::read(&path)
-                        .map_err(|e| SandboxError::sys(Layer::Helper, format!("reading `{}`", path.to_string_lossy()), e))?,
-                );
+                let path = it
+                    .next()
+                    .ok_or_else(|| usage("--policy-file needs a path".into()))?;
+                policy_json = Some(std::fs::read(&path).map_err(|e| {
+                    SandboxError::sys(
+                        Layer::Helper,
+                        format!("reading `{}`", path.to_string_lossy()),
+                        e,
+                    )
+                })?);
             }
             Some("--") => {
                 rest.extend(it.by_ref());
                 break;
             }
-            _ => return Err(usage(format!("unexpected argument `{}`", arg.to_string_lossy()))),
+            _ => {
+                return Err(usage(format!(
+                    "unexpected argument `{}`",
+                    arg.to_string_lossy()
+                )));
+            }
         }
     }
-    let json = policy_json.ok_or_else(|| usage("no policy given (--policy-fd or --policy-file)".into()))?;
-    let policy: Policy = serde_json::from_slice(&json).map_err(|e| SandboxError::sys(Layer::Policy, "parsing the policy", e))?;
+    let json = policy_json
+        .ok_or_else(|| usage("no policy given (--policy-fd or --policy-file)".into()))?;
+    let policy: Policy = serde_json::from_slice(&json)
+        .map_err(|e| SandboxError::sys(Layer::Policy, "parsing the policy", e))?;
     run::run(&policy, &rest, status, lifeline)
 }

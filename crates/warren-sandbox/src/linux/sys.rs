@@ -79,7 +79,11 @@ pub(crate) fn block(set: &SigSet) -> io::Result<SigSet> {
 pub(crate) fn set_mask(set: &SigSet) -> io::Result<()> {
     // SAFETY: a valid sigset_t pointer; the old mask is not requested.
     let rc = unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set.0, std::ptr::null_mut()) };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Resets every catchable signal to its default action. Ignored dispositions survive
@@ -114,7 +118,11 @@ pub(crate) fn read_signal(fd: BorrowedFd<'_>) -> io::Result<Option<libc::c_int>>
     unsafe {
         let mut info: libc::signalfd_siginfo = std::mem::zeroed();
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        let n = libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size);
+        let n = libc::read(
+            fd.as_raw_fd(),
+            (&mut info as *mut libc::signalfd_siginfo).cast(),
+            size,
+        );
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted || err.kind() == io::ErrorKind::WouldBlock {
@@ -175,7 +183,11 @@ pub(crate) fn waitpid(pid: libc::pid_t, nohang: bool) -> io::Result<Option<(libc
 pub(crate) fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
     // SAFETY: kill has no memory-safety preconditions.
     let rc = unsafe { libc::kill(pid, sig) };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// `_exit(code)`: leave without running atexit handlers or flushing stdio buffers that
@@ -205,7 +217,11 @@ fn close_range(first: libc::c_uint, last: libc::c_uint) -> io::Result<()> {
     // SAFETY: close_range only closes descriptors; callers keep no borrowed fds in range
     // (pid 1 calls this first thing, before it opens anything of its own).
     let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// `struct mount_attr` of `mount_setattr(2)` (not in the libc crate).
@@ -226,7 +242,12 @@ pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
 /// classic `MS_REMOUNT|MS_BIND`, it never needs to repeat locked flags and reaches
 /// sub-mounts in one call (kernel 5.12+, below Landlock's minimum anyway).
 pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool) -> io::Result<()> {
-    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: libc::MS_PRIVATE as u64, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= 0x8000; // AT_RECURSIVE
@@ -243,7 +264,11 @@ pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, recursive: bool) -> io
             std::mem::size_of::<MountAttr>(),
         )
     };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Drops capability `cap` from the bounding set; `Ok(false)` past the last capability.
@@ -254,7 +279,11 @@ pub(crate) fn capbset_drop(cap: libc::c_ulong) -> io::Result<bool> {
         return Ok(true);
     }
     let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EINVAL) { Ok(false) } else { Err(err) }
+    if err.raw_os_error() == Some(libc::EINVAL) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
 }
 
 /// Whether `cap` is still in the bounding set; `None` past the last capability.
@@ -283,14 +312,29 @@ pub(crate) fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> io::
 pub(crate) fn clear_cloexec(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on an integer fd; no memory is touched.
     let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`: the ABI version.
 pub(crate) fn landlock_abi() -> io::Result<i64> {
     // SAFETY: with a NULL attr and size 0 the kernel reads no memory and returns a version.
-    let rc = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
 }
 
 /// Makes `fds` survive the exec of `cmd` (they stay close-on-exec in this process, so

@@ -1,9 +1,74 @@
-//! Integration tests (placeholder while the suite is written).
+//! Integration tests of the native sandbox, against the real kernel.
+//!
+//! This binary doubles as the sandbox helper: run as `<binary> __sandbox …` it is what
+//! `warren __sandbox …` is in production (its `main` calls `helper_main`), so `spawn`
+//! re-executes it exactly as it re-executes `warren`. That needs our own `main`, hence a
+//! tiny harness (`harness = false`) that prints libtest-style lines; arguments filter
+//! tests by substring.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod escape;
+mod functional;
+
+use std::time::Instant;
+
+type Test = (&'static str, fn());
 
 fn main() {
     let mut args = std::env::args_os().skip(1);
     if args.next().as_deref() == Some(std::ffi::OsStr::new(warren_sandbox::HELPER_SUBCOMMAND)) {
         std::process::exit(warren_sandbox::helper_main(args.collect()));
     }
-    println!("0 passed, 0 failed");
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut tests: Vec<Test> = Vec::new();
+    tests.extend(functional::TESTS);
+    tests.extend(escape::TESTS);
+    let selected: Vec<&Test> = tests
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    if std::env::args().any(|a| a == "--list") {
+        for (name, _) in &selected {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let start = Instant::now();
+    println!("\nrunning {} tests", selected.len());
+    let (mut passed, mut failed) = (0, Vec::new());
+    for (name, test) in &selected {
+        eprintln!("--- {name}");
+        let result = std::panic::catch_unwind(test);
+        match result {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    let status = if failed.is_empty() { "ok" } else { "FAILED" };
+    if !failed.is_empty() {
+        println!("\nfailures:");
+        for name in &failed {
+            println!("    {name}");
+        }
+    }
+    println!(
+        "\ntest result: {status}. {passed} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
+        failed.len(),
+        tests.len() - selected.len(),
+        start.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        std::process::exit(101);
+    }
 }

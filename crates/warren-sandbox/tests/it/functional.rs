@@ -1,0 +1,367 @@
+//! The sandbox as the runtime uses it: spawn, exact env, exit codes and signals, shared
+//! private dirs, git in the worktree, the instance registry, and failing closed.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use seccompiler::{SeccompAction, SeccompFilter, TargetArch};
+use warren_sandbox::{Layer, Network, SandboxError, SandboxStdio, spawn};
+
+use crate::common::{self, Layout, os};
+
+pub const TESTS: &[crate::Test] = &[
+    (
+        "functional::exact_env_and_exit_code",
+        exact_env_and_exit_code,
+    ),
+    (
+        "functional::signals_reach_the_command",
+        signals_reach_the_command,
+    ),
+    ("functional::command_not_found", command_not_found),
+    (
+        "functional::private_dirs_are_shared_by_commands",
+        private_dirs_are_shared_by_commands,
+    ),
+    (
+        "functional::git_works_in_the_worktree",
+        git_works_in_the_worktree,
+    ),
+    (
+        "functional::dropping_the_child_kills_the_tree",
+        dropping_the_child_kills_the_tree,
+    ),
+    (
+        "functional::stop_all_ends_every_instance",
+        stop_all_ends_every_instance,
+    ),
+    (
+        "functional::probe_reports_every_layer",
+        probe_reports_every_layer,
+    ),
+    (
+        "functional::fails_closed_at_every_layer",
+        fails_closed_at_every_layer,
+    ),
+    (
+        "functional::fails_closed_when_the_kernel_refuses",
+        fails_closed_when_the_kernel_refuses,
+    ),
+    (
+        "functional::symlinked_protected_path_is_refused",
+        symlinked_protected_path_is_refused,
+    ),
+    ("functional::remove_env_cleans_up", remove_env_cleans_up),
+];
+
+fn run_piped(policy: &warren_sandbox::Policy, argv: &[&str]) -> (i32, String) {
+    let mut child = spawn(policy, &os(argv), SandboxStdio::piped()).unwrap();
+    drop(child.stdin.take());
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (child.wait().unwrap(), out)
+}
+
+fn exact_env_and_exit_code() {
+    let layout = Layout::new(&common::unique("E"));
+    let mut policy = layout.policy(Network::None, &[]);
+    policy.env = vec![
+        ("PATH".into(), "/usr/bin:/bin".into()),
+        ("WARREN".into(), "1".into()),
+    ];
+    let (code, out) = run_piped(
+        &policy,
+        // /proc/self/environ is the exec'd block (os.environ includes Python's own LC_CTYPE).
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import json,sys; e=open('/proc/self/environ','rb').read().decode().split(chr(0)); \
+             print(json.dumps(dict(x.split('=',1) for x in e if x))); sys.exit(42)",
+        ],
+    );
+    assert_eq!(code, 42);
+    let env: BTreeMap<String, String> = serde_json::from_str(out.trim()).unwrap();
+    let want: BTreeMap<String, String> = policy.env.iter().cloned().collect();
+    assert_eq!(
+        env, want,
+        "the command sees exactly the policy's environment"
+    );
+}
+
+fn signals_reach_the_command() {
+    let layout = Layout::new(&common::unique("S"));
+    let policy = layout.policy(Network::Host, &[]);
+    let mut child = spawn(&policy, &os(&["sleep", "100"]), SandboxStdio::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    child.signal(libc::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap(), 128 + libc::SIGTERM);
+}
+
+fn command_not_found() {
+    let layout = Layout::new(&common::unique("N"));
+    let policy = layout.policy(Network::Host, &[]);
+    let err = spawn(
+        &policy,
+        &os(&["no-such-command-here"]),
+        SandboxStdio::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SandboxError::Exec { code: 127, .. }), "{err}");
+    assert!(!err.is_sandbox_error());
+}
+
+fn private_dirs_are_shared_by_commands() {
+    let layout = Layout::new(&common::unique("T"));
+    let policy = layout.policy(Network::None, &[]);
+    let (code, _) = run_piped(
+        &policy,
+        &[
+            "sh",
+            "-c",
+            "echo shared > /tmp/note && echo home > $HOME/note",
+        ],
+    );
+    assert_eq!(code, 0);
+    let (code, out) = run_piped(
+        &policy,
+        &["sh", "-c", "cat /tmp/note $HOME/note; ls -a $HOME"],
+    );
+    assert_eq!(code, 0);
+    assert!(out.starts_with("shared\nhome\n"), "{out}");
+    assert!(!out.contains(".ssh"), "the real HOME is not visible: {out}");
+    assert_eq!(
+        std::fs::read_to_string(policy.tmp_dir.join("note")).unwrap(),
+        "shared\n"
+    );
+}
+
+fn git_works_in_the_worktree() {
+    let layout = Layout::new(&common::unique("G"));
+    let policy = layout.policy(Network::None, &[]);
+    let script = "git status --porcelain >/dev/null && echo change > file.txt && git add file.txt \
+                  && git -c user.name=agent -c user.email=agent@example.invalid commit -qm from-sandbox && git log --oneline -1";
+    let (code, out) = run_piped(&policy, &["sh", "-c", script]);
+    assert_eq!(code, 0, "{out}");
+    let log = Command::new("git")
+        .args(["log", "--oneline", "-1", "warren/env1"])
+        .current_dir(&layout.repo)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&log.stdout).contains("from-sandbox"));
+    // Placeholders are invisible to git on the host.
+    let status = Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&layout.worktree)
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        !status.contains(".mcp.json") && !status.contains(".claude"),
+        "{status}"
+    );
+}
+
+fn dropping_the_child_kills_the_tree() {
+    let mark = common::unique("D");
+    let layout = Layout::new(&mark);
+    let policy = layout.policy(Network::None, &[]);
+    let script = layout.worktree.join("hostile.py");
+    let mut child = spawn(
+        &policy,
+        &os(&["/usr/bin/python3", script.to_str().unwrap(), "daemonize"]),
+        SandboxStdio {
+            stdout: Some(std::process::Stdio::piped()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    out.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    assert!(!common::host_pids_matching(&format!("warren-orphan-{mark}")).is_empty());
+    drop(child);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        common::host_pids_matching(&format!("warren-orphan-{mark}")).is_empty(),
+        "orphan survived the drop"
+    );
+}
+
+fn stop_all_ends_every_instance() {
+    let layout = Layout::new(&common::unique("R"));
+    let policy = layout.policy(Network::None, &[]);
+    let state = policy.state_dir.clone().unwrap();
+    let mut a = spawn(&policy, &os(&["sleep", "300"]), SandboxStdio::default()).unwrap();
+    let mut b = spawn(
+        &policy,
+        &os(&["sh", "-c", "sleep 300 & sleep 300"]),
+        SandboxStdio::default(),
+    )
+    .unwrap();
+    let running = warren_sandbox::list(&state);
+    assert_eq!(running.len(), 2, "{running:?}");
+    assert!(warren_sandbox::is_running(&state));
+    assert_eq!(
+        warren_sandbox::stop_all(&state, Duration::from_secs(2)).unwrap(),
+        2
+    );
+    assert!(warren_sandbox::list(&state).is_empty());
+    assert_eq!(a.wait().unwrap(), 128 + libc::SIGTERM);
+    let code = b.wait().unwrap();
+    assert!(
+        code == 128 + libc::SIGTERM || code == 128 + libc::SIGKILL,
+        "{code}"
+    );
+}
+
+fn probe_reports_every_layer() {
+    let layers = warren_sandbox::probe();
+    for status in &layers {
+        eprintln!(
+            "probe: {} {} {}",
+            status.layer, status.available, status.detail
+        );
+    }
+    for layer in [
+        Layer::UserNamespace,
+        Layer::MountNamespace,
+        Layer::PidNamespace,
+        Layer::NetNamespace,
+        Layer::Landlock,
+        Layer::Seccomp,
+        Layer::NoNewPrivs,
+    ] {
+        let s = layers.iter().find(|s| s.layer == layer).unwrap();
+        assert!(s.available, "{layer}: {}", s.detail);
+    }
+}
+
+fn fails_closed_at_every_layer() {
+    let layout = Layout::new(&common::unique("F"));
+    let marker = layout.worktree.join("ran");
+    for layer in [
+        Layer::UserNamespace,
+        Layer::PidNamespace,
+        Layer::DeathSignal,
+        Layer::MountNamespace,
+        Layer::IpcNamespace,
+        Layer::UtsNamespace,
+        Layer::CgroupNamespace,
+        Layer::NetNamespace,
+        Layer::Mounts,
+        Layer::Landlock,
+        Layer::Capabilities,
+        Layer::NoNewPrivs,
+        Layer::Seccomp,
+    ] {
+        let mut policy = layout.policy(Network::None, &[]);
+        policy.fail_layer = Some(layer);
+        let err = spawn(
+            &policy,
+            &os(&["touch", marker.to_str().unwrap()]),
+            SandboxStdio::default(),
+        )
+        .unwrap_err();
+        eprintln!("forced {layer}: {err}");
+        assert_eq!(err.failed_layer(), Some(layer), "{err}");
+        assert!(err.to_string().starts_with("sandbox_error: "));
+        assert!(!marker.exists(), "the command ran although {layer} failed");
+    }
+}
+
+/// Runs the helper under a seccomp filter that makes one syscall fail the way a
+/// restricted kernel or container does, and checks the error names the layer.
+fn fails_closed_when_the_kernel_refuses() {
+    let layout = Layout::new(&common::unique("K"));
+    let marker = layout.worktree.join("ran");
+    let cases: &[(&str, libc::c_long, u32, &str)] = &[
+        (
+            "container seccomp profile",
+            libc::SYS_unshare,
+            libc::EPERM as u32,
+            "sandbox_error: user_namespace",
+        ),
+        (
+            "AppArmor userns restriction / no CAP_SYS_ADMIN",
+            libc::SYS_mount,
+            libc::EPERM as u32,
+            "sandbox_error: mounts",
+        ),
+        (
+            "kernel without Landlock",
+            libc::SYS_landlock_create_ruleset,
+            libc::ENOSYS as u32,
+            "sandbox_error: landlock",
+        ),
+        (
+            "kernel without seccomp filters",
+            libc::SYS_seccomp,
+            libc::EINVAL as u32,
+            "sandbox_error: seccomp",
+        ),
+    ];
+    for (what, nr, errno, want) in cases {
+        let mut rules = BTreeMap::new();
+        rules.insert(*nr, Vec::new());
+        let arch = TargetArch::try_from(std::env::consts::ARCH).unwrap();
+        let filter = SeccompFilter::new(
+            rules,
+            SeccompAction::Allow,
+            SeccompAction::Errno(*errno),
+            arch,
+        )
+        .unwrap();
+        let prog: seccompiler::BpfProgram = filter.try_into().unwrap();
+        let policy = layout.policy(Network::None, &[]);
+        let mut cmd =
+            common::helper_command(&layout, &policy, &["touch", marker.to_str().unwrap()]);
+        // SAFETY: prctl + seccomp only, on a program built before fork.
+        unsafe {
+            cmd.pre_exec(move || seccompiler::apply_filter(&prog).map_err(std::io::Error::other));
+        }
+        let (code, _, err) = common::output(cmd, Duration::from_secs(30));
+        eprintln!("{what}: exit {code}: {}", err.trim());
+        assert_eq!(code, 125, "{what}: {err}");
+        assert!(err.contains(want), "{what}: {err}");
+        assert!(!marker.exists(), "{what}: the command ran");
+    }
+}
+
+fn symlinked_protected_path_is_refused() {
+    let layout = Layout::new(&common::unique("L"));
+    std::os::unix::fs::symlink(&layout.outside, layout.worktree.join(".vscode")).unwrap();
+    let policy = layout.policy(Network::None, &[]);
+    let err = spawn(&policy, &os(&["true"]), SandboxStdio::default()).unwrap_err();
+    eprintln!("{err}");
+    assert!(err.is_sandbox_error());
+    assert!(err.to_string().contains(".vscode"), "{err}");
+    assert!(
+        std::fs::read_dir(&layout.outside).unwrap().next().is_none(),
+        "nothing created through the link"
+    );
+}
+
+fn remove_env_cleans_up() {
+    let layout = Layout::new(&common::unique("C"));
+    let policy = layout.policy(Network::None, &[]);
+    warren_sandbox::prepare_env(&policy).unwrap();
+    assert!(layout.worktree.join(".claude/commands").is_dir());
+    assert!(layout.git_dir.join("hooks").is_dir());
+    warren_sandbox::remove_env(&policy).unwrap();
+    assert!(!layout.worktree.join(".claude").exists());
+    assert!(!layout.worktree.join(".mcp.json").exists());
+    assert!(
+        layout.git_dir.join("hooks").exists(),
+        "git's own hooks dir is not a placeholder"
+    );
+    assert!(!layout.env_dir.exists());
+}
