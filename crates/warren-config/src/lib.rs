@@ -4,6 +4,7 @@
 //! into one [`Effective`] configuration by precedence.
 
 mod decode;
+mod devcontainer;
 mod diagnostic;
 mod files;
 mod global;
@@ -11,12 +12,17 @@ mod jsonc;
 mod lifecycle;
 mod node;
 mod project;
+mod runargs;
 mod template;
 mod types;
 mod values;
 mod variables;
 mod yaml;
 
+pub use devcontainer::{
+    DevContainer, Lifecycle, PortAttributes, PortSpec, ShutdownAction, WaitFor, find_devcontainer,
+    load_devcontainer, named_devcontainers, parse_devcontainer,
+};
 pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
 pub use global::{
     GLOBAL_CONFIG_FILE, GlobalConfig, ProxyConfig, TlsMode, ToolOverride, WebConfig, load_global,
@@ -28,6 +34,7 @@ pub use project::{
     EnvSettings, Hooks, PROJECT_FILES, ProjectConfig, RoleConfig, SandboxNetwork, SandboxSettings,
     SessionConfig, TypeConfig, find_project_file, load_project, parse_project,
 };
+pub use runargs::{RunArgs, RunNetwork, SUPPORTED_RUN_ARGS};
 pub use template::{
     TEMPLATE_VARIABLES, TemplateContext, TemplateError, check_syntax, render, template_variables,
     unknown_variables,

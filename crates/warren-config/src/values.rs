@@ -33,7 +33,7 @@ impl<T: Serialize> Serialize for Spanned<T> {
 
 /// A string-keyed map that keeps insertion order (YAML/JSON declaration
 /// order): the first service declared is the default service.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrderedMap<V>(Vec<(String, V)>);
 
 impl<V> Default for OrderedMap<V> {
@@ -397,7 +397,7 @@ pub(crate) fn parse_kind(v: &str, shown: &str) -> Result<MountKind, String> {
 }
 
 /// How to build an image. Paths are as written, relative to `base`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct BuildSpec {
     /// The directory relative paths are relative to (the devcontainer.json's
     /// folder, or the repository root for `.warren.yaml`).

@@ -1,0 +1,1197 @@
+//! devcontainer.json: where it is found, its model, and its decoder.
+//!
+//! The file is JSONC. Variables (see [`crate::variables`]) are substituted in
+//! every string value when it is read. Fields warren does not act on
+//! (`features`, `customizations`, compose keys…) give one warning each; keys
+//! that are not in the spec at all are warnings with a "did you mean" (it is
+//! not warren's own file); wrong types and bad values of fields warren uses
+//! are errors.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::decode::{Decoder, Fields, suggestion};
+use crate::diagnostic::{ConfigError, Diagnostic, Loaded, Severity, Source};
+use crate::files::read_required;
+use crate::lifecycle::{LifecycleCommand, decode_command};
+use crate::node::{Node, Value};
+use crate::runargs::{RunArgs, parse_run_args};
+use crate::values::{BuildSpec, Mount, OrderedMap, Spanned, parse_kind};
+use crate::variables::{SubstitutionContext, container_folder, substitute_local};
+
+/// A decoded devcontainer.json.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DevContainer {
+    /// The devcontainer.json this came from.
+    pub file: PathBuf,
+    pub name: Option<String>,
+    pub image: Option<String>,
+    /// `build` (or legacy `dockerFile`/`context`); `base` is the file's folder.
+    pub build: Option<BuildSpec>,
+    /// Set on the container itself.
+    pub container_env: OrderedMap<String>,
+    /// Set on processes warren starts inside (exec, sessions, lifecycle
+    /// commands); `None` unsets the variable. May contain `${containerEnv:…}`.
+    pub remote_env: OrderedMap<Option<String>>,
+    pub forward_ports: Vec<PortSpec>,
+    pub app_port: Vec<PortSpec>,
+    /// `portsAttributes`: key (a port, or a range `3000-3010`) → attributes.
+    pub ports_attributes: OrderedMap<PortAttributes>,
+    pub mounts: Vec<Mount>,
+    pub run_args: RunArgs,
+    pub workspace_folder: Option<String>,
+    pub workspace_mount: Option<Mount>,
+    pub remote_user: Option<String>,
+    pub container_user: Option<String>,
+    pub override_command: Option<bool>,
+    pub init: Option<bool>,
+    pub privileged: Option<bool>,
+    pub cap_add: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub lifecycle: Lifecycle,
+    pub wait_for: Option<WaitFor>,
+    pub shutdown_action: Option<ShutdownAction>,
+}
+
+impl DevContainer {
+    /// The `portsAttributes` label of `port` (exact key first, then ranges).
+    pub fn port_label(&self, port: u16) -> Option<&str> {
+        let exact = self.ports_attributes.get(&port.to_string());
+        let ranged = || {
+            self.ports_attributes.iter().find_map(|(k, a)| {
+                let (lo, hi) = k.split_once('-')?;
+                let (lo, hi) = (
+                    lo.trim().parse::<u16>().ok()?,
+                    hi.trim().parse::<u16>().ok()?,
+                );
+                (lo..=hi).contains(&port).then_some(a)
+            })
+        };
+        exact.or_else(ranged).and_then(|a| a.label.as_deref())
+    }
+}
+
+/// One `forwardPorts`/`appPort` entry: `3000`, `"8080:3000"` or
+/// `"127.0.0.1:8080:3000"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct PortSpec {
+    pub host_ip: Option<IpAddr>,
+    /// A requested host port (`None`: engine-assigned).
+    pub host_port: Option<u16>,
+    pub container_port: u16,
+}
+
+/// `portsAttributes` entry (only what warren uses).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct PortAttributes {
+    pub label: Option<String>,
+    pub protocol: Option<String>,
+}
+
+/// The lifecycle commands, each `None` when absent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Lifecycle {
+    /// On the host, before the container is created.
+    pub initialize: Option<LifecycleCommand>,
+    /// Once per container.
+    pub on_create: Option<LifecycleCommand>,
+    /// Once per container (spec: also when content updates).
+    pub update_content: Option<LifecycleCommand>,
+    /// Once per container.
+    pub post_create: Option<LifecycleCommand>,
+    /// On every start.
+    pub post_start: Option<LifecycleCommand>,
+    /// On every attach.
+    pub post_attach: Option<LifecycleCommand>,
+}
+
+/// `waitFor`: the step after which the environment counts as ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WaitFor {
+    InitializeCommand,
+    OnCreateCommand,
+    /// The spec's default.
+    #[default]
+    UpdateContentCommand,
+    PostCreateCommand,
+    PostStartCommand,
+}
+
+/// `shutdownAction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ShutdownAction {
+    None,
+    StopContainer,
+    StopCompose,
+}
+
+/// devcontainer.json fields warren does not act on, with what to do instead.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "features",
+        "install what the features provide in your Dockerfile and use `build`",
+    ),
+    ("overrideFeatureInstallOrder", "features are not supported"),
+    (
+        "customizations",
+        "these are editor settings; warren does not use them",
+    ),
+    (
+        "dockerComposeFile",
+        "warren runs a single container; use `image` or `build`",
+    ),
+    (
+        "service",
+        "warren runs a single container; use `image` or `build`",
+    ),
+    (
+        "runServices",
+        "warren runs a single container; use `image` or `build`",
+    ),
+    ("hostRequirements", "warren does not check host resources"),
+    (
+        "otherPortsAttributes",
+        "only the `label` of `portsAttributes` entries is used",
+    ),
+    ("userEnvProbe", "set the variables you need in `remoteEnv`"),
+    (
+        "updateRemoteUserUID",
+        "warren does not change the container user's UID",
+    ),
+    (
+        "secrets",
+        "pass secrets with `remoteEnv` and `${localEnv:VAR}`",
+    ),
+    ("gpuRequirements", "GPU access is not supported"),
+];
+
+/// Finds the devcontainer.json for `dir`.
+///
+/// With `config` (`--config`, relative to `dir` unless absolute) that file,
+/// which must exist. Otherwise `.devcontainer/devcontainer.json`, then
+/// `.devcontainer.json`, then `.devcontainer/<name>/devcontainer.json` when
+/// exactly one such folder has one; several are an error listing them with a
+/// hint to pass `--config`. `Ok(None)` when there is none.
+pub fn find_devcontainer(
+    dir: &Path,
+    config: Option<&Path>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(config) = config {
+        let path = dir.join(config);
+        if path.is_file() {
+            return Ok(Some(path));
+        }
+        return Err(ConfigError::one(
+            Diagnostic::arg_error(
+                "--config",
+                format!("devcontainer config `{}` not found", path.display()),
+            )
+            .with_hint("pass the path of an existing devcontainer.json (relative to the project)"),
+        ));
+    }
+    for candidate in [".devcontainer/devcontainer.json", ".devcontainer.json"] {
+        let path = dir.join(candidate);
+        if path.is_file() {
+            return Ok(Some(path));
+        }
+    }
+    let named = named_devcontainers(dir);
+    match named.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        many => {
+            let listed: Vec<String> = many
+                .iter()
+                .map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string())
+                .collect();
+            Err(ConfigError::one(
+                Diagnostic::arg_error(
+                    "--config",
+                    format!(
+                        "{} devcontainer configurations found: {}",
+                        many.len(),
+                        listed.join(", ")
+                    ),
+                )
+                .with_hint(format!("choose one with `--config {}`", listed[0])),
+            ))
+        }
+    }
+}
+
+/// Every `.devcontainer/<name>/devcontainer.json`, sorted.
+pub fn named_devcontainers(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir.join(".devcontainer"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path().join("devcontainer.json"))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Reads and decodes a devcontainer.json, substituting load-time variables.
+pub fn load_devcontainer(
+    path: &Path,
+    ctx: &SubstitutionContext<'_>,
+) -> Result<Loaded<DevContainer>, ConfigError> {
+    let text = read_required(path).map_err(ConfigError::one)?;
+    parse_devcontainer(path, &text, ctx)
+}
+
+/// Decodes devcontainer.json text as if read from `path`.
+pub fn parse_devcontainer(
+    path: &Path,
+    text: &str,
+    ctx: &SubstitutionContext<'_>,
+) -> Result<Loaded<DevContainer>, ConfigError> {
+    let src = Source::new(path, text);
+    let (value, mut diags) = decode_devcontainer_source(&src, ctx);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(ConfigError::new(diags));
+    }
+    crate::diagnostic::sort_diagnostics(&mut diags);
+    Ok(Loaded {
+        value,
+        warnings: diags,
+        path: Some(path.to_path_buf()),
+    })
+}
+
+pub(crate) fn decode_devcontainer_source(
+    src: &Source,
+    ctx: &SubstitutionContext<'_>,
+) -> (DevContainer, Vec<Diagnostic>) {
+    let (node, mut diags) = crate::jsonc::parse(src);
+    let mut dc = DevContainer {
+        file: src.path.clone(),
+        ..DevContainer::default()
+    };
+    let Some(mut node) = node else {
+        if diags.is_empty() {
+            diags.push(
+                Diagnostic::file_error(&src.path, "devcontainer.json is empty")
+                    .with_hint("it needs at least `{\"image\": \"...\"}`"),
+            );
+        }
+        return (dc, diags);
+    };
+    let folder_in_file = match node.get("workspaceFolder").map(|n| &n.value) {
+        Some(Value::Str(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let container_folder = container_folder(ctx, folder_in_file.as_deref());
+    let container_folder = container_folder.to_string_lossy().into_owned();
+    node.map_strings(&mut |s| substitute_local(s, ctx, &container_folder));
+    let mut d = Decoder::new(src);
+    decode(&mut d, &node, &mut dc, ctx.local_env);
+    diags.append(&mut d.diags);
+    (dc, diags)
+}
+
+fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: crate::EnvLookup<'_>) {
+    let base = dc.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let Some(mut f) = d.fields(node, "devcontainer.json") else {
+        return;
+    };
+    f.ignore("$schema");
+    dc.name = f.take("name").and_then(|n| d.string(n, "name"));
+    dc.image = f.take("image").and_then(|n| d.string(n, "image"));
+    let build_node = f.take("build");
+    let legacy_file = f.take("dockerFile");
+    let legacy_context = f.take("context");
+    if let Some(n) = build_node {
+        dc.build = decode_build(d, n, &base);
+    }
+    if let Some(n) = legacy_file {
+        if let Some(file) = d.string(n, "dockerFile") {
+            let b = dc.build.get_or_insert_with(|| BuildSpec {
+                base: base.clone(),
+                ..BuildSpec::default()
+            });
+            if b.dockerfile.is_none() {
+                b.dockerfile = Some(file);
+            }
+        }
+    }
+    if let (Some(n), Some(b)) = (legacy_context, dc.build.as_mut()) {
+        if b.context.is_none() {
+            b.context = d.string(n, "context");
+        }
+    }
+    if let Some(b) = &dc.build {
+        if b.dockerfile.is_none() {
+            let span = build_node.map_or(node.span, |n| n.span);
+            d.error(
+                span,
+                "`build` has no `dockerfile`",
+                Some("add `\"dockerfile\": \"Dockerfile\"` (relative to the devcontainer.json folder)".into()),
+            );
+        }
+        if dc.image.is_some() {
+            let span = build_node.or(legacy_file).map_or(node.span, |n| n.span);
+            d.warning(
+                span,
+                "both `image` and `build` are set; the image is built and `image` is ignored",
+                None,
+            );
+            dc.image = None;
+        }
+    }
+    if let Some(n) = f.take("containerEnv") {
+        dc.container_env = d.string_map(n, "containerEnv").unwrap_or_default();
+    }
+    if let Some(n) = f.take("remoteEnv") {
+        for (k, v) in d.entries(n, "remoteEnv").unwrap_or_default() {
+            match &v.value {
+                Value::Null => dc.remote_env.insert(k.text.clone(), None),
+                _ => {
+                    if let Some(s) = d.scalar_string(v, &format!("remoteEnv.{}", k.text)) {
+                        dc.remote_env.insert(k.text.clone(), Some(s));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(n) = f.take("forwardPorts") {
+        match &n.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(p) = port_spec(d, item, &format!("forwardPorts[{i}]")) {
+                        dc.forward_ports.push(p);
+                    }
+                }
+            }
+            _ => d.type_error(
+                n,
+                "forwardPorts",
+                "a list",
+                Some("e.g. `\"forwardPorts\": [3000, \"8080:80\"]`".into()),
+            ),
+        }
+    }
+    if let Some(n) = f.take("appPort") {
+        let items: Vec<&Node> = match &n.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![n],
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            if let Some(p) = port_spec(d, item, &format!("appPort[{i}]")) {
+                dc.app_port.push(p);
+            }
+        }
+    }
+    if let Some(n) = f.take("portsAttributes") {
+        for (k, v) in d.entries(n, "portsAttributes").unwrap_or_default() {
+            let what = format!("portsAttributes.{}", k.text);
+            let Some(mut pf) = d.fields(v, &what) else {
+                continue;
+            };
+            let attrs = PortAttributes {
+                label: pf
+                    .take("label")
+                    .and_then(|n| d.string(n, &format!("{what}.label"))),
+                protocol: pf
+                    .take("protocol")
+                    .and_then(|n| d.string(n, &format!("{what}.protocol"))),
+            };
+            // Editor behaviour: known, silently ignored.
+            for editor_only in ["onAutoForward", "requireLocalPort", "elevateIfNeeded"] {
+                pf.ignore(editor_only);
+            }
+            pf.finish(d, Severity::Warning);
+            dc.ports_attributes.insert(k.text.clone(), attrs);
+        }
+    }
+    if let Some(n) = f.take("mounts") {
+        match &n.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(m) = mount(d, item, &format!("mounts[{i}]")) {
+                        dc.mounts.push(m);
+                    }
+                }
+            }
+            _ => d.type_error(n, "mounts", "a list", None),
+        }
+    }
+    if let Some(n) = f.take("runArgs") {
+        let items = d.string_list(n, "runArgs", false).unwrap_or_default();
+        // `-e NAME` without a value takes NAME from the host, as docker does.
+        let (args, errors) = parse_run_args(&items, host_env);
+        dc.run_args = args;
+        for e in errors {
+            let span = items.get(e.index).map_or(n.span, |s| s.span);
+            d.error(span, e.message, Some(e.hint));
+        }
+    }
+    if let Some(n) = f.take("workspaceFolder") {
+        if let Some(folder) = d.string(n, "workspaceFolder") {
+            if folder.starts_with('/') {
+                dc.workspace_folder = Some(folder);
+            } else {
+                d.error(
+                    n.span,
+                    format!("`workspaceFolder` must be an absolute path in the container, found `{folder}`"),
+                    Some("e.g. `\"workspaceFolder\": \"/workspace\"`".into()),
+                );
+            }
+        }
+    }
+    if let Some(n) = f.take("workspaceMount") {
+        if let Some(s) = d.string(n, "workspaceMount") {
+            match Mount::parse_long(&s) {
+                Ok(m) => dc.workspace_mount = Some(m),
+                Err(msg) => d.error(
+                    n.span,
+                    format!("`workspaceMount`: {msg}"),
+                    Some(
+                        "e.g. `\"source=${localWorkspaceFolder},target=/workspace,type=bind\"`"
+                            .into(),
+                    ),
+                ),
+            }
+            if dc.workspace_folder.is_none() {
+                d.warning(
+                    n.span,
+                    "`workspaceMount` is set without `workspaceFolder`",
+                    Some(
+                        "set `workspaceFolder` to the mount's target, as the spec requires".into(),
+                    ),
+                );
+            }
+        }
+    }
+    dc.remote_user = f.take("remoteUser").and_then(|n| d.string(n, "remoteUser"));
+    dc.container_user = f
+        .take("containerUser")
+        .and_then(|n| d.string(n, "containerUser"));
+    dc.override_command = f
+        .take("overrideCommand")
+        .and_then(|n| d.bool(n, "overrideCommand"));
+    dc.init = f.take("init").and_then(|n| d.bool(n, "init"));
+    dc.privileged = f.take("privileged").and_then(|n| d.bool(n, "privileged"));
+    if let Some(n) = f.take("capAdd") {
+        dc.cap_add = strings(d.string_list(n, "capAdd", false));
+    }
+    if let Some(n) = f.take("securityOpt") {
+        dc.security_opt = strings(d.string_list(n, "securityOpt", false));
+    }
+    let l = &mut dc.lifecycle;
+    for (key, slot) in [
+        ("initializeCommand", &mut l.initialize),
+        ("onCreateCommand", &mut l.on_create),
+        ("updateContentCommand", &mut l.update_content),
+        ("postCreateCommand", &mut l.post_create),
+        ("postStartCommand", &mut l.post_start),
+        ("postAttachCommand", &mut l.post_attach),
+    ] {
+        if let Some(n) = f.take(key) {
+            *slot = decode_command(d, n, key).filter(|c| !c.is_empty());
+        }
+    }
+    if let Some(n) = f.take("waitFor") {
+        let names = [
+            "initializeCommand",
+            "onCreateCommand",
+            "updateContentCommand",
+            "postCreateCommand",
+            "postStartCommand",
+        ];
+        if let Some(s) = d.string(n, "waitFor") {
+            dc.wait_for = match s.as_str() {
+                "initializeCommand" => Some(WaitFor::InitializeCommand),
+                "onCreateCommand" => Some(WaitFor::OnCreateCommand),
+                "updateContentCommand" => Some(WaitFor::UpdateContentCommand),
+                "postCreateCommand" => Some(WaitFor::PostCreateCommand),
+                "postStartCommand" => Some(WaitFor::PostStartCommand),
+                _ => {
+                    d.error(
+                        n.span,
+                        format!("unknown `waitFor` value `{s}`"),
+                        suggestion(&s, &names),
+                    );
+                    None
+                }
+            };
+        }
+    }
+    if let Some(n) = f.take("shutdownAction") {
+        let names = ["none", "stopContainer", "stopCompose"];
+        if let Some(s) = d.string(n, "shutdownAction") {
+            dc.shutdown_action = match s.as_str() {
+                "none" => Some(ShutdownAction::None),
+                "stopContainer" => Some(ShutdownAction::StopContainer),
+                "stopCompose" => Some(ShutdownAction::StopCompose),
+                _ => {
+                    d.error(
+                        n.span,
+                        format!("unknown `shutdownAction` value `{s}`"),
+                        suggestion(&s, &names),
+                    );
+                    None
+                }
+            };
+        }
+    }
+    warn_unsupported(d, &mut f);
+    let declared = ["image", "build", "dockerFile", "dockerComposeFile"]
+        .iter()
+        .any(|k| node.get(k).is_some());
+    if !declared {
+        d.error(
+            node.span,
+            "devcontainer.json sets neither `image` nor `build`",
+            Some("add `\"image\": \"mcr.microsoft.com/devcontainers/base:debian\"` or a `build.dockerfile`".into()),
+        );
+    }
+    f.finish(d, Severity::Warning);
+}
+
+/// One warning per unsupported field present, naming it.
+fn warn_unsupported(d: &mut Decoder<'_>, f: &mut Fields<'_>) {
+    for (field, instead) in UNSUPPORTED {
+        if let Some((key, _)) = f.take_entry(field) {
+            d.warning(
+                key.span,
+                format!("`{field}` is not supported by warren and is ignored"),
+                Some((*instead).to_string()),
+            );
+        }
+    }
+}
+
+fn strings(list: Option<Vec<Spanned<String>>>) -> Vec<String> {
+    list.unwrap_or_default()
+        .into_iter()
+        .map(|s| s.value)
+        .collect()
+}
+
+fn decode_build(d: &mut Decoder<'_>, node: &Node, base: &Path) -> Option<BuildSpec> {
+    let mut f = d.fields(node, "build")?;
+    let mut b = BuildSpec {
+        base: base.to_path_buf(),
+        ..BuildSpec::default()
+    };
+    b.dockerfile = f
+        .take("dockerfile")
+        .and_then(|n| d.string(n, "build.dockerfile"));
+    b.context = f.take("context").and_then(|n| d.string(n, "build.context"));
+    if let Some(n) = f.take("args") {
+        b.args = d.string_map(n, "build.args").unwrap_or_default();
+    }
+    b.target = f.take("target").and_then(|n| d.string(n, "build.target"));
+    if let Some(n) = f.take("cacheFrom") {
+        b.cache_from = strings(d.string_list(n, "build.cacheFrom", true));
+    }
+    if let Some((key, _)) = f.take_entry("options") {
+        d.warning(
+            key.span,
+            "`build.options` is not supported by warren and is ignored",
+            Some("express what you need with `build.args` and `build.target`".into()),
+        );
+    }
+    f.finish(d, Severity::Warning);
+    Some(b)
+}
+
+fn port_number(s: &str) -> Option<u16> {
+    s.trim().parse::<u16>().ok().filter(|p| *p > 0)
+}
+
+/// `3000`, `"3000"`, `"8080:3000"`, `"127.0.0.1:8080:3000"`.
+fn port_spec(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<PortSpec> {
+    let hint = || {
+        Some(
+            "use a port number (`3000`), `\"HOST:CONTAINER\"` or `\"IP:HOST:CONTAINER\"`"
+                .to_string(),
+        )
+    };
+    let text = match &node.value {
+        Value::Int(_) => {
+            return d.port(node, what).map(|p| PortSpec {
+                host_ip: None,
+                host_port: None,
+                container_port: p,
+            });
+        }
+        Value::Str(s) => s.clone(),
+        _ => {
+            d.type_error(node, what, "a port number or a string", hint());
+            return None;
+        }
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    let bad = |d: &mut Decoder<'_>| {
+        d.error(
+            node.span,
+            format!("`{what}` is `{text}`, which is not a port"),
+            hint(),
+        );
+        None
+    };
+    match parts.as_slice() {
+        [c] => match port_number(c) {
+            Some(p) => Some(PortSpec {
+                host_ip: None,
+                host_port: None,
+                container_port: p,
+            }),
+            None => bad(d),
+        },
+        [h, c] => match (port_number(h), port_number(c)) {
+            (Some(h), Some(c)) => Some(PortSpec {
+                host_ip: None,
+                host_port: Some(h),
+                container_port: c,
+            }),
+            (None, Some(_)) if !h.is_empty() => {
+                d.warning(
+                    node.span,
+                    format!("`{what}` forwards a port of another host (`{text}`); warren only publishes the environment's own ports, so it is ignored"),
+                    None,
+                );
+                None
+            }
+            _ => bad(d),
+        },
+        [ip, h, c] => match (ip.parse::<IpAddr>(), port_number(h), port_number(c)) {
+            (Ok(ip), Some(h), Some(c)) => Some(PortSpec {
+                host_ip: Some(ip),
+                host_port: Some(h),
+                container_port: c,
+            }),
+            _ => bad(d),
+        },
+        _ => bad(d),
+    }
+}
+
+/// A mount in string (`type=bind,source=…,target=…`) or object form.
+fn mount(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Mount> {
+    match &node.value {
+        Value::Str(s) => {
+            match Mount::parse_long(s) {
+                Ok(m) => Some(m),
+                Err(msg) => {
+                    d.error(
+                    node.span,
+                    msg,
+                    Some("write mounts as `\"type=bind,source=/host/path,target=/container/path\"`".into()),
+                );
+                    None
+                }
+            }
+        }
+        Value::Map(_) => {
+            let mut f = d.fields(node, what)?;
+            let kind_node = f.take("type");
+            let source = f
+                .take("source")
+                .and_then(|n| d.string(n, &format!("{what}.source")));
+            let target = f
+                .take("target")
+                .and_then(|n| d.string(n, &format!("{what}.target")));
+            let read_only = f
+                .take("readonly")
+                .and_then(|n| d.bool(n, &format!("{what}.readonly")))
+                .unwrap_or(false);
+            f.finish(d, Severity::Warning);
+            let shown = format!(
+                "{{type: {}, source: {}, target: {}}}",
+                kind_node.and_then(Node::scalar_text).unwrap_or_default(),
+                source.clone().unwrap_or_default(),
+                target.clone().unwrap_or_default()
+            );
+            let kind = match kind_node {
+                Some(k) => match d
+                    .string(k, &format!("{what}.type"))
+                    .map(|t| parse_kind(&t, &shown))
+                {
+                    Some(Ok(kind)) => kind,
+                    Some(Err(msg)) => {
+                        d.error(k.span, msg, None);
+                        return None;
+                    }
+                    None => return None,
+                },
+                None => {
+                    d.error(
+                        node.span,
+                        format!("`{what}` has no `type`"),
+                        Some("add `\"type\": \"bind\"` or `\"type\": \"volume\"`".into()),
+                    );
+                    return None;
+                }
+            };
+            let Some(target) = target else {
+                d.error(
+                    node.span,
+                    format!("`{what}` has no `target`"),
+                    Some("add `\"target\": \"/path/in/container\"`".into()),
+                );
+                return None;
+            };
+            match Mount::checked(kind, source, target, read_only, &shown) {
+                Ok(m) => Some(m),
+                Err(msg) => {
+                    d.error(node.span, msg, None);
+                    None
+                }
+            }
+        }
+        _ => {
+            d.type_error(node, what, "a string or an object", None);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::MountKind;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "USER" => Some("me".into()),
+            "TOKEN" => Some("t0k".into()),
+            _ => None,
+        }
+    }
+
+    fn ctx() -> SubstitutionContext<'static> {
+        SubstitutionContext {
+            local_env: &env,
+            local_workspace_folder: Path::new("/src/app"),
+            container_workspace_folder: None,
+            devcontainer_id: "dcid",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Loaded<DevContainer>, ConfigError> {
+        parse_devcontainer(
+            Path::new("/src/app/.devcontainer/devcontainer.json"),
+            text,
+            &ctx(),
+        )
+    }
+
+    fn diags(text: &str) -> Vec<String> {
+        let diags = match parse(text) {
+            Ok(l) => l.warnings,
+            Err(e) => e.diagnostics,
+        };
+        diags
+            .into_iter()
+            .map(|d| {
+                format!(
+                    "{} {}:{} {} | {}",
+                    d.severity.as_str(),
+                    d.line,
+                    d.col,
+                    d.message,
+                    d.hint.unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    const FULL: &str = r#"{
+  // every supported field
+  "name": "full",
+  "build": {
+    "dockerfile": "Dockerfile",
+    "context": "..",
+    "args": {"VARIANT": "22", "N": 1},
+    "target": "dev",
+    "cacheFrom": ["a:1", "b:2"],
+  },
+  "containerEnv": {"HOME_USER": "${localEnv:USER}", "P": "${containerEnv:PATH}"},
+  "remoteEnv": {"PATH": "${containerEnv:PATH}:/x", "UNSET": null, "T": "${localEnv:TOKEN}"},
+  "forwardPorts": [3000, "8080:80", "127.0.0.1:9229:9229", "db:5432"],
+  "appPort": 4000,
+  "portsAttributes": {"3000": {"label": "Web App", "onAutoForward": "notify"}, "9000-9010": {"label": "range", "protocol": "https"}},
+  "mounts": [
+    "type=bind,source=${localEnv:HOME:/home/x}/.cache,target=/cache,readonly",
+    {"type": "volume", "source": "vol-${devcontainerId}", "target": "/vol"},
+  ],
+  "runArgs": ["--cap-add=SYS_PTRACE", "--memory", "2g"],
+  "workspaceFolder": "/work/${localWorkspaceFolderBasename}",
+  "workspaceMount": "type=bind,source=${localWorkspaceFolder},target=${containerWorkspaceFolder}",
+  "remoteUser": "node",
+  "containerUser": "root",
+  "overrideCommand": false,
+  "init": true,
+  "privileged": false,
+  "capAdd": ["NET_ADMIN"],
+  "securityOpt": ["seccomp=unconfined"],
+  "initializeCommand": "echo init ${localWorkspaceFolder}",
+  "onCreateCommand": ["npm", "ci"],
+  "updateContentCommand": "npm run build",
+  "postCreateCommand": {"a": "echo a", "b": ["echo", "b"]},
+  "postStartCommand": "echo start",
+  "postAttachCommand": "echo attach",
+  "waitFor": "postCreateCommand",
+  "shutdownAction": "none",
+}"#;
+
+    #[test]
+    fn every_supported_field() {
+        let loaded = parse(FULL).unwrap();
+        let dc = loaded.value;
+        assert_eq!(dc.name.as_deref(), Some("full"));
+        assert_eq!(dc.image, None);
+        let b = dc.build.as_ref().unwrap();
+        assert_eq!(b.base, PathBuf::from("/src/app/.devcontainer"));
+        assert_eq!(b.dockerfile.as_deref(), Some("Dockerfile"));
+        assert_eq!(b.context.as_deref(), Some(".."));
+        assert_eq!(b.args.get("VARIANT").map(String::as_str), Some("22"));
+        assert_eq!(b.args.get("N").map(String::as_str), Some("1"));
+        assert_eq!(b.target.as_deref(), Some("dev"));
+        assert_eq!(b.cache_from, ["a:1", "b:2"]);
+        assert_eq!(
+            dc.container_env.get("HOME_USER").map(String::as_str),
+            Some("me")
+        );
+        // containerEnv variables stay for later.
+        assert_eq!(
+            dc.container_env.get("P").map(String::as_str),
+            Some("${containerEnv:PATH}")
+        );
+        assert_eq!(
+            dc.remote_env.get("PATH"),
+            Some(&Some("${containerEnv:PATH}:/x".to_string()))
+        );
+        assert_eq!(dc.remote_env.get("UNSET"), Some(&None));
+        assert_eq!(dc.remote_env.get("T"), Some(&Some("t0k".to_string())));
+        assert_eq!(
+            dc.forward_ports,
+            [
+                PortSpec {
+                    host_ip: None,
+                    host_port: None,
+                    container_port: 3000
+                },
+                PortSpec {
+                    host_ip: None,
+                    host_port: Some(8080),
+                    container_port: 80
+                },
+                PortSpec {
+                    host_ip: Some(IpAddr::from([127, 0, 0, 1])),
+                    host_port: Some(9229),
+                    container_port: 9229
+                },
+            ]
+        );
+        assert_eq!(
+            dc.app_port,
+            [PortSpec {
+                host_ip: None,
+                host_port: None,
+                container_port: 4000
+            }]
+        );
+        assert_eq!(dc.port_label(3000), Some("Web App"));
+        assert_eq!(dc.port_label(9005), Some("range"));
+        assert_eq!(dc.port_label(80), None);
+        assert_eq!(
+            dc.ports_attributes
+                .get("9000-9010")
+                .unwrap()
+                .protocol
+                .as_deref(),
+            Some("https")
+        );
+        assert_eq!(
+            dc.mounts,
+            [
+                Mount {
+                    kind: MountKind::Bind,
+                    source: Some("/home/x/.cache".into()),
+                    target: "/cache".into(),
+                    read_only: true
+                },
+                Mount {
+                    kind: MountKind::Volume,
+                    source: Some("vol-dcid".into()),
+                    target: "/vol".into(),
+                    read_only: false
+                },
+            ]
+        );
+        assert_eq!(dc.run_args.cap_add, ["SYS_PTRACE"]);
+        assert_eq!(dc.run_args.memory.as_deref(), Some("2g"));
+        assert_eq!(dc.workspace_folder.as_deref(), Some("/work/app"));
+        // ${containerWorkspaceFolder} follows the file's own workspaceFolder.
+        let wm = dc.workspace_mount.as_ref().unwrap();
+        assert_eq!(
+            (wm.source.as_deref(), wm.target.as_str()),
+            (Some("/src/app"), "/work/app")
+        );
+        assert_eq!(dc.remote_user.as_deref(), Some("node"));
+        assert_eq!(dc.container_user.as_deref(), Some("root"));
+        assert_eq!(dc.override_command, Some(false));
+        assert_eq!(dc.init, Some(true));
+        assert_eq!(dc.privileged, Some(false));
+        assert_eq!(dc.cap_add, ["NET_ADMIN"]);
+        assert_eq!(dc.security_opt, ["seccomp=unconfined"]);
+        let l = &dc.lifecycle;
+        assert_eq!(
+            l.initialize,
+            Some(LifecycleCommand::Shell("echo init /src/app".into()))
+        );
+        assert_eq!(
+            l.on_create,
+            Some(LifecycleCommand::Exec(vec!["npm".into(), "ci".into()]))
+        );
+        assert_eq!(
+            l.update_content,
+            Some(LifecycleCommand::Shell("npm run build".into()))
+        );
+        assert_eq!(
+            l.post_create,
+            Some(LifecycleCommand::Parallel(vec![
+                ("a".into(), LifecycleCommand::Shell("echo a".into())),
+                (
+                    "b".into(),
+                    LifecycleCommand::Exec(vec!["echo".into(), "b".into()])
+                ),
+            ]))
+        );
+        assert_eq!(
+            l.post_start,
+            Some(LifecycleCommand::Shell("echo start".into()))
+        );
+        assert_eq!(
+            l.post_attach,
+            Some(LifecycleCommand::Shell("echo attach".into()))
+        );
+        assert_eq!(dc.wait_for, Some(WaitFor::PostCreateCommand));
+        assert_eq!(dc.shutdown_action, Some(ShutdownAction::None));
+        // The only warning: the port of another host.
+        let w: Vec<_> = loaded.warnings.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            w,
+            [
+                "`forwardPorts[3]` forwards a port of another host (`db:5432`); warren only publishes the environment's own ports, so it is ignored"
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_dockerfile_and_context() {
+        let dc = parse(r#"{"dockerFile": "../Dockerfile", "context": ".."}"#)
+            .unwrap()
+            .value;
+        let b = dc.build.unwrap();
+        assert_eq!(b.dockerfile.as_deref(), Some("../Dockerfile"));
+        assert_eq!(b.context.as_deref(), Some(".."));
+        assert_eq!(b.base, PathBuf::from("/src/app/.devcontainer"));
+    }
+
+    #[test]
+    fn app_port_forms() {
+        let dc = parse(r#"{"image": "x", "appPort": ["3000", 4000, "5000:5001"]}"#)
+            .unwrap()
+            .value;
+        let ports: Vec<_> = dc
+            .app_port
+            .iter()
+            .map(|p| (p.host_port, p.container_port))
+            .collect();
+        assert_eq!(ports, [(None, 3000), (None, 4000), (Some(5000), 5001)]);
+        let dc = parse(r#"{"image": "x", "appPort": "8000"}"#).unwrap().value;
+        assert_eq!(dc.app_port[0].container_port, 8000);
+    }
+
+    #[test]
+    fn unsupported_fields_warn_once_each() {
+        let got = diags(
+            r#"{
+  "image": "x",
+  "features": {"ghcr.io/devcontainers/features/node:1": {}},
+  "customizations": {"vscode": {"extensions": []}},
+  "dockerComposeFile": "compose.yml",
+  "service": "app",
+  "runServices": ["db"],
+  "hostRequirements": {"cpus": 2},
+  "otherPortsAttributes": {},
+  "userEnvProbe": "loginShell",
+  "updateRemoteUserUID": true,
+  "imagee": "y",
+  "$schema": "https://example.invalid/schema.json"
+}"#,
+        );
+        assert_eq!(
+            got,
+            [
+                "warning 3:3 `features` is not supported by warren and is ignored | install what the features provide in your Dockerfile and use `build`",
+                "warning 4:3 `customizations` is not supported by warren and is ignored | these are editor settings; warren does not use them",
+                "warning 5:3 `dockerComposeFile` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
+                "warning 6:3 `service` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
+                "warning 7:3 `runServices` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
+                "warning 8:3 `hostRequirements` is not supported by warren and is ignored | warren does not check host resources",
+                "warning 9:3 `otherPortsAttributes` is not supported by warren and is ignored | only the `label` of `portsAttributes` entries is used",
+                "warning 10:3 `userEnvProbe` is not supported by warren and is ignored | set the variables you need in `remoteEnv`",
+                "warning 11:3 `updateRemoteUserUID` is not supported by warren and is ignored | warren does not change the container user's UID",
+                "warning 12:3 unknown key `imagee` in devcontainer.json | did you mean `image`?",
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_in_used_fields() {
+        let got = diags(
+            r#"{
+  "image": 5,
+  "forwardPorts": [0, "abc", "1:2:3:4", true],
+  "mounts": ["type=bind,target=/x", {"type": "bind", "target": "/y"}, {"source": "v", "target": "/z"}],
+  "runArgs": ["--pid=host"],
+  "workspaceFolder": "relative",
+  "overrideCommand": "yes",
+  "postCreateCommand": 1,
+  "waitFor": "postCreate",
+  "shutdownAction": "stopContainr",
+  "containerEnv": {"A": ["x"]}
+}"#,
+        );
+        let expected = [
+            "error 2:12 `image` must be a string, found a number | ",
+            "error 3:20 `forwardPorts[0]` is 0, which is not a valid port | use a port number from 1 to 65535",
+            "error 3:23 `forwardPorts[1]` is `abc`, which is not a port | use a port number (`3000`), `\"HOST:CONTAINER\"` or `\"IP:HOST:CONTAINER\"`",
+            "error 3:30 `forwardPorts[2]` is `1:2:3:4`, which is not a port | use a port number (`3000`), `\"HOST:CONTAINER\"` or `\"IP:HOST:CONTAINER\"`",
+            "error 3:41 `forwardPorts[3]` must be a port number or a string, found a boolean | use a port number (`3000`), `\"HOST:CONTAINER\"` or `\"IP:HOST:CONTAINER\"`",
+            "error 4:14 bind mount `type=bind,target=/x` has no `source=` | write mounts as `\"type=bind,source=/host/path,target=/container/path\"`",
+            "error 4:37 bind mount `{type: bind, source: , target: /y}` has no `source=` | ",
+            "error 4:71 `mounts[2]` has no `type` | add `\"type\": \"bind\"` or `\"type\": \"volume\"`",
+            "error 5:15 runArgs: `--pid=host` is not allowed: it changes the container's namespaces; sharing the host's breaks the environment's isolation | remove it from `runArgs`",
+            "error 6:22 `workspaceFolder` must be an absolute path in the container, found `relative` | e.g. `\"workspaceFolder\": \"/workspace\"`",
+            "error 7:22 `overrideCommand` must be `true` or `false`, found a string | ",
+            "error 8:24 `postCreateCommand` must be a string, an array or an object, found a number | use a string (`\"npm install\"`, run by /bin/sh -c), an array (`[\"npm\", \"install\"]`, no shell) or an object of named commands",
+            "error 9:14 unknown `waitFor` value `postCreate` | did you mean `postCreateCommand`?",
+            "error 10:21 unknown `shutdownAction` value `stopContainr` | did you mean `stopContainer`?",
+            "error 11:24 `containerEnv.A` must be a string, found a list | ",
+        ];
+        for (i, e) in expected.iter().enumerate() {
+            assert_eq!(got.get(i).map(String::as_str), Some(*e), "all: {got:#?}");
+        }
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn needs_image_or_build() {
+        let got = diags("{\"name\": \"x\"}");
+        assert_eq!(
+            got,
+            [
+                "error 1:1 devcontainer.json sets neither `image` nor `build` | add `\"image\": \"mcr.microsoft.com/devcontainers/base:debian\"` or a `build.dockerfile`"
+            ]
+        );
+        let got = diags("{\"build\": {\"context\": \".\"}}");
+        assert_eq!(
+            got,
+            [
+                "error 1:11 `build` has no `dockerfile` | add `\"dockerfile\": \"Dockerfile\"` (relative to the devcontainer.json folder)"
+            ]
+        );
+    }
+
+    #[test]
+    fn container_workspace_folder_from_context_wins() {
+        let c = SubstitutionContext {
+            container_workspace_folder: Some("/ws"),
+            ..ctx()
+        };
+        let dc = parse_devcontainer(
+            Path::new("/src/app/.devcontainer.json"),
+            r#"{"image": "x", "containerEnv": {"W": "${containerWorkspaceFolder}", "B": "${containerWorkspaceFolderBasename}"}}"#,
+            &c,
+        )
+        .unwrap()
+        .value;
+        assert_eq!(dc.container_env.get("W").map(String::as_str), Some("/ws"));
+        assert_eq!(dc.container_env.get("B").map(String::as_str), Some("ws"));
+        let dc = parse(r#"{"image": "x", "containerEnv": {"W": "${containerWorkspaceFolder}"}}"#)
+            .unwrap()
+            .value;
+        assert_eq!(
+            dc.container_env.get("W").map(String::as_str),
+            Some("/workspace")
+        );
+    }
+
+    #[test]
+    fn finds_all_three_locations() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(find_devcontainer(root, None).unwrap(), None);
+        // .devcontainer/<name>/devcontainer.json when it is the only one.
+        std::fs::create_dir_all(root.join(".devcontainer/python")).unwrap();
+        std::fs::write(root.join(".devcontainer/python/devcontainer.json"), "{}").unwrap();
+        assert_eq!(
+            find_devcontainer(root, None).unwrap(),
+            Some(root.join(".devcontainer/python/devcontainer.json"))
+        );
+        // Several named ones: an error listing them, with a hint.
+        std::fs::create_dir_all(root.join(".devcontainer/node")).unwrap();
+        std::fs::write(root.join(".devcontainer/node/devcontainer.json"), "{}").unwrap();
+        let err = find_devcontainer(root, None).unwrap_err();
+        let d = &err.diagnostics[0];
+        assert_eq!(
+            d.message,
+            "2 devcontainer configurations found: .devcontainer/node/devcontainer.json, .devcontainer/python/devcontainer.json"
+        );
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("choose one with `--config .devcontainer/node/devcontainer.json`")
+        );
+        // --config picks one.
+        assert_eq!(
+            find_devcontainer(
+                root,
+                Some(Path::new(".devcontainer/python/devcontainer.json"))
+            )
+            .unwrap(),
+            Some(root.join(".devcontainer/python/devcontainer.json"))
+        );
+        let err = find_devcontainer(root, Some(Path::new("nope.json"))).unwrap_err();
+        assert_eq!(
+            err.diagnostics[0].origin,
+            crate::Origin::Arg("--config".into())
+        );
+        // .devcontainer.json beats named folders; .devcontainer/devcontainer.json beats both.
+        std::fs::write(root.join(".devcontainer.json"), "{}").unwrap();
+        assert_eq!(
+            find_devcontainer(root, None).unwrap(),
+            Some(root.join(".devcontainer.json"))
+        );
+        std::fs::write(root.join(".devcontainer/devcontainer.json"), "{}").unwrap();
+        assert_eq!(
+            find_devcontainer(root, None).unwrap(),
+            Some(root.join(".devcontainer/devcontainer.json"))
+        );
+    }
+
+    #[test]
+    fn loads_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".devcontainer.json");
+        std::fs::write(&path, "// c\n{\"image\": \"debian\",}\n").unwrap();
+        let loaded = load_devcontainer(&path, &ctx()).unwrap();
+        assert_eq!(loaded.value.image.as_deref(), Some("debian"));
+        assert_eq!(loaded.path, Some(path));
+        let err = load_devcontainer(&dir.path().join("missing.json"), &ctx()).unwrap_err();
+        assert_eq!(err.diagnostics[0].message, "config file not found");
+    }
+}

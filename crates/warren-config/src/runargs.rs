@@ -1,0 +1,472 @@
+//! devcontainer.json `runArgs`: the safe subset of `docker run` flags warren
+//! understands, parsed into typed values. Every other flag is refused with
+//! the reason (a host namespace, host devices, ports or names warren manages
+//! itself…), because passing unknown flags to the engine would silently
+//! weaken isolation or fight warren's own bookkeeping.
+
+use serde::Serialize;
+
+use crate::EnvLookup;
+use crate::values::{OrderedMap, Spanned};
+
+/// `--network` values warren accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunNetwork {
+    Bridge,
+    Host,
+    None,
+}
+
+/// The accepted `runArgs`, typed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RunArgs {
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    /// `-e K=V` (and `-e K`, taken from the host environment when set).
+    pub env: OrderedMap<String>,
+    pub labels: OrderedMap<String>,
+    /// `--add-host NAME:IP`.
+    pub add_hosts: Vec<String>,
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub shm_size: Option<String>,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    pub ulimits: Vec<String>,
+    pub hostname: Option<String>,
+    pub network: Option<RunNetwork>,
+    pub init: bool,
+    pub privileged: bool,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+}
+
+/// Flags accepted, for hints.
+pub const SUPPORTED_RUN_ARGS: &[&str] = &[
+    "--cap-add",
+    "--cap-drop",
+    "--security-opt",
+    "-e/--env",
+    "-l/--label",
+    "--add-host",
+    "-m/--memory",
+    "--cpus",
+    "--shm-size",
+    "--ulimit",
+    "-h/--hostname",
+    "--network host|none|bridge",
+    "--init",
+    "--privileged",
+    "-u/--user",
+    "-w/--workdir",
+];
+
+/// A refused or malformed flag: message and hint, at an item of `runArgs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunArgError {
+    pub index: usize,
+    pub message: String,
+    pub hint: String,
+}
+
+/// Why a known-but-refused flag is refused.
+fn refusal(flag: &str) -> Option<(&'static str, &'static str)> {
+    Some(match flag {
+        "-v" | "--volume" | "--mount" => (
+            "it mounts host paths past warren's checks",
+            "declare the mount in `mounts` instead",
+        ),
+        "--volumes-from" => (
+            "it shares another container's volumes",
+            "declare the mounts you need in `mounts`",
+        ),
+        "-p" | "--publish" | "-P" | "--publish-all" | "--expose" => (
+            "warren publishes ports itself (on 127.0.0.1, routed by name)",
+            "list the port in `forwardPorts` or `appPort`",
+        ),
+        "--pid" | "--ipc" | "--uts" | "--userns" | "--cgroupns" | "--cgroup-parent" => (
+            "it changes the container's namespaces; sharing the host's breaks the environment's isolation",
+            "remove it from `runArgs`",
+        ),
+        "--device"
+        | "--device-cgroup-rule"
+        | "--gpus"
+        | "--device-read-bps"
+        | "--device-write-bps" => (
+            "it gives the container direct access to host devices",
+            "remove it from `runArgs`",
+        ),
+        "--name" => (
+            "warren names containers itself",
+            "use `warren run --name NAME` to choose the environment's name",
+        ),
+        "--rm" | "-d" | "--detach" | "-i" | "--interactive" | "-t" | "--tty" | "-it" | "-ti"
+        | "--restart" | "-a" | "--attach" => (
+            "warren manages the container's lifecycle and terminal",
+            "remove it from `runArgs`",
+        ),
+        "--entrypoint" => (
+            "warren runs its own keep-alive command in the container",
+            "use `overrideCommand: false` to keep the image's entrypoint and command",
+        ),
+        "--env-file" => (
+            "its path would be resolved on whatever machine runs the engine",
+            "set the variables in `containerEnv` (use `${localEnv:VAR}` for host values)",
+        ),
+        "--link" | "--net-alias" | "--network-alias" | "--ip" | "--ip6" | "--mac-address"
+        | "--dns" | "--dns-search" | "--dns-option" => (
+            "warren does not manage custom container networking",
+            "remove it from `runArgs`",
+        ),
+        _ => return None,
+    })
+}
+
+fn valid_size(v: &str) -> bool {
+    let v = v.trim_end_matches(['b', 'B']);
+    let v = v.strip_suffix(['k', 'K', 'm', 'M', 'g', 'G']).unwrap_or(v);
+    !v.is_empty() && v.parse::<f64>().is_ok_and(|f| f > 0.0)
+}
+
+/// Parses `runArgs` items (each one argv element). `host_env` resolves
+/// `-e NAME` without a value.
+pub(crate) fn parse_run_args(
+    items: &[Spanned<String>],
+    host_env: EnvLookup<'_>,
+) -> (RunArgs, Vec<RunArgError>) {
+    let mut out = RunArgs::default();
+    let mut errors = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        let start = i;
+        let item = items[i].value.as_str();
+        i += 1;
+        let (flag, inline) = match item.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (item, None),
+        };
+        // Short flags may carry their value glued on (`-eFOO=1`).
+        let (flag, inline) = match (flag, inline) {
+            (f, None)
+                if f.len() > 2
+                    && f.starts_with('-')
+                    && !f.starts_with("--")
+                    && matches!(&f[..2], "-e" | "-l" | "-m" | "-h" | "-u" | "-w") =>
+            {
+                (&f[..2], Some(f[2..].to_string()))
+            }
+            other => other,
+        };
+        let err = |errors: &mut Vec<RunArgError>, message: String, hint: String| {
+            errors.push(RunArgError {
+                index: start,
+                message,
+                hint,
+            });
+        };
+        if !flag.starts_with('-') {
+            err(
+                &mut errors,
+                format!("runArgs: `{item}` is not a flag"),
+                "each item of `runArgs` is one argument, e.g. [\"--cap-add\", \"SYS_PTRACE\"] or [\"--cap-add=SYS_PTRACE\"]".into(),
+            );
+            continue;
+        }
+        if let Some((why, hint)) = refusal(flag) {
+            let takes_value = !matches!(
+                flag,
+                "--rm"
+                    | "-d"
+                    | "--detach"
+                    | "-i"
+                    | "--interactive"
+                    | "-t"
+                    | "--tty"
+                    | "-it"
+                    | "-ti"
+                    | "-P"
+                    | "--publish-all"
+            );
+            let shown = match (takes_value && inline.is_none(), items.get(i)) {
+                (true, Some(next)) => {
+                    i += 1;
+                    format!("{item} {}", next.value)
+                }
+                _ => item.to_string(),
+            };
+            err(
+                &mut errors,
+                format!("runArgs: `{shown}` is not allowed: {why}"),
+                hint.to_string(),
+            );
+            continue;
+        }
+        let boolean = matches!(flag, "--init" | "--privileged");
+        if boolean {
+            let on = match inline.as_deref() {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(other) => {
+                    err(
+                        &mut errors,
+                        format!("runArgs: `{flag}={other}` must be true or false"),
+                        format!("write `{flag}`"),
+                    );
+                    continue;
+                }
+            };
+            if flag == "--init" {
+                out.init = on;
+            } else {
+                out.privileged = on;
+            }
+            continue;
+        }
+        let known = matches!(
+            flag,
+            "--cap-add"
+                | "--cap-drop"
+                | "--security-opt"
+                | "-e"
+                | "--env"
+                | "-l"
+                | "--label"
+                | "--add-host"
+                | "-m"
+                | "--memory"
+                | "--cpus"
+                | "--shm-size"
+                | "--ulimit"
+                | "-h"
+                | "--hostname"
+                | "--network"
+                | "--net"
+                | "-u"
+                | "--user"
+                | "-w"
+                | "--workdir"
+        );
+        if !known {
+            // Its value, if the next item looks like one, belongs to it.
+            if inline.is_none() && items.get(i).is_some_and(|n| !n.value.starts_with('-')) {
+                i += 1;
+            }
+            err(
+                &mut errors,
+                format!("runArgs: `{flag}` is not supported by warren"),
+                format!("supported flags: {}", SUPPORTED_RUN_ARGS.join(", ")),
+            );
+            continue;
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => match items.get(i) {
+                Some(next) => {
+                    i += 1;
+                    next.value.clone()
+                }
+                None => {
+                    err(
+                        &mut errors,
+                        format!("runArgs: `{flag}` needs a value"),
+                        format!("add the value as the next item, or write `{flag}=VALUE`"),
+                    );
+                    continue;
+                }
+            },
+        };
+        let mut bad = |what: &str, example: &str| {
+            errors.push(RunArgError {
+                index: start,
+                message: format!("runArgs: `{flag} {value}`: {what}"),
+                hint: format!("e.g. `{flag}={example}`"),
+            });
+        };
+        match flag {
+            "--cap-add" => out.cap_add.push(value),
+            "--cap-drop" => out.cap_drop.push(value),
+            "--security-opt" => out.security_opt.push(value),
+            "-e" | "--env" => match value.split_once('=') {
+                Some((k, v)) if !k.is_empty() => out.env.insert(k, v.to_string()),
+                Some(_) => bad("the variable name is empty", "NAME=value"),
+                None => {
+                    if let Some(v) = host_env(&value) {
+                        out.env.insert(value.clone(), v);
+                    }
+                }
+            },
+            "-l" | "--label" => match value.split_once('=') {
+                Some((k, v)) => out.labels.insert(k, v.to_string()),
+                None => out.labels.insert(value.clone(), String::new()),
+            },
+            "--add-host" => {
+                let ok = value.split_once([':', '=']).is_some_and(|(h, ip)| {
+                    !h.is_empty()
+                        && (ip == "host-gateway" || ip.parse::<std::net::IpAddr>().is_ok())
+                });
+                if ok {
+                    out.add_hosts.push(value);
+                } else {
+                    bad("expected NAME:IP", "db:10.0.0.2");
+                }
+            }
+            "-m" | "--memory" => {
+                if valid_size(&value) {
+                    out.memory = Some(value);
+                } else {
+                    bad("not a memory size", "4g");
+                }
+            }
+            "--shm-size" => {
+                if valid_size(&value) {
+                    out.shm_size = Some(value);
+                } else {
+                    bad("not a size", "1g");
+                }
+            }
+            "--cpus" => {
+                if value.parse::<f64>().is_ok_and(|c| c > 0.0) {
+                    out.cpus = Some(value);
+                } else {
+                    bad("not a number of CPUs", "2");
+                }
+            }
+            "--ulimit" => {
+                let ok = value.split_once('=').is_some_and(|(name, limits)| {
+                    !name.is_empty()
+                        && limits
+                            .split(':')
+                            .all(|l| l == "-1" || l.parse::<u64>().is_ok())
+                });
+                if ok {
+                    out.ulimits.push(value);
+                } else {
+                    bad("expected NAME=SOFT[:HARD]", "nofile=1024:2048");
+                }
+            }
+            "-h" | "--hostname" => out.hostname = Some(value),
+            "--network" | "--net" => match value.as_str() {
+                "host" => out.network = Some(RunNetwork::Host),
+                "none" => out.network = Some(RunNetwork::None),
+                "bridge" | "default" => out.network = Some(RunNetwork::Bridge),
+                _ => errors.push(RunArgError {
+                    index: start,
+                    message: format!("runArgs: `--network {value}` is not supported"),
+                    hint: "use `--network host`, `--network none` or `--network bridge`".into(),
+                }),
+            },
+            "-u" | "--user" => out.user = Some(value),
+            "-w" | "--workdir" => out.workdir = Some(value),
+            _ => {}
+        }
+    }
+    (out, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Span;
+
+    fn parse(args: &[&str]) -> (RunArgs, Vec<(usize, String)>) {
+        let items: Vec<_> = args
+            .iter()
+            .map(|a| Spanned::new(a.to_string(), Span::default()))
+            .collect();
+        let env = |k: &str| (k == "FROM_HOST").then(|| "hostval".to_string());
+        let (r, errs) = parse_run_args(&items, &env);
+        (r, errs.into_iter().map(|e| (e.index, e.message)).collect())
+    }
+
+    #[test]
+    fn supported_subset() {
+        let (r, errs) = parse(&[
+            "--cap-add=SYS_PTRACE",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop=ALL",
+            "--security-opt",
+            "seccomp=unconfined",
+            "-e",
+            "A=1",
+            "--env=B=2=3",
+            "-eC=4",
+            "-e",
+            "FROM_HOST",
+            "-e",
+            "MISSING",
+            "--label",
+            "x=y",
+            "-l",
+            "flag",
+            "--add-host=db:10.0.0.2",
+            "--add-host",
+            "gw:host-gateway",
+            "--memory=4g",
+            "-m",
+            "512m",
+            "--cpus",
+            "1.5",
+            "--shm-size=1g",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--hostname=box",
+            "--network=host",
+            "--init",
+            "--privileged",
+            "-u",
+            "node",
+            "--workdir",
+            "/src",
+        ]);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(r.cap_add, ["SYS_PTRACE", "NET_ADMIN"]);
+        assert_eq!(r.cap_drop, ["ALL"]);
+        assert_eq!(r.security_opt, ["seccomp=unconfined"]);
+        let env: Vec<_> = r.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(env, ["A=1", "B=2=3", "C=4", "FROM_HOST=hostval"]);
+        assert_eq!(r.labels.get("x").map(String::as_str), Some("y"));
+        assert_eq!(r.labels.get("flag").map(String::as_str), Some(""));
+        assert_eq!(r.add_hosts, ["db:10.0.0.2", "gw:host-gateway"]);
+        assert_eq!(r.memory.as_deref(), Some("512m"));
+        assert_eq!(r.cpus.as_deref(), Some("1.5"));
+        assert_eq!(r.shm_size.as_deref(), Some("1g"));
+        assert_eq!(r.ulimits, ["nofile=1024:2048"]);
+        assert_eq!(r.hostname.as_deref(), Some("box"));
+        assert_eq!(r.network, Some(RunNetwork::Host));
+        assert!(r.init && r.privileged);
+        assert_eq!(r.user.as_deref(), Some("node"));
+        assert_eq!(r.workdir.as_deref(), Some("/src"));
+    }
+
+    #[test]
+    fn refused_flags_say_why() {
+        let (_, errs) = parse(&[
+            "--pid=host",
+            "-v",
+            "/:/host",
+            "--device=/dev/kvm",
+            "--network=container:x",
+            "--foo",
+            "-p",
+            "80:80",
+            "--memory=lots",
+            "--cpus",
+        ]);
+        let msgs: Vec<_> = errs.iter().map(|(i, m)| format!("{i} {m}")).collect();
+        assert_eq!(
+            msgs,
+            [
+                "0 runArgs: `--pid=host` is not allowed: it changes the container's namespaces; sharing the host's breaks the environment's isolation",
+                "1 runArgs: `-v /:/host` is not allowed: it mounts host paths past warren's checks",
+                "3 runArgs: `--device=/dev/kvm` is not allowed: it gives the container direct access to host devices",
+                "4 runArgs: `--network container:x` is not supported",
+                "5 runArgs: `--foo` is not supported by warren",
+                "6 runArgs: `-p 80:80` is not allowed: warren publishes ports itself (on 127.0.0.1, routed by name)",
+                "8 runArgs: `--memory lots`: not a memory size",
+                "9 runArgs: `--cpus` needs a value",
+            ]
+        );
+    }
+}
