@@ -17,6 +17,9 @@ use crate::error::{Layer, SandboxError};
 use crate::policy::Policy;
 use crate::registry::{self, Instance};
 
+/// What the helper writes on its status fd once the command runs.
+pub(crate) const STARTED: &[u8] = b"started";
+
 /// Runs `argv` under `policy` and returns its exit status (128 + signal when killed).
 ///
 /// `status`: where a parent process waits for the setup result; closed once the
@@ -112,7 +115,11 @@ fn run_blocked(
     let mut buf = Vec::new();
     let _ = std::fs::File::from(setup_r).read_to_end(&mut buf);
     let outcome = if buf.is_empty() {
-        *status = None; // tells a waiting parent the command runs
+        // Tells a waiting parent the command runs. An explicit answer (not just EOF), so
+        // a binary that is not a warren helper cannot pass for a successful start.
+        if let Some(fd) = status.take() {
+            let _ = rustix::io::write(&fd, STARTED);
+        }
         Ok(supervise(init, lifeline))
     } else {
         let err = serde_json::from_slice::<SandboxError>(&buf).unwrap_or_else(|_| {

@@ -163,19 +163,23 @@ pub fn spawn_with_helper(
     drop(policy_w);
     let mut buf = Vec::new();
     let _ = std::fs::File::from(status_r).read_to_end(&mut buf);
-    if !buf.is_empty() {
-        let err = serde_json::from_slice::<SandboxError>(&buf).unwrap_or_else(|_| {
-            SandboxError::layer(Layer::Helper, String::from_utf8_lossy(&buf).into_owned())
-        });
+    if buf != run::STARTED {
+        let err = if buf.is_empty() {
+            // Not a warren helper (e.g. a test binary whose main does not dispatch
+            // `__sandbox`: use `spawn_with_helper`), or it crashed.
+            let _ = child.kill();
+            let what = format!(
+                "`{}` did not answer as a sandbox helper",
+                helper.to_string_lossy()
+            );
+            SandboxError::layer(Layer::Helper, what)
+        } else {
+            serde_json::from_slice::<SandboxError>(&buf).unwrap_or_else(|_| {
+                SandboxError::layer(Layer::Helper, String::from_utf8_lossy(&buf).into_owned())
+            })
+        };
         let _ = child.wait();
         return Err(err);
-    }
-    if let Ok(Some(status)) = child.try_wait() {
-        // The helper ended without reporting: it was not a warren helper, or it crashed.
-        return Err(SandboxError::layer(
-            Layer::Helper,
-            format!("the sandbox helper exited early ({status})"),
-        ));
     }
     Ok(SandboxChild {
         stdin: child.stdin.take(),

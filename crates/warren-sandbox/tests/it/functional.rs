@@ -55,6 +55,10 @@ pub const TESTS: &[crate::Test] = &[
         symlinked_protected_path_is_refused,
     ),
     ("functional::remove_env_cleans_up", remove_env_cleans_up),
+    (
+        "functional::a_binary_that_is_not_a_helper_is_an_error",
+        a_binary_that_is_not_a_helper_is_an_error,
+    ),
 ];
 
 fn run_piped(policy: &warren_sandbox::Policy, argv: &[&str]) -> (i32, String) {
@@ -364,4 +368,14 @@ fn remove_env_cleans_up() {
         "git's own hooks dir is not a placeholder"
     );
     assert!(!layout.env_dir.exists());
+}
+
+fn a_binary_that_is_not_a_helper_is_an_error() {
+    let layout = Layout::new(&common::unique("H"));
+    let policy = layout.policy(Network::None, &[]);
+    let helper = std::ffi::OsStr::new("/bin/true");
+    let err =
+        warren_sandbox::spawn_with_helper(helper, &policy, &os(&["true"]), SandboxStdio::default())
+            .unwrap_err();
+    assert_eq!(err.failed_layer(), Some(Layer::Helper), "{err}");
 }

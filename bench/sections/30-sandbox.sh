@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Native sandbox start-up: warren's sandbox running `true` vs bwrap running `true`
+# with an equivalent policy (same read-only system trees and /etc files, private /tmp
+# and HOME, the worktree read-write, fresh /proc and /dev, every namespace including
+# the network, a new session, die-with-parent), measured by hyperfine in the same run.
+# warren additionally sets up Landlock, seccomp, capability dropping and the
+# always-read-only mounts, which bwrap does not do here.
+#
+# TODO(sandbox-exec): measure `warren exec NAME -- true` on a sandbox environment once
+# the CLI wires sandbox environments; until then this times the same code path the
+# CLI fast path uses (`exec_in_place`) through the helper entry:
+# `warren __sandbox --policy-file P -- true`.
+#
+# Prints one Markdown section to stdout, progress to stderr.
+# Knobs: BENCH_RUNS (hyperfine runs per command, default 300).
+set -euo pipefail
+
+log() { printf '30-sandbox: %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || { log "$1 is not installed"; exit 1; }; }
+need hyperfine; need bwrap; need python3
+: "${WARREN_BIN:?set WARREN_BIN to a release warren binary (bench/run does)}"
+runs=${BENCH_RUNS:-300}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+wt="$tmp/worktrees/proj/bench"
+env_dir="$tmp/sandboxes/bench"
+mkdir -p "$wt" "$env_dir/tmp" "$env_dir/home"
+home=${HOME:-/root}
+
+python3 - "$wt" "$env_dir" "$home" >"$tmp/policy.json" <<'PY'
+import json, sys
+wt, env_dir, home = sys.argv[1:]
+print(json.dumps({
+    "name": "bench", "worktree": wt, "tmp_dir": env_dir + "/tmp", "home_dir": env_dir + "/home",
+    "home": home, "cwd": wt, "network": "none", "state_dir": env_dir,
+    "env": [["PATH", "/usr/bin:/bin"], ["HOME", home]],
+}))
+PY
+
+# The same view for bwrap: system trees (symlinks stay symlinks), the /etc files warren
+# shows, private /tmp and HOME, the worktree.
+bw=(bwrap --unshare-all --die-with-parent --new-session --hostname bench --clearenv
+    --setenv PATH /usr/bin:/bin --setenv HOME "$home")
+for d in /usr /bin /sbin /lib /lib32 /lib64 /libx32; do
+  if [ -L "$d" ]; then bw+=(--symlink "$(readlink "$d")" "$d")
+  elif [ -d "$d" ]; then bw+=(--ro-bind "$d" "$d"); fi
+done
+for f in resolv.conf hosts host.conf gai.conf nsswitch.conf passwd group ld.so.cache ld.so.conf \
+         ld.so.conf.d ssl ca-certificates ca-certificates.conf pki crypto-policies alternatives \
+         localtime timezone os-release mime.types gitconfig inputrc profile bash.bashrc shells \
+         terminfo locale.alias locale.conf; do
+  [ -e "/etc/$f" ] && bw+=(--ro-bind "/etc/$f" "/etc/$f")
+done
+bw+=(--proc /proc --dev /dev --bind "$env_dir/tmp" /tmp --bind "$env_dir/home" "$home"
+     --bind "$wt" "$wt" --chdir "$wt" true)
+
+warren_cmd="$WARREN_BIN __sandbox --policy-file $tmp/policy.json -- true"
+bwrap_cmd=$(printf '%q ' "${bw[@]}")
+
+log "checking both commands run"
+$warren_cmd
+eval "$bwrap_cmd"
+
+log "hyperfine: $runs runs each"
+hyperfine -N --warmup 30 --runs "$runs" --export-json "$tmp/result.json" \
+  -n warren "$warren_cmd" -n bwrap "$bwrap_cmd" >&2
+
+python3 - "$tmp/result.json" <<'PY'
+import json, sys
+res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+w, b = res["warren"], res["bwrap"]
+ms = lambda s: f"{s * 1000:.2f} ms"
+ratio = w["median"] / b["median"]
+print("## Sandbox start-up: warren vs bwrap\n")
+print("`true` in a fresh sandbox, timed by hyperfine (`-N`, 30 warm-up runs) in the same run.")
+print("warren: `warren __sandbox --policy-file P -- true` (the code path of `warren exec` on a")
+print("sandbox environment: namespaces, fresh root, Landlock, seccomp, capabilities,")
+print("always-read-only mounts). bwrap: the equivalent mounts and `--unshare-all --die-with-parent")
+print("--new-session` (no Landlock or seccomp). Target: ratio ≤ 2.0 and warren < 15 ms median.\n")
+print("| command | median | mean ± σ | min | ratio (median, warren / bwrap) |")
+print("| --- | --- | --- | --- | --- |")
+for name, r in (("warren", w), ("bwrap", b)):
+    rr = f"**{ratio:.2f}×**" if name == "warren" else "1.00×"
+    print(f"| {name} | {ms(r['median'])} | {ms(r['mean'])} ± {ms(r['stddev'])} | {ms(r['min'])} | {rr} |")
+verdict = "meets" if ratio <= 2.0 and w["median"] < 0.015 else "misses"
+print(f"\nwarren {verdict} the target ({ratio:.2f}× bwrap, {ms(w['median'])} median).")
+PY
