@@ -21,7 +21,7 @@ pub(crate) fn did_you_mean<'a>(
 }
 
 /// `did you mean `x`?` or, failing that, the list of valid choices.
-pub(crate) fn suggestion<'a>(word: &str, candidates: &[&'a str]) -> Option<String> {
+pub(crate) fn suggestion(word: &str, candidates: &[&str]) -> Option<String> {
     match did_you_mean(word, candidates.iter().copied()) {
         Some(c) => Some(format!("did you mean `{c}`?")),
         None if candidates.is_empty() => None,
@@ -58,10 +58,6 @@ impl<'s> Decoder<'s> {
     pub fn warning(&mut self, span: Span, message: impl Into<String>, hint: Option<String>) {
         let d = self.src.warning(span, message).with_opt_hint(hint);
         self.diags.push(d);
-    }
-
-    pub fn has_errors(&self) -> bool {
-        self.diags.iter().any(Diagnostic::is_error)
     }
 
     /// Records "`what` must be EXPECTED, found KIND".
@@ -260,11 +256,6 @@ impl<'n> Fields<'n> {
             .zip(&self.used)
             .filter(|(_, used)| !**used)
             .map(|(e, _)| e)
-    }
-
-    /// The keys taken so far (the known keys), for hints.
-    pub fn known(&self) -> &[&'static str] {
-        &self.known
     }
 
     /// Reports every key not taken as unknown, with a "did you mean" hint.

@@ -311,21 +311,21 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
     if let Some(n) = build_node {
         dc.build = decode_build(d, n, &base);
     }
-    if let Some(n) = legacy_file {
-        if let Some(file) = d.string(n, "dockerFile") {
-            let b = dc.build.get_or_insert_with(|| BuildSpec {
-                base: base.clone(),
-                ..BuildSpec::default()
-            });
-            if b.dockerfile.is_none() {
-                b.dockerfile = Some(file);
-            }
+    if let Some(n) = legacy_file
+        && let Some(file) = d.string(n, "dockerFile")
+    {
+        let b = dc.build.get_or_insert_with(|| BuildSpec {
+            base: base.clone(),
+            ..BuildSpec::default()
+        });
+        if b.dockerfile.is_none() {
+            b.dockerfile = Some(file);
         }
     }
-    if let (Some(n), Some(b)) = (legacy_context, dc.build.as_mut()) {
-        if b.context.is_none() {
-            b.context = d.string(n, "context");
-        }
+    if let (Some(n), Some(b)) = (legacy_context, dc.build.as_mut())
+        && b.context.is_none()
+    {
+        b.context = d.string(n, "context");
     }
     if let Some(b) = &dc.build {
         if b.dockerfile.is_none() {
@@ -433,41 +433,40 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
             d.error(span, e.message, Some(e.hint));
         }
     }
-    if let Some(n) = f.take("workspaceFolder") {
-        if let Some(folder) = d.string(n, "workspaceFolder") {
-            if folder.starts_with('/') {
-                dc.workspace_folder = Some(folder);
-            } else {
-                d.error(
-                    n.span,
-                    format!("`workspaceFolder` must be an absolute path in the container, found `{folder}`"),
-                    Some("e.g. `\"workspaceFolder\": \"/workspace\"`".into()),
-                );
-            }
+    if let Some(n) = f.take("workspaceFolder")
+        && let Some(folder) = d.string(n, "workspaceFolder")
+    {
+        if folder.starts_with('/') {
+            dc.workspace_folder = Some(folder);
+        } else {
+            d.error(
+                n.span,
+                format!(
+                    "`workspaceFolder` must be an absolute path in the container, found `{folder}`"
+                ),
+                Some("e.g. `\"workspaceFolder\": \"/workspace\"`".into()),
+            );
         }
     }
-    if let Some(n) = f.take("workspaceMount") {
-        if let Some(s) = d.string(n, "workspaceMount") {
-            match Mount::parse_long(&s) {
-                Ok(m) => dc.workspace_mount = Some(m),
-                Err(msg) => d.error(
-                    n.span,
-                    format!("`workspaceMount`: {msg}"),
-                    Some(
-                        "e.g. `\"source=${localWorkspaceFolder},target=/workspace,type=bind\"`"
-                            .into(),
-                    ),
+    if let Some(n) = f.take("workspaceMount")
+        && let Some(s) = d.string(n, "workspaceMount")
+    {
+        match Mount::parse_long(&s) {
+            Ok(m) => dc.workspace_mount = Some(m),
+            Err(msg) => d.error(
+                n.span,
+                format!("`workspaceMount`: {msg}"),
+                Some(
+                    "e.g. `\"source=${localWorkspaceFolder},target=/workspace,type=bind\"`".into(),
                 ),
-            }
-            if dc.workspace_folder.is_none() {
-                d.warning(
-                    n.span,
-                    "`workspaceMount` is set without `workspaceFolder`",
-                    Some(
-                        "set `workspaceFolder` to the mount's target, as the spec requires".into(),
-                    ),
-                );
-            }
+            ),
+        }
+        if dc.workspace_folder.is_none() {
+            d.warning(
+                n.span,
+                "`workspaceMount` is set without `workspaceFolder`",
+                Some("set `workspaceFolder` to the mount's target, as the spec requires".into()),
+            );
         }
     }
     dc.remote_user = f.take("remoteUser").and_then(|n| d.string(n, "remoteUser"));
@@ -1081,7 +1080,7 @@ mod tests {
             "error 8:24 `postCreateCommand` must be a string, an array or an object, found a number | use a string (`\"npm install\"`, run by /bin/sh -c), an array (`[\"npm\", \"install\"]`, no shell) or an object of named commands",
             "error 9:14 unknown `waitFor` value `postCreate` | did you mean `postCreateCommand`?",
             "error 10:21 unknown `shutdownAction` value `stopContainr` | did you mean `stopContainer`?",
-            "error 11:24 `containerEnv.A` must be a string, found a list | ",
+            "error 11:25 `containerEnv.A` must be a string, found a list | ",
         ];
         for (i, e) in expected.iter().enumerate() {
             assert_eq!(got.get(i).map(String::as_str), Some(*e), "all: {got:#?}");

@@ -171,22 +171,22 @@ fn decode(d: &mut Decoder<'_>, node: &Node) -> GlobalConfig {
     let Some(mut f) = d.fields(node, "config.yaml") else {
         return c;
     };
-    if let Some(n) = f.take("proxy") {
-        if let Some(mut p) = d.fields(n, "proxy") {
-            if let Some(v) = p.take("port").and_then(|n| d.port(n, "proxy.port")) {
-                c.proxy.port = v;
-            }
-            if let Some(v) = p.take("bind").and_then(|n| ip(d, n, "proxy.bind")) {
-                c.proxy.bind = v;
-            }
-            if let Some(v) = p
-                .take("idle_seconds")
-                .and_then(|n| d.int_in(n, "proxy.idle_seconds", 0, i64::from(u32::MAX)))
-            {
-                c.proxy.idle_seconds = u64::try_from(v).unwrap_or_default();
-            }
-            p.finish(d, Severity::Error);
+    if let Some(n) = f.take("proxy")
+        && let Some(mut p) = d.fields(n, "proxy")
+    {
+        if let Some(v) = p.take("port").and_then(|n| d.port(n, "proxy.port")) {
+            c.proxy.port = v;
         }
+        if let Some(v) = p.take("bind").and_then(|n| ip(d, n, "proxy.bind")) {
+            c.proxy.bind = v;
+        }
+        if let Some(v) = p
+            .take("idle_seconds")
+            .and_then(|n| d.int_in(n, "proxy.idle_seconds", 0, i64::from(u32::MAX)))
+        {
+            c.proxy.idle_seconds = u64::try_from(v).unwrap_or_default();
+        }
+        p.finish(d, Severity::Error);
     }
     if let Some(v) = f.take("runtime").and_then(|n| runtime(d, n, "runtime")) {
         c.runtime = v;
@@ -215,48 +215,48 @@ fn decode(d: &mut Decoder<'_>, node: &Node) -> GlobalConfig {
             let Some(mut t) = d.fields(value, &what) else {
                 continue;
             };
-            let mut o = ToolOverride::default();
-            o.bin = t
-                .take("bin")
-                .and_then(|n| d.string(n, &format!("{what}.bin")));
-            if let Some(args) = t
-                .take("args")
-                .and_then(|n| d.string_list(n, &format!("{what}.args"), false))
-            {
-                o.args = args.into_iter().map(|s| s.value).collect();
-            }
-            if let Some(env) = t
-                .take("env")
-                .and_then(|n| d.string_map(n, &format!("{what}.env")))
-            {
-                o.env = env;
-            }
+            let o = ToolOverride {
+                bin: t
+                    .take("bin")
+                    .and_then(|n| d.string(n, &format!("{what}.bin"))),
+                args: t
+                    .take("args")
+                    .and_then(|n| d.string_list(n, &format!("{what}.args"), false))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s.value)
+                    .collect(),
+                env: t
+                    .take("env")
+                    .and_then(|n| d.string_map(n, &format!("{what}.env")))
+                    .unwrap_or_default(),
+            };
             t.finish(d, Severity::Error);
             c.tools.insert(key.text.clone(), o);
         }
     }
-    if let Some(n) = f.take("web") {
-        if let Some(mut w) = d.fields(n, "web") {
-            if let Some(v) = w.take("port").and_then(|n| d.port(n, "web.port")) {
-                c.web.port = v;
-            }
-            if let Some(v) = w.take("bind").and_then(|n| ip(d, n, "web.bind")) {
-                c.web.bind = v;
-            }
-            if let Some(n) = w.take("tls") {
-                match &n.value {
-                    crate::node::Value::Bool(true) => c.web.tls = TlsMode::On,
-                    crate::node::Value::Bool(false) => c.web.tls = TlsMode::Off,
-                    crate::node::Value::Str(s) if s == "auto" => c.web.tls = TlsMode::Auto,
-                    _ => d.error(
-                        n.span,
-                        "`web.tls` must be `auto`, `true` or `false`",
-                        Some("`auto` serves HTTPS only when bound beyond loopback".into()),
-                    ),
-                }
-            }
-            w.finish(d, Severity::Error);
+    if let Some(n) = f.take("web")
+        && let Some(mut w) = d.fields(n, "web")
+    {
+        if let Some(v) = w.take("port").and_then(|n| d.port(n, "web.port")) {
+            c.web.port = v;
         }
+        if let Some(v) = w.take("bind").and_then(|n| ip(d, n, "web.bind")) {
+            c.web.bind = v;
+        }
+        if let Some(n) = w.take("tls") {
+            match &n.value {
+                crate::node::Value::Bool(true) => c.web.tls = TlsMode::On,
+                crate::node::Value::Bool(false) => c.web.tls = TlsMode::Off,
+                crate::node::Value::Str(s) if s == "auto" => c.web.tls = TlsMode::Auto,
+                _ => d.error(
+                    n.span,
+                    "`web.tls` must be `auto`, `true` or `false`",
+                    Some("`auto` serves HTTPS only when bound beyond loopback".into()),
+                ),
+            }
+        }
+        w.finish(d, Severity::Error);
     }
     f.finish(d, Severity::Error);
     c

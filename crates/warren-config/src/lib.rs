@@ -12,6 +12,7 @@ mod jsonc;
 mod lifecycle;
 mod node;
 mod project;
+mod resolve;
 mod runargs;
 mod template;
 mod types;
@@ -33,6 +34,11 @@ pub use node::Span;
 pub use project::{
     EnvSettings, Hooks, PROJECT_FILES, ProjectConfig, RoleConfig, SandboxNetwork, SandboxSettings,
     SessionConfig, TypeConfig, find_project_file, load_project, parse_project,
+};
+pub use resolve::{
+    CliOverrides, DEFAULT_SESSION_NAME_TEMPLATE, Effective, EffectiveHooks, EffectiveRole,
+    EffectiveSandbox, EffectiveSession, ImageSource, LoadRequest, ResolveInputs, Service,
+    ServiceOrigin, load_effective, resolve,
 };
 pub use runargs::{RunArgs, RunNetwork, SUPPORTED_RUN_ARGS};
 pub use template::{

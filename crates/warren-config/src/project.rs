@@ -130,7 +130,7 @@ pub struct Hooks {
 }
 
 /// A command session (`sessions.serve`).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct SessionConfig {
     /// The command (a template) run in the session's tmux window.
     pub command: String,
@@ -144,7 +144,7 @@ pub struct SessionConfig {
 }
 
 /// A role: a named use of a tool.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct RoleConfig {
     pub tool: Option<String>,
     pub model: Option<String>,
@@ -267,16 +267,16 @@ fn decode(d: &mut Decoder<'_>, node: &Node, c: &mut ProjectConfig) {
     let Some(mut f) = d.fields(node, &file_name) else {
         return;
     };
-    if let Some(n) = f.take("name") {
-        if let Some(name) = d.string(n, "name") {
-            match warren_core::validate_name(&name) {
-                Ok(()) => c.name = Some(name),
-                Err(e) => d.error(
-                    n.span,
-                    format!("invalid project `name`: {e}"),
-                    name_hint(&name),
-                ),
-            }
+    if let Some(n) = f.take("name")
+        && let Some(name) = d.string(n, "name")
+    {
+        match warren_core::validate_name(&name) {
+            Ok(()) => c.name = Some(name),
+            Err(e) => d.error(
+                n.span,
+                format!("invalid project `name`: {e}"),
+                name_hint(&name),
+            ),
         }
     }
     c.port_range = f
@@ -676,20 +676,20 @@ fn decode_settings(
         }
     }
     s.tool = f.take("tool").and_then(|n| tool_name(d, n, &w("tool")));
-    if let Some(n) = f.take("workspace_folder") {
-        if let Some(folder) = d.string(n, &w("workspace_folder")) {
-            if folder.starts_with('/') {
-                s.workspace_folder = Some(folder);
-            } else {
-                d.error(
-                    n.span,
-                    format!(
-                        "`{}` must be an absolute path, found `{folder}`",
-                        w("workspace_folder")
-                    ),
-                    Some("e.g. `workspace_folder: /workspace`".into()),
-                );
-            }
+    if let Some(n) = f.take("workspace_folder")
+        && let Some(folder) = d.string(n, &w("workspace_folder"))
+    {
+        if folder.starts_with('/') {
+            s.workspace_folder = Some(folder);
+        } else {
+            d.error(
+                n.span,
+                format!(
+                    "`{}` must be an absolute path, found `{folder}`",
+                    w("workspace_folder")
+                ),
+                Some("e.g. `workspace_folder: /workspace`".into()),
+            );
         }
     }
     s.user = f.take("user").and_then(|n| d.scalar_string(n, &w("user")));
@@ -699,38 +699,38 @@ fn decode_settings(
     s.interactive = f
         .take("interactive")
         .and_then(|n| d.bool(n, &w("interactive")));
-    if let Some(n) = f.take("sandbox") {
-        if let Some(mut sf) = d.fields(n, &w("sandbox")) {
-            if let Some(net) = sf.take("network") {
-                s.sandbox.network = match d.string(net, &w("sandbox.network")).as_deref() {
-                    Some("host") => Some(SandboxNetwork::Host),
-                    Some("none") => Some(SandboxNetwork::None),
-                    Some(other) => {
-                        d.error(
-                            net.span,
-                            format!("unknown sandbox network `{other}`"),
-                            suggestion(other, &["host", "none"]),
-                        );
-                        None
-                    }
-                    None => None,
-                };
-            }
-            for (key, list) in [
-                ("read_only_paths", &mut s.sandbox.read_only_paths),
-                ("read_write_paths", &mut s.sandbox.read_write_paths),
-            ] {
-                if let Some(n) = sf.take(key) {
-                    *list = d
-                        .string_list(n, &w(&format!("sandbox.{key}")), false)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|s| s.value)
-                        .collect();
+    if let Some(n) = f.take("sandbox")
+        && let Some(mut sf) = d.fields(n, &w("sandbox"))
+    {
+        if let Some(net) = sf.take("network") {
+            s.sandbox.network = match d.string(net, &w("sandbox.network")).as_deref() {
+                Some("host") => Some(SandboxNetwork::Host),
+                Some("none") => Some(SandboxNetwork::None),
+                Some(other) => {
+                    d.error(
+                        net.span,
+                        format!("unknown sandbox network `{other}`"),
+                        suggestion(other, &["host", "none"]),
+                    );
+                    None
                 }
-            }
-            sf.finish(d, Severity::Error);
+                None => None,
+            };
         }
+        for (key, list) in [
+            ("read_only_paths", &mut s.sandbox.read_only_paths),
+            ("read_write_paths", &mut s.sandbox.read_write_paths),
+        ] {
+            if let Some(n) = sf.take(key) {
+                *list = d
+                    .string_list(n, &w(&format!("sandbox.{key}")), false)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s.value)
+                    .collect();
+            }
+        }
+        sf.finish(d, Severity::Error);
     }
     s.hooks.pre_start = f
         .take("pre_start")

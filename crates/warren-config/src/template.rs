@@ -83,22 +83,22 @@ fn expand_single_braces(template: &str) -> String {
     while i < chars.len() {
         let c = chars[i];
         if c == '{' {
-            if let Some(&next) = chars.get(i + 1) {
-                if matches!(next, '{' | '%' | '#') {
-                    // Copy a jinja block through to its end marker.
-                    let close = match next {
-                        '{' => '}',
-                        other => other,
-                    };
-                    let mut j = i + 2;
-                    while j + 1 < chars.len() && !(chars[j] == close && chars[j + 1] == '}') {
-                        j += 1;
-                    }
-                    let end = (j + 2).min(chars.len());
-                    out.extend(&chars[i..end]);
-                    i = end;
-                    continue;
+            if let Some(&next) = chars.get(i + 1)
+                && matches!(next, '{' | '%' | '#')
+            {
+                // Copy a jinja block through to its end marker.
+                let close = match next {
+                    '{' => '}',
+                    other => other,
+                };
+                let mut j = i + 2;
+                while j + 1 < chars.len() && !(chars[j] == close && chars[j + 1] == '}') {
+                    j += 1;
                 }
+                let end = (j + 2).min(chars.len());
+                out.extend(&chars[i..end]);
+                i = end;
+                continue;
             }
             let preceded_by_dollar = i > 0 && chars[i - 1] == '$';
             let mut j = i + 1;

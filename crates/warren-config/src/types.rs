@@ -233,10 +233,10 @@ pub fn merge_settings(base: &mut EnvSettings, child: &EnvSettings) {
 pub(crate) fn check_types(project: &ProjectConfig) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = Vec::new();
     for name in project.types.keys() {
-        if let Err(d) = chain(project, name) {
-            if !out.contains(&d) {
-                out.push(d);
-            }
+        if let Err(d) = chain(project, name)
+            && !out.contains(&d)
+        {
+            out.push(d);
         }
     }
     for (name, t) in project.types.iter() {

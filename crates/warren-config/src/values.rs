@@ -301,7 +301,7 @@ impl Mount {
             }
         }
         let kind = match source {
-            Some(src) if src.is_empty() => {
+            Some("") => {
                 return Err(format!("mount `{s}` has an empty source"));
             }
             Some(src) if src.starts_with(['/', '~', '.']) || src.starts_with("${") => {
