@@ -62,11 +62,35 @@ impl<'s> Decoder<'s> {
 
     /// Records "`what` must be EXPECTED, found KIND".
     pub fn type_error(&mut self, node: &Node, what: &str, expected: &str, hint: Option<String>) {
+        let hint = hint.or_else(|| self.example(what, expected));
         self.error(
             node.span,
             format!("`{what}` must be {expected}, found {}", node.value.kind()),
             hint,
         );
+    }
+
+    /// An example of the expected shape, in the file's own syntax.
+    fn example(&self, what: &str, expected: &str) -> Option<String> {
+        let json = self.src.path.extension().is_some_and(|e| e == "json");
+        let value = match expected {
+            "a string" => "\"text\"",
+            "`true` or `false`" => "true",
+            "a whole number" => "10",
+            "a map" if json => "{\"key\": \"value\"}",
+            "a map" => "{key: value}",
+            e if e.starts_with("a list") && json => "[\"a\", \"b\"]",
+            e if e.starts_with("a list") => "[a, b]",
+            _ => return None,
+        };
+        let key = what.rsplit('.').next().unwrap_or(what);
+        Some(if key.ends_with(']') {
+            format!("write it as {value}")
+        } else if json {
+            format!("e.g. `\"{key}\": {value}`")
+        } else {
+            format!("e.g. `{key}: {value}`")
+        })
     }
 
     /// Opens a map for field-by-field reading.

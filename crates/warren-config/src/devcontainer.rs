@@ -341,7 +341,7 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
             d.warning(
                 span,
                 "both `image` and `build` are set; the image is built and `image` is ignored",
-                None,
+                Some("remove `image`, or remove `build` to use the image as is".into()),
             );
             dc.image = None;
         }
@@ -705,12 +705,7 @@ fn mount(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Mount> {
                 .and_then(|n| d.bool(n, &format!("{what}.readonly")))
                 .unwrap_or(false);
             f.finish(d, Severity::Warning);
-            let shown = format!(
-                "{{type: {}, source: {}, target: {}}}",
-                kind_node.and_then(Node::scalar_text).unwrap_or_default(),
-                source.clone().unwrap_or_default(),
-                target.clone().unwrap_or_default()
-            );
+            let shown = what.to_string();
             let kind = match kind_node {
                 Some(k) => match d
                     .string(k, &format!("{what}.type"))
@@ -718,7 +713,11 @@ fn mount(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Mount> {
                 {
                     Some(Ok(kind)) => kind,
                     Some(Err(msg)) => {
-                        d.error(k.span, msg, None);
+                        d.error(
+                            k.span,
+                            msg,
+                            Some("use `\"bind\"`, `\"volume\"` or `\"tmpfs\"`".into()),
+                        );
                         return None;
                     }
                     None => return None,
@@ -743,7 +742,11 @@ fn mount(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Mount> {
             match Mount::checked(kind, source, target, read_only, &shown) {
                 Ok(m) => Some(m),
                 Err(msg) => {
-                    d.error(node.span, msg, None);
+                    d.error(
+                        node.span,
+                        msg,
+                        Some("e.g. `{\"type\": \"bind\", \"source\": \"/host/path\", \"target\": \"/container/path\"}`".into()),
+                    );
                     None
                 }
             }
@@ -1066,21 +1069,21 @@ mod tests {
 }"#,
         );
         let expected = [
-            "error 2:12 `image` must be a string, found a number | ",
+            "error 2:12 `image` must be a string, found a number | e.g. `\"image\": \"text\"`",
             "error 3:20 `forwardPorts[0]` is 0, which is not a valid port | use a port number from 1 to 65535",
             "error 3:23 `forwardPorts[1]` is `abc`, which is not a port | use a port number (`3000`), `\"HOST:CONTAINER\"` or `\"IP:HOST:CONTAINER\"`",
             "error 3:30 `forwardPorts[2]` is `1:2:3:4`, which is not a port | use a port number (`3000`), `\"HOST:CONTAINER\"` or `\"IP:HOST:CONTAINER\"`",
             "error 3:41 `forwardPorts[3]` must be a port number or a string, found a boolean | use a port number (`3000`), `\"HOST:CONTAINER\"` or `\"IP:HOST:CONTAINER\"`",
-            "error 4:14 bind mount `type=bind,target=/x` has no `source=` | write mounts as `\"type=bind,source=/host/path,target=/container/path\"`",
-            "error 4:37 bind mount `{type: bind, source: , target: /y}` has no `source=` | ",
+            "error 4:14 bind mount `type=bind,target=/x` has no source | write mounts as `\"type=bind,source=/host/path,target=/container/path\"`",
+            "error 4:37 bind mount `mounts[1]` has no source | e.g. `{\"type\": \"bind\", \"source\": \"/host/path\", \"target\": \"/container/path\"}`",
             "error 4:71 `mounts[2]` has no `type` | add `\"type\": \"bind\"` or `\"type\": \"volume\"`",
             "error 5:15 runArgs: `--pid=host` is not allowed: it changes the container's namespaces; sharing the host's breaks the environment's isolation | remove it from `runArgs`",
             "error 6:22 `workspaceFolder` must be an absolute path in the container, found `relative` | e.g. `\"workspaceFolder\": \"/workspace\"`",
-            "error 7:22 `overrideCommand` must be `true` or `false`, found a string | ",
+            "error 7:22 `overrideCommand` must be `true` or `false`, found a string | e.g. `\"overrideCommand\": true`",
             "error 8:24 `postCreateCommand` must be a string, an array or an object, found a number | use a string (`\"npm install\"`, run by /bin/sh -c), an array (`[\"npm\", \"install\"]`, no shell) or an object of named commands",
             "error 9:14 unknown `waitFor` value `postCreate` | did you mean `postCreateCommand`?",
             "error 10:21 unknown `shutdownAction` value `stopContainr` | did you mean `stopContainer`?",
-            "error 11:25 `containerEnv.A` must be a string, found a list | ",
+            "error 11:25 `containerEnv.A` must be a string, found a list | e.g. `\"A\": \"text\"`",
         ];
         for (i, e) in expected.iter().enumerate() {
             assert_eq!(got.get(i).map(String::as_str), Some(*e), "all: {got:#?}");

@@ -16,6 +16,7 @@ mod resolve;
 mod runargs;
 mod template;
 mod types;
+mod validate;
 mod values;
 mod variables;
 mod yaml;
@@ -46,6 +47,7 @@ pub use template::{
     unknown_variables,
 };
 pub use types::{ResolvedType, concrete_types, merge_settings, project_defaults, resolve_type};
+pub use validate::{ConfigKind, config_kind, validate_global, validate_paths, validate_project};
 pub use values::{
     BuildSpec, Hook, Mount, MountKind, OrderedMap, PortRange, RuntimeChoice, Spanned,
 };

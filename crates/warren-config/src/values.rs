@@ -374,7 +374,7 @@ impl Mount {
             ));
         }
         if kind == MountKind::Bind && source.as_deref().is_none_or(str::is_empty) {
-            return Err(format!("bind mount `{shown}` has no `source=`"));
+            return Err(format!("bind mount `{shown}` has no source"));
         }
         Ok(Mount {
             kind,
@@ -506,7 +506,7 @@ mod tests {
         assert!(
             Mount::parse_long("type=bind,target=/b")
                 .unwrap_err()
-                .contains("no `source=`")
+                .contains("has no source")
         );
         assert!(
             Mount::parse_long("type=bind,source=/a")

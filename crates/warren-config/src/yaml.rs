@@ -125,7 +125,8 @@ impl Builder<'_> {
                 }
                 None => self.diags.push(
                     self.src
-                        .error(span_of(&span), "alias refers to an unknown anchor"),
+                        .error(span_of(&span), "alias refers to an unknown anchor")
+                        .with_hint("define the anchor (`&name`) before the alias (`*name`)"),
                 ),
             },
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
