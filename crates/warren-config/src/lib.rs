@@ -2,6 +2,45 @@
 //! the project's `.warren.yaml` and devcontainer.json (JSONC), parsed into
 //! typed values with every problem located at file:line:col, then resolved
 //! into one [`Effective`] configuration by precedence.
+//!
+//! Layers, bottom up:
+//! - `node`, `yaml`, `jsonc`: text → a spanned value tree (maps in
+//!   declaration order, duplicate keys are errors);
+//! - `decode`: typed decoding that collects every error, with "did you mean";
+//! - `diagnostic`: [`Diagnostic`] (rustc/uv-style rendering), [`ConfigError`], [`Loaded`];
+//! - `global`, `project` + `types`, `devcontainer` + `runargs` + `lifecycle`
+//!   + `variables`: the three files, `extends`, runArgs, lifecycle commands,
+//!   `${…}` variables;
+//! - `template`: minijinja (strict) and `{name}` placeholders;
+//! - `resolve`: precedence into [`Effective`]; `validate`: `warren validate`.
+//!
+//! Typical use by the environment layer:
+//!
+//! ```no_run
+//! # use std::path::Path;
+//! use warren_config::{CliOverrides, LoadRequest, load_effective};
+//! let env = |k: &str| std::env::var(k).ok();
+//! let cli = CliOverrides::default();
+//! let loaded = load_effective(&LoadRequest {
+//!     repo_root: Path::new("/src/app"),
+//!     warren_root: Path::new("/home/me/.warren"),
+//!     type_name: None,
+//!     cli: &cli,
+//!     env: &env,
+//!     home: Some(Path::new("/home/me")),
+//!     local_workspace_folder: None,
+//!     devcontainer_id: None,
+//! });
+//! match loaded {
+//!     Ok(l) => {
+//!         for w in &l.warnings {
+//!             eprint!("{}", w.render(false));
+//!         }
+//!         println!("{} {}", l.value.project, l.value.config_hash());
+//!     }
+//!     Err(e) => eprint!("{}", e.render(false)),
+//! }
+//! ```
 
 mod decode;
 mod devcontainer;
@@ -58,3 +97,33 @@ pub use variables::{
 /// How the library reads environment variables: a lookup function, never the
 /// process environment directly (tests pass their own).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_typo_renders_as_documented() {
+        let err = parse_project(
+            Path::new("/path/.warren.yaml"),
+            "name: app\nimage: node:22\nimgae: foo\n",
+            Path::new("/path"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.render(false),
+            "error: unknown key `imgae` in .warren.yaml
+  --> /path/.warren.yaml:3:1
+   |
+ 3 | imgae: foo
+   | ^^^^^
+   = hint: did you mean `image`?
+"
+        );
+        assert_eq!(
+            err.to_string(),
+            "/path/.warren.yaml:3:1: unknown key `imgae` in .warren.yaml"
+        );
+    }
+}

@@ -79,6 +79,7 @@ impl Value {
 }
 
 impl Node {
+    /// A node holding `value` at `span`.
     pub fn new(value: Value, span: Span) -> Node {
         Node { value, span }
     }

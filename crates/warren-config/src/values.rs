@@ -20,6 +20,7 @@ pub struct Spanned<T> {
 }
 
 impl<T> Spanned<T> {
+    /// Wraps `value` declared at `span`.
     pub fn new(value: T, span: Span) -> Self {
         Spanned { value, span }
     }
@@ -43,6 +44,7 @@ impl<V> Default for OrderedMap<V> {
 }
 
 impl<V> OrderedMap<V> {
+    /// An empty map.
     pub fn new() -> Self {
         OrderedMap(Vec::new())
     }
@@ -56,35 +58,43 @@ impl<V> OrderedMap<V> {
         }
     }
 
+    /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&V> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// Whether `key` is set.
     pub fn contains_key(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
+    /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<V> {
         let i = self.0.iter().position(|(k, _)| k == key)?;
         Some(self.0.remove(i).1)
     }
 
+    /// Entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// Keys in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_str())
     }
 
+    /// Values in order.
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.0.iter().map(|(_, v)| v)
     }
 
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -139,6 +149,7 @@ impl RuntimeChoice {
         }
     }
 
+    /// The config spelling (`auto`, `docker`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             RuntimeChoice::Auto => "auto",
@@ -203,10 +214,12 @@ impl PortRange {
         u32::from(self.end) - u32::from(self.start) + 1
     }
 
+    /// Always false: a range holds at least one port.
     pub fn is_empty(&self) -> bool {
         false
     }
 
+    /// Whether `port` is in the range (ends included).
     pub fn contains(&self, port: u16) -> bool {
         (self.start..=self.end).contains(&port)
     }
