@@ -8,9 +8,9 @@
 //!   declaration order, duplicate keys are errors);
 //! - `decode`: typed decoding that collects every error, with "did you mean";
 //! - `diagnostic`: [`Diagnostic`] (rustc/uv-style rendering), [`ConfigError`], [`Loaded`];
-//! - `global`, `project` + `types`, `devcontainer` + `runargs` + `lifecycle`
-//!   + `variables`: the three files, `extends`, runArgs, lifecycle commands,
-//!   `${…}` variables;
+//! - `global`, `project` with `types`, `devcontainer` with `runargs`,
+//!   `lifecycle` and `variables`: the three files, `extends`, runArgs,
+//!   lifecycle commands, `${…}` variables;
 //! - `template`: minijinja (strict) and `{name}` placeholders;
 //! - `resolve`: precedence into [`Effective`]; `validate`: `warren validate`.
 //!
