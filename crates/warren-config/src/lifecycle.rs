@@ -57,6 +57,24 @@ impl LifecycleCommand {
         }
     }
 
+    /// The command with `${containerEnv:…}` resolved in every string (call
+    /// once the container runs; see [`crate::substitute_container_env`]).
+    pub fn with_container_env(&self, lookup: &dyn Fn(&str) -> Option<String>) -> LifecycleCommand {
+        let sub = |s: &str| crate::variables::substitute_container_env(s, lookup);
+        match self {
+            LifecycleCommand::Shell(cmd) => LifecycleCommand::Shell(sub(cmd)),
+            LifecycleCommand::Exec(args) => {
+                LifecycleCommand::Exec(args.iter().map(|a| sub(a)).collect())
+            }
+            LifecycleCommand::Parallel(items) => LifecycleCommand::Parallel(
+                items
+                    .iter()
+                    .map(|(name, cmd)| (name.clone(), cmd.with_container_env(lookup)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// True for an empty string, empty array or empty object (nothing to run).
     pub fn is_empty(&self) -> bool {
         match self {
@@ -177,6 +195,31 @@ mod tests {
         assert_eq!(
             decode(r#"["a", ["b"]]"#).1,
             ["`postCreateCommand[1]` must be a string, found a list"]
+        );
+    }
+
+    #[test]
+    fn container_env_in_every_form() {
+        let lookup = |k: &str| (k == "HOME").then(|| "/root".to_string());
+        let cmd = LifecycleCommand::Parallel(vec![
+            (
+                "a".into(),
+                LifecycleCommand::Shell("ls ${containerEnv:HOME}".into()),
+            ),
+            (
+                "b".into(),
+                LifecycleCommand::Exec(vec!["ls".into(), "${containerEnv:X:/d}".into()]),
+            ),
+        ]);
+        assert_eq!(
+            cmd.with_container_env(&lookup),
+            LifecycleCommand::Parallel(vec![
+                ("a".into(), LifecycleCommand::Shell("ls /root".into())),
+                (
+                    "b".into(),
+                    LifecycleCommand::Exec(vec!["ls".into(), "/d".into()])
+                ),
+            ])
         );
     }
 
