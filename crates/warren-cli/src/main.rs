@@ -2,7 +2,10 @@
 
 mod cli;
 mod commands;
+mod printer;
 mod report;
+mod reporter;
+mod sandbox;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,242 @@
+//! `warren run [PATH] [--name N] [-e K=V] [-p SVC=PORT] [--rm] [--] [CMD…]`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use warren_config::RuntimeChoice;
+use warren_env::resolve::RunRequest;
+use warren_env::{RmOptions, Warren};
+use warren_runtime::ExecIo;
+
+use crate::cli::RunArgs;
+use crate::commands::{Ctx, UserError, exit_code};
+use crate::printer::{Style, message, paint, stderr_color, tilde};
+
+/// `-p web=3000`, or `-p 3000` (a service named by its number).
+pub fn parse_publish(s: &str) -> anyhow::Result<(String, u16)> {
+    let bad = || {
+        UserError::msg(
+            format!("invalid `-p {s}`"),
+            Some("use `-p SERVICE=PORT` (e.g. `-p web=3000`) or `-p PORT`; host ports are assigned by the engine".into()),
+        )
+    };
+    let (name, port) = match s.split_once('=') {
+        Some((n, p)) => (Some(n.to_string()), p),
+        None => (None, s),
+    };
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if port == 0 {
+        return Err(bad());
+    }
+    let name = name.unwrap_or_else(|| port.to_string());
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(bad());
+    }
+    Ok((name.to_ascii_lowercase(), port))
+}
+
+/// `-e KEY=VALUE`, or `-e KEY` to pass the host's value through.
+pub fn parse_env(s: &str, host: &warren_env::HostEnv) -> anyhow::Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        None if !s.is_empty() => Ok((s.to_string(), host.get(s).unwrap_or_default().to_string())),
+        _ => Err(UserError::msg(
+            format!("invalid `-e {s}`"),
+            Some("use `-e KEY=VALUE` or `-e KEY`".into()),
+        )),
+    }
+}
+
+/// The interactive program when no CMD is given: the tool, else a login shell.
+fn interactive_command(tool: Option<&str>) -> Vec<String> {
+    match tool {
+        Some(t) => vec![
+            warren_core::tools::tool(t)
+                .map(|i| i.binary)
+                .unwrap_or(t)
+                .to_string(),
+        ],
+        None => vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi".into(),
+        ],
+    }
+}
+
+pub fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let path = match &args.path {
+        Some(p) => std::path::absolute(p)?,
+        None => std::env::current_dir()?,
+    };
+    let mut publish = Vec::new();
+    for p in &args.publish {
+        publish.push(parse_publish(p)?);
+    }
+    let mut env = Vec::new();
+    for e in &args.env {
+        env.push(parse_env(e, &ctx.host)?);
+    }
+    let runtime = match &args.runtime {
+        Some(r) => Some(r.parse::<RuntimeChoice>().map_err(|e| {
+            UserError::msg(
+                e,
+                Some("use `--runtime docker`, `--runtime sandbox` or `--runtime host`".into()),
+            )
+        })?),
+        None => None,
+    };
+    let req = RunRequest {
+        path,
+        name: args.name.clone(),
+        env_type: args.env_type.clone(),
+        tool: args.tool.clone(),
+        runtime,
+        publish,
+        env,
+        devcontainer: args.config.clone(),
+    };
+    let warren = ctx.warren(false)?;
+    ctx.block_on(run_async(ctx, &warren, req, args))?
+}
+
+async fn run_async(
+    ctx: &Ctx,
+    warren: &Warren,
+    req: RunRequest,
+    args: RunArgs,
+) -> anyhow::Result<ExitCode> {
+    let plan = warren.plan(&req).await?;
+    let c = stderr_color();
+    for w in &plan.warnings {
+        message(&w.render(c));
+    }
+    let rec = warren.create(&plan.value).await?;
+    let name = rec.name.clone();
+    message(&format!(
+        "{} {} ({}) on {} in {}",
+        paint(c, Style::Green, "Created"),
+        paint(c, Style::Cyan, &name),
+        rec.runtime,
+        rec.branch,
+        paint(c, Style::Cyan, &tilde(&rec.worktree.to_string_lossy())),
+    ));
+    if !plan.value.services.is_empty() {
+        crate::commands::ensure_proxy(ctx);
+    }
+    let listing = warren.ls().await?;
+    if let Some(view) = listing.environments.iter().find(|e| e.name == name) {
+        for s in &view.services {
+            if let Some(url) = &s.url {
+                message(&format!("  {:<10} {}", s.name, paint(c, Style::Cyan, url)));
+            }
+        }
+    }
+
+    let stdin_tty = std::io::stdin().is_terminal();
+    let tty_ok = stdin_tty && std::io::stdout().is_terminal();
+    let status = if args.cmd.is_empty() {
+        warren.post_attach(&name).await?;
+        let spec = Warren::spec_of(&rec)?;
+        let cmd = interactive_command(spec.tool.as_deref());
+        warren
+            .exec(
+                &name,
+                cmd,
+                ExecIo::Inherit {
+                    tty: tty_ok,
+                    stdin: true,
+                },
+            )
+            .await?
+    } else {
+        warren
+            .exec(
+                &name,
+                args.cmd.clone(),
+                ExecIo::Inherit {
+                    tty: tty_ok,
+                    stdin: stdin_tty,
+                },
+            )
+            .await?
+    };
+
+    if args.rm {
+        let dirty = warren_env::git::uncommitted_changes(&rec.worktree).unwrap_or_default();
+        if dirty.is_empty() {
+            let repo = warren_env::git::Repo::discover(&rec.project_path)?;
+            let has_commits = warren_env::git::git(
+                &repo.root,
+                [
+                    "rev-list",
+                    "--count",
+                    &format!("{}..{}", plan_base(&repo), rec.branch),
+                ],
+            )
+            .map(|n| n.trim() != "0")
+            .unwrap_or(true);
+            warren
+                .rm(
+                    &name,
+                    RmOptions {
+                        force: false,
+                        delete_branch: !has_commits,
+                    },
+                )
+                .await?;
+            if has_commits {
+                message(&format!("kept branch {} (it has new commits)", rec.branch));
+            }
+        } else {
+            warren.stop(&name).await?;
+            crate::printer::warning(&format!(
+                "kept `{name}` (stopped): its worktree has {} uncommitted change(s); `warren rm --force {name}` discards them",
+                dirty.len()
+            ));
+        }
+    }
+    if args.json {
+        crate::printer::out(&format!(
+            "{}\n",
+            serde_json::json!({"name": name, "worktree": rec.worktree, "branch": rec.branch, "exit_code": status.code})
+        ));
+    }
+    Ok(exit_code(status.code))
+}
+
+/// The commit the branch started from: the main checkout's HEAD.
+fn plan_base(repo: &warren_env::git::Repo) -> String {
+    warren_env::git::git(&repo.root, ["rev-parse", "HEAD"]).unwrap_or_else(|_| "HEAD".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_forms() {
+        assert_eq!(parse_publish("web=3000").unwrap(), ("web".into(), 3000));
+        assert_eq!(parse_publish("3000").unwrap(), ("3000".into(), 3000));
+        assert!(parse_publish("api=8081:80").is_err());
+        assert!(parse_publish("web=x").is_err());
+        assert!(parse_publish("we b=1").is_err());
+        assert!(parse_publish("web=0").is_err());
+    }
+
+    #[test]
+    fn env_forms() {
+        let host = warren_env::HostEnv {
+            vars: [("TOKEN".to_string(), "v".to_string())].into(),
+        };
+        assert_eq!(
+            parse_env("A=1=2", &host).unwrap(),
+            ("A".into(), "1=2".into())
+        );
+        assert_eq!(
+            parse_env("TOKEN", &host).unwrap(),
+            ("TOKEN".into(), "v".into())
+        );
+        assert!(parse_env("=x", &host).is_err());
+    }
+}

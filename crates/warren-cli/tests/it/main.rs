@@ -1,0 +1,8 @@
+//! Integration tests of the `warren` binary against real git and a real
+//! Docker engine. One test binary; topics in modules.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should panic the test
+
+#[macro_use]
+mod harness;
+
+mod environments;

@@ -1,0 +1,365 @@
+//! Creating an environment from a [`Plan`]: reserve the name, add the
+//! worktree, run host-side commands, get the image, create and start the
+//! container, run the lifecycle commands, register routes. A failure at any
+//! step undoes the earlier ones (in reverse) and says which step failed, so
+//! nothing half-created is left behind.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use warren_core::{EnvState, RuntimeKind};
+use warren_runtime::{CreateSpec, PublishPort};
+use warren_store::{EnvRecord, NewEnvironment};
+
+use crate::error::EnvError;
+use crate::git::Repo;
+use crate::inject::{InjectContext, warren_vars};
+use crate::lifecycle::run_on_host;
+use crate::manager::Warren;
+use crate::mounts::{MountContext, container_home, system_mounts};
+use crate::plan::Plan;
+use crate::spec::EnvSpec;
+
+/// Undo actions recorded as creation proceeds.
+enum Undo {
+    Reservation(String),
+    Worktree {
+        repo: Repo,
+        path: PathBuf,
+        branch: Option<String>,
+    },
+    Container {
+        runtime: RuntimeKind,
+        id: String,
+    },
+}
+
+/// Labels on every container warren creates.
+pub fn labels(
+    w: &Warren,
+    plan: &Plan,
+    name: &str,
+    worktree: &std::path::Path,
+) -> BTreeMap<String, String> {
+    let mut l = plan.container.labels.clone();
+    l.insert("warren.managed".into(), "true".into());
+    l.insert("warren.name".into(), name.into());
+    l.insert("warren.project".into(), plan.project.clone());
+    l.insert(
+        "warren.type".into(),
+        plan.env_type.clone().unwrap_or_default(),
+    );
+    l.insert(
+        "warren.worktree".into(),
+        worktree.to_string_lossy().into_owned(),
+    );
+    l.insert("warren.config-hash".into(), plan.config_hash.clone());
+    l.insert("warren.root".into(), w.root_id());
+    l
+}
+
+impl Warren {
+    /// Creates and starts an environment. On Ctrl-C or any failure, undoes
+    /// what was done and returns the error.
+    pub async fn create(&self, plan: &Plan) -> Result<EnvRecord, EnvError> {
+        if !plan.repo.has_commits() {
+            return Err(EnvError::NoCommits(plan.repo.root.clone()));
+        }
+        if let Some(n) = &plan.name {
+            warren_core::validate_name(n)?;
+        }
+        let mut undo: Vec<Undo> = Vec::new();
+        let result = tokio::select! {
+            r = self.create_steps(plan, &mut undo) => r,
+            _ = tokio::signal::ctrl_c() => Err(EnvError::Interrupted),
+        };
+        match result {
+            Ok(rec) => Ok(rec),
+            Err(e) => {
+                self.rollback(undo).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn rollback(&self, undo: Vec<Undo>) {
+        for u in undo.into_iter().rev() {
+            match u {
+                Undo::Container { runtime, id } => {
+                    if let Ok(rt) = self.runtime(runtime).await
+                        && let Err(e) = rt.remove(&id).await
+                    {
+                        self.reporter
+                            .warn(&format!("cleanup: could not remove container {id}: {e}"));
+                    }
+                }
+                Undo::Worktree { repo, path, branch } => {
+                    if let Err(e) = repo.remove_worktree(&path) {
+                        self.reporter.warn(&format!(
+                            "cleanup: could not remove worktree {}: {e}",
+                            path.display()
+                        ));
+                    }
+                    if let Some(b) = branch {
+                        let _ = repo.delete_branch(&b);
+                    }
+                    // Drop the empty per-project directory we may have made.
+                    if let Some(parent) = path.parent() {
+                        let _ = std::fs::remove_dir(parent);
+                    }
+                }
+                Undo::Reservation(name) => {
+                    let _ = self.store.delete_environment(&name);
+                    crate::envlog::remove(&self.root, &name);
+                }
+            }
+        }
+    }
+
+    async fn create_steps(&self, plan: &Plan, undo: &mut Vec<Undo>) -> Result<EnvRecord, EnvError> {
+        // 1. Reserve the name (unique among all environments of this root).
+        self.reporter.step("reserving name");
+        let new = NewEnvironment {
+            name: plan.name.clone().unwrap_or_default(),
+            project: plan.project.clone(),
+            project_path: plan.repo.root.clone(),
+            worktree: PathBuf::new(),
+            branch: String::new(),
+            env_type: plan.env_type.clone(),
+            runtime: plan.runtime,
+            config_hash: plan.config_hash.clone(),
+            spec: "{}".into(),
+        };
+        let fill = |env: &mut NewEnvironment, name: &str| {
+            env.worktree = self.worktree_path(&plan.project, name);
+            env.branch = format!("warren/{name}");
+        };
+        let rec = match &plan.name {
+            Some(_) => {
+                let mut env = new.clone();
+                fill(&mut env, &new.name);
+                self.store.insert_environment(&env)?
+            }
+            None => self.store.insert_environment_generated(
+                &new,
+                |taken| {
+                    warren_core::generate_name(|n| {
+                        taken(n) || plan.repo.branch_exists(&format!("warren/{n}"))
+                    })
+                },
+                fill,
+            )?,
+        };
+        let name = rec.name.clone();
+        undo.push(Undo::Reservation(name.clone()));
+        self.log_event(&name, &format!("creating ({} runtime)", plan.runtime));
+
+        // 2. The worktree, on branch warren/<name>.
+        self.reporter.step("creating worktree");
+        let created_branch = plan
+            .repo
+            .add_worktree(&rec.worktree, &rec.branch)
+            .map_err(|e| EnvError::at("creating the worktree")(e.into()))?;
+        undo.push(Undo::Worktree {
+            repo: plan.repo.clone(),
+            path: rec.worktree.clone(),
+            branch: created_branch.then(|| rec.branch.clone()),
+        });
+
+        // 3. Host-side commands: pre_start hooks, then initializeCommand.
+        let host_env = self.host_command_env(&name, plan);
+        for (i, hook) in plan.hooks.pre_start.iter().enumerate() {
+            let step = if plan.hooks.pre_start.len() > 1 {
+                format!("pre_start[{i}]")
+            } else {
+                "pre_start".into()
+            };
+            run_on_host(
+                &step,
+                &crate::spec::StepCommand::Shell {
+                    script: hook.clone(),
+                },
+                &rec.worktree,
+                &host_env,
+                &*self.reporter,
+            )
+            .await
+            .map_err(|e| EnvError::at("a pre_start hook")(e.into()))?;
+        }
+        if let Some(cmd) = &plan.initialize {
+            run_on_host(
+                "initializeCommand",
+                cmd,
+                &rec.worktree,
+                &host_env,
+                &*self.reporter,
+            )
+            .await
+            .map_err(|e| EnvError::at("initializeCommand")(e.into()))?;
+        }
+
+        // 4–6. Image, container, start.
+        let runtime = self
+            .runtime(plan.runtime)
+            .await
+            .map_err(EnvError::at("connecting to the runtime"))?;
+        let image = match &plan.image {
+            Some(src) => {
+                self.reporter.step("preparing image");
+                let reporter = self.reporter.clone();
+                let sink = move |p: warren_runtime::Progress| reporter.progress(&p);
+                Some(
+                    runtime
+                        .ensure_image(src, &sink)
+                        .await
+                        .map_err(|e| EnvError::at("preparing the image")(e.into()))?,
+                )
+            }
+            None => None,
+        };
+        let (create, spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
+        self.reporter.step("creating container");
+        let id = runtime
+            .create(&create)
+            .await
+            .map_err(|e| EnvError::at("creating the container")(e.into()))?;
+        undo.push(Undo::Container {
+            runtime: plan.runtime,
+            id: id.clone(),
+        });
+        self.store.set_container(&name, &id, image.as_deref())?;
+        self.store
+            .set_spec(&name, &spec.to_json(), &plan.config_hash)?;
+        self.reporter.step("starting container");
+        runtime
+            .start(&id)
+            .await
+            .map_err(|e| EnvError::at("starting the container")(e.into()))?;
+
+        // 7–9. Lifecycle commands inside, routes, running.
+        let rec = self.store.require_environment(&name)?;
+        self.after_start(&rec, true).await?;
+        self.log_event(&name, "running");
+        Ok(self.store.require_environment(&name)?)
+    }
+
+    /// Env for commands warren runs on the host for an environment.
+    fn host_command_env(&self, name: &str, plan: &Plan) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .host
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(warren_vars(&InjectContext {
+            name,
+            project: &plan.project,
+            env_type: plan.env_type.as_deref(),
+            runtime: plan.runtime,
+            role: plan.role.as_deref(),
+            issue_id: plan.issue_id.as_deref(),
+            services: &plan.services,
+            proxy_port: plan.proxy_port,
+        }));
+        env
+    }
+
+    /// The container to create and the spec to remember.
+    fn container_spec(&self, plan: &Plan, rec: &EnvRecord, image: String) -> (CreateSpec, EnvSpec) {
+        let home = container_home(
+            plan.remote_user
+                .as_deref()
+                .or(plan.container.user.as_deref()),
+        );
+        let host_home = self.host.home();
+        let sys = system_mounts(&MountContext {
+            worktree: &rec.worktree,
+            workspace_folder: &plan.workspace_folder,
+            git_dir: &plan.repo.git_dir,
+            host_home: host_home.as_deref(),
+            container_home: &home,
+            tools: &plan.tools,
+            credentials: &plan.credentials,
+        });
+        for m in &sys.missing {
+            self.reporter.warn(&format!(
+                "credential path `{}` does not exist; not mounted",
+                m.display()
+            ));
+        }
+        let mut env = plan.container.env.clone();
+        env.extend(warren_vars(&InjectContext {
+            name: &rec.name,
+            project: &plan.project,
+            env_type: plan.env_type.as_deref(),
+            runtime: plan.runtime,
+            role: plan.role.as_deref(),
+            issue_id: plan.issue_id.as_deref(),
+            services: &plan.services,
+            proxy_port: plan.proxy_port,
+        }));
+        // Git refuses repositories owned by another uid ("dubious
+        // ownership"); the worktree is the user's, the process inside may
+        // run as someone else.
+        env.push(("GIT_CONFIG_COUNT".into(), "1".into()));
+        env.push(("GIT_CONFIG_KEY_0".into(), "safe.directory".into()));
+        env.push(("GIT_CONFIG_VALUE_0".into(), "*".into()));
+        let mut mounts = sys.mounts;
+        mounts.extend(plan.container.mounts.iter().cloned());
+        let create = CreateSpec {
+            container_name: self.container_name(&rec.name),
+            hostname: plan
+                .container
+                .hostname
+                .clone()
+                .or_else(|| Some(rec.name.clone())),
+            image,
+            labels: labels(self, plan, &rec.name, &rec.worktree),
+            env,
+            mounts,
+            publish: plan
+                .services
+                .iter()
+                .map(|s| PublishPort {
+                    container_port: s.port,
+                    host_port: s.host_port,
+                    host_ip: None,
+                })
+                .collect(),
+            workdir: Some(plan.workspace_folder.clone()),
+            user: plan.container.user.clone(),
+            override_command: plan.container.override_command,
+            init: plan.container.init,
+            privileged: plan.container.privileged,
+            cap_add: plan.container.cap_add.clone(),
+            security_opt: plan.container.security_opt.clone(),
+            network: plan.container.network.clone(),
+            extra_hosts: plan.container.extra_hosts.clone(),
+            memory_bytes: plan.container.memory_bytes,
+            nano_cpus: plan.container.nano_cpus,
+            shm_size_bytes: plan.container.shm_size_bytes,
+            ulimits: plan.container.ulimits.clone(),
+        };
+        let spec = EnvSpec {
+            runtime: plan.runtime,
+            container_name: create.container_name.clone(),
+            workspace_folder: plan.workspace_folder.clone(),
+            remote_user: plan.remote_user.clone(),
+            remote_env: plan.remote_env.clone(),
+            remote_env_raw: plan.remote_env.clone(),
+            services: plan.services.clone(),
+            lifecycle: plan.lifecycle.clone(),
+            hooks: plan.hooks.clone(),
+            tool: plan.tools.first().cloned(),
+            passthrough_env: sys.passthrough_env,
+            proxy_port: plan.proxy_port,
+            wait_for: plan.wait_for.clone(),
+            runtime_data: plan.runtime_data.clone(),
+        };
+        if rec.state != EnvState::Creating {
+            self.reporter
+                .warn("environment changed state during creation");
+        }
+        (create, spec)
+    }
+}

@@ -1,0 +1,115 @@
+//! Errors of the environment layer, each with a hint where one helps.
+
+use std::path::PathBuf;
+
+use crate::git::GitError;
+use crate::lifecycle::LifecycleError;
+
+/// What went wrong managing an environment.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error(transparent)]
+    Store(#[from] warren_store::StoreError),
+    #[error(transparent)]
+    Runtime(#[from] warren_runtime::RuntimeError),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Name(#[from] warren_core::NameError),
+    #[error(transparent)]
+    Config(#[from] warren_config::ConfigError),
+    #[error("no environment named `{name}`")]
+    NotFound { name: String, known: Vec<String> },
+    #[error("environment `{0}` is not running")]
+    NotRunning(String),
+    #[error("environment `{0}` is gone: its container was removed outside warren")]
+    Gone(String),
+    #[error("the worktree of `{name}` has uncommitted changes ({count} files)")]
+    Dirty {
+        name: String,
+        worktree: PathBuf,
+        count: usize,
+        sample: Vec<String>,
+    },
+    #[error("the repository at `{0}` has no commits yet; a worktree needs one")]
+    NoCommits(PathBuf),
+    #[error("{step} failed")]
+    Step {
+        step: &'static str,
+        #[source]
+        source: Box<EnvError>,
+    },
+    #[error("the {0} runtime is not available on this machine")]
+    RuntimeUnavailable(String, String),
+    #[error("interrupted")]
+    Interrupted,
+    #[error("{0}")]
+    Io(String, #[source] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl EnvError {
+    /// Wraps an error with the create/start step it happened in.
+    pub fn at(step: &'static str) -> impl FnOnce(EnvError) -> EnvError {
+        move |e| EnvError::Step {
+            step,
+            source: Box::new(e),
+        }
+    }
+
+    /// A suggestion the CLI prints as `hint:`.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EnvError::Runtime(e) => e.hint(),
+            EnvError::Git(e) => e.hint(),
+            EnvError::Name(e) => Some(e.hint()),
+            EnvError::Store(warren_store::StoreError::NameTaken { name, .. }) => Some(format!(
+                "pick another name with `--name`, leave `--name` out for a generated one, or remove the existing one with `warren rm {name}`"
+            )),
+            EnvError::NotFound { known, .. } if known.is_empty() => {
+                Some("there are no environments yet; create one with `warren run`".into())
+            }
+            EnvError::NotFound { known, name } => {
+                let close = known
+                    .iter()
+                    .filter(|k| strsim_close(k, name))
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>();
+                if close.is_empty() {
+                    Some("see `warren ls` for the environments that exist".into())
+                } else {
+                    Some(format!("did you mean {}?", close.join(" or ")))
+                }
+            }
+            EnvError::NotRunning(name) => Some(format!("start it with `warren start {name}`")),
+            EnvError::Gone(name) => Some(format!("remove what is left with `warren rm {name}`")),
+            EnvError::Dirty { name, worktree, .. } => Some(format!(
+                "commit or stash the changes in `{}`, or discard them with `warren rm --force {name}`",
+                worktree.display()
+            )),
+            EnvError::NoCommits(p) => Some(format!(
+                "make a first commit: `git -C {} commit --allow-empty -m init`",
+                p.display()
+            )),
+            EnvError::Step { source, .. } => source.hint(),
+            EnvError::RuntimeUnavailable(_, hint) => Some(hint.clone()),
+            EnvError::Lifecycle(_) => Some(
+                "fix the command in your devcontainer.json or .warren.yaml and run again".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// A cheap "looks like a typo" test: same length ±2 and a shared prefix, or
+/// one contains the other.
+fn strsim_close(a: &str, b: &str) -> bool {
+    if a.contains(b) || b.contains(a) {
+        return true;
+    }
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    common >= 3 && a.len().abs_diff(b.len()) <= 2
+}

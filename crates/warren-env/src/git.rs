@@ -1,0 +1,267 @@
+//! Running git: the repository's top level, worktrees, branches, status.
+//! warren drives the `git` CLI rather than a library so that what it does is
+//! exactly what the user's own git would do (hooks, config, worktree format).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A failed git invocation.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("cannot run `git`; is it installed and on PATH?")]
+    Spawn(#[source] std::io::Error),
+    #[error("`git {args}` failed: {stderr}")]
+    Failed { args: String, stderr: String },
+    #[error("`{0}` is not inside a git repository")]
+    NotARepo(PathBuf),
+}
+
+impl GitError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GitError::NotARepo(p) => Some(format!(
+                "run warren inside a git repository, or create one with `git -C {} init && git -C {} commit --allow-empty -m init`",
+                p.display(),
+                p.display()
+            )),
+            GitError::Spawn(_) => Some("install git (`apt-get install git`)".into()),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `git -C dir ARGS` and returns trimmed stdout.
+pub fn git<I, S>(dir: &Path, args: I) -> Result<String, GitError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect();
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(GitError::Spawn)?;
+    if !out.status.success() {
+        return Err(GitError::Failed {
+            args: args
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+}
+
+/// A git repository as warren sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    /// Top level of the main checkout (not of a linked worktree).
+    pub root: PathBuf,
+    /// The main repository's `.git` directory (the common dir).
+    pub git_dir: PathBuf,
+}
+
+impl Repo {
+    /// Finds the repository containing `path`. From inside a linked
+    /// worktree this still returns the main checkout.
+    pub fn discover(path: &Path) -> Result<Repo, GitError> {
+        let out = match git(
+            path,
+            [
+                "rev-parse",
+                "--path-format=absolute",
+                "--git-common-dir",
+                "--show-toplevel",
+            ],
+        ) {
+            Ok(out) => out,
+            Err(GitError::Failed { stderr, .. }) if stderr.contains("not a git repository") => {
+                return Err(GitError::NotARepo(path.to_path_buf()));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut lines = out.lines();
+        let common = PathBuf::from(lines.next().unwrap_or_default());
+        let toplevel = PathBuf::from(lines.next().unwrap_or_default());
+        let git_dir = std::fs::canonicalize(&common).unwrap_or(common);
+        // The main checkout is the common dir's parent (`repo/.git`); for a
+        // bare-ish layout fall back to the current toplevel.
+        let root = match git_dir.file_name() {
+            Some(n) if n == ".git" => git_dir.parent().map(Path::to_path_buf).unwrap_or(toplevel),
+            _ => toplevel,
+        };
+        Ok(Repo { root, git_dir })
+    }
+
+    /// Whether the repository has at least one commit (a worktree needs one).
+    pub fn has_commits(&self) -> bool {
+        git(&self.root, ["rev-parse", "--verify", "--quiet", "HEAD"]).is_ok()
+    }
+
+    pub fn branch_exists(&self, branch: &str) -> bool {
+        git(
+            &self.root,
+            [
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("refs/heads/{branch}"),
+            ],
+        )
+        .is_ok()
+    }
+
+    /// Adds a worktree at `path` on `branch`, creating the branch from HEAD
+    /// unless it exists (a branch kept from an earlier environment of the
+    /// same name continues where it left off). Returns whether the branch was
+    /// created.
+    pub fn add_worktree(&self, path: &Path, branch: &str) -> Result<bool, GitError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
+        }
+        let path_os = path.as_os_str();
+        if self.branch_exists(branch) {
+            git(
+                &self.root,
+                [
+                    OsStr::new("worktree"),
+                    OsStr::new("add"),
+                    OsStr::new("--quiet"),
+                    path_os,
+                    OsStr::new(branch),
+                ],
+            )?;
+            Ok(false)
+        } else {
+            git(
+                &self.root,
+                [
+                    OsStr::new("worktree"),
+                    OsStr::new("add"),
+                    OsStr::new("--quiet"),
+                    OsStr::new("-b"),
+                    OsStr::new(branch),
+                    path_os,
+                    OsStr::new("HEAD"),
+                ],
+            )?;
+            Ok(true)
+        }
+    }
+
+    /// Removes a worktree (discarding its changes) and prunes git's record of it.
+    pub fn remove_worktree(&self, path: &Path) -> Result<(), GitError> {
+        if path.exists() {
+            let res = git(
+                &self.root,
+                [
+                    OsStr::new("worktree"),
+                    OsStr::new("remove"),
+                    OsStr::new("--force"),
+                    OsStr::new("--force"),
+                    path.as_os_str(),
+                ],
+            );
+            if res.is_err() && path.exists() {
+                // Not a registered worktree any more (or locked): remove the
+                // directory ourselves; prune below cleans git's side.
+                std::fs::remove_dir_all(path).map_err(GitError::Spawn)?;
+            }
+        }
+        git(&self.root, ["worktree", "prune"])?;
+        Ok(())
+    }
+
+    /// Deletes a local branch.
+    pub fn delete_branch(&self, branch: &str) -> Result<(), GitError> {
+        git(&self.root, ["branch", "-D", "--quiet", branch]).map(|_| ())
+    }
+}
+
+/// Uncommitted changes in a worktree (`git status --porcelain`), one line each.
+pub fn uncommitted_changes(worktree: &Path) -> Result<Vec<String>, GitError> {
+    Ok(git(
+        worktree,
+        ["status", "--porcelain", "--untracked-files=normal"],
+    )?
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .map(str::to_string)
+    .collect())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn init_repo(dir: &Path) {
+        for args in [
+            vec!["init", "--quiet", "-b", "main"],
+            vec![
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "--quiet",
+                "--allow-empty",
+                "-m",
+                "init",
+            ],
+        ] {
+            git(dir, args).unwrap();
+        }
+    }
+
+    #[test]
+    fn discover_add_remove_worktree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo_dir = tmp.path().join("repo");
+        std::fs::create_dir(&repo_dir).unwrap();
+        init_repo(&repo_dir);
+        std::fs::create_dir(repo_dir.join("sub")).unwrap();
+        let repo = Repo::discover(&repo_dir.join("sub")).unwrap();
+        assert_eq!(repo.root, std::fs::canonicalize(&repo_dir).unwrap());
+        assert!(repo.has_commits());
+
+        let wt = tmp.path().join("wt/one");
+        assert!(repo.add_worktree(&wt, "warren/one").unwrap());
+        assert_eq!(
+            Repo::discover(&wt).unwrap(),
+            repo,
+            "a worktree resolves to the main checkout"
+        );
+        assert!(uncommitted_changes(&wt).unwrap().is_empty());
+        std::fs::write(wt.join("f"), "x").unwrap();
+        assert_eq!(uncommitted_changes(&wt).unwrap(), ["?? f"]);
+
+        repo.remove_worktree(&wt).unwrap();
+        assert!(!wt.exists());
+        assert!(repo.branch_exists("warren/one"));
+        assert!(
+            !repo.add_worktree(&wt, "warren/one").unwrap(),
+            "existing branch is reused"
+        );
+        repo.remove_worktree(&wt).unwrap();
+        repo.delete_branch("warren/one").unwrap();
+        assert!(!repo.branch_exists("warren/one"));
+    }
+
+    #[test]
+    fn not_a_repo() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Repo::discover(tmp.path()),
+            Err(GitError::NotARepo(_))
+        ));
+    }
+}

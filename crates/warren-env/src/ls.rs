@@ -1,0 +1,259 @@
+//! `warren ls`: environments from the store, reconciled with the runtimes so
+//! that state never lies for long (a container deleted behind warren's back
+//! shows as `gone`; one started by hand shows as `running` again).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use warren_core::{EnvState, RuntimeKind};
+use warren_runtime::{ContainerInfo, ContainerState};
+use warren_store::{EnvRecord, Route};
+
+use crate::error::EnvError;
+use crate::inject::service_url;
+use crate::manager::Warren;
+
+/// One environment as `ls` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvView {
+    pub name: String,
+    pub project: String,
+    #[serde(rename = "type")]
+    pub env_type: Option<String>,
+    pub runtime: RuntimeKind,
+    pub state: EnvState,
+    pub services: Vec<ServiceView>,
+    pub created_at: i64,
+    pub worktree: String,
+    pub branch: String,
+    pub container: Option<String>,
+}
+
+/// A service of an environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceView {
+    pub name: String,
+    /// Proxy URL (`http://web.NAME.localhost:8080`) while running.
+    pub url: Option<String>,
+    /// Port inside the environment.
+    pub port: u16,
+    /// Direct address on the host while running.
+    pub host_port: Option<u16>,
+}
+
+/// A container labelled as warren's (this root) that the store does not know.
+#[derive(Debug, Clone, Serialize)]
+pub struct Orphan {
+    pub container: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// The result of `ls`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Listing {
+    pub environments: Vec<EnvView>,
+    pub orphans: Vec<Orphan>,
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 sends nothing; it only checks existence.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
+
+impl Warren {
+    /// Lists environments, reconciling the store with the engine.
+    pub async fn ls(&self) -> Result<Listing, EnvError> {
+        let records = self.store.environments()?;
+        let mut listing = Listing::default();
+        let has_docker = records.iter().any(|r| r.runtime == RuntimeKind::Docker);
+        let containers = if has_docker || docker_socket_present(self) {
+            match self.docker().await {
+                Ok(d) => {
+                    let root = self.root_id();
+                    match warren_runtime::Runtime::list(
+                        d,
+                        &[("warren.managed", "true"), ("warren.root", &root)],
+                    )
+                    .await
+                    {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            listing
+                                .warnings
+                                .push(format!("cannot list containers ({e}); states may be stale"));
+                            None
+                        }
+                    }
+                }
+                Err(e) => {
+                    if has_docker {
+                        listing.warnings.push(format!(
+                            "cannot reach the Docker engine ({e}); states may be stale"
+                        ));
+                    }
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let by_id: HashMap<&str, &ContainerInfo> = containers
+            .iter()
+            .flatten()
+            .map(|c| (c.id.as_str(), c))
+            .collect();
+
+        let mut routes: HashMap<String, Vec<Route>> = HashMap::new();
+        for r in self.store.routes()? {
+            routes.entry(r.env.clone()).or_default().push(r);
+        }
+
+        for rec in &records {
+            let state = match (rec.runtime, &containers) {
+                (RuntimeKind::Docker, Some(_)) => {
+                    self.reconcile_docker(rec, &by_id, &mut routes)?
+                }
+                _ => self.reconcile_creating(rec)?,
+            };
+            listing
+                .environments
+                .push(self.view(rec, state, routes.get(&rec.name)));
+        }
+
+        if let Some(containers) = &containers {
+            for c in containers {
+                let known = records
+                    .iter()
+                    .any(|r| r.container_id.as_deref() == Some(c.id.as_str()));
+                if !known {
+                    listing.orphans.push(Orphan {
+                        container: c.name.clone(),
+                        id: c.id.chars().take(12).collect(),
+                        name: c.labels.get("warren.name").cloned().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        Ok(listing)
+    }
+
+    fn reconcile_creating(&self, rec: &EnvRecord) -> Result<EnvState, EnvError> {
+        if rec.state == EnvState::Creating {
+            let abandoned = rec.creator_pid.is_some_and(|p| !pid_alive(p));
+            if abandoned {
+                self.store.set_state(&rec.name, EnvState::Failed)?;
+                return Ok(EnvState::Failed);
+            }
+        }
+        Ok(rec.state)
+    }
+
+    fn reconcile_docker(
+        &self,
+        rec: &EnvRecord,
+        by_id: &HashMap<&str, &ContainerInfo>,
+        routes: &mut HashMap<String, Vec<Route>>,
+    ) -> Result<EnvState, EnvError> {
+        if rec.state == EnvState::Creating || rec.state == EnvState::Failed {
+            return self.reconcile_creating(rec);
+        }
+        let Some(id) = rec.container_id.as_deref() else {
+            return Ok(rec.state);
+        };
+        let actual = match by_id.get(id) {
+            None => EnvState::Gone,
+            Some(c) if c.state.is_running() => EnvState::Running,
+            Some(c) if c.state == ContainerState::Removing || c.state == ContainerState::Dead => {
+                EnvState::Gone
+            }
+            Some(_) => EnvState::Stopped,
+        };
+        if actual != rec.state {
+            self.store.set_state(&rec.name, actual)?;
+            self.log_event(
+                &rec.name,
+                &format!("state {} -> {actual} (seen on the engine)", rec.state),
+            );
+        }
+        if actual != EnvState::Running {
+            if routes.remove(&rec.name).is_some() {
+                self.store.remove_routes(&rec.name)?;
+            }
+        } else if !routes.contains_key(&rec.name) {
+            // Started behind warren's back: re-register from the summary's ports.
+            if let (Some(c), Ok(spec)) = (by_id.get(id), Self::spec_of(rec)) {
+                let new: Vec<Route> = spec
+                    .services
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| {
+                        let b = c.ports.iter().find(|b| b.container_port == s.port)?;
+                        Some(Route {
+                            env: rec.name.clone(),
+                            service: s.name.clone(),
+                            ord: i as i64,
+                            target_host: "127.0.0.1".into(),
+                            target_port: b.host_port?,
+                            inner_port: Some(s.port),
+                            label: s.label.clone(),
+                        })
+                    })
+                    .collect();
+                if !new.is_empty() {
+                    self.store.set_routes(&rec.name, &new)?;
+                    routes.insert(rec.name.clone(), new);
+                }
+            }
+        }
+        Ok(actual)
+    }
+
+    fn view(&self, rec: &EnvRecord, state: EnvState, routes: Option<&Vec<Route>>) -> EnvView {
+        let spec = Self::spec_of(rec).ok();
+        let proxy_port = spec.as_ref().map(|s| s.proxy_port).unwrap_or(8080);
+        let services = match &spec {
+            Some(spec) => spec
+                .services
+                .iter()
+                .map(|s| {
+                    let route = routes.and_then(|rs| rs.iter().find(|r| r.service == s.name));
+                    ServiceView {
+                        name: s.name.clone(),
+                        url: route.map(|_| service_url(&s.name, &rec.name, proxy_port)),
+                        port: s.port,
+                        host_port: route.map(|r| r.target_port),
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        EnvView {
+            name: rec.name.clone(),
+            project: rec.project.clone(),
+            env_type: rec.env_type.clone(),
+            runtime: rec.runtime,
+            state,
+            services,
+            created_at: rec.created_at,
+            worktree: rec.worktree.to_string_lossy().into_owned(),
+            branch: rec.branch.clone(),
+            container: rec
+                .container_id
+                .as_ref()
+                .map(|c| c.chars().take(12).collect()),
+        }
+    }
+}
+
+/// Whether a local Docker socket exists (so `ls` can look for orphans
+/// without paying for a connection attempt on machines without an engine).
+fn docker_socket_present(_w: &Warren) -> bool {
+    let host = warren_runtime::docker::engine_host();
+    match host.strip_prefix("unix://") {
+        Some(path) => std::path::Path::new(path).exists(),
+        None => true,
+    }
+}

@@ -1,0 +1,191 @@
+//! [`Warren`]: the environment service the CLI (and servers) call. It owns a
+//! store connection, connects to runtimes lazily and reports through a
+//! [`Reporter`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use warren_core::RuntimeKind;
+use warren_runtime::Runtime;
+use warren_runtime::docker::DockerRuntime;
+use warren_store::{EnvRecord, Store};
+
+use crate::error::EnvError;
+use crate::reporter::Reporter;
+use crate::spec::EnvSpec;
+
+/// A snapshot of the host process environment, passed in so the library
+/// never reads (or tests mutate) the process's own environment.
+#[derive(Debug, Clone, Default)]
+pub struct HostEnv {
+    pub vars: HashMap<String, String>,
+}
+
+impl HostEnv {
+    /// The current process's environment.
+    pub fn current() -> HostEnv {
+        HostEnv {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn home(&self) -> Option<PathBuf> {
+        self.get("HOME").map(PathBuf::from)
+    }
+}
+
+/// The environment service.
+pub struct Warren {
+    pub(crate) root: PathBuf,
+    pub(crate) store: Store,
+    pub(crate) reporter: Arc<dyn Reporter>,
+    pub(crate) host: HostEnv,
+    docker: tokio::sync::OnceCell<DockerRuntime>,
+    extra: Vec<(RuntimeKind, Arc<dyn Runtime>)>,
+}
+
+impl Warren {
+    /// Opens the store under `root`.
+    pub fn open(
+        root: &Path,
+        host: HostEnv,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Warren, EnvError> {
+        Ok(Warren {
+            root: root.to_path_buf(),
+            store: Store::open(root)?,
+            reporter,
+            host,
+            docker: tokio::sync::OnceCell::new(),
+            extra: Vec::new(),
+        })
+    }
+
+    /// Registers the implementation of a runtime other than docker
+    /// (sandbox, host), which live in crates this one does not depend on.
+    pub fn with_runtime(mut self, kind: RuntimeKind, runtime: Arc<dyn Runtime>) -> Warren {
+        self.extra.retain(|(k, _)| *k != kind);
+        self.extra.push((kind, runtime));
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn host(&self) -> &HostEnv {
+        &self.host
+    }
+
+    pub fn reporter(&self) -> &dyn Reporter {
+        &*self.reporter
+    }
+
+    /// The Docker runtime, connected on first use.
+    pub async fn docker(&self) -> Result<&DockerRuntime, EnvError> {
+        Ok(self.docker.get_or_try_init(DockerRuntime::connect).await?)
+    }
+
+    /// The runtime implementing `kind`.
+    pub async fn runtime(&self, kind: RuntimeKind) -> Result<&dyn Runtime, EnvError> {
+        if kind == RuntimeKind::Docker {
+            return Ok(self.docker().await?);
+        }
+        self.extra
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, r)| &**r)
+            .ok_or_else(|| {
+                EnvError::RuntimeUnavailable(
+                    kind.to_string(),
+                    format!("this build of warren has no `{kind}` runtime; use `--runtime docker`"),
+                )
+            })
+    }
+
+    /// Whether `root` is the default `~/.warren` (container names then carry
+    /// no suffix).
+    fn is_default_root(&self) -> bool {
+        self.host
+            .home()
+            .is_some_and(|h| h.join(".warren") == self.root)
+    }
+
+    /// Name of an environment's container on the engine. Environments of
+    /// another warren root (tests, a second user setup) get a suffix so the
+    /// two never collide on one engine.
+    pub fn container_name(&self, name: &str) -> String {
+        if self.is_default_root() {
+            format!("warren-{name}")
+        } else {
+            format!("warren-{name}-{}", self.root_id())
+        }
+    }
+
+    /// Short stable id of this warren root (label `warren.root`).
+    pub fn root_id(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.root.to_string_lossy().as_bytes());
+        warren_core::secret::hex(&digest[..3])
+    }
+
+    /// Where environments of `project` keep their worktrees.
+    pub fn worktree_path(&self, project: &str, name: &str) -> PathBuf {
+        self.root.join("worktrees").join(project).join(name)
+    }
+
+    /// The record of `name`, or [`EnvError::NotFound`] naming the known ones.
+    pub fn record(&self, name: &str) -> Result<EnvRecord, EnvError> {
+        match self.store.environment(name)? {
+            Some(r) => Ok(r),
+            None => Err(EnvError::NotFound {
+                name: name.to_string(),
+                known: self.store.environment_names()?,
+            }),
+        }
+    }
+
+    /// The stored spec of a record.
+    pub fn spec_of(rec: &EnvRecord) -> Result<EnvSpec, EnvError> {
+        EnvSpec::from_json(&rec.spec).map_err(|e| {
+            EnvError::Other(format!(
+                "the stored spec of `{}` is unreadable: {e}",
+                rec.name
+            ))
+        })
+    }
+
+    /// Values of the credential env vars named by `names`: from the host
+    /// environment, else from `ROOT/credentials/NAME` (a 0600 file).
+    pub fn credential_values(&self, names: &[String]) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for n in names {
+            if let Some(v) = self.host.get(n) {
+                out.push((n.clone(), v.to_string()));
+            } else if let Ok(v) = std::fs::read_to_string(self.root.join("credentials").join(n)) {
+                let v = v.trim();
+                if !v.is_empty() {
+                    out.push((n.clone(), v.to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Appends a line to the environment's log (`ROOT/logs/NAME.log`).
+    pub fn log_event(&self, name: &str, line: &str) {
+        crate::envlog::append(&self.root, name, line);
+    }
+}

@@ -1,0 +1,405 @@
+//! Operations on existing environments: start, stop, rm, exec, logs.
+
+use std::time::Duration;
+
+use warren_core::EnvState;
+use warren_runtime::{ExecIo, ExecSpec, ExitStatus, Runtime};
+use warren_store::{EnvRecord, Route};
+
+use crate::error::EnvError;
+use crate::git::{Repo, uncommitted_changes};
+use crate::lifecycle::{InsideRunner, run_on_host};
+use crate::manager::Warren;
+use crate::spec::{EnvSpec, StepCommand};
+
+/// A redactor for the secret-looking values in `env`.
+fn redactor_for(env: &[(String, String)]) -> warren_core::Redactor {
+    let mut r = warren_core::Redactor::new();
+    r.add_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    r
+}
+
+/// How long `stop` waits for the container before killing it.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options of [`Warren::rm`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RmOptions {
+    /// Remove even with uncommitted changes (they are lost).
+    pub force: bool,
+    /// Also delete the `warren/NAME` branch.
+    pub delete_branch: bool,
+}
+
+/// What `rm` did.
+#[derive(Debug, Clone, Default)]
+pub struct RmOutcome {
+    pub name: String,
+    pub branch: String,
+    pub branch_deleted: bool,
+}
+
+impl Warren {
+    fn container_id(rec: &EnvRecord) -> Result<&str, EnvError> {
+        rec.container_id.as_deref().ok_or_else(|| {
+            EnvError::Other(format!(
+                "environment `{}` has no container (creation did not finish)",
+                rec.name
+            ))
+        })
+    }
+
+    /// The exec settings every command in this environment gets.
+    pub fn exec_base(&self, spec: &EnvSpec) -> ExecSpec {
+        let mut env = spec.remote_env.clone();
+        env.extend(self.credential_values(&spec.passthrough_env));
+        ExecSpec {
+            cmd: Vec::new(),
+            env,
+            user: spec.remote_user.clone(),
+            workdir: Some(spec.workspace_folder.clone()),
+        }
+    }
+
+    /// Runs the lifecycle commands due after a (re)start, registers routes
+    /// and marks the environment running. `fresh` is true right after create.
+    pub(crate) async fn after_start(&self, rec: &EnvRecord, fresh: bool) -> Result<(), EnvError> {
+        let runtime = self.runtime(rec.runtime).await?;
+        let id = Self::container_id(rec)?;
+        let mut spec = Self::spec_of(rec)?;
+
+        // remoteEnv may read the container's own env: resolve it now that it runs.
+        if spec
+            .remote_env_raw
+            .iter()
+            .any(|(_, v)| v.contains("${containerEnv:"))
+        {
+            let info = runtime
+                .inspect(id)
+                .await?
+                .ok_or_else(|| EnvError::Gone(rec.name.clone()))?;
+            let lookup = |k: &str| {
+                info.env
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+            };
+            spec.remote_env = spec
+                .remote_env_raw
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        warren_config::substitute_container_env(v, &lookup),
+                    )
+                })
+                .collect();
+            self.store
+                .set_spec(&rec.name, &spec.to_json(), &rec.config_hash)?;
+        }
+
+        let base = self.exec_base(&spec);
+        let mut redactor = redactor_for(&base.env);
+        for (_, v) in self.credential_values(&spec.passthrough_env) {
+            redactor.add(v);
+        }
+        let tee = crate::envlog::Tee {
+            inner: &*self.reporter,
+            root: &self.root,
+            name: &rec.name,
+            redactor: &redactor,
+        };
+        let runner = InsideRunner {
+            runtime,
+            id,
+            base,
+            reporter: &tee,
+        };
+        let once: [(&str, &Option<StepCommand>); 3] = [
+            ("onCreateCommand", &spec.lifecycle.on_create),
+            ("updateContentCommand", &spec.lifecycle.update_content),
+            ("postCreateCommand", &spec.lifecycle.post_create),
+        ];
+        for (step, cmd) in once {
+            let Some(cmd) = cmd else { continue };
+            let hash = cmd.hash();
+            let done = self
+                .store
+                .lifecycle_run(&rec.name, step)?
+                .is_some_and(|r| r.hash == hash);
+            if done {
+                continue;
+            }
+            if !fresh {
+                self.reporter.info(&format!(
+                    "{step} changed since it last ran; running it again"
+                ));
+            }
+            self.log_event(&rec.name, &format!("running {step}"));
+            runner.run(step, cmd).await?;
+            self.store.record_lifecycle_run(&rec.name, step, &hash)?;
+        }
+        if let Some(cmd) = &spec.lifecycle.post_start {
+            self.log_event(&rec.name, "running postStartCommand");
+            runner.run("postStartCommand", cmd).await?;
+        }
+        for hook in &spec.hooks.post_start {
+            runner.run_shell("post_start", hook).await?;
+        }
+
+        self.register_routes(rec, &spec, runtime).await?;
+        self.store.set_state(&rec.name, EnvState::Running)?;
+        Ok(())
+    }
+
+    /// Records the environment's services as routes (service -> host port).
+    async fn register_routes(
+        &self,
+        rec: &EnvRecord,
+        spec: &EnvSpec,
+        runtime: &dyn Runtime,
+    ) -> Result<(), EnvError> {
+        if spec.services.is_empty() {
+            return Ok(());
+        }
+        let bindings = runtime.port_bindings(Self::container_id(rec)?).await?;
+        let routes: Vec<Route> = spec
+            .services
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let b = bindings.iter().find(|b| b.container_port == s.port)?;
+                Some(Route {
+                    env: rec.name.clone(),
+                    service: s.name.clone(),
+                    ord: i as i64,
+                    target_host: "127.0.0.1".into(),
+                    target_port: b.host_port?,
+                    inner_port: Some(s.port),
+                    label: s.label.clone(),
+                })
+            })
+            .collect();
+        self.store.set_routes(&rec.name, &routes)?;
+        Ok(())
+    }
+
+    /// Starts a stopped environment: container, postStart, routes.
+    pub async fn start(&self, name: &str) -> Result<(), EnvError> {
+        let rec = self.record(name)?;
+        let runtime = self.runtime(rec.runtime).await?;
+        let id = Self::container_id(&rec)?;
+        match runtime.start(id).await {
+            Ok(()) => {}
+            Err(warren_runtime::RuntimeError::NotFound(_)) => {
+                self.store.set_state(name, EnvState::Gone)?;
+                return Err(EnvError::Gone(name.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.log_event(name, "started");
+        if let Err(e) = self.after_start(&rec, false).await {
+            // A failed postStart leaves it stopped, not half-running.
+            let _ = runtime.stop(id, STOP_TIMEOUT).await;
+            let _ = self.store.remove_routes(name);
+            self.store.set_state(name, EnvState::Stopped)?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Stops an environment: `pre_stop` inside, the container, its routes,
+    /// then `post_stop` on the host.
+    pub async fn stop(&self, name: &str) -> Result<(), EnvError> {
+        let rec = self.record(name)?;
+        let spec = Self::spec_of(&rec)?;
+        let runtime = self.runtime(rec.runtime).await?;
+        let id = Self::container_id(&rec)?;
+        let running = runtime
+            .inspect(id)
+            .await?
+            .is_some_and(|i| i.state.is_running());
+        if running {
+            let runner = InsideRunner {
+                runtime,
+                id,
+                base: self.exec_base(&spec),
+                reporter: &*self.reporter,
+            };
+            for hook in &spec.hooks.pre_stop {
+                if let Err(e) = runner.run_shell("pre_stop", hook).await {
+                    self.reporter.warn(&format!("{e}; stopping anyway"));
+                }
+            }
+            match runtime.stop(id, STOP_TIMEOUT).await {
+                Ok(()) | Err(warren_runtime::RuntimeError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.store.remove_routes(name)?;
+        let state = if runtime.inspect(id).await?.is_some() {
+            EnvState::Stopped
+        } else {
+            EnvState::Gone
+        };
+        self.store.set_state(name, state)?;
+        self.log_event(name, "stopped");
+        for hook in &spec.hooks.post_stop {
+            let env: Vec<(String, String)> = self
+                .host
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let dir = if rec.worktree.exists() {
+                rec.worktree.clone()
+            } else {
+                rec.project_path.clone()
+            };
+            if let Err(e) = run_on_host(
+                "post_stop",
+                &StepCommand::Shell {
+                    script: hook.clone(),
+                },
+                &dir,
+                &env,
+                &*self.reporter,
+            )
+            .await
+            {
+                self.reporter.warn(&e.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes an environment: container, routes, worktree and state; the
+    /// branch stays unless asked. Refuses a dirty worktree without `force`.
+    pub async fn rm(&self, name: &str, opts: RmOptions) -> Result<RmOutcome, EnvError> {
+        let rec = self.record(name)?;
+        if !opts.force && rec.worktree.exists() {
+            let changes = uncommitted_changes(&rec.worktree).unwrap_or_default();
+            if !changes.is_empty() {
+                return Err(EnvError::Dirty {
+                    name: name.to_string(),
+                    worktree: rec.worktree.clone(),
+                    count: changes.len(),
+                    sample: changes.into_iter().take(5).collect(),
+                });
+            }
+        }
+        if let Some(id) = &rec.container_id {
+            match self.runtime(rec.runtime).await {
+                Ok(rt) => rt.remove(id).await?,
+                Err(e) if opts.force => self
+                    .reporter
+                    .warn(&format!("{e}; removing warren's record anyway")),
+                Err(e) => return Err(e),
+            }
+        }
+        self.store.remove_routes(name)?;
+        let repo = Repo {
+            root: rec.project_path.clone(),
+            git_dir: rec.project_path.join(".git"),
+        };
+        if rec.project_path.exists() {
+            repo.remove_worktree(&rec.worktree)?;
+        } else if rec.worktree.exists() {
+            std::fs::remove_dir_all(&rec.worktree).map_err(|e| {
+                EnvError::Io(format!("cannot remove `{}`", rec.worktree.display()), e)
+            })?;
+        }
+        if let Some(parent) = rec.worktree.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+        let mut branch_deleted = false;
+        if opts.delete_branch && rec.project_path.exists() && repo.branch_exists(&rec.branch) {
+            repo.delete_branch(&rec.branch)?;
+            branch_deleted = true;
+        }
+        self.store.delete_environment(name)?;
+        crate::envlog::remove(&self.root, name);
+        Ok(RmOutcome {
+            name: name.to_string(),
+            branch: rec.branch,
+            branch_deleted,
+        })
+    }
+
+    /// Runs `argv` inside a running environment.
+    pub async fn exec(
+        &self,
+        name: &str,
+        argv: Vec<String>,
+        io: ExecIo<'_>,
+    ) -> Result<ExitStatus, EnvError> {
+        let rec = self.record(name)?;
+        match rec.state {
+            EnvState::Running => {}
+            EnvState::Gone => return Err(EnvError::Gone(name.to_string())),
+            _ => return Err(EnvError::NotRunning(name.to_string())),
+        }
+        let spec = Self::spec_of(&rec)?;
+        let runtime = self.runtime(rec.runtime).await?;
+        let mut exec = self.exec_base(&spec);
+        exec.cmd = argv;
+        match runtime.exec(Self::container_id(&rec)?, &exec, io).await {
+            Ok(s) => Ok(s),
+            Err(warren_runtime::RuntimeError::NotFound(_)) => {
+                self.store.set_state(name, EnvState::Gone)?;
+                self.store.remove_routes(name)?;
+                Err(EnvError::Gone(name.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs `postAttachCommand` (before an interactive attach).
+    pub async fn post_attach(&self, name: &str) -> Result<(), EnvError> {
+        let rec = self.record(name)?;
+        let spec = Self::spec_of(&rec)?;
+        if let Some(cmd) = &spec.lifecycle.post_attach {
+            let runtime = self.runtime(rec.runtime).await?;
+            let runner = InsideRunner {
+                runtime,
+                id: Self::container_id(&rec)?,
+                base: self.exec_base(&spec),
+                reporter: &*self.reporter,
+            };
+            runner.run("postAttachCommand", cmd).await?;
+        }
+        Ok(())
+    }
+
+    /// Prints warren's log of the environment, then the container's output.
+    pub async fn logs(
+        &self,
+        name: &str,
+        follow: bool,
+        tail: Option<usize>,
+    ) -> Result<(), EnvError> {
+        let rec = self.record(name)?;
+        if let Ok(text) = std::fs::read_to_string(crate::envlog::path(&self.root, name)) {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let lines: Vec<&str> = text.lines().collect();
+            let start = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
+            for l in &lines[start..] {
+                if writeln!(out, "{l}").is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(id) = &rec.container_id {
+            let runtime = self.runtime(rec.runtime).await?;
+            match runtime.logs(id, follow, tail).await {
+                Ok(()) => {}
+                Err(warren_runtime::RuntimeError::NotFound(_)) => {
+                    return Err(EnvError::Gone(name.to_string()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}

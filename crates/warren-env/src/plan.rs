@@ -1,0 +1,64 @@
+//! [`Plan`]: everything needed to create one environment, resolved from the
+//! configuration (see `resolve.rs`) and the command line. Creating from a
+//! plan touches no configuration file.
+
+use std::collections::BTreeMap;
+
+use warren_core::RuntimeKind;
+use warren_runtime::{ImageSource, Mount};
+
+use crate::git::Repo;
+use crate::spec::{Hooks, Lifecycle, ServiceSpec, StepCommand};
+
+/// Container settings from devcontainer.json / `.warren.yaml` (the parts the
+/// system does not add itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerPlan {
+    pub env: Vec<(String, String)>,
+    pub mounts: Vec<Mount>,
+    pub user: Option<String>,
+    pub override_command: bool,
+    pub init: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub network: Option<String>,
+    pub extra_hosts: Vec<String>,
+    pub memory_bytes: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub shm_size_bytes: Option<i64>,
+    pub ulimits: Vec<String>,
+    pub hostname: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A fully resolved request to create an environment.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub repo: Repo,
+    pub project: String,
+    /// Explicit name; `None` generates one.
+    pub name: Option<String>,
+    pub env_type: Option<String>,
+    pub role: Option<String>,
+    pub issue_id: Option<String>,
+    pub runtime: RuntimeKind,
+    /// The image (docker); `None` for runtimes without images.
+    pub image: Option<ImageSource>,
+    pub container: ContainerPlan,
+    pub workspace_folder: String,
+    pub remote_user: Option<String>,
+    /// `remoteEnv` as configured; `${containerEnv:…}` resolved after start.
+    pub remote_env: Vec<(String, String)>,
+    pub services: Vec<ServiceSpec>,
+    pub initialize: Option<StepCommand>,
+    pub lifecycle: Lifecycle,
+    pub hooks: Hooks,
+    pub tools: Vec<String>,
+    pub credentials: Vec<String>,
+    pub proxy_port: u16,
+    pub config_hash: String,
+    pub wait_for: Option<String>,
+    /// Runtime-specific settings (the sandbox policy inputs).
+    pub runtime_data: serde_json::Value,
+}

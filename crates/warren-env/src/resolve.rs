@@ -1,0 +1,407 @@
+//! From a `warren run` request to a [`Plan`]: load the configuration (global,
+//! `.warren.yaml`, devcontainer.json) through `warren-config`, pick the
+//! runtime, and translate everything into the plan `create` executes.
+//!
+//! Configuration is always read from the main checkout, never from a
+//! worktree: an agent can edit its worktree's `.devcontainer/`, and the next
+//! environment must not pick that up (it would run the agent's commands on
+//! the host as `initializeCommand`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::Digest;
+use warren_config::{
+    CliOverrides, Effective, LifecycleCommand, LoadRequest, Loaded, MountKind, RuntimeChoice,
+};
+use warren_core::RuntimeKind;
+use warren_runtime::{BuildSpec, ImageSource, Mount};
+
+use crate::error::EnvError;
+use crate::git::Repo;
+use crate::manager::Warren;
+use crate::plan::{ContainerPlan, Plan};
+use crate::spec::{Hooks, Lifecycle, ServiceSpec, StepCommand};
+
+/// What `warren run` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// A directory inside the project's repository.
+    pub path: PathBuf,
+    pub name: Option<String>,
+    pub env_type: Option<String>,
+    pub tool: Option<String>,
+    pub runtime: Option<RuntimeChoice>,
+    /// `-p SVC=PORT`.
+    pub publish: Vec<(String, u16)>,
+    /// `-e KEY=VALUE`.
+    pub env: Vec<(String, String)>,
+    /// `--config`: a devcontainer.json.
+    pub devcontainer: Option<PathBuf>,
+}
+
+/// How long `runtime: auto` waits for a Docker engine before choosing the
+/// sandbox.
+const ENGINE_PROBE: Duration = Duration::from_secs(2);
+
+impl Warren {
+    /// Loads the configuration for `req` and resolves it into a plan.
+    /// Configuration warnings come back with it; errors of every file come
+    /// back together as [`EnvError::Config`].
+    pub async fn plan(&self, req: &RunRequest) -> Result<Loaded<Plan>, EnvError> {
+        let repo = Repo::discover(&req.path)?;
+        let cli = CliOverrides {
+            runtime: req.runtime,
+            tool: req.tool.clone(),
+            services: req.publish.clone(),
+            env: req.env.clone(),
+            devcontainer_config: req.devcontainer.clone(),
+        };
+        let host = self.host.clone();
+        let lookup = move |k: &str| host.get(k).map(str::to_string);
+        let home = self.host.home();
+        let loaded = warren_config::load_effective(&LoadRequest {
+            repo_root: &repo.root,
+            warren_root: &self.root,
+            type_name: req.env_type.as_deref(),
+            cli: &cli,
+            env: &lookup,
+            home: home.as_deref(),
+            local_workspace_folder: None,
+            devcontainer_id: None,
+        })?;
+        let proxy_port = warren_config::load_global(&self.root, &lookup)
+            .map(|g| g.value.proxy.port)
+            .unwrap_or(8080);
+        let eff = loaded.value;
+        let runtime = match eff.runtime.kind() {
+            Some(k) => k,
+            None => self.auto_runtime().await,
+        };
+        let plan = self.plan_from(repo, req, &eff, runtime, proxy_port)?;
+        Ok(Loaded {
+            value: plan,
+            warnings: loaded.warnings,
+            path: loaded.path,
+        })
+    }
+
+    /// `runtime: auto`: docker when an engine answers, else the sandbox.
+    async fn auto_runtime(&self) -> RuntimeKind {
+        match tokio::time::timeout(ENGINE_PROBE, self.docker()).await {
+            Ok(Ok(_)) => RuntimeKind::Docker,
+            _ => {
+                self.reporter.info(
+                    "no container engine answers; using the sandbox runtime (`runtime: auto`)",
+                );
+                RuntimeKind::Sandbox
+            }
+        }
+    }
+
+    fn plan_from(
+        &self,
+        repo: Repo,
+        req: &RunRequest,
+        eff: &Effective,
+        runtime: RuntimeKind,
+        proxy_port: u16,
+    ) -> Result<Plan, EnvError> {
+        let config_hash = eff.config_hash();
+        let image = match runtime {
+            RuntimeKind::Docker => Some(image_source(eff, &config_hash)?),
+            _ => None,
+        };
+        let mut services: Vec<ServiceSpec> = eff
+            .services
+            .iter()
+            .map(|s| ServiceSpec {
+                name: s.name.clone(),
+                port: s.port,
+                label: s.label.clone(),
+                host_port: s.host_port,
+            })
+            .collect();
+        if runtime != RuntimeKind::Docker {
+            // Without port mapping, a service listens on the host port itself.
+            for s in &mut services {
+                s.host_port.get_or_insert(s.port);
+            }
+        }
+        let home = self.host.home();
+        let mounts = eff
+            .mounts
+            .iter()
+            .map(|m| convert_mount(m, home.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ra = &eff.run_args;
+        let mut env: Vec<(String, String)> = eff
+            .container_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        for (k, v) in ra.env.iter() {
+            env.retain(|(e, _)| e != k);
+            env.push((k.to_string(), v.clone()));
+        }
+        let container = ContainerPlan {
+            env,
+            mounts,
+            user: eff.container_user.clone().or_else(|| ra.user.clone()),
+            override_command: eff.override_command,
+            init: eff.init || ra.init,
+            privileged: eff.privileged || ra.privileged,
+            cap_add: dedup([eff.cap_add.clone(), ra.cap_add.clone()].concat()),
+            security_opt: dedup([eff.security_opt.clone(), ra.security_opt.clone()].concat()),
+            network: ra.network.map(|n| format!("{n:?}").to_lowercase()),
+            extra_hosts: ra.add_hosts.clone(),
+            memory_bytes: ra.memory.as_deref().map(parse_bytes).transpose()?,
+            nano_cpus: ra.cpus.as_deref().map(parse_cpus).transpose()?,
+            shm_size_bytes: ra.shm_size.as_deref().map(parse_bytes).transpose()?,
+            ulimits: ra.ulimits.clone(),
+            hostname: ra.hostname.clone(),
+            labels: ra
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        };
+        let remote_env = eff
+            .remote_env
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
+            .collect();
+        let lc = &eff.lifecycle;
+        let lifecycle = Lifecycle {
+            on_create: lc.on_create.as_ref().map(step),
+            update_content: lc.update_content.as_ref().map(step),
+            post_create: lc.post_create.as_ref().map(step),
+            post_start: lc.post_start.as_ref().map(step),
+            post_attach: lc.post_attach.as_ref().map(step),
+        };
+        let runs = |h: &[warren_config::Hook]| h.iter().map(|h| h.run.clone()).collect::<Vec<_>>();
+        let hooks = Hooks {
+            pre_start: runs(&eff.hooks.pre_start),
+            post_start: runs(&eff.hooks.post_start),
+            pre_stop: runs(&eff.hooks.pre_stop),
+            post_stop: runs(&eff.hooks.post_stop),
+        };
+        let mut tools = eff.tools.clone();
+        if let Some(t) = &eff.tool
+            && !tools.contains(t)
+        {
+            tools.insert(0, t.clone());
+        }
+        let runtime_data = serde_json::json!({
+            "network": format!("{:?}", eff.sandbox.network).to_lowercase(),
+            "read_only_paths": eff.sandbox.read_only_paths,
+            "read_write_paths": eff.sandbox.read_write_paths,
+            "port_range": [eff.port_range.start, eff.port_range.end],
+        });
+        Ok(Plan {
+            repo,
+            project: eff.project.clone(),
+            name: req.name.clone(),
+            env_type: eff.type_name.clone(),
+            role: None,
+            issue_id: None,
+            runtime,
+            image,
+            container,
+            workspace_folder: eff.workspace_folder.clone(),
+            remote_user: eff.remote_user.clone(),
+            remote_env,
+            services,
+            initialize: lc.initialize.as_ref().map(step),
+            lifecycle,
+            hooks,
+            tools,
+            credentials: eff.credentials.clone(),
+            proxy_port,
+            config_hash,
+            wait_for: Some(format!("{:?}", eff.wait_for)),
+            runtime_data,
+        })
+    }
+}
+
+fn step(c: &LifecycleCommand) -> StepCommand {
+    match c {
+        LifecycleCommand::Shell(s) => StepCommand::Shell { script: s.clone() },
+        LifecycleCommand::Exec(argv) => StepCommand::Exec { argv: argv.clone() },
+        LifecycleCommand::Parallel(entries) => StepCommand::Parallel {
+            entries: entries.iter().map(|(k, v)| (k.clone(), step(v))).collect(),
+        },
+    }
+}
+
+/// The image to use, or how to build it. A build gets a stable tag from the
+/// project and a hash of the build inputs (Dockerfile text, args, target,
+/// cache sources) and of the config hash, so an unchanged config reuses
+/// the image it built last time.
+fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvError> {
+    match &eff.image {
+        Some(warren_config::ImageSource::Image { name }) => Ok(ImageSource::Image(name.clone())),
+        Some(warren_config::ImageSource::Build {
+            context,
+            dockerfile,
+            args,
+            target,
+            cache_from,
+        }) => {
+            let text = std::fs::read(dockerfile).map_err(|e| {
+                EnvError::Io(
+                    format!("cannot read the Dockerfile `{}`", dockerfile.display()),
+                    e,
+                )
+            })?;
+            let mut h = sha2::Sha256::new();
+            h.update(config_hash.as_bytes());
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(&text);
+            for (k, v) in args.iter() {
+                h.update(format!("{}={v}\n", k).as_bytes());
+            }
+            h.update(target.as_deref().unwrap_or("").as_bytes());
+            for c in cache_from {
+                h.update(c.as_bytes());
+            }
+            let hash = warren_core::secret::hex(&h.finalize()[..6]);
+            let repo = warren_core::names::slug(&eff.project);
+            let repo = if repo.is_empty() {
+                "project".to_string()
+            } else {
+                repo
+            };
+            Ok(ImageSource::Build(BuildSpec {
+                context: context.clone(),
+                dockerfile: dockerfile.clone(),
+                args: args
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+                target: target.clone(),
+                cache_from: cache_from.clone(),
+                tag: format!("warren-{repo}:{hash}"),
+            }))
+        }
+        None => Err(EnvError::Other(
+            "no image configured for the docker runtime: set `image:` (or `build:`) in \
+             .devcontainer/devcontainer.json or .warren.yaml, or use `--runtime sandbox`"
+                .into(),
+        )),
+    }
+}
+
+fn convert_mount(m: &warren_config::Mount, home: Option<&Path>) -> Result<Mount, EnvError> {
+    let kind = match m.kind {
+        MountKind::Bind => warren_runtime::MountKind::Bind,
+        MountKind::Volume => warren_runtime::MountKind::Volume,
+        MountKind::Tmpfs => warren_runtime::MountKind::Tmpfs,
+    };
+    let mut source = m.source.clone().unwrap_or_default();
+    if let (Some(rest), Some(home)) = (source.strip_prefix("~/"), home) {
+        source = home.join(rest).to_string_lossy().into_owned();
+    }
+    if kind == warren_runtime::MountKind::Bind && !Path::new(&source).exists() {
+        return Err(EnvError::Other(format!(
+            "mount source `{source}` (for `{}`) does not exist; create it or remove the mount",
+            m.target
+        )));
+    }
+    Ok(Mount {
+        kind,
+        source,
+        target: m.target.clone(),
+        read_only: m.read_only,
+    })
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+    v
+}
+
+/// Docker-style sizes: `512m`, `4g`, `1024` (bytes), `1.5g`.
+fn parse_bytes(s: &str) -> Result<i64, EnvError> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(|n| (n * mult as f64) as i64)
+        .ok_or_else(|| {
+            EnvError::Other(format!(
+                "`{s}` is not a size; use a number with k, m or g, e.g. `4g`"
+            ))
+        })
+}
+
+/// `--cpus 1.5` → nano CPUs.
+fn parse_cpus(s: &str) -> Result<i64, EnvError> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(|n| (n * 1e9) as i64)
+        .ok_or_else(|| {
+            EnvError::Other(format!(
+                "`--cpus {s}` is not a number of CPUs, e.g. `2` or `1.5`"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_cpus() {
+        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("4g").unwrap(), 4 << 30);
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("2GB").unwrap(), 2 << 30);
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_cpus("1.5").unwrap(), 1_500_000_000);
+        assert!(parse_cpus("-1").is_err());
+    }
+
+    #[test]
+    fn lifecycle_forms_convert() {
+        let c = LifecycleCommand::Parallel(vec![
+            ("a".into(), LifecycleCommand::Shell("make".into())),
+            (
+                "b".into(),
+                LifecycleCommand::Exec(vec!["ls".into(), "-l".into()]),
+            ),
+        ]);
+        assert_eq!(
+            step(&c),
+            StepCommand::Parallel {
+                entries: vec![
+                    (
+                        "a".into(),
+                        StepCommand::Shell {
+                            script: "make".into()
+                        }
+                    ),
+                    (
+                        "b".into(),
+                        StepCommand::Exec {
+                            argv: vec!["ls".into(), "-l".into()]
+                        }
+                    ),
+                ]
+            }
+        );
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds the small images warren's demo and tests use. There is no image
+# registry on these machines, so images are assembled FROM scratch out of the
+# host's own binaries:
+#   warren-test/busybox:latest  busybox (sh, httpd, nc, wget, …)
+#   warren-test/git:latest      busybox + git (and the libraries ldd lists)
+# Skips an image that already exists unless --force.
+set -euo pipefail
+
+force=0
+[ "${1:-}" = "--force" ] && force=1
+log() { printf 'build-test-images: %s\n' "$*" >&2; }
+
+busybox=$(command -v busybox || true)
+[ -n "$busybox" ] || { log "busybox not found; run scripts/install-deps.sh"; exit 1; }
+git_bin=/usr/bin/git
+[ -x "$git_bin" ] || git_bin=$(command -v git)
+
+stage_common() {
+  local dir=$1
+  mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp" "$dir/rootfs/root" "$dir/rootfs/home/dev"
+  cp "$busybox" "$dir/rootfs/bin/busybox"
+  printf 'root:x:0:0:root:/root:/bin/sh\ndev:x:1000:1000:dev:/home/dev:/bin/sh\n' >"$dir/rootfs/etc/passwd"
+  printf 'root:x:0:\ndev:x:1000:\n' >"$dir/rootfs/etc/group"
+  cat >"$dir/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY rootfs/ /
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN chmod 1777 /tmp && chown 1000:1000 /home/dev
+ENV PATH=/usr/local/bin:/usr/bin:/bin
+DOCKERFILE
+}
+
+build() {
+  local tag=$1 dir=$2
+  if [ "$force" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1; then
+    log "$tag exists"
+    return
+  fi
+  log "building $tag"
+  docker build -q -t "$tag" "$dir" >/dev/null
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+stage_common "$tmp/busybox"
+build warren-test/busybox:latest "$tmp/busybox"
+
+stage_common "$tmp/git"
+mkdir -p "$tmp/git/rootfs/usr/bin"
+cp "$git_bin" "$tmp/git/rootfs/usr/bin/git"
+for lib in $(ldd "$git_bin" | awk '/=>/ {print $3} /^\s*\// {print $1}'); do
+  [ -f "$lib" ] || continue
+  mkdir -p "$tmp/git/rootfs$(dirname "$lib")"
+  cp -L "$lib" "$tmp/git/rootfs$lib"
+done
+# The dynamic loader is referenced by its canonical path.
+interp=$(readelf -l "$git_bin" 2>/dev/null | sed -n 's/.*interpreter: \(.*\)]/\1/p')
+if [ -n "$interp" ]; then
+  mkdir -p "$tmp/git/rootfs$(dirname "$interp")"
+  cp -L "$interp" "$tmp/git/rootfs$interp"
+fi
+build warren-test/git:latest "$tmp/git"
