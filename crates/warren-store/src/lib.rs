@@ -6,19 +6,23 @@
 //! Each component owns its tables and its migrations (see [`schema`]), so a
 //! new component adds a module here without renumbering anyone else's.
 
+mod agents;
 mod environments;
 mod lifecycle;
 mod routes;
 pub mod schema;
+pub mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use agents::AgentRecord;
 pub use environments::{EnvRecord, NewEnvironment};
 pub use lifecycle::LifecycleRun;
 pub use routes::Route;
+pub use tasks::{TaskFinish, TaskRecord};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]

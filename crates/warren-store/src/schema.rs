@@ -66,6 +66,58 @@ pub const COMPONENTS: &[Component] = &[
             );
         "#],
     },
+    Component {
+        name: "agents",
+        migrations: &[r#"
+            CREATE TABLE agents (
+                name        TEXT PRIMARY KEY,
+                tool        TEXT NOT NULL,
+                env         TEXT,
+                runtime     TEXT NOT NULL,
+                url         TEXT NOT NULL,
+                port        INTEGER NOT NULL,
+                pid         INTEGER NOT NULL,
+                started_at  INTEGER NOT NULL
+            );
+        "#],
+    },
+    Component {
+        name: "tasks",
+        migrations: &[r#"
+            CREATE TABLE tasks (
+                seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+                id               TEXT NOT NULL UNIQUE,
+                agent            TEXT NOT NULL,
+                tool             TEXT NOT NULL,
+                state            TEXT NOT NULL,
+                prompt           TEXT NOT NULL,
+                model            TEXT,
+                session_id       TEXT,
+                parent_id        TEXT,
+                workdir          TEXT,
+                timeout_seconds  INTEGER,
+                owner_pid        INTEGER,
+                created_at_ms    INTEGER NOT NULL,
+                started_at_ms    INTEGER,
+                completed_at_ms  INTEGER,
+                exit_code        INTEGER,
+                output           TEXT NOT NULL DEFAULT '',
+                error_type       TEXT,
+                error_message    TEXT,
+                error_details    TEXT,
+                usage            TEXT,
+                cost_usd         REAL,
+                num_turns        INTEGER,
+                attempts         INTEGER NOT NULL DEFAULT 0,
+                argv             TEXT NOT NULL DEFAULT '[]',
+                raw_stdout       TEXT NOT NULL DEFAULT '',
+                raw_stderr       TEXT NOT NULL DEFAULT '',
+                session_ended    INTEGER NOT NULL DEFAULT 0
+            );
+            CREATE INDEX tasks_agent ON tasks(agent, seq);
+            CREATE INDEX tasks_session ON tasks(agent, session_id);
+        "#],
+    },
 ];
 
 pub(crate) fn migrate(store: &Store) -> Result<()> {
