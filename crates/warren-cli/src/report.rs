@@ -21,6 +21,16 @@ fn find_hint(err: &anyhow::Error) -> Option<String> {
         {
             return Some(h);
         }
+        if let Some(e) = cause.downcast_ref::<warren_proxy::ProxyError>() {
+            if let Some(h) = e.hint() {
+                return Some(h);
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<warren_sandbox::SandboxError>() {
+            if let Some(h) = e.hint() {
+                return Some(h.to_string());
+            }
+        }
         if let Some(e) = cause.downcast_ref::<crate::commands::UserError>()
             && let Some(h) = &e.hint
         {
@@ -34,10 +44,15 @@ fn find_hint(err: &anyhow::Error) -> Option<String> {
 pub fn print_error(err: &anyhow::Error) {
     let c = stderr_color();
     // Config errors print their own located diagnostics.
-    if let Some(cfg) = err
-        .chain()
-        .find_map(|e| e.downcast_ref::<warren_config::ConfigError>())
-    {
+    let config_error = err.chain().find_map(|e| {
+        e.downcast_ref::<warren_config::ConfigError>().or_else(|| {
+            match e.downcast_ref::<warren_env::EnvError>() {
+                Some(warren_env::EnvError::Config(c)) => Some(c),
+                _ => None,
+            }
+        })
+    });
+    if let Some(cfg) = config_error {
         for d in &cfg.diagnostics {
             message(&d.render(c));
         }

@@ -61,6 +61,47 @@ impl Warren {
         }
     }
 
+    /// The environment of the container's main process (what
+    /// `${containerEnv:…}` means): read inside, since the engine's config
+    /// lacks what the engine adds at start (`HOSTNAME`, `PATH` defaults).
+    async fn container_env(
+        &self,
+        runtime: &dyn warren_runtime::Runtime,
+        id: &str,
+        rec: &EnvRecord,
+    ) -> Result<Vec<(String, String)>, EnvError> {
+        let mut out = Vec::new();
+        let mut sink = |stream: warren_runtime::Stream, chunk: &[u8]| {
+            if stream == warren_runtime::Stream::Stdout {
+                out.extend_from_slice(chunk);
+            }
+        };
+        let spec = ExecSpec {
+            cmd: vec!["/bin/sh".into(), "-c".into(), "cat /proc/1/environ".into()],
+            env: Vec::new(),
+            user: None,
+            workdir: None,
+        };
+        let read = runtime
+            .exec(id, &spec, warren_runtime::ExecIo::Capture(&mut sink))
+            .await;
+        if matches!(read, Ok(st) if st.code == 0) && !out.is_empty() {
+            return Ok(out
+                .split(|b| *b == 0)
+                .filter_map(|kv| {
+                    let kv = String::from_utf8_lossy(kv);
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                })
+                .collect());
+        }
+        let info = runtime
+            .inspect(id)
+            .await?
+            .ok_or_else(|| EnvError::Gone(rec.name.clone()))?;
+        Ok(info.env)
+    }
+
     /// Runs the lifecycle commands due after a (re)start, registers routes
     /// and marks the environment running. `fresh` is true right after create.
     pub(crate) async fn after_start(&self, rec: &EnvRecord, fresh: bool) -> Result<(), EnvError> {
@@ -74,12 +115,9 @@ impl Warren {
             .iter()
             .any(|(_, v)| v.contains("${containerEnv:"))
         {
-            let info = runtime
-                .inspect(id)
-                .await?
-                .ok_or_else(|| EnvError::Gone(rec.name.clone()))?;
+            let container_env = self.container_env(runtime, id, rec).await?;
             let lookup = |k: &str| {
-                info.env
+                container_env
                     .iter()
                     .find(|(n, _)| n == k)
                     .map(|(_, v)| v.clone())
@@ -186,6 +224,10 @@ impl Warren {
 
     /// Starts a stopped environment: container, postStart, routes.
     pub async fn start(&self, name: &str) -> Result<(), EnvError> {
+        let rec = self.record(name)?;
+        let spec = self.refreshed_spec(&rec, Self::spec_of(&rec)?);
+        self.store
+            .set_spec(name, &spec.to_json(), &rec.config_hash)?;
         let rec = self.record(name)?;
         let runtime = self.runtime(rec.runtime).await?;
         let id = Self::container_id(&rec)?;

@@ -22,7 +22,8 @@ use crate::error::EnvError;
 use crate::git::Repo;
 use crate::manager::Warren;
 use crate::plan::{ContainerPlan, Plan};
-use crate::spec::{Hooks, Lifecycle, ServiceSpec, StepCommand};
+use crate::spec::{EnvSpec, Hooks, Lifecycle, ServiceSpec, StepCommand};
+use warren_store::EnvRecord;
 
 /// What `warren run` asks for.
 #[derive(Debug, Clone, Default)]
@@ -58,19 +59,9 @@ impl Warren {
             env: req.env.clone(),
             devcontainer_config: req.devcontainer.clone(),
         };
+        let loaded = self.load_config(&repo.root, req.env_type.as_deref(), &cli)?;
         let host = self.host.clone();
         let lookup = move |k: &str| host.get(k).map(str::to_string);
-        let home = self.host.home();
-        let loaded = warren_config::load_effective(&LoadRequest {
-            repo_root: &repo.root,
-            warren_root: &self.root,
-            type_name: req.env_type.as_deref(),
-            cli: &cli,
-            env: &lookup,
-            home: home.as_deref(),
-            local_workspace_folder: None,
-            devcontainer_id: None,
-        })?;
         let proxy_port = warren_config::load_global(&self.root, &lookup)
             .map(|g| g.value.proxy.port)
             .unwrap_or(8080);
@@ -85,6 +76,75 @@ impl Warren {
             warnings: loaded.warnings,
             path: loaded.path,
         })
+    }
+
+    /// Loads the effective configuration of the project at `repo_root`.
+    fn load_config(
+        &self,
+        repo_root: &Path,
+        type_name: Option<&str>,
+        cli: &CliOverrides,
+    ) -> Result<Loaded<Effective>, EnvError> {
+        let host = self.host.clone();
+        let lookup = move |k: &str| host.get(k).map(str::to_string);
+        let home = self.host.home();
+        Ok(warren_config::load_effective(&LoadRequest {
+            repo_root,
+            warren_root: &self.root,
+            type_name,
+            cli,
+            env: &lookup,
+            home: home.as_deref(),
+            local_workspace_folder: None,
+            devcontainer_id: None,
+        })?)
+    }
+
+    /// The stored spec of `rec` with what applies without recreating the
+    /// container (lifecycle commands, hooks, `remoteEnv`) re-read from the
+    /// project's configuration, so a changed `postCreateCommand` runs on the
+    /// next start. A configuration that no longer loads keeps the stored
+    /// spec (with a warning); a changed container shape is reported.
+    pub(crate) fn refreshed_spec(&self, rec: &EnvRecord, mut spec: EnvSpec) -> EnvSpec {
+        let cli = CliOverrides {
+            runtime: Some(rec.runtime.into()),
+            ..Default::default()
+        };
+        let eff = match self.load_config(&rec.project_path, rec.env_type.as_deref(), &cli) {
+            Ok(l) => l.value,
+            Err(e) => {
+                self.reporter.warn(&format!(
+                    "the configuration no longer loads ({e}); starting `{}` with the one it was created with",
+                    rec.name
+                ));
+                return spec;
+            }
+        };
+        let lc = &eff.lifecycle;
+        spec.lifecycle = Lifecycle {
+            on_create: lc.on_create.as_ref().map(step),
+            update_content: lc.update_content.as_ref().map(step),
+            post_create: lc.post_create.as_ref().map(step),
+            post_start: lc.post_start.as_ref().map(step),
+            post_attach: lc.post_attach.as_ref().map(step),
+        };
+        spec.hooks = hooks(&eff);
+        let remote: Vec<(String, String)> = eff
+            .remote_env
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
+            .collect();
+        if remote != spec.remote_env_raw {
+            spec.remote_env_raw = remote.clone();
+            spec.remote_env = remote;
+        }
+        if eff.config_hash() != rec.config_hash {
+            self.reporter.warn(&format!(
+                "the container settings of `{0}` changed since it was created; they apply to new environments (`warren rm {0}` and `warren run` again to pick them up)",
+                rec.name
+            ));
+        }
+        spec
     }
 
     /// `runtime: auto`: docker when an engine answers, else the sandbox.
@@ -180,13 +240,7 @@ impl Warren {
             post_start: lc.post_start.as_ref().map(step),
             post_attach: lc.post_attach.as_ref().map(step),
         };
-        let runs = |h: &[warren_config::Hook]| h.iter().map(|h| h.run.clone()).collect::<Vec<_>>();
-        let hooks = Hooks {
-            pre_start: runs(&eff.hooks.pre_start),
-            post_start: runs(&eff.hooks.post_start),
-            pre_stop: runs(&eff.hooks.pre_stop),
-            post_stop: runs(&eff.hooks.post_stop),
-        };
+        let hooks = hooks(eff);
         let mut tools = eff.tools.clone();
         if let Some(t) = &eff.tool
             && !tools.contains(t)
@@ -223,6 +277,16 @@ impl Warren {
             wait_for: Some(format!("{:?}", eff.wait_for)),
             runtime_data,
         })
+    }
+}
+
+fn hooks(eff: &Effective) -> Hooks {
+    let runs = |h: &[warren_config::Hook]| h.iter().map(|h| h.run.clone()).collect::<Vec<_>>();
+    Hooks {
+        pre_start: runs(&eff.hooks.pre_start),
+        post_start: runs(&eff.hooks.post_start),
+        pre_stop: runs(&eff.hooks.pre_stop),
+        post_stop: runs(&eff.hooks.post_stop),
     }
 }
 

@@ -286,7 +286,7 @@ fn lifecycle_once_vs_every_start_and_a_changed_command_runs_again() {
     }
 
     progress!("a changed postCreateCommand runs again on the next start");
-    devcontainer(&ctx, &config("echo pc2 >> /root/log"));
+    devcontainer(&ctx, &config("echo pc2 >> /root/log; echo pc2-ran"));
     ctx.warren(&["restart", "lc"]).ok();
     let log = ctx
         .warren(&["exec", "lc", "--", "cat", "/root/log"])
@@ -296,7 +296,7 @@ fn lifecycle_once_vs_every_start_and_a_changed_command_runs_again() {
         assert_eq!(lines_with(&log, line), n, "{line} in:\n{log}");
     }
     let logs = ctx.warren(&["logs", "lc"]).ok().stdout;
-    assert!(logs.contains("[postCreateCommand]"), "{logs}");
+    assert!(logs.contains("[postCreateCommand] pc2-ran"), "{logs}");
 }
 
 #[test]

@@ -5,4 +5,5 @@
 #[macro_use]
 mod harness;
 
+mod config;
 mod environments;
