@@ -21,15 +21,15 @@ fn find_hint(err: &anyhow::Error) -> Option<String> {
         {
             return Some(h);
         }
-        if let Some(e) = cause.downcast_ref::<warren_proxy::ProxyError>() {
-            if let Some(h) = e.hint() {
-                return Some(h);
-            }
+        if let Some(e) = cause.downcast_ref::<warren_proxy::ProxyError>()
+            && let Some(h) = e.hint()
+        {
+            return Some(h);
         }
-        if let Some(e) = cause.downcast_ref::<warren_sandbox::SandboxError>() {
-            if let Some(h) = e.hint() {
-                return Some(h.to_string());
-            }
+        if let Some(e) = cause.downcast_ref::<warren_sandbox::SandboxError>()
+            && let Some(h) = e.hint()
+        {
+            return Some(h.to_string());
         }
         if let Some(e) = cause.downcast_ref::<crate::commands::UserError>()
             && let Some(h) = &e.hint
