@@ -1,0 +1,308 @@
+//! Claude Code: `claude -p --output-format stream-json --verbose … -- PROMPT`.
+//!
+//! The stream: `system/init` carries the session id, `assistant` events are
+//! progress, the final `result` event carries the answer, usage and cost. A
+//! "Not logged in" or API failure arrives as a `result` with `is_error: true`.
+
+use serde_json::Value;
+
+use super::{
+    Adapter, ExitInfo, HeadlessRequest, InteractiveOptions, Invocation, Outcome, OutputParser,
+    Progress, ToolFailure, Usage, argv, classify, failure_from_exit, push_opt,
+};
+use crate::error::AgentError;
+
+/// The Claude Code adapter.
+#[derive(Debug, Clone, Copy)]
+pub struct Claude;
+
+/// Claude refuses permission bypass as root unless this is set.
+fn sandbox_env(skip: bool) -> Vec<(String, String)> {
+    if skip {
+        vec![(warren_core::vars::IS_SANDBOX.into(), "1".into())]
+    } else {
+        Vec::new()
+    }
+}
+
+impl Adapter for Claude {
+    fn name(&self) -> &str {
+        "claude"
+    }
+
+    fn interactive(&self, bin: &str, o: &InteractiveOptions) -> Invocation {
+        let mut a = argv(bin, &[]);
+        push_opt(&mut a, "--model", o.model.as_deref());
+        push_opt(&mut a, "--resume", o.resume.as_deref());
+        if o.skip_permissions {
+            a.push("--dangerously-skip-permissions".into());
+        }
+        push_opt(
+            &mut a,
+            "--append-system-prompt",
+            o.append_system_prompt.as_deref(),
+        );
+        Invocation {
+            argv: a,
+            env: sandbox_env(o.skip_permissions),
+        }
+    }
+
+    fn headless(&self, bin: &str, r: &HeadlessRequest) -> Result<Invocation, AgentError> {
+        let mut a = argv(bin, &["-p", "--output-format", "stream-json", "--verbose"]);
+        push_opt(&mut a, "--model", r.model.as_deref());
+        let turns = r.max_turns.map(|n| n.to_string());
+        push_opt(&mut a, "--max-turns", turns.as_deref());
+        match (&r.resume, &r.new_session_id) {
+            (Some(s), _) => push_opt(&mut a, "--resume", Some(s)),
+            (None, Some(id)) => push_opt(&mut a, "--session-id", Some(id)),
+            (None, None) => {}
+        }
+        if r.skip_permissions {
+            a.push("--dangerously-skip-permissions".into());
+        }
+        push_opt(
+            &mut a,
+            "--append-system-prompt",
+            r.append_system_prompt.as_deref(),
+        );
+        // `--` so a prompt starting with `-` is never read as an option.
+        a.push("--".into());
+        a.push(r.prompt.clone());
+        Ok(Invocation {
+            argv: a,
+            env: sandbox_env(r.skip_permissions),
+        })
+    }
+
+    fn assigns_session_id(&self) -> bool {
+        true
+    }
+
+    fn parser(&self) -> Box<dyn OutputParser> {
+        Box::new(ClaudeParser::default())
+    }
+}
+
+#[derive(Debug, Default)]
+struct ClaudeParser {
+    session_id: Option<String>,
+    result: Option<Value>,
+    last_text: Option<String>,
+}
+
+impl OutputParser for ClaudeParser {
+    fn stdout_line(&mut self, line: &str) -> Vec<Progress> {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            return if line.trim().is_empty() {
+                Vec::new()
+            } else {
+                vec![Progress::new("status", line.trim())]
+            };
+        };
+        if let Some(s) = v.get("session_id").and_then(Value::as_str) {
+            self.session_id = Some(s.to_string());
+        }
+        let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
+        let mut out = Vec::new();
+        match ty {
+            "system" if v.get("subtype").and_then(Value::as_str) == Some("init") => {
+                let model = v.get("model").and_then(Value::as_str).unwrap_or("?");
+                out.push(Progress::new(
+                    "init",
+                    format!(
+                        "session {} (model {model})",
+                        self.session_id.as_deref().unwrap_or("?")
+                    ),
+                ));
+            }
+            "assistant" => {
+                let content = v
+                    .pointer("/message/content")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for c in content {
+                    match c.get("type").and_then(Value::as_str) {
+                        Some("text") => {
+                            let t = c.get("text").and_then(Value::as_str).unwrap_or("");
+                            self.last_text = Some(t.to_string());
+                            out.push(Progress::new("text", t));
+                        }
+                        Some("tool_use") => {
+                            let name = c.get("name").and_then(Value::as_str).unwrap_or("tool");
+                            let input = c.get("input").map(|i| i.to_string()).unwrap_or_default();
+                            out.push(Progress::new("tool", format!("{name} {input}")));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            "result" => {
+                self.result = Some(v.clone());
+            }
+            _ => {}
+        }
+        out
+    }
+
+    fn session_id(&self) -> Option<String> {
+        self.session_id.clone()
+    }
+
+    fn finish(&mut self, exit: ExitInfo, stdout: &str, stderr: &str) -> Outcome {
+        let mut o = Outcome {
+            session_id: self.session_id.clone(),
+            ..Outcome::default()
+        };
+        let Some(r) = &self.result else {
+            let mut f = failure_from_exit(exit, stdout, stderr);
+            if stderr.contains("No conversation found with session ID") {
+                f.reason = "resume_failed".into();
+            }
+            o.failure = Some(f);
+            o.result = self.last_text.clone();
+            return o;
+        };
+        let text = r.get("result").and_then(Value::as_str).map(str::to_string);
+        o.usage = r
+            .get("usage")
+            .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok());
+        o.cost_usd = r.get("total_cost_usd").and_then(Value::as_f64);
+        o.num_turns = r.get("num_turns").and_then(Value::as_u64).map(|n| n as u32);
+        let is_error = r.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+        let subtype = r
+            .get("subtype")
+            .and_then(Value::as_str)
+            .unwrap_or("success");
+        if is_error || subtype != "success" || !exit.success() {
+            let msg = match (&text, subtype) {
+                (Some(t), _) if !t.is_empty() => t.clone(),
+                (_, "error_max_turns") => "the tool reached its maximum number of turns".into(),
+                (_, s) => format!("the tool failed ({s})"),
+            };
+            let mut f: ToolFailure = classify::classify(&msg);
+            if let Some(status) = r.get("api_error_status").and_then(Value::as_u64) {
+                if status == 429 || status == 529 {
+                    f.class = super::ErrorClass::RateLimit;
+                    f.reason = "rate_limited".into();
+                } else if status >= 500 {
+                    f.class = super::ErrorClass::Retryable;
+                    f.reason = "network".into();
+                }
+            }
+            if subtype == "error_max_turns" {
+                f.reason = "max_turns".into();
+            }
+            o.failure = Some(f);
+        }
+        o.result = text;
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{fixture, fixture_exit, parse};
+    use super::super::{ErrorClass, HeadlessRequest};
+    use super::*;
+
+    #[test]
+    fn headless_flags() {
+        let inv = Claude
+            .headless(
+                "claude",
+                &HeadlessRequest {
+                    prompt: "-fix it".into(),
+                    model: Some("opus".into()),
+                    new_session_id: Some("u-1".into()),
+                    skip_permissions: true,
+                    max_turns: Some(3),
+                    append_system_prompt: Some("be brief".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            inv.argv.join(" "),
+            "claude -p --output-format stream-json --verbose --model opus --max-turns 3 \
+             --session-id u-1 --dangerously-skip-permissions --append-system-prompt be brief -- -fix it"
+        );
+        assert_eq!(inv.env, [("IS_SANDBOX".to_string(), "1".to_string())]);
+        let inv = Claude
+            .headless(
+                "claude",
+                &HeadlessRequest {
+                    prompt: "more".into(),
+                    resume: Some("s-9".into()),
+                    new_session_id: Some("ignored".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(inv.argv.windows(2).any(|w| w == ["--resume", "s-9"]));
+        assert!(!inv.argv.contains(&"--session-id".to_string()));
+        assert!(inv.env.is_empty());
+    }
+
+    #[test]
+    fn recorded_not_logged_in_is_a_failure() {
+        let n = "claude-print-stream-json";
+        let (events, o) = parse(
+            &Claude,
+            &fixture(&format!("{n}.stdout")),
+            &fixture(&format!("{n}.stderr")),
+            fixture_exit(n),
+        );
+        assert_eq!(
+            o.session_id.as_deref(),
+            Some("63268b64-85da-4789-b003-720ace8c9010")
+        );
+        assert_eq!(events[0].kind, "init");
+        assert_eq!(events[1].text, "Not logged in · Please run /login");
+        let f = o.failure.unwrap();
+        assert_eq!(
+            (f.class, f.reason.as_str()),
+            (ErrorClass::Fatal, "not_logged_in")
+        );
+        assert_eq!(o.cost_usd, Some(0.0));
+        assert_eq!(o.usage.unwrap().output_tokens, 0);
+    }
+
+    #[test]
+    fn recorded_resume_missing() {
+        let n = "claude-resume-missing";
+        let (_, o) = parse(
+            &Claude,
+            &fixture(&format!("{n}.stdout")),
+            &fixture(&format!("{n}.stderr")),
+            fixture_exit(n),
+        );
+        assert_eq!(o.failure.unwrap().reason, "resume_failed");
+    }
+
+    #[test]
+    fn recorded_unknown_flag_is_a_usage_error() {
+        let n = "claude-unknown-flag";
+        let (_, o) = parse(
+            &Claude,
+            &fixture(&format!("{n}.stdout")),
+            &fixture(&format!("{n}.stderr")),
+            fixture_exit(n),
+        );
+        assert_eq!(o.failure.unwrap().reason, "usage_error");
+    }
+
+    #[test]
+    fn success_result() {
+        let out = r#"{"type":"system","subtype":"init","session_id":"s1","model":"opus"}
+{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"ls"}}]},"session_id":"s1"}
+{"type":"result","subtype":"success","is_error":false,"result":"done","session_id":"s1","num_turns":2,"total_cost_usd":0.0123,"usage":{"input_tokens":10,"output_tokens":5,"cache_read_input_tokens":1,"cache_creation_input_tokens":2}}"#;
+        let (events, o) = parse(&Claude, out, "", 0);
+        assert_eq!(events[1].text, r#"Bash {"command":"ls"}"#);
+        assert!(o.failure.is_none());
+        assert_eq!(o.result.as_deref(), Some("done"));
+        assert_eq!(o.num_turns, Some(2));
+        assert_eq!(o.usage.unwrap().input_tokens, 10);
+    }
+}

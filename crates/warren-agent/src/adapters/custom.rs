@@ -1,0 +1,186 @@
+//! A custom tool: a command template such as `mytool --model {{ model }} {{ prompt }}`.
+//! The template is split into words first (shell quoting rules, no shell),
+//! then `{{ prompt }}`, `{{ model }}` and `{{ session_id }}` are substituted
+//! inside each word, so a prompt never becomes shell syntax. Its output is
+//! the result; a non-zero exit is a failure.
+
+use super::{
+    Adapter, ExitInfo, HeadlessRequest, InteractiveOptions, Invocation, Outcome, OutputParser,
+    Progress, failure_from_exit, prompt_with_instructions,
+};
+use crate::error::AgentError;
+
+/// A command-template tool.
+#[derive(Debug, Clone)]
+pub struct Custom {
+    words: Vec<String>,
+}
+
+impl Custom {
+    /// Parses a template; it must mention `{{ prompt }}`.
+    pub fn new(template: &str) -> Result<Custom, AgentError> {
+        let words = shlex::split(template).ok_or_else(|| AgentError::BadTemplate {
+            template: template.to_string(),
+            reason: "unbalanced quotes".into(),
+        })?;
+        if words.is_empty() || !words.iter().any(|w| has_var(w, "prompt")) {
+            return Err(AgentError::BadTemplate {
+                template: template.to_string(),
+                reason: "it must contain `{{ prompt }}`".into(),
+            });
+        }
+        Ok(Custom { words })
+    }
+
+    fn render(&self, bin: &str, vars: &[(&str, &str)]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, w) in self.words.iter().enumerate() {
+            if i == 0 && !bin.is_empty() && bin != "custom" {
+                out.push(bin.to_string());
+                continue;
+            }
+            let mut w = w.clone();
+            let mut dropped = false;
+            for (name, value) in vars {
+                if has_var(&w, name) {
+                    if value.is_empty() && is_only_var(&w, name) {
+                        dropped = true;
+                    }
+                    w = replace_var(&w, name, value);
+                }
+            }
+            if !dropped {
+                out.push(w);
+            }
+        }
+        out
+    }
+}
+
+fn var_forms(name: &str) -> [String; 2] {
+    [format!("{{{{ {name} }}}}"), format!("{{{{{name}}}}}")]
+}
+
+fn has_var(w: &str, name: &str) -> bool {
+    var_forms(name).iter().any(|f| w.contains(f.as_str()))
+}
+
+fn is_only_var(w: &str, name: &str) -> bool {
+    var_forms(name).iter().any(|f| w == f)
+}
+
+fn replace_var(w: &str, name: &str, value: &str) -> String {
+    let mut s = w.to_string();
+    for f in var_forms(name) {
+        s = s.replace(&f, value);
+    }
+    s
+}
+
+impl Adapter for Custom {
+    fn name(&self) -> &str {
+        "custom"
+    }
+
+    fn interactive(&self, bin: &str, _o: &InteractiveOptions) -> Invocation {
+        Invocation {
+            argv: vec![if bin.is_empty() || bin == "custom" {
+                self.words[0].clone()
+            } else {
+                bin.to_string()
+            }],
+            env: Vec::new(),
+        }
+    }
+
+    fn headless(&self, bin: &str, r: &HeadlessRequest) -> Result<Invocation, AgentError> {
+        let prompt = prompt_with_instructions(r);
+        let session = r
+            .resume
+            .clone()
+            .or_else(|| r.new_session_id.clone())
+            .unwrap_or_default();
+        let argv = self.render(
+            bin,
+            &[
+                ("prompt", prompt.as_str()),
+                ("model", r.model.as_deref().unwrap_or("")),
+                ("session_id", session.as_str()),
+            ],
+        );
+        Ok(Invocation {
+            argv,
+            env: Vec::new(),
+        })
+    }
+
+    fn assigns_session_id(&self) -> bool {
+        true
+    }
+
+    fn parser(&self) -> Box<dyn OutputParser> {
+        Box::new(TextParser)
+    }
+}
+
+/// Plain text output: every line is progress, all of it is the result.
+#[derive(Debug)]
+struct TextParser;
+
+impl OutputParser for TextParser {
+    fn stdout_line(&mut self, line: &str) -> Vec<Progress> {
+        vec![Progress::new("text", line)]
+    }
+
+    fn session_id(&self) -> Option<String> {
+        None
+    }
+
+    fn finish(&mut self, exit: ExitInfo, stdout: &str, stderr: &str) -> Outcome {
+        Outcome {
+            result: Some(stdout.trim_end().to_string()),
+            failure: (!exit.success()).then(|| failure_from_exit(exit, stdout, stderr)),
+            ..Outcome::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_is_split_before_substitution() {
+        let c = Custom::new("my-tool --model '{{ model }}' --say={{prompt}}").unwrap();
+        let inv = c
+            .headless(
+                "custom",
+                &HeadlessRequest {
+                    prompt: "a b; rm -rf /".into(),
+                    model: Some("m1".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            inv.argv,
+            ["my-tool", "--model", "m1", "--say=a b; rm -rf /"]
+        );
+        let inv = c
+            .headless(
+                "custom",
+                &HeadlessRequest {
+                    prompt: "x".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            inv.argv,
+            ["my-tool", "--model", "--say=x"],
+            "empty var words drop"
+        );
+        assert!(Custom::new("tool --no-prompt").is_err());
+        assert!(Custom::new("tool '{{ prompt }}").is_err());
+    }
+}
