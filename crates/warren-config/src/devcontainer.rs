@@ -546,10 +546,12 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
         .iter()
         .any(|k| node.get(k).is_some());
     if !declared {
-        d.error(
+        // Fine for the sandbox and host runtimes; the docker runtime says
+        // so when it is chosen.
+        d.warning(
             node.span,
-            "devcontainer.json sets neither `image` nor `build`",
-            Some("add `\"image\": \"mcr.microsoft.com/devcontainers/base:debian\"` or a `build.dockerfile`".into()),
+            "devcontainer.json sets neither `image` nor `build`: only `runtime: sandbox` or `host` can use it",
+            Some("add `\"image\": \"mcr.microsoft.com/devcontainers/base:debian\"` or a `build.dockerfile` for the docker runtime".into()),
         );
     }
     f.finish(d, Severity::Warning);
@@ -1097,7 +1099,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                "error 1:1 devcontainer.json sets neither `image` nor `build` | add `\"image\": \"mcr.microsoft.com/devcontainers/base:debian\"` or a `build.dockerfile`"
+                "warning 1:1 devcontainer.json sets neither `image` nor `build`: only `runtime: sandbox` or `host` can use it | add `\"image\": \"mcr.microsoft.com/devcontainers/base:debian\"` or a `build.dockerfile` for the docker runtime"
             ]
         );
         let got = diags("{\"build\": {\"context\": \".\"}}");

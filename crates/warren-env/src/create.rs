@@ -217,6 +217,13 @@ impl Warren {
             }
             None => None,
         };
+        let local_plan;
+        let plan = if plan.runtime == RuntimeKind::Docker {
+            plan
+        } else {
+            local_plan = self.local_plan(plan, &rec)?;
+            &local_plan
+        };
         let (create, spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
         self.reporter.step("creating container");
         let id = runtime
@@ -243,6 +250,67 @@ impl Warren {
         Ok(self.store.require_environment(&name)?)
     }
 
+    /// The plan adjusted for a runtime without containers (sandbox, host):
+    /// the worktree stays at its host path, `$HOME` is the user's, and each
+    /// service gets a port of `port_range` that nothing else uses (its
+    /// `PORT`), since there is no port mapping.
+    fn local_plan(&self, plan: &Plan, rec: &EnvRecord) -> Result<Plan, EnvError> {
+        let mut p = plan.clone();
+        p.workspace_folder = rec.worktree.to_string_lossy().into_owned();
+        let range = plan
+            .runtime_data
+            .get("port_range")
+            .and_then(|r| r.as_array())
+            .map(|r| {
+                let n = |i: usize| r.get(i).and_then(|v| v.as_u64()).unwrap_or(0) as u16;
+                (n(0), n(1))
+            });
+        let (start, end) = range
+            .filter(|(a, b)| *a > 0 && a <= b)
+            .unwrap_or((9000, 9100));
+        let mut taken: std::collections::HashSet<u16> =
+            self.store.routes()?.iter().map(|r| r.target_port).collect();
+        for s in &mut p.services {
+            let port = (start..=end)
+                .find(|port| {
+                    !taken.contains(port) && std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok()
+                })
+                .ok_or_else(|| {
+                    EnvError::Other(format!(
+                        "no free port in port_range {start}-{end} for service `{}`; widen `port_range` in .warren.yaml",
+                        s.name
+                    ))
+                })?;
+            taken.insert(port);
+            s.port = port;
+            s.host_port = Some(port);
+        }
+        if plan.runtime_data.get("network").and_then(|v| v.as_str()) == Some("none") {
+            p.container.network = Some("none".into());
+        }
+        for (key, ro) in [("read_only_paths", true), ("read_write_paths", false)] {
+            let paths = plan
+                .runtime_data
+                .get(key)
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for path in paths.iter().filter_map(|v| v.as_str()) {
+                let path = match (path.strip_prefix("~/"), self.host.home()) {
+                    (Some(rest), Some(h)) => h.join(rest).to_string_lossy().into_owned(),
+                    _ => path.to_string(),
+                };
+                p.container.mounts.push(warren_runtime::Mount {
+                    kind: warren_runtime::MountKind::Bind,
+                    source: path.clone(),
+                    target: path,
+                    read_only: ro,
+                });
+            }
+        }
+        Ok(p)
+    }
+
     /// Env for commands warren runs on the host for an environment.
     fn host_command_env(&self, name: &str, plan: &Plan) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = self
@@ -266,12 +334,15 @@ impl Warren {
 
     /// The container to create and the spec to remember.
     fn container_spec(&self, plan: &Plan, rec: &EnvRecord, image: String) -> (CreateSpec, EnvSpec) {
-        let home = container_home(
-            plan.remote_user
-                .as_deref()
-                .or(plan.container.user.as_deref()),
-        );
         let host_home = self.host.home();
+        let home = match (plan.runtime, &host_home) {
+            (RuntimeKind::Docker, _) | (_, None) => container_home(
+                plan.remote_user
+                    .as_deref()
+                    .or(plan.container.user.as_deref()),
+            ),
+            (_, Some(h)) => h.to_string_lossy().into_owned(),
+        };
         let sys = system_mounts(&MountContext {
             worktree: &rec.worktree,
             workspace_folder: &plan.workspace_folder,

@@ -369,12 +369,13 @@ impl Warren {
     }
 
     /// Runs `argv` inside a running environment.
-    pub async fn exec(
+    /// What `exec` would run: the record (checked to be running) and the
+    /// command with the environment's `remoteEnv`, user and workspace.
+    pub fn exec_spec(
         &self,
         name: &str,
         argv: Vec<String>,
-        io: ExecIo<'_>,
-    ) -> Result<ExitStatus, EnvError> {
+    ) -> Result<(EnvRecord, ExecSpec), EnvError> {
         let rec = self.record(name)?;
         match rec.state {
             EnvState::Running => {}
@@ -382,9 +383,19 @@ impl Warren {
             _ => return Err(EnvError::NotRunning(name.to_string())),
         }
         let spec = Self::spec_of(&rec)?;
-        let runtime = self.runtime(rec.runtime).await?;
         let mut exec = self.exec_base(&spec);
         exec.cmd = argv;
+        Ok((rec, exec))
+    }
+
+    pub async fn exec(
+        &self,
+        name: &str,
+        argv: Vec<String>,
+        io: ExecIo<'_>,
+    ) -> Result<ExitStatus, EnvError> {
+        let (rec, exec) = self.exec_spec(name, argv)?;
+        let runtime = self.runtime(rec.runtime).await?;
         match runtime.exec(Self::container_id(&rec)?, &exec, io).await {
             Ok(s) => Ok(s),
             Err(warren_runtime::RuntimeError::NotFound(_)) => {

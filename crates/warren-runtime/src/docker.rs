@@ -242,6 +242,60 @@ impl DockerRuntime {
     }
 }
 
+impl DockerRuntime {
+    /// Forwards SIGTERM, SIGINT and SIGHUP received by this process to the
+    /// exec'd command, until the caller stops polling. Never returns on its
+    /// own (unless signals cannot be watched).
+    async fn forward_signals(&self, container: &str, exec_id: &str) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return std::future::pending().await;
+        };
+        loop {
+            let sig = tokio::select! {
+                _ = term.recv() => "TERM",
+                _ = int.recv() => "INT",
+                _ = hup.recv() => "HUP",
+            };
+            self.signal_exec(container, exec_id, sig).await;
+        }
+    }
+
+    /// Sends `SIG<sig>` to an exec'd command: its pid inside the container
+    /// comes from the host pid the engine reports (`NSpid` in /proc), and
+    /// `kill` runs inside, so no host privileges are needed.
+    async fn signal_exec(&self, container: &str, exec_id: &str, sig: &str) {
+        let Ok(info) = self.docker.inspect_exec(exec_id).await else {
+            return;
+        };
+        let Some(host_pid) = info.pid.filter(|p| *p > 0) else {
+            return;
+        };
+        let inner = std::fs::read_to_string(format!("/proc/{host_pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("NSpid:"))
+                    .and_then(|l| l.split_whitespace().last().map(str::to_string))
+            });
+        let Some(inner) = inner else {
+            tracing::debug!("cannot map exec pid {host_pid} into the container");
+            return;
+        };
+        let kill = ExecSpec {
+            cmd: vec!["kill".into(), format!("-{sig}"), inner],
+            env: Vec::new(),
+            user: Some("0".into()),
+            workdir: None,
+        };
+        let _ = Box::pin(self.exec(container, &kill, ExecIo::Null)).await;
+    }
+}
+
 async fn follow_window_size(docker: Docker, exec_id: String) {
     let resize = |(h, w): (u16, u16)| {
         let docker = docker.clone();
@@ -404,14 +458,21 @@ impl Runtime for DockerRuntime {
                 };
                 let mut out = std::io::stdout();
                 let mut err = std::io::stderr();
-                self.exec_attached(&created.id, tty, stdin, |s, bytes| {
+                let attached = self.exec_attached(&created.id, tty, stdin, |s, bytes| {
                     use std::io::Write;
                     let _ = match s {
                         Stream::Stdout => out.write_all(bytes).and_then(|_| out.flush()),
                         Stream::Stderr => err.write_all(bytes).and_then(|_| err.flush()),
                     };
-                })
-                .await?;
+                });
+                // The command is this process's foreground job: signals
+                // sent to us (a supervisor's SIGTERM, Ctrl-C without a
+                // TTY) go to it, and we keep waiting for its exit code.
+                let forward = self.forward_signals(id, &created.id);
+                tokio::select! {
+                    r = attached => r?,
+                    _ = forward => {}
+                }
             }
             ExecIo::Capture(sink) => {
                 self.exec_attached(&created.id, false, false, |s, b| sink(s, b))

@@ -33,6 +33,8 @@ pub enum RuntimeError {
         #[source]
         source: bollard::errors::Error,
     },
+    #[error(transparent)]
+    Sandbox(warren_sandbox::SandboxError),
     #[error("terminal error")]
     Terminal(#[source] std::io::Error),
     #[error("{0}")]
@@ -53,6 +55,7 @@ impl RuntimeError {
             RuntimeError::NameConflict(name) => Some(format!(
                 "remove the stale container with `docker rm -f {name}` or pick another `--name`"
             )),
+            RuntimeError::Sandbox(e) => e.hint().map(str::to_string),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod docker;
 mod error;
+pub mod local;
 pub mod tty;
 
 use std::collections::BTreeMap;

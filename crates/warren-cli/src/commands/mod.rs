@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use warren_core::RuntimeKind;
 use warren_env::{HostEnv, Warren};
+use warren_runtime::local::LocalRuntime;
 
 use crate::cli::{Cli, Command};
 use crate::reporter::CliReporter;
@@ -47,7 +49,16 @@ impl Ctx {
     /// The environment service, reporting to stderr.
     pub fn warren(&self, quiet: bool) -> anyhow::Result<Warren> {
         let reporter = Arc::new(CliReporter::new(quiet));
-        Ok(Warren::open(&self.root, self.host.clone(), reporter)?)
+        let home = self.host.home().unwrap_or_else(|| self.root.clone());
+        Ok(Warren::open(&self.root, self.host.clone(), reporter)?
+            .with_runtime(
+                RuntimeKind::Sandbox,
+                Arc::new(LocalRuntime::sandbox(&self.root, &home)),
+            )
+            .with_runtime(
+                RuntimeKind::Host,
+                Arc::new(LocalRuntime::host(&self.root, &home)),
+            ))
     }
 
     /// A single-threaded async runtime: commands are short and sequential,

@@ -7,3 +7,4 @@ mod harness;
 
 mod config;
 mod environments;
+mod sandbox;

@@ -1,0 +1,284 @@
+//! The `sandbox` runtime through the real binary: the same environment
+//! experience as Docker (worktree, lifecycle commands, vars, services,
+//! exec, ls, stop, rm) with isolation that holds.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+fn sandbox_project(ctx: &TestContext, warren_yaml: &str) {
+    ctx.write(".warren.yaml", warren_yaml);
+    ctx.write(
+        ".devcontainer/devcontainer.json",
+        r#"{
+          // lifecycle commands run inside the sandbox too
+          "postCreateCommand": "echo pc >> \"$HOME/log\"",
+          "postStartCommand": ["sh", "-c", "echo ps >> \"$HOME/log\""],
+          "remoteEnv": {"GREETING": "hello ${localEnv:USER_FOR_TEST:nobody}"},
+        }"#,
+    );
+    ctx.commit("sandbox project");
+}
+
+fn wait_for_http(url: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "1", url])
+            .output()
+            .ok()?;
+        if out.status.success() && !out.stdout.is_empty() {
+            return Some(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn a_sandbox_environment_works_like_a_container() {
+    let ctx = TestContext::new();
+    sandbox_project(
+        &ctx,
+        "name: sb\nruntime: sandbox\nport_range: 19400-19499\nservices:\n  web: 3000\n",
+    );
+
+    progress!("run: vars, cwd on the worktree, remoteEnv, git");
+    let run = ctx
+        .warren(&[
+            "run",
+            "--name",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "echo name=$WARREN_NAME runtime=$WARREN_RUNTIME port=$PORT; pwd; echo $GREETING; \
+             git -c user.name=a -c user.email=a@b commit -q --allow-empty -m inside && git log --oneline -1",
+        ])
+        .ok();
+    let worktree = ctx.root.join("worktrees/sb/box");
+    assert!(
+        run.stdout.contains("name=box runtime=sandbox port=194"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&worktree.to_string_lossy().to_string()),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("hello nobody"), "{}", run.stdout);
+    assert!(run.stdout.contains("inside"), "{}", run.stdout);
+    assert!(git(&ctx.repo, &["log", "--oneline", "-1", "warren/box"]).contains("inside"));
+    let env = ctx.env_json("box");
+    assert_eq!(env["runtime"], "sandbox");
+    assert_eq!(env["state"], "running");
+    let port = env["services"][0]["host_port"].as_u64().unwrap();
+    assert!((19400..=19499).contains(&port), "{env}");
+
+    progress!("commands of one environment share /tmp and $HOME");
+    ctx.warren(&["exec", "box", "--", "sh", "-c", "echo shared > /tmp/note"])
+        .ok();
+    let note = ctx.warren(&["exec", "box", "--", "cat", "/tmp/note", "/root/log"]);
+    let note = if note.code == 0 {
+        note
+    } else {
+        ctx.warren(&[
+            "exec",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "cat /tmp/note \"$HOME/log\"",
+        ])
+        .ok()
+    };
+    assert!(note.stdout.starts_with("shared\n"), "{}", note.stdout);
+    assert_eq!(note.stdout.matches("pc").count(), 1, "{}", note.stdout);
+    assert_eq!(note.stdout.matches("ps").count(), 1, "{}", note.stdout);
+
+    progress!("a dev server in the sandbox answers on the host and through the proxy");
+    let mut server = ctx
+        .cmd(&["exec", "box", "--", "sh", "-c", "mkdir -p pub && echo served-$WARREN_NAME > pub/index.html && exec busybox httpd -f -p $PORT -h pub"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let direct = wait_for_http(&format!("http://127.0.0.1:{port}/"));
+    assert_eq!(direct.as_deref(), Some("served-box\n"));
+    let proxied = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "3",
+            "-H",
+            "Host: web.box.localhost",
+            &format!("http://127.0.0.1:{}/", ctx.proxy_port),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&proxied.stdout), "served-box\n");
+
+    progress!("stop ends every process of the environment; start runs postStart again");
+    ctx.warren(&["stop", "box"]).ok();
+    let status = server.wait().unwrap();
+    assert!(!status.success(), "the server was ended by stop");
+    assert!(wait_for_http(&format!("http://127.0.0.1:{port}/")).is_none());
+    assert_eq!(ctx.env_json("box")["state"], "stopped");
+    ctx.warren(&["exec", "box", "--", "true"]).fails(1);
+    ctx.warren(&["start", "box"]).ok();
+    let log = ctx
+        .warren(&["exec", "box", "--", "sh", "-c", "cat \"$HOME/log\""])
+        .ok();
+    assert_eq!(log.stdout.matches("ps").count(), 2, "{}", log.stdout);
+    assert_eq!(log.stdout.matches("pc").count(), 1, "{}", log.stdout);
+
+    progress!("rm removes the worktree and the sandbox state");
+    ctx.warren(&["rm", "--force", "box"]).ok();
+    assert!(!worktree.exists());
+    let local = std::fs::read_dir(ctx.root.join("local"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(local, 0);
+    assert!(ctx.ls().is_empty());
+}
+
+#[test]
+fn isolation_holds_through_warren() {
+    let ctx = TestContext::new();
+    sandbox_project(&ctx, "name: iso\n");
+    std::fs::create_dir_all(ctx.home.join(".ssh")).unwrap();
+    std::fs::write(ctx.home.join(".ssh/id_ed25519"), "PRIVATE KEY\n").unwrap();
+    ctx.warren(&[
+        "run",
+        "--runtime",
+        "sandbox",
+        "--name",
+        "other",
+        "--",
+        "true",
+    ])
+    .ok();
+    let other = ctx.root.join("worktrees/iso/other");
+    std::fs::write(other.join("secret.txt"), "other env's file\n").unwrap();
+
+    let hooks_dir = ctx.repo.join(".git/hooks");
+    let git_config = std::fs::read_to_string(ctx.repo.join(".git/config")).unwrap();
+    // Each attempt: a script, and how to tell it escaped (what the host sees
+    // or what it printed; a write that lands in the sandbox's private /tmp
+    // is no escape).
+    type Check = Box<dyn Fn(&std::process::Output) -> bool>;
+    let printed = |needle: &'static str| -> Check {
+        Box::new(move |o: &std::process::Output| {
+            String::from_utf8_lossy(&o.stdout).contains(needle)
+        })
+    };
+    let repo = ctx.repo.clone();
+    let planted = repo.join("planted");
+    let attempts: Vec<(&str, String, Check)> = vec![
+        (
+            "read the user's ssh key",
+            format!("cat {}/.ssh/id_ed25519", ctx.home.display()),
+            printed("PRIVATE KEY"),
+        ),
+        (
+            "read another environment's worktree",
+            format!("cat {}/secret.txt", other.display()),
+            printed("other env's file"),
+        ),
+        (
+            "read the warren state database",
+            format!("head -c 15 {}/state.db", ctx.root.display()),
+            printed("SQLite format"),
+        ),
+        (
+            "read /etc/shadow",
+            "cat /etc/shadow".into(),
+            Box::new(|o| o.status.success()),
+        ),
+        (
+            "write outside the workspace",
+            format!("echo x > {}", planted.display()),
+            Box::new(move |_| planted.exists()),
+        ),
+        (
+            "change the main repo's git hooks",
+            format!("echo evil > {}/pre-commit", hooks_dir.display()),
+            Box::new(move |_| hooks_dir.join("pre-commit").exists()),
+        ),
+        (
+            "change the main repo's git config",
+            format!("echo evil >> {}/.git/config", repo.display()),
+            Box::new(move |_| {
+                std::fs::read_to_string(repo.join(".git/config")).unwrap() != git_config
+            }),
+        ),
+        (
+            "see host processes",
+            "ls /proc/1/root/etc >/dev/null && test $(ls /proc | grep -c '^[0-9]') -gt 5".into(),
+            Box::new(|o| o.status.success()),
+        ),
+        (
+            "unshare a user namespace",
+            "unshare -U true".into(),
+            Box::new(|o| o.status.success()),
+        ),
+    ];
+    let mut escapes = Vec::new();
+    for (name, script, escaped) in &attempts {
+        let out = ctx
+            .cmd(&[
+                "run",
+                "--runtime",
+                "sandbox",
+                "--rm",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .output()
+            .unwrap();
+        let bad = escaped(&out);
+        progress!(
+            "attempt: {name}: {}",
+            if bad { "ESCAPED" } else { "blocked" }
+        );
+        if bad {
+            escapes.push(*name);
+        }
+    }
+    progress!("{} attempts, {} escapes", attempts.len(), escapes.len());
+    assert!(escapes.is_empty(), "escaped: {escapes:?}");
+    ctx.warren(&["rm", "--force", "other"]).ok();
+}
+
+#[test]
+fn network_none_is_offline_and_auto_picks_the_sandbox_without_an_engine() {
+    let mut ctx = TestContext::new();
+    sandbox_project(&ctx, "name: net\nsandbox:\n  network: none\n");
+    ctx.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!(
+        "echo runtime=$WARREN_RUNTIME; busybox nc -w 2 127.0.0.1 {port} </dev/null && echo tcp=reached; \
+         busybox wget -q -T 2 -O- http://example.com/ >/dev/null 2>&1 && echo dns=reached; echo done"
+    );
+    let run = ctx
+        .warren(&["run", "--rm", "--name", "off", "--", "sh", "-c", &script])
+        .ok();
+    assert!(run.stdout.contains("done"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("reached"),
+        "network none is offline: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("runtime=sandbox"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("sandbox runtime"),
+        "auto says why: {}",
+        run.stderr
+    );
+    assert!(ctx.ls().is_empty());
+}

@@ -1,0 +1,532 @@
+//! The runtimes without an engine: `sandbox` (warren's native sandbox) and
+//! `host` (no isolation, only when asked for by name). An environment is a
+//! directory under `ROOT/local/<id>` holding what `create` was given, its
+//! state (running or stopped), the sandbox's private `/tmp` and `$HOME`, and
+//! a registry of the processes it runs, so `stop` ends every one of them.
+//!
+//! Host paths appear at their own path inside (the worktree is where it is
+//! on the host), and services listen on host ports directly.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use warren_core::RuntimeKind;
+
+use crate::error::RuntimeError;
+use crate::{
+    ContainerInfo, ContainerState, CreateSpec, ExecIo, ExecSpec, ExitStatus, ImageSource,
+    MountKind, PortBinding, ProgressSink, Result, Runtime, Stream,
+};
+
+/// PATH inside when the configuration sets none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What `create` stores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocalEnv {
+    pub id: String,
+    pub kind: RuntimeKind,
+    pub labels: BTreeMap<String, String>,
+    /// The environment's own env (devcontainer `containerEnv`, `WARREN_*`).
+    pub env: Vec<(String, String)>,
+    pub workdir: PathBuf,
+    pub ports: Vec<u16>,
+    /// The sandbox policy (sandbox runtime only).
+    pub policy: Option<warren_sandbox::Policy>,
+}
+
+/// The `sandbox` or `host` runtime.
+#[derive(Debug, Clone)]
+pub struct LocalRuntime {
+    kind: RuntimeKind,
+    dir: PathBuf,
+    /// `$HOME` inside (the user's real home, so tool config paths match).
+    home: PathBuf,
+}
+
+impl LocalRuntime {
+    /// The native sandbox, keeping state under `root/local`.
+    pub fn sandbox(root: &Path, home: &Path) -> LocalRuntime {
+        LocalRuntime {
+            kind: RuntimeKind::Sandbox,
+            dir: root.join("local"),
+            home: home.to_path_buf(),
+        }
+    }
+
+    /// No isolation: commands run as the user, on the host.
+    pub fn host(root: &Path, home: &Path) -> LocalRuntime {
+        LocalRuntime {
+            kind: RuntimeKind::Host,
+            dir: root.join("local"),
+            home: home.to_path_buf(),
+        }
+    }
+
+    fn env_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Reads what `create` stored for `id`.
+    pub fn load(&self, id: &str) -> Result<LocalEnv> {
+        let path = self.env_dir(id).join("env.json");
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RuntimeError::NotFound(id.to_string()));
+            }
+            Err(e) => return Err(io_err(format!("reading `{}`", path.display()), e)),
+        };
+        serde_json::from_slice(&text)
+            .map_err(|e| RuntimeError::Other(format!("`{}` is unreadable: {e}", path.display())))
+    }
+
+    fn is_running(&self, id: &str) -> bool {
+        std::fs::read_to_string(self.env_dir(id).join("state")).is_ok_and(|s| s.trim() == "running")
+    }
+
+    fn set_state(&self, id: &str, state: &str) -> Result<()> {
+        let path = self.env_dir(id).join("state");
+        std::fs::write(&path, state).map_err(|e| io_err(format!("writing `{}`", path.display()), e))
+    }
+
+    /// The policy and environment for one command of `id`.
+    pub fn command_policy(
+        &self,
+        env: &LocalEnv,
+        spec: &ExecSpec,
+    ) -> Result<warren_sandbox::Policy> {
+        let mut policy = env
+            .policy
+            .clone()
+            .ok_or_else(|| RuntimeError::Other(format!("`{}` has no sandbox policy", env.id)))?;
+        policy.env = command_env(env, spec, &policy.home);
+        if let Some(w) = &spec.workdir {
+            policy.cwd = PathBuf::from(w);
+        }
+        Ok(policy)
+    }
+
+    fn policy_for(
+        &self,
+        spec: &CreateSpec,
+        id: &str,
+        workdir: &Path,
+    ) -> Result<warren_sandbox::Policy> {
+        let name = spec.hostname.clone().unwrap_or_else(|| id.to_string());
+        let mut policy = warren_sandbox::Policy::new(&name, workdir, &self.env_dir(id), &self.home);
+        for m in &spec.mounts {
+            if m.kind != MountKind::Bind {
+                return Err(RuntimeError::Other(format!(
+                    "the sandbox runtime has no volumes or tmpfs mounts (mount at `{}`); use a bind mount of a host directory, or `--runtime docker`",
+                    m.target
+                )));
+            }
+            let source = PathBuf::from(&m.source);
+            if source == workdir {
+                continue;
+            }
+            if m.source != m.target {
+                return Err(RuntimeError::Other(format!(
+                    "the sandbox runtime shows host paths at their own path: cannot mount `{}` at `{}`; mount it at `{}`, or use `--runtime docker`",
+                    m.source, m.target, m.source
+                )));
+            }
+            if source.file_name().is_some_and(|n| n == ".git") && source.is_dir() {
+                policy.git_dir = Some(source);
+            } else if policy
+                .git_dir
+                .as_ref()
+                .is_some_and(|g| source.starts_with(g))
+            {
+                // `.git/hooks` and `.git/config`: the policy keeps them read-only.
+            } else if m.read_only {
+                policy.read_only.push(source);
+            } else {
+                policy.read_write.push(source);
+            }
+        }
+        if spec.network.as_deref() == Some("none") {
+            policy.network = warren_sandbox::Network::None;
+        }
+        Ok(policy)
+    }
+}
+
+/// The exact environment of a command: a base, the environment's own env,
+/// then the command's (`remoteEnv`, credentials).
+fn command_env(env: &LocalEnv, spec: &ExecSpec, home: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOME".into(), home.to_string_lossy().into_owned()),
+        (
+            "TERM".into(),
+            std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into()),
+        ),
+        (
+            "LANG".into(),
+            std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
+        ),
+    ];
+    let set = |out: &mut Vec<(String, String)>, k: &str, v: &str| {
+        out.retain(|(n, _)| n != k);
+        out.push((k.to_string(), v.to_string()));
+    };
+    for (k, v) in env.env.iter().chain(spec.env.iter()) {
+        set(&mut out, k, v);
+    }
+    out
+}
+
+fn io_err(what: String, e: std::io::Error) -> RuntimeError {
+    RuntimeError::Other(format!("{what}: {e}"))
+}
+
+fn sandbox_err(e: warren_sandbox::SandboxError) -> RuntimeError {
+    RuntimeError::Sandbox(e)
+}
+
+/// Reads a child's pipes into `sink` until both close.
+async fn pump(
+    stdout: Option<impl Read + Send + 'static>,
+    stderr: Option<impl Read + Send + 'static>,
+    sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Stream, Vec<u8>)>();
+    fn reader(
+        mut r: impl Read + Send + 'static,
+        s: Stream,
+        tx: tokio::sync::mpsc::UnboundedSender<(Stream, Vec<u8>)>,
+    ) {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send((s, buf[..n].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    if let Some(o) = stdout {
+        reader(o, Stream::Stdout, tx.clone());
+    }
+    if let Some(e) = stderr {
+        reader(e, Stream::Stderr, tx.clone());
+    }
+    drop(tx);
+    while let Some((s, chunk)) = rx.recv().await {
+        sink(s, &chunk);
+    }
+}
+
+fn stdio_for(io: &ExecIo<'_>) -> (Stdio, Stdio, Stdio) {
+    match io {
+        ExecIo::Inherit { stdin, .. } => (
+            if *stdin {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            },
+            Stdio::inherit(),
+            Stdio::inherit(),
+        ),
+        ExecIo::Capture(_) => (Stdio::null(), Stdio::piped(), Stdio::piped()),
+        ExecIo::Null => (Stdio::null(), Stdio::null(), Stdio::null()),
+    }
+}
+
+#[async_trait]
+impl Runtime for LocalRuntime {
+    fn kind(&self) -> RuntimeKind {
+        self.kind
+    }
+
+    async fn ensure_image(
+        &self,
+        _image: &ImageSource,
+        _progress: ProgressSink<'_>,
+    ) -> Result<String> {
+        Ok(String::new())
+    }
+
+    async fn create(&self, spec: &CreateSpec) -> Result<String> {
+        let id = spec.container_name.clone();
+        let dir = self.env_dir(&id);
+        if dir.join("env.json").exists() {
+            return Err(RuntimeError::NameConflict(id));
+        }
+        let workdir = PathBuf::from(spec.workdir.clone().unwrap_or_default());
+        if !workdir.is_absolute() {
+            return Err(RuntimeError::Other(format!(
+                "the {} runtime needs an absolute working directory, got `{}`",
+                self.kind,
+                workdir.display()
+            )));
+        }
+        let policy = match self.kind {
+            RuntimeKind::Sandbox => Some(self.policy_for(spec, &id, &workdir)?),
+            _ => None,
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| io_err(format!("creating `{}`", dir.display()), e))?;
+        if let Some(p) = &policy
+            && let Err(e) = warren_sandbox::prepare_env(p)
+        {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(sandbox_err(e));
+        }
+        let env = LocalEnv {
+            id: id.clone(),
+            kind: self.kind,
+            labels: spec.labels.clone(),
+            env: spec.env.clone(),
+            workdir,
+            ports: spec.publish.iter().map(|p| p.container_port).collect(),
+            policy,
+        };
+        let json =
+            serde_json::to_vec_pretty(&env).map_err(|e| RuntimeError::Other(e.to_string()))?;
+        std::fs::write(dir.join("env.json"), json)
+            .map_err(|e| io_err(format!("writing `{}`", dir.display()), e))?;
+        self.set_state(&id, "created")?;
+        Ok(id)
+    }
+
+    async fn start(&self, id: &str) -> Result<()> {
+        let env = self.load(id)?;
+        if let Some(p) = &env.policy {
+            warren_sandbox::prepare_env(p).map_err(sandbox_err)?;
+        }
+        self.set_state(id, "running")
+    }
+
+    async fn exec(&self, id: &str, spec: &ExecSpec, io: ExecIo<'_>) -> Result<ExitStatus> {
+        let env = self.load(id)?;
+        if !self.is_running(id) {
+            return Err(RuntimeError::Other(format!("`{id}` is not running")));
+        }
+        let argv: Vec<OsString> = spec.cmd.iter().map(OsString::from).collect();
+        if argv.is_empty() {
+            return Err(RuntimeError::Other("no command to run".into()));
+        }
+        let (stdin, stdout, stderr) = stdio_for(&io);
+        let code = match self.kind {
+            RuntimeKind::Sandbox => {
+                let policy = self.command_policy(&env, spec)?;
+                let stdio = warren_sandbox::SandboxStdio {
+                    stdin: Some(stdin),
+                    stdout: Some(stdout),
+                    stderr: Some(stderr),
+                };
+                let mut child =
+                    warren_sandbox::spawn(&policy, &argv, stdio).map_err(sandbox_err)?;
+                if let ExecIo::Capture(sink) = io {
+                    pump(child.stdout.take(), child.stderr.take(), sink).await;
+                }
+                tokio::task::spawn_blocking(move || child.wait())
+                    .await
+                    .map_err(|e| RuntimeError::Other(e.to_string()))?
+                    .map_err(|e| io_err("waiting for the command".into(), e))?
+            }
+            _ => {
+                let mut cmd = std::process::Command::new(&argv[0]);
+                cmd.args(&argv[1..])
+                    .env_clear()
+                    .envs(command_env(&env, spec, &self.home))
+                    .env(
+                        "PATH",
+                        std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
+                    )
+                    .current_dir(
+                        spec.workdir
+                            .as_deref()
+                            .map(PathBuf::from)
+                            .unwrap_or(env.workdir.clone()),
+                    )
+                    .stdin(stdin)
+                    .stdout(stdout)
+                    .stderr(stderr);
+                std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+                let mut child = cmd
+                    .spawn()
+                    .map_err(|e| io_err(format!("cannot run `{}`", spec.cmd[0]), e))?;
+                let pid_file = register_host(&self.env_dir(id), child.id());
+                if let ExecIo::Capture(sink) = io {
+                    pump(child.stdout.take(), child.stderr.take(), sink).await;
+                }
+                let status = tokio::task::spawn_blocking(move || child.wait())
+                    .await
+                    .map_err(|e| RuntimeError::Other(e.to_string()))?
+                    .map_err(|e| io_err("waiting for the command".into(), e))?;
+                if let Some(f) = pid_file {
+                    let _ = std::fs::remove_file(f);
+                }
+                use std::os::unix::process::ExitStatusExt;
+                status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+            }
+        };
+        Ok(ExitStatus { code: code as i64 })
+    }
+
+    async fn stop(&self, id: &str, timeout: Duration) -> Result<()> {
+        let _ = self.load(id)?;
+        let dir = self.env_dir(id);
+        match self.kind {
+            RuntimeKind::Sandbox => {
+                let d = dir.clone();
+                tokio::task::spawn_blocking(move || warren_sandbox::stop_all(&d, timeout))
+                    .await
+                    .map_err(|e| RuntimeError::Other(e.to_string()))?
+                    .map_err(sandbox_err)?;
+            }
+            _ => stop_host(&dir, timeout).await,
+        }
+        self.set_state(id, "stopped")
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        let env = match self.load(id) {
+            Ok(e) => e,
+            Err(RuntimeError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.stop(id, Duration::from_secs(2)).await?;
+        if let Some(p) = &env.policy {
+            warren_sandbox::remove_env(p).map_err(sandbox_err)?;
+        }
+        let dir = self.env_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(io_err(format!("removing `{}`", dir.display()), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn port_bindings(&self, id: &str) -> Result<Vec<PortBinding>> {
+        let env = self.load(id)?;
+        Ok(env
+            .ports
+            .iter()
+            .map(|p| PortBinding {
+                container_port: *p,
+                host_port: Some(*p),
+                host_ip: None,
+            })
+            .collect())
+    }
+
+    async fn logs(&self, _id: &str, _follow: bool, _tail: Option<usize>) -> Result<()> {
+        // Commands of these runtimes print to whoever ran them; lifecycle
+        // output is in warren's own log.
+        Ok(())
+    }
+
+    async fn inspect(&self, id: &str) -> Result<Option<ContainerInfo>> {
+        let env = match self.load(id) {
+            Ok(e) => e,
+            Err(RuntimeError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(self.info(&env)))
+    }
+
+    async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerInfo>> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let Ok(env) = self.load(&id) else { continue };
+            if env.kind != self.kind {
+                continue;
+            }
+            if labels
+                .iter()
+                .all(|(k, v)| env.labels.get(*k).is_some_and(|x| x == v))
+            {
+                out.push(self.info(&env));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl LocalRuntime {
+    fn info(&self, env: &LocalEnv) -> ContainerInfo {
+        ContainerInfo {
+            id: env.id.clone(),
+            name: env.id.clone(),
+            image: String::new(),
+            state: if self.is_running(&env.id) {
+                ContainerState::Running
+            } else {
+                ContainerState::Exited
+            },
+            labels: env.labels.clone(),
+            ports: env
+                .ports
+                .iter()
+                .map(|p| PortBinding {
+                    container_port: *p,
+                    host_port: Some(*p),
+                    host_ip: None,
+                })
+                .collect(),
+            env: command_env(env, &ExecSpec::default(), &self.home),
+        }
+    }
+}
+
+/// Records a host command's process group so `stop` can end it.
+fn register_host(dir: &Path, pid: u32) -> Option<PathBuf> {
+    let run = dir.join("host-run");
+    std::fs::create_dir_all(&run).ok()?;
+    let f = run.join(pid.to_string());
+    std::fs::write(&f, b"").ok()?;
+    Some(f)
+}
+
+/// SIGTERM to every recorded process group, then SIGKILL after `timeout`.
+async fn stop_host(dir: &Path, timeout: Duration) {
+    let run = dir.join("host-run");
+    let pgids: Vec<i32> = std::fs::read_dir(&run)
+        .map(|r| {
+            r.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let alive = |pg: i32| nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pg), None).is_ok();
+    for pg in &pgids {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(*pg),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    while pgids.iter().any(|pg| alive(*pg)) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for pg in &pgids {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(*pg),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&run);
+}
