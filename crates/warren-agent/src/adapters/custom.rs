@@ -19,7 +19,14 @@ pub struct Custom {
 impl Custom {
     /// Parses a template; it must mention `{{ prompt }}`.
     pub fn new(template: &str) -> Result<Custom, AgentError> {
-        let words = shlex::split(template).ok_or_else(|| AgentError::BadTemplate {
+        // `{{ prompt }}` has spaces: protect the variables from the split.
+        let mut protected = template.to_string();
+        for name in VARS {
+            for f in var_forms(name) {
+                protected = protected.replace(&f, &placeholder(name));
+            }
+        }
+        let words = shlex::split(&protected).ok_or_else(|| AgentError::BadTemplate {
             template: template.to_string(),
             reason: "unbalanced quotes".into(),
         })?;
@@ -57,24 +64,26 @@ impl Custom {
     }
 }
 
+const VARS: &[&str] = &["prompt", "model", "session_id"];
+
+fn placeholder(name: &str) -> String {
+    format!("@@warren:{name}@@")
+}
+
 fn var_forms(name: &str) -> [String; 2] {
     [format!("{{{{ {name} }}}}"), format!("{{{{{name}}}}}")]
 }
 
 fn has_var(w: &str, name: &str) -> bool {
-    var_forms(name).iter().any(|f| w.contains(f.as_str()))
+    w.contains(&placeholder(name))
 }
 
 fn is_only_var(w: &str, name: &str) -> bool {
-    var_forms(name).iter().any(|f| w == f)
+    w == placeholder(name)
 }
 
 fn replace_var(w: &str, name: &str, value: &str) -> String {
-    let mut s = w.to_string();
-    for f in var_forms(name) {
-        s = s.replace(&f, value);
-    }
-    s
+    w.replace(&placeholder(name), value)
 }
 
 impl Adapter for Custom {
@@ -118,6 +127,19 @@ impl Adapter for Custom {
         true
     }
 
+    /// A custom command may have no `--version`: check that it resolves.
+    fn probe(&self, bin: &str) -> Vec<String> {
+        let program = if bin.is_empty() || bin == "custom" {
+            self.words[0].clone()
+        } else {
+            bin.to_string()
+        };
+        ["sh", "-c", "command -v \"$1\"", "sh", program.as_str()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
     fn parser(&self) -> Box<dyn OutputParser> {
         Box::new(TextParser)
     }
@@ -151,7 +173,7 @@ mod tests {
 
     #[test]
     fn template_is_split_before_substitution() {
-        let c = Custom::new("my-tool --model '{{ model }}' --say={{prompt}}").unwrap();
+        let c = Custom::new("my-tool --model {{ model }} --say={{prompt}}").unwrap();
         let inv = c
             .headless(
                 "custom",

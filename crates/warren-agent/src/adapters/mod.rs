@@ -168,9 +168,10 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     fn assigns_session_id(&self) -> bool {
         false
     }
-    /// Arguments that make the tool print its version (readiness probe).
-    fn version_args(&self) -> Vec<String> {
-        vec!["--version".into()]
+    /// The readiness probe: a command that succeeds once the tool can run
+    /// (`<bin> --version` for the built-in tools).
+    fn probe(&self, bin: &str) -> Vec<String> {
+        vec![bin.to_string(), "--version".into()]
     }
     /// A parser for one run's output.
     fn parser(&self) -> Box<dyn OutputParser>;

@@ -432,7 +432,7 @@ async fn cancel_task(
     match live {
         Some(l) => {
             s.log(&format!("task {id}: cancel requested"));
-            let _ = l.cancel.send(true);
+            l.cancel.send_replace(true);
             Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({ "task_id": id, "status": "cancelling" })),

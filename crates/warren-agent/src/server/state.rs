@@ -87,6 +87,8 @@ pub struct Shared {
     pub(crate) store: Mutex<Store>,
     pub(crate) inner: Mutex<Inner>,
     stop: watch::Sender<bool>,
+    /// The runtime serving this agent (shutdown may be asked from outside it).
+    rt: tokio::runtime::Handle,
     /// Set when a drain was asked for: (deadline, force).
     drain: watch::Sender<Option<(Instant, bool)>>,
 }
@@ -144,6 +146,7 @@ impl Shared {
                 probe_error: None,
             }),
             stop: watch::channel(false).0,
+            rt: tokio::runtime::Handle::current(),
             drain: watch::channel(None).0,
         }))
     }
@@ -182,7 +185,7 @@ impl Shared {
     }
 
     pub(crate) fn stop_now(&self) {
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
     }
 
     /// Starts a drain: no new tasks; the running one may finish within
@@ -199,17 +202,17 @@ impl Shared {
             (None, None) => Instant::now(),
         };
         let first = self.drain.borrow().is_none();
-        let _ = self.drain.send(Some((deadline, force)));
+        self.drain.send_replace(Some((deadline, force)));
         if !first {
             if force {
                 if let Some(live) = current {
-                    let _ = live.cancel.send(true);
+                    live.cancel.send_replace(true);
                 }
             }
             return;
         }
         let me = self.clone();
-        tokio::spawn(async move { me.drain_and_stop().await });
+        self.rt.spawn(async move { me.drain_and_stop().await });
     }
 
     async fn drain_and_stop(self: Arc<Self>) {
@@ -222,7 +225,7 @@ impl Shared {
             };
             if force || Instant::now() >= deadline {
                 self.log(&format!("cancelling task {} to shut down", live.id));
-                let _ = live.cancel.send(true);
+                live.cancel.send_replace(true);
             } else {
                 self.log(&format!(
                     "waiting for task {} before shutting down",
@@ -297,10 +300,8 @@ impl Shared {
         let mut wait = Duration::from_millis(500);
         let mut stop = self.stop_signal();
         loop {
-            let mut argv = vec![self.tool_binary()];
-            argv.extend(self.adapter.version_args());
             let inv = Invocation {
-                argv,
+                argv: self.adapter.probe(&self.tool_binary()),
                 env: self.cfg.tool_env.clone(),
             };
             let mut parser = self.adapter.parser();

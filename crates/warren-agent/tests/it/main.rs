@@ -1,0 +1,4 @@
+//! Integration tests of warren-agent: real processes, real HTTP, real SQLite.
+
+mod api;
+mod harness;
