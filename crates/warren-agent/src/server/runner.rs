@@ -386,12 +386,12 @@ impl Shared {
                         (_, "sandbox_error") => "sandbox_error",
                         _ => "tool_error",
                     };
-                    (
-                        state::FAILED,
-                        Some(kind),
-                        f.message.clone(),
-                        serde_json::to_value(f).unwrap_or_default(),
-                    )
+                    let mut details = serde_json::to_value(f).unwrap_or_default();
+                    if let Some(o) = details.as_object_mut() {
+                        // Already the error's message.
+                        o.remove("message");
+                    }
+                    (state::FAILED, Some(kind), f.message.clone(), details)
                 }
             },
         };
@@ -403,7 +403,7 @@ impl Shared {
             output: redactor.redact(&output),
             error_type: err_type.map(str::to_string),
             error_message: err_type.map(|_| redactor.redact(&err_msg)),
-            error_details: (!details.is_null()).then(|| details.to_string()),
+            error_details: (!details.is_null()).then(|| redactor.redact(&details.to_string())),
             usage: outcome
                 .usage
                 .as_ref()

@@ -1,4 +1,7 @@
 //! Integration tests of warren-agent: real processes, real HTTP, real SQLite.
 
 mod api;
+mod director;
 mod harness;
+mod history;
+mod security;
