@@ -176,8 +176,11 @@ impl OutputParser for ClaudeParser {
             .and_then(Value::as_str)
             .unwrap_or("success");
         if is_error || subtype != "success" || !exit.success() {
+            let stderr_tail = super::tail_lines(stderr, 3);
             let msg = match (&text, subtype) {
                 (Some(t), _) if !t.is_empty() => t.clone(),
+                // e.g. `error_during_execution` with the cause on stderr.
+                _ if !stderr_tail.is_empty() => stderr_tail,
                 (_, "error_max_turns") => "the tool reached its maximum number of turns".into(),
                 (_, s) => format!("the tool failed ({s})"),
             };
@@ -193,6 +196,9 @@ impl OutputParser for ClaudeParser {
             }
             if subtype == "error_max_turns" {
                 f.reason = "max_turns".into();
+            }
+            if stderr.contains("No conversation found with session ID") {
+                f.reason = "resume_failed".into();
             }
             o.failure = Some(f);
         }

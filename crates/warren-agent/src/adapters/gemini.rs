@@ -187,7 +187,14 @@ impl OutputParser for GeminiParser {
             .or_else(|| err_obj.as_ref().and_then(|v| v.pointer("/error/message")))
             .and_then(Value::as_str)
             .map(str::to_string)
-            .unwrap_or_else(|| tail_lines(stderr, 3));
+            .unwrap_or_else(|| {
+                // Skip notices such as "YOLO mode is enabled…".
+                let errors: Vec<&str> = stderr
+                    .lines()
+                    .filter(|l| !l.starts_with("YOLO mode") && !l.trim().is_empty())
+                    .collect();
+                tail_lines(&errors.join("\n"), 2)
+            });
         let mut f = if message.is_empty() {
             failure_from_exit(exit, stdout, stderr)
         } else {
@@ -202,6 +209,9 @@ impl OutputParser for GeminiParser {
                 };
             }
         }
+        if stderr.contains("Error resuming session") {
+            f.reason = "resume_failed".into();
+        }
         o.failure = Some(f);
         o
     }
@@ -211,7 +221,7 @@ impl OutputParser for GeminiParser {
 fn exit_reason(code: i32) -> Option<&'static str> {
     Some(match code {
         41 => "not_logged_in",
-        42 => "usage_error",
+        42 => "input_error",
         44 => "sandbox_error",
         52 => "config_error",
         53 => "max_turns",

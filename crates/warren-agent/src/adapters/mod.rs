@@ -95,6 +95,17 @@ pub struct ToolFailure {
     pub resets: Option<String>,
 }
 
+impl ToolFailure {
+    /// `retryable`, `rate_limit` or `fatal`.
+    pub fn class_name(&self) -> &'static str {
+        match self.class {
+            ErrorClass::Retryable => "retryable",
+            ErrorClass::RateLimit => "rate_limit",
+            ErrorClass::Fatal => "fatal",
+        }
+    }
+}
+
 /// What a finished tool run produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {

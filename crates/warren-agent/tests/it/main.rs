@@ -4,4 +4,5 @@ mod api;
 mod director;
 mod harness;
 mod history;
+mod real_cli;
 mod security;
