@@ -283,10 +283,10 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
 }
 
 fn check_prompt(p: &str) -> ApiResult<()> {
-    if p.trim().is_empty() {
+    if p.is_empty() {
         return Err(ApiError::validation("`prompt` must not be empty"));
     }
-    if p.len() > MAX_PROMPT {
+    if p.chars().count() > MAX_PROMPT {
         return Err(ApiError::validation("`prompt` is longer than 1 MiB"));
     }
     if p.contains('\0') {
@@ -297,7 +297,7 @@ fn check_prompt(p: &str) -> ApiResult<()> {
 
 fn check_word(name: &str, v: &Option<String>) -> ApiResult<()> {
     if let Some(v) = v {
-        if v.is_empty() || v.len() > 256 || v.chars().any(|c| c.is_control()) {
+        if v.is_empty() || v.chars().count() > 256 || v.chars().any(|c| c.is_control()) {
             return Err(ApiError::validation(format!(
                 "`{name}` must be 1-256 printable characters"
             )));
@@ -357,6 +357,11 @@ async fn create_task(
     let instructions = match b.project {
         Some(p) => {
             check_word("project.name", &Some(p.name.clone()))?;
+            if p.prompt.as_deref().is_some_and(|pp| pp.contains('\0')) {
+                return Err(ApiError::validation(
+                    "`project.prompt` must not contain NUL",
+                ));
+            }
             Some(match p.prompt {
                 Some(pp) if !pp.trim().is_empty() => {
                     format!("You are working on the project `{}`.\n{pp}", p.name)

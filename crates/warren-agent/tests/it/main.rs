@@ -2,6 +2,7 @@
 
 mod api;
 mod director;
+mod fuzz;
 mod harness;
 mod history;
 mod real_cli;
