@@ -23,7 +23,7 @@ pub struct AgentArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum AgentCommand {
     /// Serve the task API for one agent (prints its URL on stdout).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// List the running agent servers.
     Ls {
         /// Print JSON.
@@ -117,7 +117,7 @@ pub struct Context {
 /// Runs `warren agent …`.
 pub fn run_agent(args: AgentArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     match args.command {
-        AgentCommand::Serve(a) => serve(a, ctx),
+        AgentCommand::Serve(a) => serve(*a, ctx),
         AgentCommand::Ls { json } => {
             let agents = director::live_agents(&ctx.root)?;
             if json {

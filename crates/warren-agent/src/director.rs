@@ -35,13 +35,13 @@ pub fn live_agents(root: &Path) -> Result<Vec<AgentRecord>, AgentError> {
 /// Resolves `--agent` (a URL, an agent or environment name) or, without
 /// it, the only running agent.
 pub fn find_agent(root: &Path, agent: Option<&str>) -> Result<AgentTarget, AgentError> {
-    if let Some(a) = agent {
-        if a.starts_with("http://") || a.starts_with("https://") {
-            return Ok(AgentTarget {
-                name: None,
-                url: a.trim_end_matches('/').to_string(),
-            });
-        }
+    if let Some(a) = agent
+        && (a.starts_with("http://") || a.starts_with("https://"))
+    {
+        return Ok(AgentTarget {
+            name: None,
+            url: a.trim_end_matches('/').to_string(),
+        });
     }
     let live = live_agents(root)?;
     let pick = |r: &AgentRecord| AgentTarget {

@@ -200,14 +200,14 @@ impl OutputParser for GeminiParser {
         } else {
             classify::classify(&message)
         };
-        if let Some(reason) = exit.code.and_then(exit_reason) {
-            if f.class != ErrorClass::RateLimit {
-                f = ToolFailure {
-                    class: ErrorClass::Fatal,
-                    reason: reason.into(),
-                    ..f
-                };
-            }
+        if let Some(reason) = exit.code.and_then(exit_reason)
+            && f.class != ErrorClass::RateLimit
+        {
+            f = ToolFailure {
+                class: ErrorClass::Fatal,
+                reason: reason.into(),
+                ..f
+            };
         }
         if stderr.contains("Error resuming session") {
             f.reason = "resume_failed".into();

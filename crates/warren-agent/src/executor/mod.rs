@@ -57,12 +57,13 @@ pub struct RunLimits {
 }
 
 fn signal_group(pgid: Option<u32>, sig: i32) {
-    if let Some(pid) = pgid {
-        if pid > 0 && pid <= i32::MAX as u32 {
-            // SAFETY: plain kill(2) on our child's process group.
-            unsafe {
-                libc::kill(-(pid as i32), sig);
-            }
+    if let Some(pid) = pgid
+        && pid > 0
+        && pid <= i32::MAX as u32
+    {
+        // SAFETY: plain kill(2) on our child's process group.
+        unsafe {
+            libc::kill(-(pid as i32), sig);
         }
     }
 }
@@ -141,12 +142,11 @@ pub async fn run(
                     for p in parser.stdout_line(&line) {
                         sink.progress(p);
                     }
-                    if let Some(id) = parser.session_id() {
-                        if last_session.as_deref() != Some(id.as_str()) {
+                    if let Some(id) = parser.session_id()
+                        && last_session.as_deref() != Some(id.as_str()) {
                             sink.session_id(&id);
                             last_session = Some(id);
                         }
-                    }
                 }
             },
             r = err.read_until(b'\n', &mut ebuf), if !err_done => match r {

@@ -296,12 +296,12 @@ fn check_prompt(p: &str) -> ApiResult<()> {
 }
 
 fn check_word(name: &str, v: &Option<String>) -> ApiResult<()> {
-    if let Some(v) = v {
-        if v.is_empty() || v.chars().count() > 256 || v.chars().any(|c| c.is_control()) {
-            return Err(ApiError::validation(format!(
-                "`{name}` must be 1-256 printable characters"
-            )));
-        }
+    if let Some(v) = v
+        && (v.is_empty() || v.chars().count() > 256 || v.chars().any(|c| c.is_control()))
+    {
+        return Err(ApiError::validation(format!(
+            "`{name}` must be 1-256 printable characters"
+        )));
     }
     Ok(())
 }
@@ -371,16 +371,14 @@ async fn create_task(
         }
         None => None,
     };
-    if let Some(sid) = &b.session_id {
-        if let Some(prev) = s
+    if let Some(sid) = &b.session_id
+        && let Some(prev) = s
             .store()
             .latest_task_in_session(&s.cfg.name, sid)
             .map_err(ApiError::internal)?
-        {
-            if prev.session_ended {
-                return Err(ended(&prev.id, sid));
-            }
-        }
+        && prev.session_ended
+    {
+        return Err(ended(&prev.id, sid));
     }
     let started = s.start_task(TaskSpec {
         prompt: b.prompt,

@@ -137,14 +137,15 @@ pub async fn start(cfg: ServerConfig) -> Result<ServerHandle, AgentError> {
     };
     let token = security::load_or_create_token(&cfg.root)?;
     let store = warren_store::Store::open(&cfg.root)?;
-    if let Some(existing) = store.agent(&cfg.name)? {
-        if existing.pid != std::process::id() && crate::util::pid_alive(existing.pid) {
-            return Err(AgentError::NameTaken {
-                name: cfg.name.clone(),
-                pid: existing.pid,
-                url: existing.url,
-            });
-        }
+    if let Some(existing) = store.agent(&cfg.name)?
+        && existing.pid != std::process::id()
+        && crate::util::pid_alive(existing.pid)
+    {
+        return Err(AgentError::NameTaken {
+            name: cfg.name.clone(),
+            pid: existing.pid,
+            url: existing.url,
+        });
     }
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, cfg.port))
         .await

@@ -233,10 +233,10 @@ impl Shared {
             inv.env.extend(spec.env.iter().cloned());
             let argv: Vec<String> = inv.argv.iter().map(|a| redactor.redact(a)).collect();
             live.lock().argv = argv.clone();
-            if let Some(dir) = &workdir {
-                if let Err(e) = std::fs::create_dir_all(dir) {
-                    self.log(&format!("cannot create {}: {e}", dir.display()));
-                }
+            if let Some(dir) = &workdir
+                && let Err(e) = std::fs::create_dir_all(dir)
+            {
+                self.log(&format!("cannot create {}: {e}", dir.display()));
             }
             let mut parser = self.adapter.parser();
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -289,11 +289,12 @@ impl Shared {
                 sink.progress(Progress::new("status", msg));
             }
             // A session the failed attempt created is continued, not recreated.
-            if let Some(s) = outcome.session_id.clone().or_else(|| parser.session_id()) {
-                if resume.is_none() && new_session_id.is_some() {
-                    resume = Some(s);
-                    new_session_id = None;
-                }
+            if let Some(s) = outcome.session_id.clone().or_else(|| parser.session_id())
+                && resume.is_none()
+                && new_session_id.is_some()
+            {
+                resume = Some(s);
+                new_session_id = None;
             }
             let stop_early = tokio::select! {
                 _ = tokio::time::sleep(backoff) => false,

@@ -204,10 +204,8 @@ impl Shared {
         let first = self.drain.borrow().is_none();
         self.drain.send_replace(Some((deadline, force)));
         if !first {
-            if force {
-                if let Some(live) = current {
-                    live.cancel.send_replace(true);
-                }
+            if force && let Some(live) = current {
+                live.cancel.send_replace(true);
             }
             return;
         }

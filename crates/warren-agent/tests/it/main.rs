@@ -1,4 +1,8 @@
-//! Integration tests of warren-agent: real processes, real HTTP, real SQLite.
+//! Integration tests of warren-agent: real processes, real HTTP, real SQLite,
+//! the real `warren` binary and (when npm reaches the registry) the real CLIs.
+
+// Test helpers fail loudly by design: a broken fixture is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
 mod director;

@@ -70,7 +70,7 @@ fn dns_rebinding_and_cross_site_posts_are_refused() {
     assert!(b.contains("forbidden_host"));
     let (code, _) = raw(
         addr,
-        &format!("GET /status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"),
+        "GET /status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(code, 403, "also the public status");
     // A cross-origin form/fetch POST from a web page, even with the token.
