@@ -6,6 +6,7 @@
 
 mod api;
 mod director;
+mod env_mode;
 mod fuzz;
 mod harness;
 mod history;
