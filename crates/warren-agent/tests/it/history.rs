@@ -90,3 +90,32 @@ fn a_task_running_during_kill_9_is_interrupted_after_restart() {
     );
     assert!(p2.log().contains(&format!("task {id} was interrupted")));
 }
+
+#[test]
+fn sigterm_drains_the_running_task_before_exiting() {
+    let root = tempfile::tempdir().unwrap();
+    let mut p = ServeProcess::start(root.path(), &["--runtime", "host"], &[]);
+    wait_idle(&p.url);
+    let client = warren_agent::director::Client::new(root.path(), &p.url).unwrap();
+    let v = client
+        .post("/task", &json!({ "prompt": "slow 2" }))
+        .unwrap();
+    let id = v["task_id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &p.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = p.child.wait().unwrap();
+    eprintln!("exited {status:?} after {:?}", t0.elapsed());
+    assert!(status.success());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1000),
+        "waited for the task"
+    );
+    let store = warren_store::Store::open(root.path()).unwrap();
+    assert_eq!(store.task(&id).unwrap().unwrap().state, "completed");
+    assert!(store.agents().unwrap().is_empty(), "unregistered on exit");
+}
