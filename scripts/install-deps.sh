@@ -49,3 +49,15 @@ if ! docker info >/dev/null 2>&1; then
   fi
 fi
 log "docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+
+# Test-only extras, best effort (tests that need them skip with a printed
+# reason when they are missing): a WebSocket client for the proxy tests,
+# schemathesis for the agent API fuzz test, npm for the real agent CLIs.
+if [ "${WARREN_TEST_EXTRAS:-0}" = 1 ]; then
+  python3 -c 'import websockets.sync.client' 2>/dev/null \
+    || python3 -m pip install -q websockets >/dev/null 2>&1 \
+    || log "could not pip install websockets (the Python WebSocket test will skip)"
+  command -v npm >/dev/null 2>&1 \
+    || apt-get install -y -qq --no-install-recommends npm >/dev/null 2>&1 \
+    || log "could not install npm (the real-CLI flag test will skip)"
+fi

@@ -7,7 +7,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 export CI="${CI:-1}"
 
-scripts/install-deps.sh
+WARREN_TEST_EXTRAS=1 scripts/install-deps.sh
 scripts/build-test-images.sh
 
 echo "==> cargo fmt --check" >&2

@@ -6,10 +6,10 @@
 # warren additionally sets up Landlock, seccomp, capability dropping and the
 # always-read-only mounts, which bwrap does not do here.
 #
-# TODO(sandbox-exec): measure `warren exec NAME -- true` on a sandbox environment once
-# the CLI wires sandbox environments; until then this times the same code path the
-# CLI fast path uses (`exec_in_place`) through the helper entry:
-# `warren __sandbox --policy-file P -- true`.
+# warren's side is `warren exec NAME -- true` on a real sandbox environment
+# (created by `warren run --runtime sandbox`), so the store lookup, policy load
+# and the in-place sandbox setup are all timed. A second table compares a whole
+# `warren run --rm -- true` on the sandbox and docker runtimes.
 #
 # Prints one Markdown section to stdout, progress to stderr.
 # Knobs: BENCH_RUNS (hyperfine runs per command, default 300).
@@ -17,7 +17,7 @@ set -euo pipefail
 
 log() { printf '30-sandbox: %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || { log "$1 is not installed"; exit 1; }; }
-need hyperfine; need bwrap; need python3
+need hyperfine; need bwrap; need python3; need git
 : "${WARREN_BIN:?set WARREN_BIN to a release warren binary (bench/run does)}"
 runs=${BENCH_RUNS:-300}
 
@@ -55,7 +55,17 @@ done
 bw+=(--proc /proc --dev /dev --bind "$env_dir/tmp" /tmp --bind "$env_dir/home" "$home"
      --bind "$wt" "$wt" --chdir "$wt" true)
 
-warren_cmd="$WARREN_BIN __sandbox --policy-file $tmp/policy.json -- true"
+export WARREN_ROOT="$tmp/root"
+repo="$tmp/repo"
+mkdir -p "$repo" && git -C "$repo" init -q -b main
+printf 'name: benchproj\nsandbox:\n  network: none\n' >"$repo/.warren.yaml"
+printf '{"image": "warren-test/busybox:latest"}\n' >"$repo/devcontainer.json.tmp"
+mkdir -p "$repo/.devcontainer" && mv "$repo/devcontainer.json.tmp" "$repo/.devcontainer/devcontainer.json"
+git -C "$repo" add -A && git -C "$repo" -c user.name=b -c user.email=b@b commit -qm bench
+cleanup_envs() { "$WARREN_BIN" rm --force sbx >/dev/null 2>&1 || true; }
+trap 'cleanup_envs; rm -rf "$tmp"' EXIT
+(cd "$repo" && "$WARREN_BIN" run --runtime sandbox --name sbx -- true) 2>/dev/null
+warren_cmd="$WARREN_BIN exec sbx -- true"
 bwrap_cmd=$(printf '%q ' "${bw[@]}")
 
 log "checking both commands run"
@@ -66,17 +76,23 @@ log "hyperfine: $runs runs each"
 hyperfine -N --warmup 30 --runs "$runs" --export-json "$tmp/result.json" \
   -n warren "$warren_cmd" -n bwrap "$bwrap_cmd" >&2
 
-python3 - "$tmp/result.json" <<'PY'
+log "hyperfine: warren run --rm -- true, sandbox vs docker"
+run_runs=${BENCH_RUN_RUNS:-15}
+hyperfine -N --warmup 2 --runs "$run_runs" --export-json "$tmp/run.json" \
+  -n sandbox "$WARREN_BIN run $repo --rm --runtime sandbox -- true" \
+  -n docker "$WARREN_BIN run $repo --rm --runtime docker -- true" >&2
+
+python3 - "$tmp/result.json" "$tmp/run.json" <<'PY'
 import json, sys
 res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 w, b = res["warren"], res["bwrap"]
 ms = lambda s: f"{s * 1000:.2f} ms"
 ratio = w["median"] / b["median"]
-print("## Sandbox start-up: warren vs bwrap\n")
+print("## Sandbox: `warren exec` vs bwrap, and `run --rm` sandbox vs docker\n")
 print("`true` in a fresh sandbox, timed by hyperfine (`-N`, 30 warm-up runs) in the same run.")
-print("warren: `warren __sandbox --policy-file P -- true` (the code path of `warren exec` on a")
-print("sandbox environment: namespaces, fresh root, Landlock, seccomp, capabilities,")
-print("always-read-only mounts). bwrap: the equivalent mounts and `--unshare-all --die-with-parent")
+print("warren: `warren exec NAME -- true` on a sandbox environment (store lookup, policy,")
+print("namespaces, fresh root, Landlock, seccomp, capabilities, always-read-only mounts).")
+print("bwrap: the equivalent mounts and `--unshare-all --die-with-parent")
 print("--new-session` (no Landlock or seccomp). Target: ratio ≤ 2.0 and warren < 15 ms median.\n")
 print("| command | median | mean ± σ | min | ratio (median, warren / bwrap) |")
 print("| --- | --- | --- | --- | --- |")
@@ -85,4 +101,15 @@ for name, r in (("warren", w), ("bwrap", b)):
     print(f"| {name} | {ms(r['median'])} | {ms(r['mean'])} ± {ms(r['stddev'])} | {ms(r['min'])} | {rr} |")
 verdict = "meets" if ratio <= 2.0 and w["median"] < 0.015 else "misses"
 print(f"\nwarren {verdict} the target ({ratio:.2f}× bwrap, {ms(w['median'])} median).")
+run = {r["command"]: r for r in json.load(open(sys.argv[2]))["results"]}
+sb, dk = run["sandbox"], run["docker"]
+speed = dk["median"] / sb["median"]
+print("\n`warren run --rm --runtime sandbox -- true` vs the same with `--runtime docker`")
+print("(worktree, environment, command, removal; busybox image present locally).")
+print("Target: sandbox ≥ 20× faster.\n")
+print("| runtime | median | mean ± σ | speed-up |")
+print("| --- | --- | --- | --- |")
+print(f"| sandbox | {ms(sb['median'])} | {ms(sb['mean'])} ± {ms(sb['stddev'])} | **{speed:.1f}×** |")
+print(f"| docker | {ms(dk['median'])} | {ms(dk['mean'])} ± {ms(dk['stddev'])} | 1.0× |")
+print(f"\nThe sandbox {'meets' if speed >= 20 else 'misses'} the target ({speed:.1f}× faster).")
 PY

@@ -171,7 +171,10 @@ impl Repo {
                     path.as_os_str(),
                 ],
             );
-            if res.is_err() && path.exists() {
+            if res.is_ok() {
+                return Ok(());
+            }
+            if path.exists() {
                 // Not a registered worktree any more (or locked): remove the
                 // directory ourselves; prune below cleans git's side.
                 std::fs::remove_dir_all(path).map_err(GitError::Spawn)?;

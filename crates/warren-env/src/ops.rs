@@ -355,9 +355,12 @@ impl Warren {
             let _ = std::fs::remove_dir(parent);
         }
         let mut branch_deleted = false;
-        if opts.delete_branch && rec.project_path.exists() && repo.branch_exists(&rec.branch) {
-            repo.delete_branch(&rec.branch)?;
-            branch_deleted = true;
+        if opts.delete_branch && rec.project_path.exists() {
+            match repo.delete_branch(&rec.branch) {
+                Ok(()) => branch_deleted = true,
+                Err(e) if repo.branch_exists(&rec.branch) => return Err(e.into()),
+                Err(_) => {}
+            }
         }
         self.store.delete_environment(name)?;
         crate::envlog::remove(&self.root, name);

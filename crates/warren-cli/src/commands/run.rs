@@ -124,11 +124,13 @@ async fn run_async(
     if !plan.value.services.is_empty() {
         crate::commands::ensure_proxy(ctx);
     }
-    let listing = warren.ls().await?;
-    if let Some(view) = listing.environments.iter().find(|e| e.name == name) {
-        for s in &view.services {
-            if let Some(url) = &s.url {
-                message(&format!("  {:<10} {}", s.name, paint(c, Style::Cyan, url)));
+    if !plan.value.services.is_empty() {
+        let listing = warren.ls().await?;
+        if let Some(view) = listing.environments.iter().find(|e| e.name == name) {
+            for s in &view.services {
+                if let Some(url) = &s.url {
+                    message(&format!("  {:<10} {}", s.name, paint(c, Style::Cyan, url)));
+                }
             }
         }
     }
@@ -163,37 +165,31 @@ async fn run_async(
     };
 
     if args.rm {
-        let dirty = warren_env::git::uncommitted_changes(&rec.worktree).unwrap_or_default();
-        if dirty.is_empty() {
-            let repo = warren_env::git::Repo::discover(&rec.project_path)?;
-            let has_commits = warren_env::git::git(
-                &repo.root,
-                [
-                    "rev-list",
-                    "--count",
-                    &format!("{}..{}", plan_base(&repo), rec.branch),
-                ],
-            )
-            .map(|n| n.trim() != "0")
-            .unwrap_or(true);
-            warren
-                .rm(
-                    &name,
-                    RmOptions {
-                        force: false,
-                        delete_branch: !has_commits,
-                    },
-                )
-                .await?;
-            if has_commits {
-                message(&format!("kept branch {} (it has new commits)", rec.branch));
+        // A branch with new commits is kept (it is the agent's work); one
+        // without is deleted with the environment. A dirty worktree keeps
+        // the whole environment, stopped.
+        let has_commits = warren_env::git::git(
+            &rec.project_path,
+            ["rev-list", "--count", &format!("HEAD..{}", rec.branch)],
+        )
+        .map(|n| n.trim() != "0")
+        .unwrap_or(true);
+        let opts = RmOptions {
+            force: false,
+            delete_branch: !has_commits,
+        };
+        match warren.rm(&name, opts).await {
+            Ok(_) if has_commits => {
+                message(&format!("kept branch {} (it has new commits)", rec.branch))
             }
-        } else {
-            warren.stop(&name).await?;
-            crate::printer::warning(&format!(
-                "kept `{name}` (stopped): its worktree has {} uncommitted change(s); `warren rm --force {name}` discards them",
-                dirty.len()
-            ));
+            Ok(_) => {}
+            Err(warren_env::EnvError::Dirty { count, .. }) => {
+                warren.stop(&name).await?;
+                crate::printer::warning(&format!(
+                    "kept `{name}` (stopped): its worktree has {count} uncommitted change(s); `warren rm --force {name}` discards them"
+                ));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     if args.json {
@@ -203,11 +199,6 @@ async fn run_async(
         ));
     }
     Ok(exit_code(status.code))
-}
-
-/// The commit the branch started from: the main checkout's HEAD.
-fn plan_base(repo: &warren_env::git::Repo) -> String {
-    warren_env::git::git(&repo.root, ["rev-parse", "HEAD"]).unwrap_or_else(|_| "HEAD".into())
 }
 
 #[cfg(test)]
