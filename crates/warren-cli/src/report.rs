@@ -31,6 +31,11 @@ fn find_hint(err: &anyhow::Error) -> Option<String> {
         {
             return Some(h.to_string());
         }
+        if let Some(e) = cause.downcast_ref::<warren_agent::AgentError>()
+            && let Some(h) = e.hint()
+        {
+            return Some(h.to_string());
+        }
         if let Some(e) = cause.downcast_ref::<crate::commands::UserError>()
             && let Some(h) = &e.hint
         {

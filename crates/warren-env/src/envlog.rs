@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn formats_dates() {
         assert_eq!(super::format_unix(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::format_unix(1_795_435_200), "2026-11-23T08:00:00Z");
+        assert_eq!(super::format_unix(1_795_435_200), "2026-11-23T12:00:00Z");
         assert_eq!(super::format_unix(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

@@ -273,6 +273,9 @@ impl Warren {
                     self.reporter.warn(&format!("{e}; stopping anyway"));
                 }
             }
+            // Routes go first: the proxy stops sending traffic while the
+            // services shut down, instead of answering 502.
+            self.store.remove_routes(name)?;
             match runtime.stop(id, STOP_TIMEOUT).await {
                 Ok(()) | Err(warren_runtime::RuntimeError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),

@@ -101,8 +101,29 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(open_err)?;
         // WAL lets readers (ls, the proxy) run while a writer holds the lock.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
+        // Switching a fresh database to WAL can fail with SQLITE_BUSY
+        // without consulting the busy handler while another process does
+        // the same: retry for a while (the mode is persistent, so only the
+        // first opens of a new database race).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let mode: rusqlite::Result<String> =
+                conn.query_row("PRAGMA journal_mode", [], |r| r.get(0));
+            let res = match mode {
+                Ok(m) if m.eq_ignore_ascii_case("wal") => Ok(()),
+                _ => conn.pragma_update(None, "journal_mode", "WAL"),
+            };
+            match res {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(open_err(e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")

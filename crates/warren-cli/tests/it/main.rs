@@ -7,4 +7,5 @@ mod harness;
 
 mod config;
 mod environments;
+mod routing;
 mod sandbox;
