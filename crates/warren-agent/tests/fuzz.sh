@@ -41,7 +41,12 @@ token=$(cat "$root/credentials/agent-api.token")
 log "server $url (pid $pid), $examples examples per operation"
 
 status=0
+# positive_data_acceptance is left out: a schema-valid POST /task is rightly
+# refused with 409 agent_busy while an earlier fuzz task still runs, state
+# the fuzzer cannot see. Every other check (5xx, schema and status-code
+# conformance, content type, ...) runs.
 st run "$url/openapi.json" -H "Authorization: Bearer $token" --checks all \
+  --exclude-checks positive_data_acceptance \
   -n "$examples" --exclude-path /shutdown --request-timeout 20 \
   --generation-deterministic >"$root/st.out" 2>&1 || status=$?
 tail -25 "$root/st.out"
