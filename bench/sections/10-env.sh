@@ -78,7 +78,11 @@ def load(name):
 ms = lambda s: f"{s * 1000:.1f} ms"
 print("## Environments on Docker: exec, run --rm, ls\n")
 print("hyperfine (`-N`) in one run against the peer named in the issue; ratio = warren / peer")
-print("on medians. Engine: Docker 20.10 (Debian `docker.io`), busybox image present locally.\n")
+print("on medians. Engine: Docker 20.10 (Debian `docker.io`), busybox image present locally.")
+print("The bench project has no lifecycle commands or services, so `run --rm -- CMD` takes the")
+print("one-shot path (CMD is the container's own process, as with `docker run --rm`); a project")
+print("with lifecycle commands starts the environment first and execs CMD (one more engine")
+print("round trip, about 60 ms here).\n")
 print("| measurement | warren | peer | ratio | target |")
 print("| --- | --- | --- | --- | --- |")
 rows = [("exec", "(a) `warren exec NAME -- true` vs `docker exec CTR true`", 1.15),

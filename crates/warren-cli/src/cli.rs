@@ -119,6 +119,10 @@ pub struct ExecArgs {
     /// Never allocate a TTY.
     #[arg(long, short = 'T')]
     pub no_tty: bool,
+    /// Set a variable for the command: `-e KEY=VALUE`, or `-e KEY` to pass
+    /// this process's value (keeps secrets out of the command line).
+    #[arg(long = "env", short = 'e', value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
     /// Command and arguments.
     #[arg(last = true, required = true)]
     pub cmd: Vec<String>,

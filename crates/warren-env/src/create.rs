@@ -154,17 +154,41 @@ impl Warren {
         undo.push(Undo::Reservation(name.clone()));
         self.log_event(&name, &format!("creating ({} runtime)", plan.runtime));
 
-        // 2. The worktree, on branch warren/<name>.
+        // 2. The worktree, on branch warren/<name>. Meanwhile, connect to
+        // the runtime and, when no host command could change the build
+        // inputs, get the image: both mostly wait on other processes.
         self.reporter.step("creating worktree");
-        let created_branch = plan
-            .repo
-            .add_worktree(&rec.worktree, &rec.branch)
-            .map_err(|e| EnvError::at("creating the worktree")(e.into()))?;
-        undo.push(Undo::Worktree {
-            repo: plan.repo.clone(),
-            path: rec.worktree.clone(),
-            branch: created_branch.then(|| rec.branch.clone()),
-        });
+        let early_image = plan.hooks.pre_start.is_empty() && plan.initialize.is_none();
+        let worktree = {
+            let repo = plan.repo.clone();
+            let (path, branch) = (rec.worktree.clone(), rec.branch.clone());
+            tokio::task::spawn_blocking(move || repo.add_worktree(&path, &branch))
+        };
+        let prepare = async {
+            let runtime = self
+                .runtime(plan.runtime)
+                .await
+                .map_err(EnvError::at("connecting to the runtime"))?;
+            let image = if early_image {
+                self.image(runtime, plan).await?
+            } else {
+                None
+            };
+            Ok::<_, EnvError>((runtime, image))
+        };
+        let (worktree, prepared) = tokio::join!(worktree, prepare);
+        let worktree = worktree
+            .map_err(|e| EnvError::Other(format!("creating the worktree: {e}")))
+            .and_then(|r| r.map_err(|e| EnvError::at("creating the worktree")(e.into())));
+        if let Ok(created_branch) = &worktree {
+            undo.push(Undo::Worktree {
+                repo: plan.repo.clone(),
+                path: rec.worktree.clone(),
+                branch: created_branch.then(|| rec.branch.clone()),
+            });
+        }
+        worktree?;
+        let (runtime, mut image) = prepared?;
 
         // 3. Host-side commands: pre_start hooks, then initializeCommand.
         let host_env = self.host_command_env(&name, plan);
@@ -199,24 +223,9 @@ impl Warren {
         }
 
         // 4–6. Image, container, start.
-        let runtime = self
-            .runtime(plan.runtime)
-            .await
-            .map_err(EnvError::at("connecting to the runtime"))?;
-        let image = match &plan.image {
-            Some(src) => {
-                self.reporter.step("preparing image");
-                let reporter = self.reporter.clone();
-                let sink = move |p: warren_runtime::Progress| reporter.progress(&p);
-                Some(
-                    runtime
-                        .ensure_image(src, &sink)
-                        .await
-                        .map_err(|e| EnvError::at("preparing the image")(e.into()))?,
-                )
-            }
-            None => None,
-        };
+        if !early_image {
+            image = self.image(runtime, plan).await?;
+        }
         let local_plan;
         let plan = if plan.runtime == RuntimeKind::Docker {
             plan
@@ -237,6 +246,12 @@ impl Warren {
         self.store.set_container(&name, &id, image.as_deref())?;
         self.store
             .set_spec(&name, &spec.to_json(), &plan.config_hash)?;
+        if plan.oneshot.is_some() {
+            // Started by `run_oneshot`, attached, so no output is lost.
+            self.store.set_state(&name, EnvState::Running)?;
+            self.log_event(&name, "running (one-shot)");
+            return Ok(self.store.require_environment(&name)?);
+        }
         self.reporter.step("starting container");
         runtime
             .start(&id)
@@ -311,6 +326,25 @@ impl Warren {
         Ok(p)
     }
 
+    /// Pulls or builds the plan's image, if it has one.
+    async fn image(
+        &self,
+        runtime: &dyn warren_runtime::Runtime,
+        plan: &Plan,
+    ) -> Result<Option<String>, EnvError> {
+        let Some(src) = &plan.image else {
+            return Ok(None);
+        };
+        self.reporter.step("preparing image");
+        let reporter = self.reporter.clone();
+        let sink = move |p: warren_runtime::Progress| reporter.progress(&p);
+        runtime
+            .ensure_image(src, &sink)
+            .await
+            .map(Some)
+            .map_err(|e| EnvError::at("preparing the image")(e.into()))
+    }
+
     /// Env for commands warren runs on the host for an environment.
     fn host_command_env(&self, name: &str, plan: &Plan) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = self
@@ -375,6 +409,11 @@ impl Warren {
         env.push(("GIT_CONFIG_COUNT".into(), "1".into()));
         env.push(("GIT_CONFIG_KEY_0".into(), "safe.directory".into()));
         env.push(("GIT_CONFIG_VALUE_0".into(), "*".into()));
+        if plan.oneshot.is_some() {
+            // What `exec` would add, since CMD is the container's process.
+            env.extend(plan.remote_env.iter().cloned());
+            env.extend(self.credential_values(&sys.passthrough_env));
+        }
         let mut mounts = sys.mounts;
         mounts.extend(plan.container.mounts.iter().cloned());
         let create = CreateSpec {
@@ -398,7 +437,13 @@ impl Warren {
                 })
                 .collect(),
             workdir: Some(plan.workspace_folder.clone()),
-            user: plan.container.user.clone(),
+            user: match &plan.oneshot {
+                Some(_) => plan
+                    .remote_user
+                    .clone()
+                    .or_else(|| plan.container.user.clone()),
+                None => plan.container.user.clone(),
+            },
             override_command: plan.container.override_command,
             init: plan.container.init,
             privileged: plan.container.privileged,
@@ -410,6 +455,7 @@ impl Warren {
             nano_cpus: plan.container.nano_cpus,
             shm_size_bytes: plan.container.shm_size_bytes,
             ulimits: plan.container.ulimits.clone(),
+            oneshot: plan.oneshot.clone(),
         };
         let spec = EnvSpec {
             runtime: plan.runtime,
@@ -426,6 +472,7 @@ impl Warren {
             proxy_port: plan.proxy_port,
             wait_for: plan.wait_for.clone(),
             runtime_data: plan.runtime_data.clone(),
+            base_commit: plan.repo.branch_tip(&rec.branch),
         };
         if rec.state != EnvState::Creating {
             self.reporter

@@ -61,6 +61,13 @@ where
     Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }
 
+/// What reading a ref without git found.
+enum RefLookup {
+    Found(String),
+    Missing,
+    Unknown,
+}
+
 /// A git repository as warren sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repo {
@@ -104,20 +111,79 @@ impl Repo {
 
     /// Whether the repository has at least one commit (a worktree needs one).
     pub fn has_commits(&self) -> bool {
-        git(&self.root, ["rev-parse", "--verify", "--quiet", "HEAD"]).is_ok()
+        self.head_commit().is_some()
+    }
+
+    /// The commit the main checkout's HEAD points at.
+    pub fn head_commit(&self) -> Option<String> {
+        let head = std::fs::read_to_string(self.git_dir.join("HEAD")).ok();
+        let fast = match head.as_deref().map(str::trim) {
+            Some(h) if h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                RefLookup::Found(h.to_string())
+            }
+            Some(h) => match h.strip_prefix("ref: ") {
+                Some(r) => self.lookup_ref(r),
+                None => RefLookup::Unknown,
+            },
+            None => RefLookup::Unknown,
+        };
+        match fast {
+            RefLookup::Found(sha) => Some(sha),
+            RefLookup::Missing => None,
+            RefLookup::Unknown => git(&self.root, ["rev-parse", "--verify", "--quiet", "HEAD"])
+                .ok()
+                .map(|s| s.trim().to_string()),
+        }
+    }
+
+    /// The commit `refs/heads/<branch>` points at.
+    pub fn branch_tip(&self, branch: &str) -> Option<String> {
+        let name = format!("refs/heads/{branch}");
+        match self.lookup_ref(&name) {
+            RefLookup::Found(sha) => Some(sha),
+            RefLookup::Missing => None,
+            RefLookup::Unknown => git(&self.root, ["rev-parse", "--verify", "--quiet", &name])
+                .ok()
+                .map(|s| s.trim().to_string()),
+        }
     }
 
     pub fn branch_exists(&self, branch: &str) -> bool {
-        git(
-            &self.root,
-            [
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                &format!("refs/heads/{branch}"),
-            ],
-        )
-        .is_ok()
+        self.branch_tip(branch).is_some()
+    }
+
+    /// Reads a ref from the files backend without starting git (a git
+    /// process costs milliseconds, and `run` needs several): the loose ref,
+    /// else `packed-refs`. Anything unusual (reftable, a symbolic ref)
+    /// answers `Unknown` so the caller asks git.
+    fn lookup_ref(&self, name: &str) -> RefLookup {
+        if self.git_dir.join("reftable").exists() || name.contains("..") {
+            return RefLookup::Unknown;
+        }
+        match std::fs::read_to_string(self.git_dir.join(name)) {
+            Ok(v) => {
+                let v = v.trim();
+                return if v.len() == 40 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    RefLookup::Found(v.to_string())
+                } else {
+                    RefLookup::Unknown
+                };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return RefLookup::Unknown,
+        }
+        match std::fs::read_to_string(self.git_dir.join("packed-refs")) {
+            Ok(packed) => packed
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.starts_with('^'))
+                .find_map(|l| {
+                    let (sha, r) = l.split_once(' ')?;
+                    (r == name).then(|| RefLookup::Found(sha.to_string()))
+                })
+                .unwrap_or(RefLookup::Missing),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RefLookup::Missing,
+            Err(_) => RefLookup::Unknown,
+        }
     }
 
     /// Adds a worktree at `path` on `branch`, creating the branch from HEAD
@@ -128,6 +194,7 @@ impl Repo {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
         }
+        let _lock = self.worktree_lock()?;
         let path_os = path.as_os_str();
         if self.branch_exists(branch) {
             git(
@@ -160,6 +227,7 @@ impl Repo {
 
     /// Removes a worktree (discarding its changes) and prunes git's record of it.
     pub fn remove_worktree(&self, path: &Path) -> Result<(), GitError> {
+        let _lock = self.worktree_lock()?;
         if path.exists() {
             let res = git(
                 &self.root,
@@ -182,6 +250,26 @@ impl Repo {
         }
         git(&self.root, ["worktree", "prune"])?;
         Ok(())
+    }
+
+    /// Serialises worktree changes of this repository across processes:
+    /// `git worktree add` reads the other worktrees' metadata and fails
+    /// ("failed to read .git/worktrees/X/commondir") while a concurrent one
+    /// is half-written. Released when dropped.
+    fn worktree_lock(&self) -> Result<std::fs::File, GitError> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.git_dir.join("warren-worktree.lock"))
+            .map_err(GitError::Spawn)?;
+        // SAFETY: flock(2) on a descriptor we own; the lock goes with it.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            return Err(GitError::Spawn(std::io::Error::last_os_error()));
+        }
+        Ok(file)
     }
 
     /// Deletes a local branch.
@@ -257,6 +345,27 @@ pub(crate) mod tests {
         repo.remove_worktree(&wt).unwrap();
         repo.delete_branch("warren/one").unwrap();
         assert!(!repo.branch_exists("warren/one"));
+    }
+
+    #[test]
+    fn refs_read_without_git_match_git() {
+        let dir = tempfile::tempdir().unwrap();
+        init_repo(dir.path());
+        let repo = Repo::discover(dir.path()).unwrap();
+        let head = git(dir.path(), ["rev-parse", "HEAD"]).unwrap();
+        assert_eq!(repo.head_commit().as_deref(), Some(head.as_str()));
+        assert!(repo.branch_exists("main"));
+        assert!(!repo.branch_exists("warren/nope"));
+        git(dir.path(), ["branch", "warren/packed"]).unwrap();
+        git(dir.path(), ["pack-refs", "--all"]).unwrap();
+        assert_eq!(
+            repo.branch_tip("warren/packed").as_deref(),
+            Some(head.as_str())
+        );
+        assert!(repo.has_commits());
+        let empty = tempfile::tempdir().unwrap();
+        git(empty.path(), ["init", "--quiet", "-b", "main"]).unwrap();
+        assert!(!Repo::discover(empty.path()).unwrap().has_commits());
     }
 
     #[test]

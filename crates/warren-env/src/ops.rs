@@ -333,38 +333,55 @@ impl Warren {
                 });
             }
         }
-        if let Some(id) = &rec.container_id {
-            match self.runtime(rec.runtime).await {
-                Ok(rt) => rt.remove(id).await?,
-                Err(e) if opts.force => self
-                    .reporter
-                    .warn(&format!("{e}; removing warren's record anyway")),
-                Err(e) => return Err(e),
-            }
-        }
         self.store.remove_routes(name)?;
-        let repo = Repo {
-            root: rec.project_path.clone(),
-            git_dir: rec.project_path.join(".git"),
-        };
-        if rec.project_path.exists() {
-            repo.remove_worktree(&rec.worktree)?;
-        } else if rec.worktree.exists() {
-            std::fs::remove_dir_all(&rec.worktree).map_err(|e| {
-                EnvError::Io(format!("cannot remove `{}`", rec.worktree.display()), e)
-            })?;
-        }
-        if let Some(parent) = rec.worktree.parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
-        let mut branch_deleted = false;
-        if opts.delete_branch && rec.project_path.exists() {
-            match repo.delete_branch(&rec.branch) {
-                Ok(()) => branch_deleted = true,
-                Err(e) if repo.branch_exists(&rec.branch) => return Err(e.into()),
-                Err(_) => {}
+        // The container and the worktree go at the same time: both take
+        // a while (engine teardown, file deletion) and neither needs the
+        // other. The dirty check above already protected the work.
+        let container = async {
+            if let Some(id) = &rec.container_id {
+                match self.runtime(rec.runtime).await {
+                    Ok(rt) => rt.remove(id).await?,
+                    Err(e) if opts.force => self
+                        .reporter
+                        .warn(&format!("{e}; removing warren's record anyway")),
+                    Err(e) => return Err(e),
+                }
             }
-        }
+            Ok::<(), EnvError>(())
+        };
+        let (project, worktree, branch) = (
+            rec.project_path.clone(),
+            rec.worktree.clone(),
+            rec.branch.clone(),
+        );
+        let delete_branch = opts.delete_branch;
+        let files = tokio::task::spawn_blocking(move || -> Result<bool, EnvError> {
+            let repo = Repo {
+                root: project.clone(),
+                git_dir: project.join(".git"),
+            };
+            if project.exists() {
+                repo.remove_worktree(&worktree)?;
+            } else if worktree.exists() {
+                std::fs::remove_dir_all(&worktree).map_err(|e| {
+                    EnvError::Io(format!("cannot remove `{}`", worktree.display()), e)
+                })?;
+            }
+            if let Some(parent) = worktree.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+            if delete_branch && project.exists() {
+                match repo.delete_branch(&branch) {
+                    Ok(()) => return Ok(true),
+                    Err(e) if repo.branch_exists(&branch) => return Err(e.into()),
+                    Err(_) => {}
+                }
+            }
+            Ok(false)
+        });
+        let (container, files) = tokio::join!(container, files);
+        container?;
+        let branch_deleted = files.map_err(|e| EnvError::Other(e.to_string()))??;
         self.store.delete_environment(name)?;
         crate::envlog::remove(&self.root, name);
         Ok(RmOutcome {
@@ -401,8 +418,19 @@ impl Warren {
         io: ExecIo<'_>,
     ) -> Result<ExitStatus, EnvError> {
         let (rec, exec) = self.exec_spec(name, argv)?;
+        self.exec_with(&rec, &exec, io).await
+    }
+
+    /// Runs a prepared [`ExecSpec`] (from [`Warren::exec_spec`]) in `rec`.
+    pub async fn exec_with(
+        &self,
+        rec: &EnvRecord,
+        exec: &ExecSpec,
+        io: ExecIo<'_>,
+    ) -> Result<ExitStatus, EnvError> {
+        let name = rec.name.as_str();
         let runtime = self.runtime(rec.runtime).await?;
-        match runtime.exec(Self::container_id(&rec)?, &exec, io).await {
+        match runtime.exec(Self::container_id(rec)?, exec, io).await {
             Ok(s) => Ok(s),
             Err(warren_runtime::RuntimeError::NotFound(_)) => {
                 self.store.set_state(name, EnvState::Gone)?;
@@ -438,8 +466,11 @@ impl Warren {
         tail: Option<usize>,
     ) -> Result<(), EnvError> {
         let rec = self.record(name)?;
-        if let Ok(text) = std::fs::read_to_string(crate::envlog::path(&self.root, name)) {
+        let log_path = crate::envlog::path(&self.root, name);
+        let mut offset = 0u64;
+        if let Ok(text) = std::fs::read_to_string(&log_path) {
             use std::io::Write;
+            offset = text.len() as u64;
             let mut out = std::io::stdout();
             let lines: Vec<&str> = text.lines().collect();
             let start = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
@@ -449,16 +480,88 @@ impl Warren {
                 }
             }
         }
-        if let Some(id) = &rec.container_id {
-            let runtime = self.runtime(rec.runtime).await?;
-            match runtime.logs(id, follow, tail).await {
-                Ok(()) => {}
-                Err(warren_runtime::RuntimeError::NotFound(_)) => {
-                    return Err(EnvError::Gone(name.to_string()));
+        let container = async {
+            if let Some(id) = &rec.container_id {
+                let runtime = self.runtime(rec.runtime).await?;
+                match runtime.logs(id, follow, tail).await {
+                    Ok(()) => {}
+                    Err(warren_runtime::RuntimeError::NotFound(_)) => {
+                        return Err(EnvError::Gone(name.to_string()));
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
             }
+            if follow {
+                // Keep following warren's own log after the container's ends.
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        };
+        if !follow {
+            return container.await;
         }
-        Ok(())
+        // Follow warren's log (lifecycle output, state changes) alongside the
+        // container's, until the environment is removed or Ctrl-C.
+        let follow_log = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let gone = self.store.environment(name).ok().flatten().is_none();
+                let bytes = std::fs::read(&log_path).unwrap_or_default();
+                if gone && bytes.len() as u64 <= offset {
+                    return Ok::<(), EnvError>(());
+                }
+                if (bytes.len() as u64) > offset {
+                    use std::io::Write;
+                    let mut out = std::io::stdout();
+                    if out
+                        .write_all(&bytes[offset as usize..])
+                        .and_then(|_| out.flush())
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                    offset = bytes.len() as u64;
+                }
+            }
+        };
+        tokio::select! {
+            r = container => r,
+            r = follow_log => r,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    }
+}
+
+impl Warren {
+    /// Whether the environment's branch has commits beyond where it
+    /// started (the agent's work, to be kept).
+    pub fn has_new_commits(&self, rec: &EnvRecord) -> bool {
+        let repo = Repo {
+            root: rec.project_path.clone(),
+            git_dir: rec.project_path.join(".git"),
+        };
+        let base = Self::spec_of(rec).ok().and_then(|s| s.base_commit);
+        match (base, repo.branch_tip(&rec.branch)) {
+            (Some(base), Some(tip)) => base != tip,
+            _ => crate::git::git(
+                &rec.project_path,
+                ["rev-list", "--count", &format!("HEAD..{}", rec.branch)],
+            )
+            .map(|n| n.trim() != "0")
+            .unwrap_or(true),
+        }
+    }
+}
+
+impl Warren {
+    /// Runs a one-shot environment's command (its container's own process,
+    /// see [`crate::Plan::oneshot`]) to its end.
+    pub async fn run_oneshot(&self, name: &str, io: ExecIo<'_>) -> Result<ExitStatus, EnvError> {
+        let rec = self.record(name)?;
+        let runtime = self.runtime(rec.runtime).await?;
+        let status = runtime.run_attached(Self::container_id(&rec)?, io).await?;
+        self.store.set_state(name, EnvState::Stopped)?;
+        self.log_event(name, &format!("command exited with code {}", status.code));
+        Ok(status)
     }
 }

@@ -61,4 +61,26 @@ pub struct Plan {
     pub wait_for: Option<String>,
     /// Runtime-specific settings (the sandbox policy inputs).
     pub runtime_data: serde_json::Value,
+    /// `run --rm -- CMD` with nothing to run before CMD: the container's
+    /// only process is CMD (like `docker run --rm`), saving an exec. See
+    /// [`Plan::can_run_oneshot`].
+    pub oneshot: Option<Vec<String>>,
+}
+
+impl Plan {
+    /// Whether CMD can be the container's own process: docker, and no
+    /// lifecycle command, hook or service that needs the environment up
+    /// before CMD runs.
+    pub fn can_run_oneshot(&self) -> bool {
+        let l = &self.lifecycle;
+        self.runtime == RuntimeKind::Docker
+            && l.on_create.is_none()
+            && l.update_content.is_none()
+            && l.post_create.is_none()
+            && l.post_start.is_none()
+            && l.post_attach.is_none()
+            && self.hooks.post_start.is_empty()
+            && self.hooks.pre_stop.is_empty()
+            && self.services.is_empty()
+    }
 }

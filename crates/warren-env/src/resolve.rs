@@ -276,6 +276,7 @@ impl Warren {
             config_hash,
             wait_for: Some(format!("{:?}", eff.wait_for)),
             runtime_data,
+            oneshot: None,
         })
     }
 }

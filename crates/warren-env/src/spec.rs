@@ -99,6 +99,10 @@ pub struct EnvSpec {
     /// Runtime-specific data (the sandbox policy), opaque here.
     #[serde(default)]
     pub runtime_data: serde_json::Value,
+    /// The commit the environment's branch started at (new commits on top
+    /// of it are the agent's work).
+    #[serde(default)]
+    pub base_commit: Option<String>,
 }
 
 impl EnvSpec {
@@ -168,6 +172,7 @@ mod tests {
             proxy_port: 8080,
             wait_for: None,
             runtime_data: serde_json::Value::Null,
+            base_commit: Some("0".repeat(40)),
         };
         assert_eq!(EnvSpec::from_json(&spec.to_json()).unwrap(), spec);
     }

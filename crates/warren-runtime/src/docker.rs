@@ -421,6 +421,89 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn run_attached(&self, id: &str, io: ExecIo<'_>) -> Result<ExitStatus> {
+        // Attach first so no output is lost, then start, stream, and read
+        // the exit code once the output ends (the container has exited).
+        let opts = qp::AttachContainerOptionsBuilder::default()
+            .stream(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(id, Some(opts))
+            .await
+            .map_err(|e| not_found_or(id, "attaching to the container", e))?;
+        let mut output = attached.output;
+        drop(attached.input);
+        self.start(id).await?;
+        let mut out = std::io::stdout();
+        let mut err = std::io::stderr();
+        let mut sink: Box<dyn FnMut(Stream, &[u8]) + Send + '_> = match io {
+            ExecIo::Capture(sink) => Box::new(move |s, b| sink(s, b)),
+            ExecIo::Null => Box::new(|_, _| {}),
+            ExecIo::Inherit { .. } => Box::new(move |s, bytes: &[u8]| {
+                use std::io::Write;
+                let _ = match s {
+                    Stream::Stdout => out.write_all(bytes).and_then(|_| out.flush()),
+                    Stream::Stderr => err.write_all(bytes).and_then(|_| err.flush()),
+                };
+            }),
+        };
+        let pump = async {
+            while let Some(chunk) = output.next().await {
+                match chunk {
+                    Ok(bollard::container::LogOutput::StdErr { message }) => {
+                        sink(Stream::Stderr, &message)
+                    }
+                    Ok(
+                        bollard::container::LogOutput::StdOut { message }
+                        | bollard::container::LogOutput::Console { message },
+                    ) => sink(Stream::Stdout, &message),
+                    Ok(bollard::container::LogOutput::StdIn { .. }) => {}
+                    Err(e) => return Err(engine("reading the command's output", e)),
+                }
+            }
+            Ok(())
+        };
+        // Signals for this foreground job go to the container's process.
+        let forward = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return std::future::pending::<()>().await;
+            };
+            loop {
+                let sig = tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                };
+                let opts = qp::KillContainerOptionsBuilder::default()
+                    .signal(sig)
+                    .build();
+                let _ = self.docker.kill_container(id, Some(opts)).await;
+            }
+        };
+        tokio::select! {
+            r = pump => r?,
+            _ = forward => {}
+        }
+        let opts = qp::WaitContainerOptionsBuilder::default()
+            .condition("not-running")
+            .build();
+        let mut wait = self.docker.wait_container(id, Some(opts));
+        let code = match wait.next().await {
+            Some(Ok(r)) => r.status_code,
+            // Non-zero exits arrive as an error carrying the code.
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(engine("waiting for the container", e)),
+            None => -1,
+        };
+        Ok(ExitStatus { code })
+    }
+
     async fn exec(&self, id: &str, spec: &ExecSpec, io: ExecIo<'_>) -> Result<ExitStatus> {
         let (tty, stdin) = match &io {
             ExecIo::Inherit { tty, stdin } => (*tty, *stdin),

@@ -127,6 +127,10 @@ pub struct CreateSpec {
     pub shm_size_bytes: Option<i64>,
     /// `name=soft[:hard]`.
     pub ulimits: Vec<String>,
+    /// A one-shot job: the container's only process is this command (no
+    /// keep-alive, no entrypoint), run by [`Runtime::run_attached`].
+    #[serde(default)]
+    pub oneshot: Option<Vec<String>>,
 }
 
 /// A command to run inside an environment.
@@ -235,4 +239,14 @@ pub trait Runtime: Send + Sync {
 
     /// Every environment carrying all of `labels`.
     async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerInfo>>;
+
+    /// Starts a container created with [`CreateSpec::oneshot`], streams its
+    /// output to `io` and waits for its exit code.
+    async fn run_attached(&self, id: &str, io: ExecIo<'_>) -> Result<ExitStatus> {
+        let _ = (id, io);
+        Err(RuntimeError::Other(format!(
+            "the {} runtime has no one-shot containers",
+            self.kind()
+        )))
+    }
 }

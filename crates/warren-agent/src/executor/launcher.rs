@@ -52,9 +52,11 @@ impl Launcher for HostLauncher {
     }
 }
 
-/// Runs the tool inside an environment: `warren exec -T NAME -- env K=V … argv`.
-/// `warren exec` forwards SIGTERM/SIGINT to the command, runs it in the
-/// environment's workspace and passes its exit code through.
+/// Runs the tool inside an environment: `warren exec -T -e K … NAME -- argv`,
+/// with the values in the subprocess's environment (never in its argv, which
+/// every local user can read in `/proc/*/cmdline`). `warren exec` forwards
+/// SIGTERM/SIGINT to the command, runs it in the environment's workspace and
+/// passes its exit code through.
 #[derive(Debug, Clone)]
 pub struct EnvLauncher {
     pub warren_bin: PathBuf,
@@ -68,13 +70,13 @@ impl EnvLauncher {
             self.warren_bin.display().to_string(),
             "exec".into(),
             "-T".into(),
-            self.env.clone(),
-            "--".into(),
         ];
-        if !inv.env.is_empty() {
-            a.push("env".into());
-            a.extend(inv.env.iter().map(|(k, v)| format!("{k}={v}")));
+        for (k, _) in &inv.env {
+            a.push("-e".into());
+            a.push(k.clone());
         }
+        a.push(self.env.clone());
+        a.push("--".into());
         a.extend(inv.argv.iter().cloned());
         a
     }
@@ -85,6 +87,7 @@ impl Launcher for EnvLauncher {
         let argv = self.argv(inv);
         let mut cmd = tokio::process::Command::new(&argv[0]);
         cmd.args(&argv[1..]);
+        cmd.envs(inv.env.iter().map(|(k, v)| (k, v)));
         prepare(&mut cmd);
         cmd
     }
@@ -103,7 +106,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn env_argv_wraps_with_env() {
+    fn env_argv_passes_names_not_values() {
         let l = EnvLauncher {
             warren_bin: "/bin/warren".into(),
             env: "otter".into(),
@@ -114,7 +117,7 @@ mod tests {
         };
         assert_eq!(
             l.argv(&inv).join(" "),
-            "/bin/warren exec -T otter -- env IS_SANDBOX=1 claude -p"
+            "/bin/warren exec -T -e IS_SANDBOX otter -- claude -p"
         );
     }
 }

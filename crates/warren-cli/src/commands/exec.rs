@@ -12,7 +12,12 @@ use crate::commands::{Ctx, exit_code};
 
 pub fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let warren = ctx.warren(true)?;
-    let (rec, spec) = warren.exec_spec(&args.name, args.cmd.clone())?;
+    let (rec, mut spec) = warren.exec_spec(&args.name, args.cmd.clone())?;
+    for e in &args.env {
+        let (k, v) = crate::commands::run::parse_env(e, &ctx.host)?;
+        spec.env.retain(|(n, _)| *n != k);
+        spec.env.push((k, v));
+    }
     if rec.runtime == RuntimeKind::Sandbox {
         // Fast path: this process becomes the sandbox helper (no async
         // runtime, no threads, no re-exec); signals reach the command
@@ -32,7 +37,6 @@ pub fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let stdin_tty = std::io::stdin().is_terminal();
     let tty = !args.no_tty && (args.tty || (stdin_tty && std::io::stdout().is_terminal()));
     let stdin = args.interactive || stdin_tty;
-    let status =
-        ctx.block_on(warren.exec(&args.name, args.cmd, ExecIo::Inherit { tty, stdin }))??;
+    let status = ctx.block_on(warren.exec_with(&rec, &spec, ExecIo::Inherit { tty, stdin }))??;
     Ok(exit_code(status.code))
 }

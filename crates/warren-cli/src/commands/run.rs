@@ -106,7 +106,16 @@ async fn run_async(
     req: RunRequest,
     args: RunArgs,
 ) -> anyhow::Result<ExitCode> {
-    let plan = warren.plan(&req).await?;
+    let mut plan = warren.plan(&req).await?;
+    let stdin_tty = std::io::stdin().is_terminal();
+    let tty_ok = stdin_tty && std::io::stdout().is_terminal();
+    // `run --rm -- CMD` with nothing to do before CMD: CMD becomes the
+    // container's own process, like `docker run --rm` (one engine round
+    // trip fewer than start + exec).
+    let oneshot = args.rm && !args.cmd.is_empty() && !stdin_tty && plan.value.can_run_oneshot();
+    if oneshot {
+        plan.value.oneshot = Some(args.cmd.clone());
+    }
     let c = stderr_color();
     for w in &plan.warnings {
         message(&w.render(c));
@@ -135,9 +144,17 @@ async fn run_async(
         }
     }
 
-    let stdin_tty = std::io::stdin().is_terminal();
-    let tty_ok = stdin_tty && std::io::stdout().is_terminal();
-    let status = if args.cmd.is_empty() {
+    let status = if oneshot {
+        warren
+            .run_oneshot(
+                &name,
+                ExecIo::Inherit {
+                    tty: false,
+                    stdin: false,
+                },
+            )
+            .await?
+    } else if args.cmd.is_empty() {
         warren.post_attach(&name).await?;
         let spec = Warren::spec_of(&rec)?;
         let cmd = interactive_command(spec.tool.as_deref());
@@ -168,12 +185,7 @@ async fn run_async(
         // A branch with new commits is kept (it is the agent's work); one
         // without is deleted with the environment. A dirty worktree keeps
         // the whole environment, stopped.
-        let has_commits = warren_env::git::git(
-            &rec.project_path,
-            ["rev-list", "--count", &format!("HEAD..{}", rec.branch)],
-        )
-        .map(|n| n.trim() != "0")
-        .unwrap_or(true);
+        let has_commits = warren.has_new_commits(&warren.record(&name)?);
         let opts = RmOptions {
             force: false,
             delete_branch: !has_commits,

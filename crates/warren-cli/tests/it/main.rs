@@ -5,6 +5,7 @@
 #[macro_use]
 mod harness;
 
+mod commands;
 mod config;
 mod environments;
 mod routing;

@@ -148,18 +148,30 @@ fn a_sandbox_environment_works_like_a_container() {
 fn isolation_holds_through_warren() {
     let ctx = TestContext::new();
     sandbox_project(&ctx, "name: iso\n");
+    escape_attempts(&ctx, "sandbox");
+}
+
+/// The same hostile attempts against the docker runtime, where they apply.
+#[test]
+fn isolation_holds_through_warren_on_docker() {
+    if !require_docker() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.write(".warren.yaml", "name: iso\n");
+    ctx.write(
+        ".devcontainer/devcontainer.json",
+        r#"{"image": "warren-test/busybox:latest"}"#,
+    );
+    ctx.commit("docker project");
+    escape_attempts(&ctx, "docker");
+}
+
+fn escape_attempts(ctx: &TestContext, runtime: &str) {
     std::fs::create_dir_all(ctx.home.join(".ssh")).unwrap();
     std::fs::write(ctx.home.join(".ssh/id_ed25519"), "PRIVATE KEY\n").unwrap();
-    ctx.warren(&[
-        "run",
-        "--runtime",
-        "sandbox",
-        "--name",
-        "other",
-        "--",
-        "true",
-    ])
-    .ok();
+    ctx.warren(&["run", "--runtime", runtime, "--name", "other", "--", "true"])
+        .ok();
     let other = ctx.root.join("worktrees/iso/other");
     std::fs::write(other.join("secret.txt"), "other env's file\n").unwrap();
 
@@ -231,7 +243,7 @@ fn isolation_holds_through_warren() {
             .cmd(&[
                 "run",
                 "--runtime",
-                "sandbox",
+                runtime,
                 "--rm",
                 "--",
                 "sh",
@@ -242,14 +254,18 @@ fn isolation_holds_through_warren() {
             .unwrap();
         let bad = escaped(&out);
         progress!(
-            "attempt: {name}: {}",
+            "{runtime}: attempt: {name}: {}",
             if bad { "ESCAPED" } else { "blocked" }
         );
         if bad {
             escapes.push(*name);
         }
     }
-    progress!("{} attempts, {} escapes", attempts.len(), escapes.len());
+    progress!(
+        "{runtime}: {} attempts, {} escapes",
+        attempts.len(),
+        escapes.len()
+    );
     assert!(escapes.is_empty(), "escaped: {escapes:?}");
     ctx.warren(&["rm", "--force", "other"]).ok();
 }

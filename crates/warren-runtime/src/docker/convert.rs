@@ -81,7 +81,9 @@ pub fn create_body(spec: &CreateSpec) -> ContainerCreateBody {
         ulimits: (!ulimits.is_empty()).then_some(ulimits),
         ..Default::default()
     };
-    let (entrypoint, cmd) = if spec.override_command {
+    let (entrypoint, cmd) = if let Some(job) = &spec.oneshot {
+        (Some(Vec::new()), Some(job.clone()))
+    } else if spec.override_command {
         (
             Some(vec![
                 "/bin/sh".to_string(),
