@@ -49,6 +49,7 @@ impl CliReporter {
 
 impl Reporter for CliReporter {
     fn step(&self, step: &str) {
+        tracing::debug!(step, "step");
         self.finish_bar();
         if !self.quiet {
             message(&paint(self.color, Style::Dim, &format!("· {step}")));
