@@ -209,6 +209,38 @@ fn serve(a: ServeArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `warren task …`.
+/// Ctrl-C (or SIGTERM) while following a task cancels it on the agent (the
+/// wait then ends with its partial output); a second one leaves at once.
+fn cancel_on_interrupt(client: Client, task_id: String) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            eprintln!("cancelling task {task_id} (Ctrl-C again to leave it running)");
+            let c = client.clone();
+            let id = task_id.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                c.post(&format!("/task/{id}/cancel"), &serde_json::json!({}))
+            })
+            .await;
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            std::process::exit(130);
+        });
+    });
+}
+
 pub fn run_task(args: TaskArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let target = director::find_agent(&ctx.root, args.agent.as_deref())?;
     let client = Client::new(&ctx.root, &target.url)?;
@@ -228,6 +260,7 @@ pub fn run_task(args: TaskArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         eprintln!("task {task_id} on {who}");
     }
+    cancel_on_interrupt(client.clone(), task_id.clone());
     let quiet = args.quiet;
     let task = director::wait(&client, &task_id, |name, data| {
         if quiet || name != "progress" {

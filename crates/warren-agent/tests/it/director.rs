@@ -87,3 +87,49 @@ fn serve_requires_an_environment_or_the_host_runtime() {
         "{err}"
     );
 }
+
+#[test]
+fn ctrl_c_in_task_cancels_it_on_the_agent() {
+    let root = tempfile::tempdir().unwrap();
+    let p = ServeProcess::start(root.path(), &["--runtime", "host", "--name", "dev"], &[]);
+    wait_idle(&p.url);
+    let child = std::process::Command::new(crate::harness::warren_bin())
+        .args(["task", "slow 30"])
+        .env("WARREN_ROOT", root.path())
+        .env("HOME", root.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first progress step, then interrupt like a terminal would.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let t0 = std::time::Instant::now();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("stderr: {err}");
+    assert_eq!(out.status.code(), Some(1), "a cancelled task is a failure");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(15),
+        "cancelled, not run to the end"
+    );
+    assert!(err.contains("cancelling task"), "{err}");
+    assert!(
+        err.contains("step 1"),
+        "progress before the interrupt: {err}"
+    );
+    let (_, out, _) = warren(root.path(), &["agent", "ls", "--json"]);
+    let _: Value = serde_json::from_str(&out).unwrap();
+    let h = crate::harness::http();
+    let status: Value = h
+        .get(&format!("{}/status", p.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_ne!(status["state"], "working", "{status}");
+}
