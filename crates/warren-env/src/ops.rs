@@ -231,6 +231,12 @@ impl Warren {
         let rec = self.record(name)?;
         let runtime = self.runtime(rec.runtime).await?;
         let id = Self::container_id(&rec)?;
+        // pre_start hooks on the host, as at create (a failure stops here).
+        for hook in &spec.hooks.pre_start {
+            self.host_hook(&rec, &spec, "pre_start", hook)
+                .await
+                .map_err(|e| EnvError::at("a pre_start hook")(e.into()))?;
+        }
         match runtime.start(id).await {
             Ok(()) => {}
             Err(warren_runtime::RuntimeError::NotFound(_)) => {
@@ -290,32 +296,47 @@ impl Warren {
         self.store.set_state(name, state)?;
         self.log_event(name, "stopped");
         for hook in &spec.hooks.post_stop {
-            let env: Vec<(String, String)> = self
-                .host
-                .vars
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let dir = if rec.worktree.exists() {
-                rec.worktree.clone()
-            } else {
-                rec.project_path.clone()
-            };
-            if let Err(e) = run_on_host(
-                "post_stop",
-                &StepCommand::Shell {
-                    script: hook.clone(),
-                },
-                &dir,
-                &env,
-                &*self.reporter,
-            )
-            .await
-            {
+            if let Err(e) = self.host_hook(&rec, &spec, "post_stop", hook).await {
                 self.reporter.warn(&e.to_string());
             }
         }
         Ok(())
+    }
+
+    /// Runs a `.warren.yaml` host hook of an existing environment, in its
+    /// worktree, with the host's env plus the environment's `WARREN_*`.
+    async fn host_hook(
+        &self,
+        rec: &EnvRecord,
+        spec: &EnvSpec,
+        step: &str,
+        script: &str,
+    ) -> Result<(), crate::lifecycle::LifecycleError> {
+        let mut env: Vec<(String, String)> = self
+            .host
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(crate::inject::warren_vars(&crate::inject::InjectContext {
+            name: &rec.name,
+            project: &rec.project,
+            env_type: rec.env_type.as_deref(),
+            runtime: rec.runtime,
+            role: None,
+            issue_id: None,
+            services: &spec.services,
+            proxy_port: spec.proxy_port,
+        }));
+        let dir = if rec.worktree.exists() {
+            rec.worktree.clone()
+        } else {
+            rec.project_path.clone()
+        };
+        let cmd = StepCommand::Shell {
+            script: script.to_string(),
+        };
+        run_on_host(step, &cmd, &dir, &env, &*self.reporter).await
     }
 
     /// Removes an environment: container, routes, worktree and state; the
@@ -331,6 +352,17 @@ impl Warren {
                     count: changes.len(),
                     sample: changes.into_iter().take(5).collect(),
                 });
+            }
+        }
+        // A running environment with stop hooks goes through the stop flow
+        // first (pre_stop inside, post_stop on the host).
+        if rec.state == EnvState::Running {
+            let hooks = Self::spec_of(&rec).map(|s| s.hooks).unwrap_or_default();
+            if (!hooks.pre_stop.is_empty() || !hooks.post_stop.is_empty())
+                && let Err(e) = self.stop(name).await
+            {
+                self.reporter
+                    .warn(&format!("stopping `{name}` before removal: {e}"));
             }
         }
         self.store.remove_routes(name)?;

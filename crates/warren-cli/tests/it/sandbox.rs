@@ -298,3 +298,45 @@ fn network_none_is_offline_and_auto_picks_the_sandbox_without_an_engine() {
     );
     assert!(ctx.ls().is_empty());
 }
+
+#[test]
+fn warren_yaml_hooks_run_where_and_when_they_should() {
+    let ctx = TestContext::new();
+    let host_log = ctx.dir.path().join("host-hooks.log");
+    ctx.write(
+        ".warren.yaml",
+        &format!(
+            "runtime: sandbox\n\
+             pre_start: [{{run: \"echo pre_start-$WARREN_NAME >> {log}\"}}]\n\
+             post_start: [{{run: \"echo post_start >> $HOME/inside.log\"}}]\n\
+             pre_stop: [{{run: \"echo pre_stop >> $HOME/inside.log\"}}]\n\
+             post_stop: [{{run: \"echo post_stop >> {log}\"}}]\n",
+            log = host_log.display()
+        ),
+    );
+    ctx.commit("hooks");
+    let host = || std::fs::read_to_string(&host_log).unwrap_or_default();
+    let inside = |ctx: &TestContext| {
+        ctx.warren(&["exec", "hk", "--", "sh", "-c", "cat \"$HOME/inside.log\""])
+            .ok()
+            .stdout
+    };
+    ctx.warren(&["run", "--name", "hk", "--", "true"]).ok();
+    assert_eq!(host(), "pre_start-hk\n", "pre_start on the host");
+    assert_eq!(inside(&ctx), "post_start\n", "post_start inside");
+
+    progress!("stop: pre_stop inside, then post_stop on the host");
+    ctx.warren(&["stop", "hk"]).ok();
+    assert_eq!(host(), "pre_start-hk\npost_stop\n");
+    ctx.warren(&["start", "hk"]).ok();
+    assert_eq!(inside(&ctx), "post_start\npre_stop\npost_start\n");
+    assert_eq!(
+        host(),
+        "pre_start-hk\npost_stop\npre_start-hk\n",
+        "pre_start again on start"
+    );
+
+    progress!("rm of a running environment goes through the stop flow");
+    ctx.warren(&["rm", "--force", "hk"]).ok();
+    assert_eq!(host(), "pre_start-hk\npost_stop\npre_start-hk\npost_stop\n");
+}
