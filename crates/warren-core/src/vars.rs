@@ -22,6 +22,9 @@ pub const WARREN_WEB_PORT: &str = "WARREN_WEB_PORT";
 pub const WARREN_WEB_BIND: &str = "WARREN_WEB_BIND";
 /// Tracing filter for `--verbose` output (e.g. `warren_runtime=debug`).
 pub const WARREN_LOG: &str = "WARREN_LOG";
+/// The `warren` binary that servers run as a subprocess (`warren exec`,
+/// the proxy); default: the running executable. Tests and benchmarks set it.
+pub const WARREN_BIN: &str = "WARREN_BIN";
 /// Prefix of `WARREN_TOOL_<NAME>_BIN`: the binary used for a tool (tests point
 /// these at scripts that replay recorded CLI output).
 pub const WARREN_TOOL_PREFIX: &str = "WARREN_TOOL_";

@@ -83,8 +83,7 @@ impl ServerConfig {
     }
 }
 
-/// Env var naming the `warren` binary for `warren exec` (default: this executable).
-pub const WARREN_BIN: &str = "WARREN_BIN";
+pub use warren_core::vars::WARREN_BIN;
 
 /// `$WARREN_BIN`, else the running executable.
 pub fn warren_bin() -> PathBuf {
