@@ -78,6 +78,15 @@ pub struct Repo {
 }
 
 impl Repo {
+    /// The repository whose main checkout is `root` (its `.git` directory
+    /// inside), without asking git: for environments, whose record holds it.
+    pub fn at_checkout(root: &Path) -> Repo {
+        Repo {
+            root: root.to_path_buf(),
+            git_dir: root.join(".git"),
+        }
+    }
+
     /// Finds the repository containing `path`. From inside a linked
     /// worktree this still returns the main checkout.
     pub fn discover(path: &Path) -> Result<Repo, GitError> {

@@ -388,10 +388,7 @@ impl Warren {
         );
         let delete_branch = opts.delete_branch;
         let files = tokio::task::spawn_blocking(move || -> Result<bool, EnvError> {
-            let repo = Repo {
-                root: project.clone(),
-                git_dir: project.join(".git"),
-            };
+            let repo = Repo::at_checkout(&project);
             if project.exists() {
                 repo.remove_worktree(&worktree)?;
             } else if worktree.exists() {
@@ -562,16 +559,11 @@ impl Warren {
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     }
-}
 
-impl Warren {
     /// Whether the environment's branch has commits beyond where it
     /// started (the agent's work, to be kept).
     pub fn has_new_commits(&self, rec: &EnvRecord) -> bool {
-        let repo = Repo {
-            root: rec.project_path.clone(),
-            git_dir: rec.project_path.join(".git"),
-        };
+        let repo = Repo::at_checkout(&rec.project_path);
         let base = Self::spec_of(rec).ok().and_then(|s| s.base_commit);
         match (base, repo.branch_tip(&rec.branch)) {
             (Some(base), Some(tip)) => base != tip,
@@ -583,9 +575,7 @@ impl Warren {
             .unwrap_or(true),
         }
     }
-}
 
-impl Warren {
     /// Runs a one-shot environment's command (its container's own process,
     /// see [`crate::Plan::oneshot`]) to its end.
     pub async fn run_oneshot(&self, name: &str, io: ExecIo<'_>) -> Result<ExitStatus, EnvError> {

@@ -220,17 +220,7 @@ impl DockerRuntime {
             None
         };
         while let Some(chunk) = output.next().await {
-            match chunk {
-                Ok(bollard::container::LogOutput::StdErr { message }) => {
-                    on_output(Stream::Stderr, &message)
-                }
-                Ok(
-                    bollard::container::LogOutput::StdOut { message }
-                    | bollard::container::LogOutput::Console { message },
-                ) => on_output(Stream::Stdout, &message),
-                Ok(bollard::container::LogOutput::StdIn { .. }) => {}
-                Err(e) => return Err(engine("reading the command's output", e)),
-            }
+            deliver(chunk, &mut on_output)?;
         }
         if let Some(t) = stdin_task {
             t.abort();
@@ -293,6 +283,36 @@ impl DockerRuntime {
             workdir: None,
         };
         let _ = Box::pin(self.exec(container, &kill, ExecIo::Null)).await;
+    }
+}
+
+/// Hands one chunk of an attached stream to `sink`.
+fn deliver(
+    chunk: std::result::Result<bollard::container::LogOutput, BollardError>,
+    sink: &mut impl FnMut(Stream, &[u8]),
+) -> Result<()> {
+    use bollard::container::LogOutput;
+    match chunk {
+        Ok(LogOutput::StdErr { message }) => sink(Stream::Stderr, &message),
+        Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+            sink(Stream::Stdout, &message)
+        }
+        Ok(LogOutput::StdIn { .. }) => {}
+        Err(e) => return Err(engine("reading the command's output", e)),
+    }
+    Ok(())
+}
+
+/// A sink writing to this process's stdout/stderr, flushed per chunk.
+fn to_stdio() -> impl FnMut(Stream, &[u8]) + Send {
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    move |s, bytes| {
+        use std::io::Write;
+        let _ = match s {
+            Stream::Stdout => out.write_all(bytes).and_then(|_| out.flush()),
+            Stream::Stderr => err.write_all(bytes).and_then(|_| err.flush()),
+        };
     }
 }
 
@@ -437,32 +457,14 @@ impl Runtime for DockerRuntime {
         let mut output = attached.output;
         drop(attached.input);
         self.start(id).await?;
-        let mut out = std::io::stdout();
-        let mut err = std::io::stderr();
         let mut sink: Box<dyn FnMut(Stream, &[u8]) + Send + '_> = match io {
             ExecIo::Capture(sink) => Box::new(move |s, b| sink(s, b)),
             ExecIo::Null => Box::new(|_, _| {}),
-            ExecIo::Inherit { .. } => Box::new(move |s, bytes: &[u8]| {
-                use std::io::Write;
-                let _ = match s {
-                    Stream::Stdout => out.write_all(bytes).and_then(|_| out.flush()),
-                    Stream::Stderr => err.write_all(bytes).and_then(|_| err.flush()),
-                };
-            }),
+            ExecIo::Inherit { .. } => Box::new(to_stdio()),
         };
         let pump = async {
             while let Some(chunk) = output.next().await {
-                match chunk {
-                    Ok(bollard::container::LogOutput::StdErr { message }) => {
-                        sink(Stream::Stderr, &message)
-                    }
-                    Ok(
-                        bollard::container::LogOutput::StdOut { message }
-                        | bollard::container::LogOutput::Console { message },
-                    ) => sink(Stream::Stdout, &message),
-                    Ok(bollard::container::LogOutput::StdIn { .. }) => {}
-                    Err(e) => return Err(engine("reading the command's output", e)),
-                }
+                deliver(chunk, &mut sink)?;
             }
             Ok(())
         };
@@ -539,15 +541,7 @@ impl Runtime for DockerRuntime {
                 } else {
                     None
                 };
-                let mut out = std::io::stdout();
-                let mut err = std::io::stderr();
-                let attached = self.exec_attached(&created.id, tty, stdin, |s, bytes| {
-                    use std::io::Write;
-                    let _ = match s {
-                        Stream::Stdout => out.write_all(bytes).and_then(|_| out.flush()),
-                        Stream::Stderr => err.write_all(bytes).and_then(|_| err.flush()),
-                    };
-                });
+                let attached = self.exec_attached(&created.id, tty, stdin, to_stdio());
                 // The command is this process's foreground job: signals
                 // sent to us (a supervisor's SIGTERM, Ctrl-C without a
                 // TTY) go to it, and we keep waiting for its exit code.
