@@ -162,7 +162,17 @@ impl Warren {
         let worktree = {
             let repo = plan.repo.clone();
             let (path, branch) = (rec.worktree.clone(), rec.branch.clone());
-            tokio::task::spawn_blocking(move || repo.add_worktree(&path, &branch))
+            let spares = self.spares(&plan.project, plan.runtime);
+            let add = move || repo.add_worktree(&path, &branch, Some(&spares));
+            async move {
+                if plan.runtime == RuntimeKind::Docker {
+                    tokio::task::spawn_blocking(add).await
+                } else {
+                    // Nothing to overlap with, and a process that stays
+                    // single-threaded can fork its sandbox helper.
+                    Ok(add())
+                }
+            }
         };
         let prepare = async {
             let runtime = self

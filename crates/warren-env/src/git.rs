@@ -90,6 +90,14 @@ impl Repo {
     /// Finds the repository containing `path`. From inside a linked
     /// worktree this still returns the main checkout.
     pub fn discover(path: &Path) -> Result<Repo, GitError> {
+        match crate::gitfs::discover(path) {
+            Some(repo) => Ok(repo),
+            None => Self::discover_with_git(path),
+        }
+    }
+
+    /// [`Repo::discover`] by asking git.
+    pub fn discover_with_git(path: &Path) -> Result<Repo, GitError> {
         let out = match git(
             path,
             [
@@ -197,13 +205,22 @@ impl Repo {
 
     /// Adds a worktree at `path` on `branch`, creating the branch from HEAD
     /// unless it exists (a branch kept from an earlier environment of the
-    /// same name continues where it left off). Returns whether the branch was
-    /// created.
-    pub fn add_worktree(&self, path: &Path, branch: &str) -> Result<bool, GitError> {
+    /// same name continues where it left off). A usable spare worktree is
+    /// taken when `spares` allows (see [`crate::spare`]). Returns whether the
+    /// branch was created.
+    pub fn add_worktree(
+        &self,
+        path: &Path,
+        branch: &str,
+        spares: Option<&crate::spare::Spares>,
+    ) -> Result<bool, GitError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
         }
         let _lock = self.worktree_lock()?;
+        if let Some(created) = spares.and_then(|s| self.adopt_spare(s, path, branch)) {
+            return Ok(created);
+        }
         let path_os = path.as_os_str();
         if self.branch_exists(branch) {
             git(
@@ -232,6 +249,22 @@ impl Repo {
             )?;
             Ok(true)
         }
+    }
+
+    /// Retires a clean worktree: parks it as a spare when it can be reused,
+    /// else removes it. Returns whether it was parked.
+    pub fn retire_worktree(
+        &self,
+        path: &Path,
+        spares: &crate::spare::Spares,
+    ) -> Result<bool, GitError> {
+        {
+            let _lock = self.worktree_lock()?;
+            if self.park_worktree(path, spares) {
+                return Ok(true);
+            }
+        }
+        self.remove_worktree(path).map(|()| false)
     }
 
     /// Removes a worktree (discarding its changes) and prunes git's record of it.
@@ -281,22 +314,51 @@ impl Repo {
         Ok(file)
     }
 
-    /// Deletes a local branch.
+    /// Deletes a local branch (not checked out anywhere), like `git branch -D`.
     pub fn delete_branch(&self, branch: &str) -> Result<(), GitError> {
+        if !self.branch_checked_out(branch)
+            && let Some(Ok(())) = self.delete_branch_fs(branch)
+        {
+            return Ok(());
+        }
         git(&self.root, ["branch", "-D", "--quiet", branch]).map(|_| ())
     }
 }
 
+/// What `git status` says of a worktree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorktreeStatus {
+    /// Uncommitted changes and untracked files (`--porcelain` lines).
+    pub changes: Vec<String>,
+    /// Whether it holds ignored files (build output, dependencies, `.env`).
+    pub ignored: bool,
+}
+
+/// The status of a worktree, ignored files included (one git process).
+pub fn worktree_status(worktree: &Path) -> Result<WorktreeStatus, GitError> {
+    let out = git(
+        worktree,
+        [
+            "status",
+            "--porcelain",
+            "--untracked-files=normal",
+            "--ignored=matching",
+        ],
+    )?;
+    let mut status = WorktreeStatus::default();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        if line.starts_with("!! ") {
+            status.ignored = true;
+        } else {
+            status.changes.push(line.to_string());
+        }
+    }
+    Ok(status)
+}
+
 /// Uncommitted changes in a worktree (`git status --porcelain`), one line each.
 pub fn uncommitted_changes(worktree: &Path) -> Result<Vec<String>, GitError> {
-    Ok(git(
-        worktree,
-        ["status", "--porcelain", "--untracked-files=normal"],
-    )?
-    .lines()
-    .filter(|l| !l.trim().is_empty())
-    .map(str::to_string)
-    .collect())
+    worktree_status(worktree).map(|s| s.changes)
 }
 
 #[cfg(test)]
@@ -334,7 +396,7 @@ pub(crate) mod tests {
         assert!(repo.has_commits());
 
         let wt = tmp.path().join("wt/one");
-        assert!(repo.add_worktree(&wt, "warren/one").unwrap());
+        assert!(repo.add_worktree(&wt, "warren/one", None).unwrap());
         assert_eq!(
             Repo::discover(&wt).unwrap(),
             repo,
@@ -348,7 +410,7 @@ pub(crate) mod tests {
         assert!(!wt.exists());
         assert!(repo.branch_exists("warren/one"));
         assert!(
-            !repo.add_worktree(&wt, "warren/one").unwrap(),
+            !repo.add_worktree(&wt, "warren/one", None).unwrap(),
             "existing branch is reused"
         );
         repo.remove_worktree(&wt).unwrap();

@@ -5,6 +5,7 @@ mod create;
 pub mod envlog;
 mod error;
 pub mod git;
+pub mod gitfs;
 pub mod inject;
 pub mod lifecycle;
 mod ls;
@@ -14,6 +15,7 @@ mod ops;
 pub mod plan;
 pub mod reporter;
 pub mod resolve;
+pub mod spare;
 pub mod spec;
 
 pub use error::EnvError;

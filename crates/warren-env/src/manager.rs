@@ -146,6 +146,19 @@ impl Warren {
         self.root.join("worktrees").join(project).join(name)
     }
 
+    /// Where spare worktrees of `project` are kept (see [`crate::spare`]),
+    /// for an environment on `runtime`.
+    pub fn spares(&self, project: &str, runtime: RuntimeKind) -> crate::spare::Spares {
+        crate::spare::Spares {
+            dir: self.root.join("worktrees").join(project).join(".spare"),
+            home: self.host.home(),
+            clear: match runtime {
+                RuntimeKind::Sandbox => &[],
+                _ => warren_runtime::local::PROTECTED_WORKTREE_NAMES,
+            },
+        }
+    }
+
     /// The record of `name`, or [`EnvError::NotFound`] naming the known ones.
     pub fn record(&self, name: &str) -> Result<EnvRecord, EnvError> {
         match self.store.environment(name)? {

@@ -7,7 +7,7 @@ use warren_runtime::{ExecIo, ExecSpec, ExitStatus, Runtime};
 use warren_store::{EnvRecord, Route};
 
 use crate::error::EnvError;
-use crate::git::{Repo, uncommitted_changes};
+use crate::git::{GitError, Repo, WorktreeStatus, worktree_status};
 use crate::lifecycle::{InsideRunner, run_on_host};
 use crate::manager::Warren;
 use crate::spec::{EnvSpec, StepCommand};
@@ -342,9 +342,27 @@ impl Warren {
     /// Removes an environment: container, routes, worktree and state; the
     /// branch stays unless asked. Refuses a dirty worktree without `force`.
     pub async fn rm(&self, name: &str, opts: RmOptions) -> Result<RmOutcome, EnvError> {
+        self.rm_checked(name, opts, None).await
+    }
+
+    /// [`Warren::rm`] with the worktree's `git status` already taken (`run
+    /// --rm` takes it while the environment stops).
+    pub async fn rm_checked(
+        &self,
+        name: &str,
+        opts: RmOptions,
+        status: Option<Result<WorktreeStatus, GitError>>,
+    ) -> Result<RmOutcome, EnvError> {
         let rec = self.record(name)?;
+        // Only a worktree git calls clean, ignored files included, may be
+        // kept as a spare for the next environment.
+        let mut reusable = false;
         if !opts.force && rec.worktree.exists() {
-            let changes = uncommitted_changes(&rec.worktree).unwrap_or_default();
+            let status = status.unwrap_or_else(|| worktree_status(&rec.worktree));
+            reusable = status
+                .as_ref()
+                .is_ok_and(|s| s.changes.is_empty() && !s.ignored);
+            let changes = status.map(|s| s.changes).unwrap_or_default();
             if !changes.is_empty() {
                 return Err(EnvError::Dirty {
                     name: name.to_string(),
@@ -356,13 +374,16 @@ impl Warren {
         }
         // A running environment with stop hooks goes through the stop flow
         // first (pre_stop inside, post_stop on the host).
+        let mut stopped = rec.state != EnvState::Running;
         if rec.state == EnvState::Running {
             let hooks = Self::spec_of(&rec).map(|s| s.hooks).unwrap_or_default();
-            if (!hooks.pre_stop.is_empty() || !hooks.post_stop.is_empty())
-                && let Err(e) = self.stop(name).await
-            {
-                self.reporter
-                    .warn(&format!("stopping `{name}` before removal: {e}"));
+            if !hooks.pre_stop.is_empty() || !hooks.post_stop.is_empty() {
+                match self.stop(name).await {
+                    Ok(()) => stopped = true,
+                    Err(e) => self
+                        .reporter
+                        .warn(&format!("stopping `{name}` before removal: {e}")),
+                }
             }
         }
         self.store.remove_routes(name)?;
@@ -387,9 +408,12 @@ impl Warren {
             rec.branch.clone(),
         );
         let delete_branch = opts.delete_branch;
-        let files = tokio::task::spawn_blocking(move || -> Result<bool, EnvError> {
+        let spares = self.spares(&rec.project, rec.runtime);
+        let files = move || -> Result<bool, EnvError> {
             let repo = Repo::at_checkout(&project);
-            if project.exists() {
+            if project.exists() && reusable && worktree.exists() {
+                repo.retire_worktree(&worktree, &spares)?;
+            } else if project.exists() {
                 repo.remove_worktree(&worktree)?;
             } else if worktree.exists() {
                 std::fs::remove_dir_all(&worktree).map_err(|e| {
@@ -407,8 +431,15 @@ impl Warren {
                 }
             }
             Ok(false)
-        });
-        let (container, files) = tokio::join!(container, files);
+        };
+        let (container, files) = if reusable && !stopped {
+            // Stopping a sandbox takes its mount points out of the worktree;
+            // a worktree kept as a spare moves after that.
+            let container = container.await;
+            (container, tokio::task::spawn_blocking(files).await)
+        } else {
+            tokio::join!(container, tokio::task::spawn_blocking(files))
+        };
         container?;
         let branch_deleted = files.map_err(|e| EnvError::Other(e.to_string()))??;
         self.store.delete_environment(name)?;

@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+/// Names in a worktree that the sandbox keeps read-only, with an empty
+/// placeholder directory where they do not exist.
+pub use warren_sandbox::PROTECTED_WORKTREE_NAMES;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use warren_core::RuntimeKind;
@@ -324,13 +328,23 @@ impl Runtime for LocalRuntime {
         let code = match self.kind {
             RuntimeKind::Sandbox => {
                 let policy = self.command_policy(&env, spec)?;
-                let stdio = warren_sandbox::SandboxStdio {
-                    stdin: Some(stdin),
-                    stdout: Some(stdout),
-                    stderr: Some(stderr),
-                };
-                let mut child =
-                    warren_sandbox::spawn(&policy, &argv, stdio).map_err(sandbox_err)?;
+                let mut child = match io {
+                    // Streams the helper can simply inherit: fork rather than
+                    // load the binary again (when this process is still
+                    // single-threaded; `spawn_forked` checks).
+                    ExecIo::Inherit { stdin, .. } => {
+                        warren_sandbox::spawn_forked(&policy, &argv, !stdin)
+                    }
+                    _ => {
+                        let stdio = warren_sandbox::SandboxStdio {
+                            stdin: Some(stdin),
+                            stdout: Some(stdout),
+                            stderr: Some(stderr),
+                        };
+                        warren_sandbox::spawn(&policy, &argv, stdio)
+                    }
+                }
+                .map_err(sandbox_err)?;
                 if let ExecIo::Capture(sink) = io {
                     pump(child.stdout.take(), child.stderr.take(), sink).await;
                 }
@@ -386,11 +400,15 @@ impl Runtime for LocalRuntime {
         let dir = self.env_dir(id);
         match self.kind {
             RuntimeKind::Sandbox => {
-                let d = dir.clone();
-                tokio::task::spawn_blocking(move || warren_sandbox::stop_all(&d, timeout))
-                    .await
-                    .map_err(|e| RuntimeError::Other(e.to_string()))?
-                    .map_err(sandbox_err)?;
+                // Waiting for processes to end blocks; nothing to wait for
+                // (a one-shot command that ended) needs no thread.
+                if warren_sandbox::is_running(&dir) {
+                    let d = dir.clone();
+                    tokio::task::spawn_blocking(move || warren_sandbox::stop_all(&d, timeout))
+                        .await
+                        .map_err(|e| RuntimeError::Other(e.to_string()))?
+                        .map_err(sandbox_err)?;
+                }
             }
             _ => stop_host(&dir, timeout).await,
         }
@@ -405,7 +423,9 @@ impl Runtime for LocalRuntime {
         };
         self.stop(id, Duration::from_secs(2)).await?;
         if let Some(p) = &env.policy {
-            warren_sandbox::remove_env(p).map_err(sandbox_err)?;
+            // The worktree goes with the environment (deleted, or kept whole
+            // as a spare for the next one), and its placeholders with it.
+            warren_sandbox::remove_env_except_worktree(p).map_err(sandbox_err)?;
         }
         let dir = self.env_dir(id);
         match std::fs::remove_dir_all(&dir) {

@@ -103,6 +103,45 @@ pub fn ensure_placeholders(policy: &Policy) -> Result<(), SandboxError> {
 /// runs: removing a placeholder that is a mount point in a running sandbox would
 /// detach that read-only mount there.
 pub fn remove_env(policy: &Policy) -> Result<(), SandboxError> {
+    remove_placeholders(policy)?;
+    for dir in [&policy.tmp_dir, &policy.home_dir] {
+        remove_tree(dir)?;
+    }
+    if let Some(state) = &policy.state_dir {
+        remove_tree(state)?;
+    }
+    Ok(())
+}
+
+/// [`remove_env`] for an environment whose worktree goes with it (deleted, or kept
+/// whole for another environment): placeholders inside the worktree stay there, the
+/// others and the private dirs are removed. Saves a directory operation per
+/// placeholder, which on a journalling file system is most of what removal costs.
+pub fn remove_env_except_worktree(policy: &Policy) -> Result<(), SandboxError> {
+    remove_placeholders_where(policy, |p| {
+        !p.starts_with(&policy.worktree)
+            && fs::canonicalize(&policy.worktree).map_or(true, |w| !p.starts_with(w))
+    })?;
+    for dir in [&policy.tmp_dir, &policy.home_dir] {
+        remove_tree(dir)?;
+    }
+    if let Some(state) = &policy.state_dir {
+        remove_tree(state)?;
+    }
+    Ok(())
+}
+
+/// Removes the placeholders warren created (only empty ones, deepest first).
+/// Refused while a sandbox of the environment runs (the placeholders are its mount
+/// points).
+pub fn remove_placeholders(policy: &Policy) -> Result<(), SandboxError> {
+    remove_placeholders_where(policy, |_| true)
+}
+
+fn remove_placeholders_where(
+    policy: &Policy,
+    wanted: impl Fn(&Path) -> bool,
+) -> Result<(), SandboxError> {
     if let Some(state) = &policy.state_dir
         && crate::registry::is_running(state)
     {
@@ -113,8 +152,11 @@ pub fn remove_env(policy: &Policy) -> Result<(), SandboxError> {
         return Err(SandboxError::layer(Layer::State, msg).with_hint("stop it first (`stop_all`)"));
     }
     let mut created = read_manifest(policy);
+    if created.is_empty() {
+        return Ok(());
+    }
     created.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for path in created {
+    for path in created.into_iter().filter(|p| wanted(p)) {
         match fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() => {
                 let _ = fs::remove_dir(&path);
@@ -124,12 +166,6 @@ pub fn remove_env(policy: &Policy) -> Result<(), SandboxError> {
             }
             _ => {}
         }
-    }
-    for dir in [&policy.tmp_dir, &policy.home_dir] {
-        remove_tree(dir)?;
-    }
-    if let Some(state) = &policy.state_dir {
-        remove_tree(state)?;
     }
     Ok(())
 }

@@ -42,7 +42,9 @@ pub mod seatbelt;
 #[cfg(target_os = "linux")]
 mod linux;
 
-pub use env::{ensure_placeholders, prepare_env, remove_env};
+pub use env::{
+    ensure_placeholders, prepare_env, remove_env, remove_env_except_worktree, remove_placeholders,
+};
 pub use error::{Layer, SandboxError};
 pub use policy::{
     Network, PROTECTED_WORKTREE_NAMES, Placeholder, Policy, ProtectedPath, ancestors_between,
@@ -52,7 +54,7 @@ pub use registry::{Instance, is_running, list, stop_all};
 
 #[cfg(target_os = "linux")]
 pub use linux::spawn::{
-    HELPER_SUBCOMMAND, SandboxChild, SandboxStdio, exec_in_place, helper_main, spawn,
+    HELPER_SUBCOMMAND, SandboxChild, SandboxStdio, exec_in_place, helper_main, spawn, spawn_forked,
     spawn_with_helper,
 };
 

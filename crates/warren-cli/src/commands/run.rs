@@ -4,6 +4,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use warren_config::RuntimeChoice;
+use warren_core::EnvState;
+use warren_env::git::worktree_status;
 use warren_env::resolve::RunRequest;
 use warren_env::{RmOptions, Warren};
 use warren_runtime::ExecIo;
@@ -185,18 +187,34 @@ async fn run_async(
         // A branch with new commits is kept (it is the agent's work); one
         // without is deleted with the environment. A dirty worktree keeps
         // the whole environment, stopped.
-        let has_commits = warren.has_new_commits(&warren.record(&name)?);
+        let rec = warren.record(&name)?;
+        let has_commits = warren.has_new_commits(&rec);
         let opts = RmOptions {
             force: false,
             delete_branch: !has_commits,
         };
-        match warren.rm(&name, opts).await {
+        // The environment ends either way (removed, or kept stopped), so
+        // it stops while git looks at the worktree.
+        let mut stopped = false;
+        let status = if rec.state == EnvState::Running && rec.worktree.exists() {
+            let worktree = rec.worktree.clone();
+            let check = tokio::task::spawn_blocking(move || worktree_status(&worktree));
+            let (stop, status) = tokio::join!(warren.stop(&name), check);
+            stop?;
+            stopped = true;
+            status.ok()
+        } else {
+            None
+        };
+        match warren.rm_checked(&name, opts, status).await {
             Ok(_) if has_commits => {
                 message(&format!("kept branch {} (it has new commits)", rec.branch))
             }
             Ok(_) => {}
             Err(warren_env::EnvError::Dirty { count, .. }) => {
-                warren.stop(&name).await?;
+                if !stopped {
+                    warren.stop(&name).await?;
+                }
                 crate::printer::warning(&format!(
                     "kept `{name}` (stopped): its worktree has {count} uncommitted change(s); `warren rm --force {name}` discards them"
                 ));

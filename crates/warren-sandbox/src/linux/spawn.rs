@@ -46,7 +46,7 @@ impl SandboxStdio {
 /// nothing outlives the handle that started it.
 #[derive(Debug)]
 pub struct SandboxChild {
-    child: Child,
+    child: Helper,
     _lifeline: OwnedFd,
     /// The command's stdin, if piped.
     pub stdin: Option<ChildStdin>,
@@ -62,31 +62,75 @@ fn code_of(status: std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
+/// The helper process: re-executed (`spawn`) or forked (`spawn_forked`).
+#[derive(Debug)]
+enum Helper {
+    Exec(Child),
+    Forked {
+        pid: libc::pid_t,
+        exited: Option<i32>,
+    },
+}
+
 impl SandboxChild {
     /// Host pid of the helper (signals sent to it reach the command).
     pub fn id(&self) -> u32 {
-        self.child.id()
+        match &self.child {
+            Helper::Exec(c) => c.id(),
+            Helper::Forked { pid, .. } => *pid as u32,
+        }
     }
 
     /// Waits for the command; its exit code, or 128 + signal.
     pub fn wait(&mut self) -> std::io::Result<i32> {
-        self.child.wait().map(code_of)
+        match &mut self.child {
+            Helper::Exec(c) => c.wait().map(code_of),
+            Helper::Forked { pid, exited } => loop {
+                if let Some(code) = exited {
+                    return Ok(*code);
+                }
+                if let Some((_, exit)) = sys::waitpid(*pid, false)? {
+                    *exited = Some(exit.code());
+                }
+            },
+        }
     }
 
     /// The exit code if the command has ended.
     pub fn try_wait(&mut self) -> std::io::Result<Option<i32>> {
-        Ok(self.child.try_wait()?.map(code_of))
+        match &mut self.child {
+            Helper::Exec(c) => Ok(c.try_wait()?.map(code_of)),
+            Helper::Forked { pid, exited } => {
+                if exited.is_none()
+                    && let Some((_, exit)) = sys::waitpid(*pid, true)?
+                {
+                    *exited = Some(exit.code());
+                }
+                Ok(*exited)
+            }
+        }
     }
 
     /// Sends `signal` to the command (through the helper and pid 1).
     pub fn signal(&self, signal: i32) -> std::io::Result<()> {
-        sys::kill(self.child.id() as libc::pid_t, signal)
+        match &self.child {
+            Helper::Forked {
+                exited: Some(_), ..
+            } => Ok(()),
+            _ => sys::kill(self.id() as libc::pid_t, signal),
+        }
     }
 
     /// Kills the whole sandbox (SIGKILL to the helper; pid 1 dies with it, and with pid
     /// 1 every process of the sandbox).
     pub fn kill(&mut self) -> std::io::Result<()> {
-        self.child.kill()
+        match &mut self.child {
+            Helper::Exec(c) => c.kill(),
+            Helper::Forked {
+                exited: Some(_), ..
+            } => Ok(()),
+            Helper::Forked { pid, .. } => sys::kill(*pid, libc::SIGKILL),
+        }
     }
 }
 
@@ -185,8 +229,79 @@ pub fn spawn_with_helper(
         stdin: child.stdin.take(),
         stdout: child.stdout.take(),
         stderr: child.stderr.take(),
-        child,
+        child: Helper::Exec(child),
         _lifeline: life_w,
+    })
+}
+
+/// [`spawn`] by forking the calling process instead of re-executing the binary
+/// (loading it again costs a few milliseconds), for a command that inherits the
+/// caller's stdout and stderr (and stdin, or `/dev/null` with `stdin_null`). Only
+/// when the caller has a single thread right now, so the child copies no lock
+/// another thread holds; otherwise this is [`spawn`].
+pub fn spawn_forked(
+    policy: &Policy,
+    argv: &[OsString],
+    stdin_null: bool,
+) -> Result<SandboxChild, SandboxError> {
+    if !sys::single_threaded() {
+        let stdio = SandboxStdio {
+            stdin: stdin_null.then(Stdio::null),
+            ..SandboxStdio::default()
+        };
+        return spawn(policy, argv, stdio);
+    }
+    policy.validate()?;
+    let herr = |what: &str, e: &dyn std::fmt::Display| SandboxError::sys(Layer::Helper, what, e);
+    let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| herr("pipe", &e));
+    let (status_r, status_w) = pipe()?;
+    let (life_r, life_w) = pipe()?;
+    let pid = match sys::fork().map_err(|e| herr("fork", &e))? {
+        sys::Fork::Child => {
+            // The helper, as `helper_main` would be after reading the policy.
+            drop((status_r, life_w));
+            let mut status = Some(status_w);
+            let result = if stdin_null {
+                sys::stdin_null().map_err(|e| herr("stdin", &e))
+            } else {
+                Ok(())
+            }
+            .and_then(|()| run::run(policy, argv, &mut status, Some(life_r)));
+            let code = match result {
+                Ok(code) => code,
+                Err(err) => {
+                    if let Some(fd) = &status {
+                        super::init::report(fd, &err);
+                    }
+                    err.exit_code()
+                }
+            };
+            sys::exit_now(code)
+        }
+        sys::Fork::Parent(pid) => pid,
+    };
+    drop((status_w, life_r));
+    let mut buf = Vec::new();
+    let _ = std::fs::File::from(status_r).read_to_end(&mut buf);
+    if buf != run::STARTED {
+        let err = serde_json::from_slice::<SandboxError>(&buf).unwrap_or_else(|_| {
+            let what = if buf.is_empty() {
+                "the sandbox helper ended without answering".to_string()
+            } else {
+                String::from_utf8_lossy(&buf).into_owned()
+            };
+            SandboxError::layer(Layer::Helper, what)
+        });
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = sys::waitpid(pid, false);
+        return Err(err);
+    }
+    Ok(SandboxChild {
+        child: Helper::Forked { pid, exited: None },
+        _lifeline: life_w,
+        stdin: None,
+        stdout: None,
+        stderr: None,
     })
 }
 

@@ -368,3 +368,26 @@ pub(crate) fn take_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
     // parent for exactly this purpose; nothing else in the process owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Whether the calling process has a single thread (`Threads:` of
+/// `/proc/self/status`): then a fork copies no lock another thread holds.
+pub(crate) fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .is_some_and(|n| n.trim() == "1")
+    })
+}
+
+/// Points stdin at `/dev/null` (in a forked helper whose command gets no input).
+pub(crate) fn stdin_null() -> io::Result<()> {
+    let null = std::fs::File::open("/dev/null")?;
+    // SAFETY: dup2 onto fd 0 only replaces the descriptor; `null` stays owned and
+    // is closed when dropped.
+    let rc = unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

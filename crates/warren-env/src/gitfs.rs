@@ -1,0 +1,366 @@
+//! Git operations done on the repository's files, without starting git.
+//!
+//! A git process costs 1.5–3 ms, and creating plus removing an environment
+//! needs several; for `run --rm` on the sandbox that is most of the time.
+//! These cover only the plain case (the files ref backend, loose refs, no
+//! `GIT_*` overrides, a `.git` owned by this user) and answer `None` for
+//! anything else, so the caller asks git and behaviour stays exactly git's.
+//! Ref updates take git's own `<ref>.lock` files, so they interleave safely
+//! with a git process working on the same repository.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::git::Repo;
+
+/// Variables that change how git finds or reads a repository: with any of
+/// them set, discovery is left to git.
+const DISCOVERY_VARS: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+];
+
+fn is_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn owned_by_us(meta: &std::fs::Metadata) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    meta.uid() == unsafe { libc::geteuid() }
+}
+
+/// Finds the repository containing `path` the way `git rev-parse
+/// --git-common-dir --show-toplevel` would, for a plain layout: a main
+/// checkout (`.git` directory) or a linked worktree (`.git` file pointing
+/// into `<common>/worktrees/`). `None` means "ask git" (including when no
+/// repository is found, so git's own error is reported).
+pub fn discover(path: &Path) -> Option<Repo> {
+    if DISCOVERY_VARS.iter().any(|v| std::env::var_os(v).is_some()) {
+        return None;
+    }
+    let start = std::fs::canonicalize(path).ok()?;
+    let dev = std::fs::metadata(&start).ok()?.dev();
+    for dir in start.ancestors() {
+        let meta = std::fs::metadata(dir).ok()?;
+        // git stops at a file-system boundary; leave that case to it.
+        if meta.dev() != dev {
+            return None;
+        }
+        // A bare repository (or being inside a `.git`): git's business.
+        if dir.join("HEAD").is_file() && dir.join("objects").is_dir() {
+            return None;
+        }
+        let dotgit = dir.join(".git");
+        let dmeta = match std::fs::symlink_metadata(&dotgit) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(_) => return None,
+        };
+        // git refuses repositories of other users ("dubious ownership").
+        if !owned_by_us(&meta) || !owned_by_us(&dmeta) {
+            return None;
+        }
+        if dmeta.is_dir() {
+            if !dotgit.join("HEAD").is_file() || dotgit.join("commondir").exists() {
+                return None;
+            }
+            return Some(Repo {
+                root: dir.to_path_buf(),
+                git_dir: dotgit,
+            });
+        }
+        if !dmeta.is_file() {
+            return None;
+        }
+        let admin = read_gitdir_file(&dotgit)?;
+        let common = std::fs::read_to_string(admin.join("commondir")).ok()?;
+        let common = std::fs::canonicalize(admin.join(common.trim())).ok()?;
+        if common.file_name()? != ".git" || admin.parent()? != common.join("worktrees") {
+            return None;
+        }
+        let root = common.parent()?.to_path_buf();
+        return Some(Repo {
+            root,
+            git_dir: common,
+        });
+    }
+    None
+}
+
+/// The admin directory a worktree's `.git` file points at (`gitdir: X`).
+pub fn read_gitdir_file(dotgit: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(dotgit).ok()?;
+    let target = text
+        .strip_prefix("gitdir: ")?
+        .trim_end_matches(['\n', '\r']);
+    let target = Path::new(target);
+    let admin = if target.is_absolute() {
+        target.to_path_buf()
+    } else {
+        dotgit.parent()?.join(target)
+    };
+    std::fs::canonicalize(admin).ok()
+}
+
+/// Writes `contents` to `path` through `path.lock` (created exclusively, as
+/// git does), then renames it into place.
+pub fn write_locked(path: &Path, contents: &str) -> std::io::Result<()> {
+    let lock = lock_path(path);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)?;
+    let written = f.write_all(contents.as_bytes()).and_then(|()| f.flush());
+    drop(f);
+    match written.and_then(|()| std::fs::rename(&lock, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&lock);
+            Err(e)
+        }
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// A branch name warren creates: `warren/<name>` with a validated name.
+fn plain_branch(branch: &str) -> bool {
+    !branch.is_empty()
+        && branch.split('/').all(|c| {
+            !c.is_empty()
+                && !c.starts_with('.')
+                && !c.ends_with(".lock")
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+impl Repo {
+    /// Whether refs live in plain files (not reftable) and `name` is not in
+    /// `packed-refs`: then a loose ref file is the whole truth about it.
+    fn loose_only(&self, name: &str) -> Option<()> {
+        if self.git_dir.join("reftable").exists() {
+            return None;
+        }
+        match std::fs::read_to_string(self.git_dir.join("packed-refs")) {
+            Ok(packed) => {
+                let listed = packed
+                    .lines()
+                    .any(|l| l.split_once(' ').is_some_and(|(_, r)| r == name));
+                (!listed).then_some(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(()),
+            Err(_) => None,
+        }
+    }
+
+    /// Creates `refs/heads/<branch>` at `sha` (it must not exist). `None`
+    /// when this needs git; `Some(Err)` when the ref exists or is locked.
+    pub fn create_branch_fs(&self, branch: &str, sha: &str) -> Option<std::io::Result<()>> {
+        let name = format!("refs/heads/{branch}");
+        if !plain_branch(branch) || !is_sha(sha) {
+            return None;
+        }
+        self.loose_only(&name)?;
+        let path = self.git_dir.join(&name);
+        std::fs::create_dir_all(path.parent()?).ok()?;
+        if path.exists() {
+            return Some(Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("branch `{branch}` already exists"),
+            )));
+        }
+        Some(write_locked(&path, &format!("{sha}\n")))
+    }
+
+    /// Deletes `refs/heads/<branch>` and its reflog, like `git branch -D`.
+    /// `None` when this needs git: the ref is packed, the branch has config
+    /// (`[branch "…"]`, which git removes too), or the layout is unusual.
+    pub fn delete_branch_fs(&self, branch: &str) -> Option<std::io::Result<()>> {
+        let name = format!("refs/heads/{branch}");
+        if !plain_branch(branch) {
+            return None;
+        }
+        self.loose_only(&name)?;
+        let config = std::fs::read_to_string(self.git_dir.join("config")).ok()?;
+        if config.contains(&format!("[branch \"{branch}\"]")) {
+            return None;
+        }
+        let path = self.git_dir.join(&name);
+        let lock = lock_path(&path);
+        let guard = match OpenOptions::new().write(true).create_new(true).open(&lock) {
+            Ok(f) => f,
+            Err(e) => return Some(Err(e)),
+        };
+        let result = std::fs::remove_file(&path);
+        drop(guard);
+        let _ = std::fs::remove_file(&lock);
+        if result.is_ok() {
+            let _ = std::fs::remove_file(self.git_dir.join("logs").join(&name));
+            // Empty `refs/heads/warren/` and `logs/refs/heads/warren/` go too,
+            // as git leaves them.
+            for base in [self.git_dir.clone(), self.git_dir.join("logs")] {
+                let mut dir = base.join(&name);
+                while dir.pop() && dir != base.join("refs/heads") {
+                    if std::fs::remove_dir(&dir).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        Some(result)
+    }
+
+    /// Whether git would do anything for a checkout beyond writing files and
+    /// the index, which moving a ready worktree into place cannot imitate: a
+    /// `post-checkout` hook (here or through `core.hooksPath`), per-worktree
+    /// config, or upstream set-up of new branches. Config files are only
+    /// scanned for the keys; a false "yes" just means git is used.
+    pub fn checkout_has_side_effects(&self, home: Option<&Path>) -> bool {
+        if self.git_dir.join("hooks/post-checkout").exists() {
+            return true;
+        }
+        let mut configs = vec![self.git_dir.join("config"), PathBuf::from("/etc/gitconfig")];
+        if let Some(h) = home {
+            configs.push(h.join(".gitconfig"));
+            configs.push(h.join(".config/git/config"));
+        }
+        if let Some(x) = std::env::var_os("XDG_CONFIG_HOME") {
+            configs.push(PathBuf::from(x).join("git/config"));
+        }
+        configs.iter().any(|c| match std::fs::read_to_string(c) {
+            Ok(text) => {
+                let text = text.to_ascii_lowercase();
+                ["hookspath", "worktreeconfig", "autosetupmerge", "include"]
+                    .iter()
+                    .any(|k| text.contains(k))
+            }
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        })
+    }
+}
+
+/// Whether an index file is version 2 and marks no entry "assume
+/// unchanged": then `git status` calling the worktree clean means what it
+/// says. (Version 3+ carries skip-worktree bits, which also hide changes.)
+pub fn index_is_plain(index: &Path) -> bool {
+    let Ok(data) = std::fs::read(index) else {
+        return false;
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+    };
+    if data.get(..4) != Some(b"DIRC") || u32_at(4) != Some(2) {
+        return false;
+    }
+    let Some(count) = u32_at(8) else {
+        return false;
+    };
+    let mut at = 12;
+    for _ in 0..count {
+        // 62 fixed bytes (stat data, mode, sha, flags), then the path,
+        // NUL-padded to a multiple of 8.
+        let Some(flags) = data
+            .get(at + 60..at + 62)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        else {
+            return false;
+        };
+        if flags & 0xC000 != 0 {
+            return false;
+        }
+        let Some(nul) = data
+            .get(at + 62..)
+            .and_then(|rest| rest.iter().position(|&b| b == 0))
+        else {
+            return false;
+        };
+        let len = 62 + nul;
+        at += (len + 8) & !7;
+    }
+    at <= data.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::git;
+    use crate::git::tests::init_repo;
+
+    #[test]
+    fn discovery_matches_git() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo_dir = tmp.path().join("repo");
+        std::fs::create_dir_all(repo_dir.join("a/b")).unwrap();
+        init_repo(&repo_dir);
+        let by_git = Repo::discover_with_git(&repo_dir.join("a/b")).unwrap();
+        assert_eq!(discover(&repo_dir.join("a/b")), Some(by_git.clone()));
+        let wt = tmp.path().join("wt");
+        git(
+            &repo_dir,
+            ["worktree", "add", "--quiet", wt.to_str().unwrap()],
+        )
+        .unwrap();
+        std::fs::create_dir(wt.join("sub")).unwrap();
+        assert_eq!(discover(&wt.join("sub")), Some(by_git));
+        // Not a repository: left to git, which says so.
+        let plain = tempfile::tempdir().unwrap();
+        assert_eq!(discover(plain.path()), None);
+    }
+
+    #[test]
+    fn branch_create_and_delete_match_git() {
+        let tmp = tempfile::tempdir().unwrap();
+        init_repo(tmp.path());
+        let repo = Repo::discover(tmp.path()).unwrap();
+        let head = repo.head_commit().unwrap();
+        repo.create_branch_fs("warren/one", &head).unwrap().unwrap();
+        assert_eq!(
+            git(tmp.path(), ["rev-parse", "refs/heads/warren/one"]).unwrap(),
+            head
+        );
+        assert!(repo.create_branch_fs("warren/one", &head).unwrap().is_err());
+        repo.delete_branch_fs("warren/one").unwrap().unwrap();
+        assert!(!repo.branch_exists("warren/one"));
+        assert!(!tmp.path().join(".git/refs/heads/warren").exists());
+        assert_eq!(
+            git(tmp.path(), ["branch", "--list", "warren/*"]).unwrap(),
+            ""
+        );
+        // A packed ref or one with config is git's to delete.
+        git(tmp.path(), ["branch", "warren/packed"]).unwrap();
+        git(tmp.path(), ["pack-refs", "--all"]).unwrap();
+        assert!(repo.delete_branch_fs("warren/packed").is_none());
+        git(tmp.path(), ["branch", "warren/cfg"]).unwrap();
+        git(tmp.path(), ["config", "branch.warren/cfg.remote", "origin"]).unwrap();
+        assert!(repo.delete_branch_fs("warren/cfg").is_none());
+    }
+
+    #[test]
+    fn index_flags() {
+        let tmp = tempfile::tempdir().unwrap();
+        init_repo(tmp.path());
+        std::fs::write(tmp.path().join("a"), "a").unwrap();
+        std::fs::write(tmp.path().join("bb"), "b").unwrap();
+        git(tmp.path(), ["add", "a", "bb"]).unwrap();
+        let index = tmp.path().join(".git/index");
+        assert!(index_is_plain(&index));
+        git(tmp.path(), ["update-index", "--assume-unchanged", "bb"]).unwrap();
+        assert!(!index_is_plain(&index));
+        git(tmp.path(), ["update-index", "--no-assume-unchanged", "bb"]).unwrap();
+        assert!(index_is_plain(&index));
+        git(tmp.path(), ["update-index", "--skip-worktree", "a"]).unwrap();
+        assert!(!index_is_plain(&index));
+    }
+}
