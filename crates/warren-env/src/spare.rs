@@ -264,3 +264,191 @@ impl Repo {
         Some(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::tests::init_repo;
+
+    fn setup() -> (tempfile::TempDir, Repo, Spares) {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo_dir = tmp.path().join("repo");
+        std::fs::create_dir(&repo_dir).unwrap();
+        init_repo(&repo_dir);
+        let repo = Repo::discover(&repo_dir).unwrap();
+        let spares = Spares {
+            dir: tmp.path().join("wt/.spare"),
+            home: Some(tmp.path().join("home")),
+            clear: &[],
+        };
+        (tmp, repo, spares)
+    }
+
+    fn spare_count(s: &Spares) -> usize {
+        spare_dirs(&s.dir).len()
+    }
+
+    #[test]
+    fn park_then_adopt_is_a_worktree_git_agrees_with() {
+        let (tmp, repo, spares) = setup();
+        let one = tmp.path().join("wt/one");
+        assert!(
+            repo.add_worktree(&one, "warren/one", Some(&spares))
+                .unwrap()
+        );
+        assert!(repo.retire_worktree(&one, &spares).unwrap(), "parked");
+        repo.delete_branch("warren/one").unwrap();
+        assert!(!one.exists());
+        assert_eq!(spare_count(&spares), 1);
+
+        let two = tmp.path().join("wt/two");
+        assert!(
+            repo.add_worktree(&two, "warren/two", Some(&spares))
+                .unwrap()
+        );
+        assert_eq!(spare_count(&spares), 0, "the spare was taken");
+        assert_eq!(
+            git(&two, ["rev-parse", "--abbrev-ref", "HEAD"]).unwrap(),
+            "warren/two"
+        );
+        assert_eq!(
+            git(&two, ["rev-parse", "HEAD"]).unwrap(),
+            repo.head_commit().unwrap()
+        );
+        assert_eq!(
+            git(&two, ["status", "--porcelain", "--ignored"]).unwrap(),
+            ""
+        );
+        let list = git(&repo.root, ["worktree", "list", "--porcelain"]).unwrap();
+        assert!(
+            list.contains(&format!("worktree {}", two.display())),
+            "{list}"
+        );
+        assert_eq!(
+            git(&repo.root, ["worktree", "prune", "--dry-run", "--verbose"]).unwrap(),
+            ""
+        );
+        // git can still remove it the ordinary way.
+        repo.remove_worktree(&two).unwrap();
+        assert!(!two.exists());
+    }
+
+    #[test]
+    fn a_kept_branch_is_checked_out_on_the_spare_at_its_tip() {
+        let (tmp, repo, spares) = setup();
+        let head = repo.head_commit().unwrap();
+        git(&repo.root, ["branch", "warren/kept"]).unwrap();
+        let one = tmp.path().join("wt/one");
+        repo.add_worktree(&one, "warren/one", Some(&spares))
+            .unwrap();
+        assert!(repo.retire_worktree(&one, &spares).unwrap());
+        let kept = tmp.path().join("wt/kept");
+        assert!(
+            !repo
+                .add_worktree(&kept, "warren/kept", Some(&spares))
+                .unwrap(),
+            "the branch existed"
+        );
+        assert_eq!(git(&kept, ["rev-parse", "HEAD"]).unwrap(), head);
+        assert_eq!(
+            git(&kept, ["rev-parse", "--abbrev-ref", "HEAD"]).unwrap(),
+            "warren/kept"
+        );
+        // Checked out there, it cannot be taken again (git would refuse too).
+        assert!(
+            repo.adopt_spare(&spares, &tmp.path().join("wt/x"), "warren/kept")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn worktrees_that_could_hide_something_are_not_parked() {
+        let (tmp, repo, spares) = setup();
+        std::fs::write(repo.root.join("f"), "f").unwrap();
+        git(&repo.root, ["add", "f"]).unwrap();
+        git(
+            &repo.root,
+            [
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "f",
+            ],
+        )
+        .unwrap();
+
+        // An entry marked assume-unchanged hides its changes from status.
+        let a = tmp.path().join("wt/a");
+        repo.add_worktree(&a, "warren/a", Some(&spares)).unwrap();
+        git(&a, ["update-index", "--assume-unchanged", "f"]).unwrap();
+        std::fs::write(a.join("f"), "changed").unwrap();
+        assert!(!repo.retire_worktree(&a, &spares).unwrap());
+        assert!(!a.exists(), "removed instead");
+
+        // An operation in progress leaves state in the admin directory.
+        let b = tmp.path().join("wt/b");
+        repo.add_worktree(&b, "warren/b", Some(&spares)).unwrap();
+        let admin = read_gitdir_file(&b.join(".git")).unwrap();
+        std::fs::write(admin.join("MERGE_HEAD"), repo.head_commit().unwrap()).unwrap();
+        assert!(!repo.retire_worktree(&b, &spares).unwrap());
+
+        // A worktree ahead of HEAD is not where the next one starts.
+        let c = tmp.path().join("wt/c");
+        repo.add_worktree(&c, "warren/c", Some(&spares)).unwrap();
+        git(
+            &c,
+            [
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                "c",
+            ],
+        )
+        .unwrap();
+        assert!(!repo.retire_worktree(&c, &spares).unwrap());
+        assert_eq!(spare_count(&spares), 0);
+    }
+
+    #[test]
+    fn hooks_and_config_that_act_on_checkout_keep_git_in_charge() {
+        let (tmp, repo, spares) = setup();
+        assert!(!repo.checkout_has_side_effects(spares.home.as_deref()));
+        std::fs::write(repo.git_dir.join("hooks/post-checkout"), "#!/bin/sh\n").unwrap();
+        assert!(repo.checkout_has_side_effects(spares.home.as_deref()));
+        std::fs::remove_file(repo.git_dir.join("hooks/post-checkout")).unwrap();
+        git(&repo.root, ["config", "core.hooksPath", ".githooks"]).unwrap();
+        assert!(repo.checkout_has_side_effects(spares.home.as_deref()));
+        git(&repo.root, ["config", "--unset", "core.hooksPath"]).unwrap();
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(home.join(".gitconfig"), "[include]\n\tpath = other\n").unwrap();
+        assert!(repo.checkout_has_side_effects(spares.home.as_deref()));
+    }
+
+    #[test]
+    fn at_most_one_spare_is_kept() {
+        let (tmp, repo, spares) = setup();
+        let a = tmp.path().join("wt/a");
+        let b = tmp.path().join("wt/b");
+        repo.add_worktree(&a, "warren/a", None).unwrap();
+        repo.add_worktree(&b, "warren/b", None).unwrap();
+        assert!(repo.retire_worktree(&a, &spares).unwrap());
+        assert!(repo.retire_worktree(&b, &spares).unwrap());
+        assert_eq!(spare_count(&spares), MAX_SPARES);
+        assert_eq!(
+            git(&repo.root, ["worktree", "prune", "--dry-run", "--verbose"]).unwrap(),
+            "",
+            "the evicted spare's record went with it"
+        );
+        let list = git(&repo.root, ["worktree", "list"]).unwrap();
+        assert_eq!(list.lines().count(), 1 + MAX_SPARES, "{list}");
+    }
+}

@@ -10,3 +10,4 @@ mod config;
 mod environments;
 mod routing;
 mod sandbox;
+mod spares;

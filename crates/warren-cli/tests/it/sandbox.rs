@@ -340,3 +340,52 @@ fn warren_yaml_hooks_run_where_and_when_they_should() {
     ctx.warren(&["rm", "--force", "hk"]).ok();
     assert_eq!(host(), "pre_start-hk\npost_stop\npre_start-hk\npost_stop\n");
 }
+
+#[test]
+fn killing_warren_run_ends_the_whole_sandbox() {
+    // `run` forks its sandbox helper (no re-exec); the lifeline must still
+    // take every process of the sandbox down with a SIGKILLed warren,
+    // including a double-forked, setsid'd one.
+    let ctx = TestContext::new();
+    sandbox_project(&ctx, "name: kl\nruntime: sandbox\n");
+    // A sleep of a length nothing else uses marks the sandbox's processes.
+    let marker = format!("sleep {}", 200_000 + std::process::id() % 100_000);
+    let script = format!("(setsid {marker} &) ; {marker}");
+    let mut child = ctx
+        .cmd(&["run", "--name", "kl", "--", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = || {
+        let out = Command::new("pgrep")
+            .args(["-c", "-f", &format!("^{marker}$")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the sandboxed processes did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    progress!("SIGKILL to warren run (pid {})", child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} sandboxed process(es) outlived warren",
+            count()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ctx.warren(&["rm", "--force", "kl"]).ok();
+}
