@@ -466,6 +466,7 @@ impl Warren {
             shm_size_bytes: plan.container.shm_size_bytes,
             ulimits: plan.container.ulimits.clone(),
             oneshot: plan.oneshot.clone(),
+            scratch: plan.scratch,
         };
         let spec = EnvSpec {
             runtime: plan.runtime,

@@ -65,16 +65,24 @@ pub struct Plan {
     /// only process is CMD (like `docker run --rm`), saving an exec. See
     /// [`Plan::can_run_oneshot`].
     pub oneshot: Option<Vec<String>>,
+    /// The environment will run one command and be removed (`run --rm --
+    /// CMD`, [`Plan::single_command`]): the sandbox gives it a tmpfs `/tmp`
+    /// and `$HOME` instead of directories on disk.
+    pub scratch: bool,
 }
 
 impl Plan {
-    /// Whether CMD can be the container's own process: docker, and no
-    /// lifecycle command, hook or service that needs the environment up
-    /// before CMD runs.
+    /// Whether CMD can be the container's own process: docker, and nothing
+    /// before CMD (see [`Plan::single_command`]).
     pub fn can_run_oneshot(&self) -> bool {
+        self.runtime == RuntimeKind::Docker && self.single_command()
+    }
+
+    /// Whether CMD would be the environment's only command: no lifecycle
+    /// command, hook or service that needs the environment up before it.
+    pub fn single_command(&self) -> bool {
         let l = &self.lifecycle;
-        self.runtime == RuntimeKind::Docker
-            && l.on_create.is_none()
+        l.on_create.is_none()
             && l.update_content.is_none()
             && l.post_create.is_none()
             && l.post_start.is_none()

@@ -277,6 +277,7 @@ impl Warren {
             wait_for: Some(format!("{:?}", eff.wait_for)),
             runtime_data,
             oneshot: None,
+            scratch: false,
         })
     }
 }

@@ -131,6 +131,10 @@ pub struct CreateSpec {
     /// keep-alive, no entrypoint), run by [`Runtime::run_attached`].
     #[serde(default)]
     pub oneshot: Option<Vec<String>>,
+    /// One command, then removal: nothing needs to outlive it (the sandbox
+    /// gives it a tmpfs `/tmp` and `$HOME`; docker ignores this).
+    #[serde(default)]
+    pub scratch: bool,
 }
 
 /// A command to run inside an environment.

@@ -159,6 +159,7 @@ impl LocalRuntime {
         if spec.network.as_deref() == Some("none") {
             policy.network = warren_sandbox::Network::None;
         }
+        policy.scratch = spec.scratch;
         Ok(policy)
     }
 }

@@ -18,8 +18,10 @@ const PLACEHOLDERS_FILE: &str = "placeholders.json";
 /// placeholder removed on the host while nothing ran is recreated. Idempotent.
 pub fn prepare_env(policy: &Policy) -> Result<(), SandboxError> {
     policy.validate()?;
-    for dir in [&policy.tmp_dir, &policy.home_dir] {
-        create_private_dir(dir)?;
+    if !policy.scratch {
+        for dir in [&policy.tmp_dir, &policy.home_dir] {
+            create_private_dir(dir)?;
+        }
     }
     if let Some(state) = &policy.state_dir {
         create_private_dir(state)?;

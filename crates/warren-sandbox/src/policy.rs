@@ -84,6 +84,11 @@ pub struct Policy {
     pub home_dir: PathBuf,
     /// `$HOME` inside (usually the user's real home path, so tool paths match).
     pub home: PathBuf,
+    /// An environment of one command (`warren run --rm -- CMD` with nothing to run
+    /// before it): `/tmp` and `$HOME` are fresh tmpfs mounts that end with the command
+    /// instead of `tmp_dir`/`home_dir`, which are then never created.
+    #[serde(default)]
+    pub scratch: bool,
     /// Extra read-only paths (tool config dirs, opted-in credentials).
     #[serde(default)]
     pub read_only: Vec<PathBuf>,
@@ -127,6 +132,7 @@ impl Policy {
             tmp_dir: env_dir.join("tmp"),
             home_dir: env_dir.join("home"),
             home: home.to_path_buf(),
+            scratch: false,
             read_only: Vec::new(),
             read_write: Vec::new(),
             network: Network::Host,

@@ -118,6 +118,9 @@ async fn run_async(
     if oneshot {
         plan.value.oneshot = Some(args.cmd.clone());
     }
+    // One command and gone: no private /tmp or $HOME on disk to create and
+    // delete again (the sandbox mounts tmpfs instead).
+    plan.value.scratch = args.rm && !args.cmd.is_empty() && plan.value.single_command();
     let c = stderr_color();
     for w in &plan.warnings {
         message(&w.render(c));

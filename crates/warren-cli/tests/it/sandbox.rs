@@ -389,3 +389,37 @@ fn killing_warren_run_ends_the_whole_sandbox() {
     }
     ctx.warren(&["rm", "--force", "kl"]).ok();
 }
+
+#[test]
+fn a_single_command_run_rm_gets_tmpfs_tmp_and_home() {
+    // `run --rm -- CMD` with nothing before CMD: /tmp and $HOME are tmpfs that
+    // end with it (no directories on disk to create and delete).
+    let ctx = TestContext::new();
+    sandbox_project(&ctx, "name: sc\nruntime: sandbox\n");
+    // sandbox_project's devcontainer.json has lifecycle commands: the full
+    // environment (directories on disk, shared by its commands).
+    let run = ctx
+        .warren(&[
+            "run",
+            "--rm",
+            "--",
+            "sh",
+            "-c",
+            "grep -c ' /tmp tmpfs ' /proc/mounts; cat $HOME/log",
+        ])
+        .ok();
+    assert_eq!(run.stdout, "0\npc\nps\n", "{}", run.stderr);
+    ctx.write(".devcontainer/devcontainer.json", "{}");
+    ctx.commit("no lifecycle commands");
+    let script = "grep -E ' (/tmp|'\"$HOME\"') tmpfs ' /proc/mounts | cut -d' ' -f2; \
+                  echo x > /tmp/f && echo y > $HOME/g && cat /tmp/f $HOME/g";
+    let run = ctx.warren(&["run", "--rm", "--", "sh", "-c", script]).ok();
+    let home = ctx.home.display().to_string();
+    assert_eq!(
+        run.stdout,
+        format!("/tmp\n{home}\nx\ny\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(ctx.ls().is_empty());
+}

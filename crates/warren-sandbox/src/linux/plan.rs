@@ -187,11 +187,22 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     rules.push((PathBuf::from("/dev/shm"), Access::ReadWrite));
     rules.push((PathBuf::from("/dev/pts"), Access::Devices));
 
-    let tmp_dir = canonical(&policy.tmp_dir, "tmp_dir")?;
-    mounts.push(bind_rw(&tmp_dir, Path::new("/tmp")));
+    if policy.scratch {
+        mounts.push(MountOp::Tmpfs {
+            dst: PathBuf::from("/tmp"),
+            mode: 0o1777,
+        });
+        mounts.push(MountOp::Tmpfs {
+            dst: policy.home.clone(),
+            mode: 0o700,
+        });
+    } else {
+        let tmp_dir = canonical(&policy.tmp_dir, "tmp_dir")?;
+        mounts.push(bind_rw(&tmp_dir, Path::new("/tmp")));
+        let home_dir = canonical(&policy.home_dir, "home_dir")?;
+        mounts.push(bind_rw(&home_dir, &policy.home));
+    }
     rules.push((PathBuf::from("/tmp"), Access::ReadWrite));
-    let home_dir = canonical(&policy.home_dir, "home_dir")?;
-    mounts.push(bind_rw(&home_dir, &policy.home));
     rules.push((policy.home.clone(), Access::ReadWrite));
 
     let worktree = canonical(&policy.worktree, "worktree")?;
