@@ -79,22 +79,34 @@ log "checking both commands run"
 $warren_cmd
 eval "$bwrap_cmd"
 
-log "hyperfine: $runs runs each"
-hyperfine -N --warmup 30 --runs "$runs" --export-json "$tmp/result.json" \
-  -n warren "$warren_cmd" -n bwrap "$bwrap_cmd" >&2
+# Namespaces are torn down by kernel workers after their processes exit (network
+# namespaces especially); let that finish so no batch pays for the one before.
+settle() { sleep "${BENCH_SETTLE:-3}"; }
 
-log "hyperfine: warren run --rm -- true, sandbox vs docker"
+log "hyperfine: warren run --rm -- true, sandbox vs docker (one batch each)"
 run_runs=${BENCH_RUN_RUNS:-30}
-hyperfine -N --warmup 3 --runs "$run_runs" --export-json "$tmp/run.json" \
-  -n sandbox "$WARREN_BIN run $proj --rm --runtime sandbox -- true" \
-  -n docker "$WARREN_BIN run $proj --rm --runtime docker -- true" \
-  -n sandbox-offline "$WARREN_BIN run $repo --rm --runtime sandbox -- true" >&2
+batch() { # NAME JSON CMD [hyperfine options...]
+  local name=$1 json=$2 cmd=$3
+  shift 3
+  settle
+  hyperfine -N --warmup 10 --runs "$run_runs" --export-json "$json" "$@" -n "$name" "$cmd" >&2
+}
+batch sandbox "$tmp/run-sandbox.json" "$WARREN_BIN run $proj --rm --runtime sandbox -- true"
+batch docker "$tmp/run-docker.json" "$WARREN_BIN run $proj --rm --runtime docker -- true"
+batch sandbox-offline "$tmp/run-offline.json" "$WARREN_BIN run $repo --rm --runtime sandbox -- true"
 # The same sandbox run without a spare worktree to take (each run starts
 # with none: `git worktree add` and a full checkout, as on a first run).
-log "hyperfine: warren run --rm --runtime sandbox -- true, no spare worktree"
-hyperfine -N --warmup 3 --runs "$run_runs" --export-json "$tmp/cold.json" \
-  --prepare "sh -c 'rm -rf $WARREN_ROOT/worktrees/runproj/.spare && git -C $proj worktree prune'" \
-  -n sandbox-cold "$WARREN_BIN run $proj --rm --runtime sandbox -- true" >&2
+batch sandbox-cold "$tmp/cold.json" "$WARREN_BIN run $proj --rm --runtime sandbox -- true" \
+  --prepare "sh -c 'rm -rf $WARREN_ROOT/worktrees/runproj/.spare && git -C $proj worktree prune'"
+python3 - "$tmp"/run-sandbox.json "$tmp"/run-docker.json "$tmp"/run-offline.json >"$tmp/run.json" <<'PY'
+import json, sys
+print(json.dumps({"results": [json.load(open(f))["results"][0] for f in sys.argv[1:]]}))
+PY
+
+log "hyperfine: $runs runs each"
+settle
+hyperfine -N --warmup 30 --runs "$runs" --export-json "$tmp/result.json" \
+  -n warren "$warren_cmd" -n bwrap "$bwrap_cmd" >&2
 
 python3 - "$tmp/result.json" "$tmp/run.json" "$tmp/cold.json" <<'PY'
 import json, sys
@@ -123,7 +135,7 @@ cold_speed = dk["median"] / cold["median"]
 off = run["sandbox-offline"]
 off_speed = dk["median"] / off["median"]
 print("\n`warren run --rm --runtime sandbox -- true` vs the same with `--runtime docker`")
-print("(worktree, environment, command, removal; busybox image present locally), 30 runs each,")
+print("(worktree, environment, command, removal; busybox image present locally), 10 warm-up and 30 timed runs each,")
 print("on a project with the default settings (the sandbox shares the host network, docker")
 print("uses its bridge). Both runtimes take the spare worktree the previous run left (a rename")
 print("instead of `git worktree add`). Two more sandbox rows for context: `network: none` (a")
