@@ -15,6 +15,7 @@ mod ops;
 pub mod plan;
 pub mod reporter;
 pub mod resolve;
+pub mod snapshot;
 pub mod spare;
 pub mod spec;
 

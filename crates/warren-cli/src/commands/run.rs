@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use warren_config::RuntimeChoice;
 use warren_core::EnvState;
-use warren_env::git::worktree_status;
+use warren_env::git::{WorktreeStatus, worktree_status};
 use warren_env::resolve::RunRequest;
+use warren_env::snapshot::TreeSnapshot;
 use warren_env::{RmOptions, Warren};
 use warren_runtime::ExecIo;
 
@@ -127,6 +128,16 @@ async fn run_async(
     }
     let rec = warren.create(&plan.value).await?;
     let name = rec.name.clone();
+    // A worktree warren just made, with nothing run in it yet, is clean: if
+    // it is the same after CMD, `rm` needs no `git status` to know.
+    let snapshot = (plan.value.scratch
+        && plan.value.initialize.is_none()
+        && plan.value.hooks.pre_start.is_empty())
+    .then(|| {
+        let admin = warren_env::gitfs::read_gitdir_file(&rec.worktree.join(".git"))?;
+        TreeSnapshot::take(&[&rec.worktree, &admin])
+    })
+    .flatten();
     message(&format!(
         "{} {} ({}) on {} in {}",
         paint(c, Style::Green, "Created"),
@@ -200,14 +211,28 @@ async fn run_async(
         // it stops while git looks at the worktree.
         let mut stopped = false;
         let status = if rec.state == EnvState::Running && rec.worktree.exists() {
-            let worktree = rec.worktree.clone();
-            let check = tokio::task::spawn_blocking(move || worktree_status(&worktree));
-            let (stop, status) = tokio::join!(warren.stop(&name), check);
-            stop?;
-            stopped = true;
-            status.ok()
+            if let Some(snapshot) = snapshot {
+                // Nothing of the environment may run while the worktree is
+                // compared: stop first.
+                warren.stop(&name).await?;
+                stopped = true;
+                match snapshot.unchanged() {
+                    true => Some(Ok(WorktreeStatus::default())),
+                    false => Some(worktree_status(&rec.worktree)),
+                }
+            } else {
+                let worktree = rec.worktree.clone();
+                let check = tokio::task::spawn_blocking(move || worktree_status(&worktree));
+                let (stop, status) = tokio::join!(warren.stop(&name), check);
+                stop?;
+                stopped = true;
+                status.ok()
+            }
         } else {
-            None
+            // A one-shot container has ended with its command.
+            snapshot
+                .is_some_and(|s| s.unchanged())
+                .then(|| Ok(WorktreeStatus::default()))
         };
         match warren.rm_checked(&name, opts, status).await {
             Ok(_) if has_commits => {

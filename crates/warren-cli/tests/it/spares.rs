@@ -106,6 +106,24 @@ fn spare_worktrees_carry_nothing_from_one_environment_to_the_next() {
     assert_eq!(run.stdout, "second commit\n");
     assert_eq!(spare_count(&ctx, "sp"), 1);
 
+    progress!("a same-size rewrite in a spare taken over is caught too");
+    assert_eq!(spare_count(&ctx, "sp"), 1);
+    let run = ctx
+        .warren(&[
+            "run",
+            "--rm",
+            "--name",
+            "six-b",
+            "--",
+            "sh",
+            "-c",
+            "printf 'TEST PROJECT\\n' > README.md",
+        ])
+        .ok();
+    assert!(run.stderr.contains("kept `six-b`"), "{}", run.stderr);
+    ctx.warren(&["rm", "--force", "six-b"]).ok();
+    assert_eq!(spare_count(&ctx, "sp"), 0);
+
     progress!("a dirty worktree keeps its environment, and is never a spare");
     let run = ctx
         .warren(&[
