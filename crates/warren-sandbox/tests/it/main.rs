@@ -21,20 +21,43 @@ fn main() {
     if args.next().as_deref() == Some(std::ffi::OsStr::new(warren_sandbox::HELPER_SUBCOMMAND)) {
         std::process::exit(warren_sandbox::helper_main(args.collect()));
     }
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    // libtest's command line, as cargo test and nextest use it: options with a
+    // value (`--format terse`) are not filters; `--exact` matches whole names;
+    // `--list --ignored` lists the ignored tests (there are none).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (mut filters, mut exact, mut list, mut ignored) = (Vec::new(), false, false, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--format" | "--test-threads" | "--logfile" | "--color" | "--skip" | "-Z" => {
+                it.next();
+            }
+            "--exact" => exact = true,
+            "--list" => list = true,
+            "--ignored" => ignored = true,
+            a if a.starts_with('-') => {}
+            a => filters.push(a.to_string()),
+        }
+    }
     let mut tests: Vec<Test> = Vec::new();
     tests.extend(functional::TESTS);
     tests.extend(escape::TESTS);
-    let selected: Vec<&Test> = tests
-        .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
-        .collect();
-    if std::env::args().any(|a| a == "--list") {
-        for (name, _) in &selected {
-            println!("{name}: test");
+    let matches = |name: &str| {
+        filters.is_empty()
+            || filters.iter().any(|f| {
+                if exact {
+                    name == f
+                } else {
+                    name.contains(f.as_str())
+                }
+            })
+    };
+    let selected: Vec<&Test> = tests.iter().filter(|(name, _)| matches(name)).collect();
+    if list {
+        if !ignored {
+            for (name, _) in &selected {
+                println!("{name}: test");
+            }
         }
         return;
     }
