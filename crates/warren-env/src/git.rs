@@ -189,17 +189,25 @@ impl Repo {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(_) => return RefLookup::Unknown,
         }
+        match self.packed_ref(name) {
+            Ok(Some(sha)) => RefLookup::Found(sha),
+            Ok(None) => RefLookup::Missing,
+            Err(_) => RefLookup::Unknown,
+        }
+    }
+
+    /// `name`'s entry in `packed-refs` (none when the file does not exist).
+    pub(crate) fn packed_ref(&self, name: &str) -> std::io::Result<Option<String>> {
         match std::fs::read_to_string(self.git_dir.join("packed-refs")) {
-            Ok(packed) => packed
+            Ok(packed) => Ok(packed
                 .lines()
                 .filter(|l| !l.starts_with('#') && !l.starts_with('^'))
                 .find_map(|l| {
                     let (sha, r) = l.split_once(' ')?;
-                    (r == name).then(|| RefLookup::Found(sha.to_string()))
-                })
-                .unwrap_or(RefLookup::Missing),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RefLookup::Missing,
-            Err(_) => RefLookup::Unknown,
+                    (r == name).then(|| sha.to_string())
+                })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

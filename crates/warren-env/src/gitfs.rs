@@ -153,16 +153,7 @@ impl Repo {
         if self.git_dir.join("reftable").exists() {
             return None;
         }
-        match std::fs::read_to_string(self.git_dir.join("packed-refs")) {
-            Ok(packed) => {
-                let listed = packed
-                    .lines()
-                    .any(|l| l.split_once(' ').is_some_and(|(_, r)| r == name));
-                (!listed).then_some(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(()),
-            Err(_) => None,
-        }
+        matches!(self.packed_ref(name), Ok(None)).then_some(())
     }
 
     /// Creates `refs/heads/<branch>` at `sha` (it must not exist). `None`

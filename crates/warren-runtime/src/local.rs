@@ -14,10 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-/// Names in a worktree that the sandbox keeps read-only, with an empty
-/// placeholder directory where they do not exist.
-pub use warren_sandbox::PROTECTED_WORKTREE_NAMES;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use warren_core::RuntimeKind;
@@ -27,6 +23,10 @@ use crate::{
     ContainerInfo, ContainerState, CreateSpec, ExecIo, ExecSpec, ExitStatus, ImageSource,
     MountKind, PortBinding, ProgressSink, Result, Runtime, Stream,
 };
+
+/// Names in a worktree that the sandbox keeps read-only, with an empty
+/// placeholder directory where they do not exist.
+pub use warren_sandbox::PROTECTED_WORKTREE_NAMES;
 
 /// PATH inside when the configuration sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

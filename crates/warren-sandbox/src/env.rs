@@ -105,14 +105,8 @@ pub fn ensure_placeholders(policy: &Policy) -> Result<(), SandboxError> {
 /// runs: removing a placeholder that is a mount point in a running sandbox would
 /// detach that read-only mount there.
 pub fn remove_env(policy: &Policy) -> Result<(), SandboxError> {
-    remove_placeholders(policy)?;
-    for dir in [&policy.tmp_dir, &policy.home_dir] {
-        remove_tree(dir)?;
-    }
-    if let Some(state) = &policy.state_dir {
-        remove_tree(state)?;
-    }
-    Ok(())
+    remove_placeholders_where(policy, |_| true)?;
+    remove_private_dirs(policy)
 }
 
 /// [`remove_env`] for an environment whose worktree goes with it (deleted, or kept
@@ -124,6 +118,10 @@ pub fn remove_env_except_worktree(policy: &Policy) -> Result<(), SandboxError> {
         !p.starts_with(&policy.worktree)
             && fs::canonicalize(&policy.worktree).map_or(true, |w| !p.starts_with(w))
     })?;
+    remove_private_dirs(policy)
+}
+
+fn remove_private_dirs(policy: &Policy) -> Result<(), SandboxError> {
     for dir in [&policy.tmp_dir, &policy.home_dir] {
         remove_tree(dir)?;
     }
@@ -133,13 +131,9 @@ pub fn remove_env_except_worktree(policy: &Policy) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// Removes the placeholders warren created (only empty ones, deepest first).
+/// Removes the placeholders `wanted` selects (only empty ones, deepest first).
 /// Refused while a sandbox of the environment runs (the placeholders are its mount
 /// points).
-pub fn remove_placeholders(policy: &Policy) -> Result<(), SandboxError> {
-    remove_placeholders_where(policy, |_| true)
-}
-
 fn remove_placeholders_where(
     policy: &Policy,
     wanted: impl Fn(&Path) -> bool,

@@ -42,9 +42,7 @@ pub mod seatbelt;
 #[cfg(target_os = "linux")]
 mod linux;
 
-pub use env::{
-    ensure_placeholders, prepare_env, remove_env, remove_env_except_worktree, remove_placeholders,
-};
+pub use env::{ensure_placeholders, prepare_env, remove_env, remove_env_except_worktree};
 pub use error::{Layer, SandboxError};
 pub use policy::{
     Network, PROTECTED_WORKTREE_NAMES, Placeholder, Policy, ProtectedPath, ancestors_between,
