@@ -216,10 +216,11 @@ async fn run_async(
                 // compared: stop first.
                 warren.stop(&name).await?;
                 stopped = true;
-                match snapshot.unchanged() {
-                    true => Some(Ok(WorktreeStatus::default())),
-                    false => Some(worktree_status(&rec.worktree)),
-                }
+                Some(if snapshot.unchanged() {
+                    Ok(WorktreeStatus::default())
+                } else {
+                    worktree_status(&rec.worktree)
+                })
             } else {
                 let worktree = rec.worktree.clone();
                 let check = tokio::task::spawn_blocking(move || worktree_status(&worktree));
