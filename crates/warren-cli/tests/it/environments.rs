@@ -1,6 +1,6 @@
 //! `warren run/ls/exec/stop/start/rm/logs` against a real engine and real git.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::harness::*;
 
@@ -518,6 +518,27 @@ fn build_uses_a_stable_tag_and_does_not_rebuild_unchanged() {
         .warren(&["run", "--name", "b3", "--", "cat", "/built"])
         .ok();
     assert_eq!(third.stdout.trim(), "v2");
+
+    // The tags hash this test's temporary paths: drop its images, or every
+    // run would leave two more behind.
+    let mut built = images.clone();
+    built.extend(
+        ctx.containers()
+            .iter()
+            .map(|c| inspect(c, "{{.Config.Image}}")),
+    );
+    for name in ["b1", "b2", "b3"] {
+        ctx.warren(&["rm", "--force", name]).ok();
+    }
+    built.sort();
+    built.dedup();
+    let st = Command::new("docker")
+        .arg("rmi")
+        .args(&built)
+        .stdout(Stdio::null())
+        .status()
+        .expect("docker rmi");
+    assert!(st.success(), "removing {built:?}");
 }
 
 #[test]
