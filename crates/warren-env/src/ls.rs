@@ -185,23 +185,7 @@ impl Warren {
         } else if !routes.contains_key(&rec.name) {
             // Started behind warren's back: re-register from the summary's ports.
             if let (Some(c), Ok(spec)) = (by_id.get(id), Self::spec_of(rec)) {
-                let new: Vec<Route> = spec
-                    .services
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, s)| {
-                        let b = c.ports.iter().find(|b| b.container_port == s.port)?;
-                        Some(Route {
-                            env: rec.name.clone(),
-                            service: s.name.clone(),
-                            ord: i as i64,
-                            target_host: "127.0.0.1".into(),
-                            target_port: b.host_port?,
-                            inner_port: Some(s.port),
-                            label: s.label.clone(),
-                        })
-                    })
-                    .collect();
+                let new = crate::ops::routes_for(&rec.name, &spec, &c.ports);
                 if !new.is_empty() {
                     self.store.set_routes(&rec.name, &new)?;
                     routes.insert(rec.name.clone(), new);

@@ -201,24 +201,8 @@ impl Warren {
             return Ok(());
         }
         let bindings = runtime.port_bindings(Self::container_id(rec)?).await?;
-        let routes: Vec<Route> = spec
-            .services
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let b = bindings.iter().find(|b| b.container_port == s.port)?;
-                Some(Route {
-                    env: rec.name.clone(),
-                    service: s.name.clone(),
-                    ord: i as i64,
-                    target_host: "127.0.0.1".into(),
-                    target_port: b.host_port?,
-                    inner_port: Some(s.port),
-                    label: s.label.clone(),
-                })
-            })
-            .collect();
-        self.store.set_routes(&rec.name, &routes)?;
+        self.store
+            .set_routes(&rec.name, &routes_for(&rec.name, spec, &bindings))?;
         Ok(())
     }
 
@@ -617,4 +601,29 @@ impl Warren {
         self.log_event(name, &format!("command exited with code {}", status.code));
         Ok(status)
     }
+}
+
+/// The routes of an environment's services: each to the host port its
+/// container port is published on (services without one get none).
+pub(crate) fn routes_for(
+    name: &str,
+    spec: &EnvSpec,
+    bindings: &[warren_runtime::PortBinding],
+) -> Vec<Route> {
+    spec.services
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let b = bindings.iter().find(|b| b.container_port == s.port)?;
+            Some(Route {
+                env: name.to_string(),
+                service: s.name.clone(),
+                ord: i as i64,
+                target_host: "127.0.0.1".into(),
+                target_port: b.host_port?,
+                inner_port: Some(s.port),
+                label: s.label.clone(),
+            })
+        })
+        .collect()
 }
