@@ -294,7 +294,7 @@ pub fn run_task(args: TaskArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         eprintln!("session: {s}");
         eprintln!("continue with: warren task --agent {agent} --session {s} \"…\"");
     }
-    Ok(if task.state == "completed" {
+    Ok(if task.state == warren_core::TaskState::Completed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

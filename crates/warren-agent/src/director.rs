@@ -11,7 +11,7 @@ use warren_store::{AgentRecord, Store};
 use crate::error::AgentError;
 use crate::history::TaskView;
 use crate::server::security::{read_token, token_path};
-use crate::util::pid_alive;
+use warren_core::process::pid_alive;
 
 /// Where to reach an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +261,7 @@ pub fn wait(
     client.follow(task_id, on_event)?;
     loop {
         let t = client.task(task_id)?;
-        if t.state != "running" {
+        if t.state.is_final() {
             return Ok(t);
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use warren_core::TaskState;
 use warren_store::TaskRecord;
 
 use crate::adapters::Usage;
-use crate::util::rfc3339_ms;
+use warren_core::time::rfc3339_ms;
 
 /// A task's error as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,8 +28,7 @@ pub struct TaskView {
     pub task_id: String,
     pub agent: String,
     pub tool: String,
-    /// `running`, `completed`, `failed`, `cancelled`.
-    pub state: String,
+    pub state: TaskState,
     pub prompt: String,
     pub model: Option<String>,
     pub session_id: Option<String>,
@@ -51,7 +51,7 @@ pub struct TaskView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSummary {
     pub task_id: String,
-    pub state: String,
+    pub state: TaskState,
     pub prompt: String,
     pub session_id: Option<String>,
     pub created_at: String,
@@ -94,7 +94,7 @@ impl TaskView {
             task_id: r.id.clone(),
             agent: r.agent.clone(),
             tool: r.tool.clone(),
-            state: r.state.clone(),
+            state: r.state,
             prompt: r.prompt.clone(),
             model: r.model.clone(),
             session_id: r.session_id.clone(),
@@ -130,7 +130,7 @@ impl TaskSummary {
     pub fn from_record(r: &TaskRecord, now_ms: i64) -> TaskSummary {
         TaskSummary {
             task_id: r.id.clone(),
-            state: r.state.clone(),
+            state: r.state,
             prompt: r.prompt.clone(),
             session_id: r.session_id.clone(),
             created_at: rfc3339_ms(r.created_at_ms),

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     // single-threaded and touch nothing but its own arguments.
     let mut args = std::env::args_os();
     let _argv0 = args.next();
-    if args.next().as_deref() == Some(std::ffi::OsStr::new(warren_sandbox_entry::SUBCOMMAND)) {
+    if args.next().as_deref() == Some(std::ffi::OsStr::new(warren_sandbox::HELPER_SUBCOMMAND)) {
         let code = warren_sandbox::helper_main(args.collect());
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
@@ -36,9 +36,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-mod warren_sandbox_entry {
-    /// Hidden subcommand under which the binary acts as the sandbox helper.
-    pub const SUBCOMMAND: &str = "__sandbox";
 }

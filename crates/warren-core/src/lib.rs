@@ -1,14 +1,18 @@
 //! Shared vocabulary of warren: environment names, runtime kinds, states, the
-//! table of supported AI tools, secret redaction and the one list of every
-//! environment variable warren reads or sets. No I/O beyond the OS random source.
+//! table of supported AI tools, secret redaction, route names, time formatting
+//! and the one list of every environment variable warren reads or sets. No
+//! I/O beyond the OS random source, the clock and a process liveness check.
 
 pub mod names;
+pub mod process;
 pub mod redact;
+pub mod routes;
 pub mod secret;
+pub mod time;
 pub mod tools;
 pub mod types;
 pub mod vars;
 
 pub use names::{NameError, generate_name, validate_name};
 pub use redact::Redactor;
-pub use types::{EnvState, RuntimeKind};
+pub use types::{EnvState, RuntimeKind, TaskState};

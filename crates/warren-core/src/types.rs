@@ -90,7 +90,7 @@ impl fmt::Display for EnvState {
 
 /// An unknown state string (a store written by a newer warren).
 #[derive(Debug, thiserror::Error)]
-#[error("unknown environment state `{0}`")]
+#[error("unknown state `{0}`")]
 pub struct UnknownState(pub String);
 
 impl FromStr for EnvState {
@@ -102,6 +102,54 @@ impl FromStr for EnvState {
             "stopped" => EnvState::Stopped,
             "gone" => EnvState::Gone,
             "failed" => EnvState::Failed,
+            other => return Err(UnknownState(other.to_string())),
+        })
+    }
+}
+
+/// State of an agent's task as stored and shown by the task API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    /// The tool runs.
+    #[default]
+    Running,
+    Completed,
+    /// Ended with an error (including `interrupted`: its server died).
+    Failed,
+    Cancelled,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Running => "running",
+            TaskState::Completed => "completed",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the task has ended.
+    pub fn is_final(self) -> bool {
+        self != TaskState::Running
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskState {
+    type Err = UnknownState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "running" => TaskState::Running,
+            "completed" => TaskState::Completed,
+            "failed" => TaskState::Failed,
+            "cancelled" => TaskState::Cancelled,
             other => return Err(UnknownState(other.to_string())),
         })
     }

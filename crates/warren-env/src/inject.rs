@@ -1,5 +1,6 @@
 //! The variables warren sets inside every environment (DESIGN.md section 5).
 
+use warren_core::routes::route_host;
 use warren_core::{RuntimeKind, vars};
 
 use crate::spec::ServiceSpec;
@@ -40,13 +41,13 @@ pub fn warren_vars(ctx: &InjectContext<'_>) -> Vec<(String, String)> {
     }
     if let Some(default) = ctx.services.first() {
         out.push((vars::PORT.into(), default.port.to_string()));
-        let host = service_host(&default.name, ctx.name, ctx.proxy_port);
+        let host = route_host(Some(&default.name), ctx.name, ctx.proxy_port);
         out.push((vars::WARREN_URL.into(), format!("http://{host}")));
         out.push((vars::WARREN_HOST.into(), host));
     }
     for svc in ctx.services {
         let suffix = vars::env_suffix(&svc.name);
-        let host = service_host(&svc.name, ctx.name, ctx.proxy_port);
+        let host = route_host(Some(&svc.name), ctx.name, ctx.proxy_port);
         out.push((
             format!("{}{suffix}", vars::WARREN_PORT_PREFIX),
             svc.port.to_string(),
@@ -58,20 +59,6 @@ pub fn warren_vars(ctx: &InjectContext<'_>) -> Vec<(String, String)> {
         out.push((format!("{}{suffix}", vars::WARREN_HOST_PREFIX), host));
     }
     out
-}
-
-/// `SERVICE.ENV.localhost:PORT` (the port omitted when it is 80).
-pub fn service_host(service: &str, env: &str, proxy_port: u16) -> String {
-    if proxy_port == 80 {
-        format!("{service}.{env}.localhost")
-    } else {
-        format!("{service}.{env}.localhost:{proxy_port}")
-    }
-}
-
-/// `http://SERVICE.ENV.localhost:PORT`.
-pub fn service_url(service: &str, env: &str, proxy_port: u16) -> String {
-    format!("http://{}", service_host(service, env, proxy_port))
 }
 
 #[cfg(test)]
@@ -120,10 +107,5 @@ mod tests {
         assert_eq!(get("WARREN_ISSUE_ID"), Some("42"));
         assert_eq!(get("WARREN_TYPE"), Some("issue"));
         assert_eq!(get("IS_SANDBOX"), Some("1"));
-    }
-
-    #[test]
-    fn port_80_is_implicit() {
-        assert_eq!(service_url("web", "a", 80), "http://web.a.localhost");
     }
 }

@@ -10,7 +10,6 @@ use warren_runtime::{ContainerInfo, ContainerState};
 use warren_store::{EnvRecord, Route};
 
 use crate::error::EnvError;
-use crate::inject::service_url;
 use crate::manager::Warren;
 
 /// One environment as `ls` shows it.
@@ -56,11 +55,6 @@ pub struct Listing {
     pub orphans: Vec<Orphan>,
     #[serde(skip)]
     pub warnings: Vec<String>,
-}
-
-fn pid_alive(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 sends nothing; it only checks existence.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
 }
 
 impl Warren {
@@ -142,7 +136,9 @@ impl Warren {
 
     fn reconcile_creating(&self, rec: &EnvRecord) -> Result<EnvState, EnvError> {
         if rec.state == EnvState::Creating {
-            let abandoned = rec.creator_pid.is_some_and(|p| !pid_alive(p));
+            let abandoned = rec
+                .creator_pid
+                .is_some_and(|p| !warren_core::process::pid_alive(p));
             if abandoned {
                 self.store.set_state(&rec.name, EnvState::Failed)?;
                 return Ok(EnvState::Failed);
@@ -206,7 +202,9 @@ impl Warren {
                     let route = routes.and_then(|rs| rs.iter().find(|r| r.service == s.name));
                     ServiceView {
                         name: s.name.clone(),
-                        url: route.map(|_| service_url(&s.name, &rec.name, proxy_port)),
+                        url: route.map(|_| {
+                            warren_core::routes::route_url(Some(&s.name), &rec.name, proxy_port)
+                        }),
                         port: s.port,
                         host_port: route.map(|r| r.target_port),
                     }

@@ -5,8 +5,7 @@
 //! - [`serve`] runs the proxy in the foreground (`warren proxy serve`);
 //! - [`ensure_running`] finds or starts the background proxy (environments
 //!   call it after registering routes); [`status`] and [`stop`] manage it;
-//! - [`ProxySettings`] is what it listens on; [`route_url`] builds the URL of
-//!   a service for people and for `WARREN_URL_*`.
+//! - [`ProxySettings`] is what it listens on.
 
 pub mod cli;
 mod error;
@@ -32,7 +31,6 @@ pub use lifecycle::{
     stop,
 };
 pub use lock::{LOCK_FILE, Probe, ProxyInfo, probe};
-pub use pages::{route_host, route_url};
 pub use port_owner::{PortOwner, find_listener};
 pub use server::serve;
 pub use settings::ProxySettings;

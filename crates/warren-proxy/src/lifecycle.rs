@@ -21,8 +21,8 @@ use warren_store::Store;
 use crate::error::ProxyError;
 use crate::forward::STATUS_PATH;
 use crate::lock::{self, Acquired, Probe, ProxyInfo, ProxyLock};
-use crate::pages::route_url;
 use crate::settings::ProxySettings;
+use warren_core::routes::route_url;
 
 /// How long [`ensure_running`] waits for a new proxy to answer.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -277,7 +277,7 @@ pub fn stop(root: &Path, timeout: Duration) -> Result<Option<ProxyInfo>, ProxyEr
                     // (it removes the lock just before it exits).
                     let released =
                         !matches!(lock::probe(root)?, Probe::Running(ref i) if i.pid == info.pid);
-                    if released && !lock::pid_running(info.pid) {
+                    if released && !warren_core::process::pid_alive(info.pid) {
                         return Ok(Some(info));
                     }
                     std::thread::sleep(Duration::from_millis(20));

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use warren_core::process::pid_alive;
+
 use crate::error::ProxyError;
 
 /// File name of the lock inside the warren root.
@@ -222,33 +224,6 @@ fn try_flock(file: &File, kind: libc::c_int) -> io::Result<bool> {
             _ => return Err(e),
         }
     }
-}
-
-/// Whether a process with this pid exists and has not exited (a zombie
-/// waiting for its parent counts as exited).
-pub fn pid_running(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the parenthesised command name.
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) if Path::new("/proc/self/stat").exists() => false,
-        Err(_) => pid_alive(pid),
-    }
-}
-
-/// Whether a process with this pid exists (zombies included: they are
-/// reaped soon, and until then the lock is what counts anyway).
-pub fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks for existence and permission.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

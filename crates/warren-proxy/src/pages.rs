@@ -7,32 +7,12 @@ use hyper::body::Bytes;
 use hyper::body::Incoming;
 use serde_json::json;
 
+use warren_core::routes::route_url;
+
 use crate::table::{EnvRoutes, RouteTable};
 
 /// Body of every response: streamed from a backend, or made here.
 pub type Body = Either<Incoming, Full<Bytes>>;
-
-/// `http://[service.]env.localhost[:port]` (port omitted when 80). The URL
-/// people open; environments get it as `WARREN_URL_*`.
-pub fn route_url(service: Option<&str>, env: &str, port: u16) -> String {
-    format!("http://{}", route_host(service, env, port))
-}
-
-/// `[service.]env.localhost[:port]` (port omitted when 80).
-pub fn route_host(service: Option<&str>, env: &str, port: u16) -> String {
-    let mut s = String::new();
-    if let Some(svc) = service {
-        s.push_str(svc);
-        s.push('.');
-    }
-    s.push_str(env);
-    s.push_str(".localhost");
-    if port != 80 {
-        s.push(':');
-        s.push_str(&port.to_string());
-    }
-    s
-}
 
 fn json_response(status: StatusCode, value: serde_json::Value) -> Response<Body> {
     let body = serde_json::to_vec_pretty(&value).unwrap_or_default();

@@ -4,15 +4,9 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::{Result, Store, StoreError};
+use warren_core::TaskState;
 
-/// Task states as stored.
-pub mod state {
-    pub const RUNNING: &str = "running";
-    pub const COMPLETED: &str = "completed";
-    pub const FAILED: &str = "failed";
-    pub const CANCELLED: &str = "cancelled";
-}
+use crate::{Result, Store, StoreError};
 
 /// One stored task.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -20,8 +14,7 @@ pub struct TaskRecord {
     pub id: String,
     pub agent: String,
     pub tool: String,
-    /// `running`, `completed`, `failed` or `cancelled` (see [`state`]).
-    pub state: String,
+    pub state: TaskState,
     pub prompt: String,
     pub model: Option<String>,
     pub session_id: Option<String>,
@@ -54,7 +47,7 @@ pub struct TaskRecord {
 /// What is known when a task ends.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TaskFinish {
-    pub state: String,
+    pub state: TaskState,
     pub session_id: Option<String>,
     pub completed_at_ms: i64,
     pub exit_code: Option<i32>,
@@ -81,7 +74,16 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRecord> {
         id: r.get(0)?,
         agent: r.get(1)?,
         tool: r.get(2)?,
-        state: r.get(3)?,
+        state: r
+            .get::<_, String>(3)?
+            .parse()
+            .map_err(|e: warren_core::types::UnknownState| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
         prompt: r.get(4)?,
         model: r.get(5)?,
         session_id: r.get(6)?,
@@ -122,7 +124,7 @@ impl Store {
                     t.id,
                     t.agent,
                     t.tool,
-                    t.state,
+                    t.state.as_str(),
                     t.prompt,
                     t.model,
                     t.session_id,
@@ -187,7 +189,7 @@ impl Store {
                  WHERE id = ?1",
                 params![
                     id,
-                    f.state,
+                    f.state.as_str(),
                     f.session_id,
                     f.completed_at_ms,
                     f.exit_code,
@@ -305,12 +307,12 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn task(id: &str, agent: &str, st: &str) -> TaskRecord {
+    fn task(id: &str, agent: &str, st: TaskState) -> TaskRecord {
         TaskRecord {
             id: id.into(),
             agent: agent.into(),
             tool: "claude".into(),
-            state: st.into(),
+            state: st,
             prompt: "hi".into(),
             owner_pid: Some(1),
             created_at_ms: 1,
@@ -325,11 +327,11 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         for i in 0..7 {
             store
-                .insert_task(&task(&format!("t{i}"), "a", state::COMPLETED), 5)
+                .insert_task(&task(&format!("t{i}"), "a", TaskState::Completed), 5)
                 .unwrap();
         }
         store
-            .insert_task(&task("b0", "b", state::RUNNING), 5)
+            .insert_task(&task("b0", "b", TaskState::Running), 5)
             .unwrap();
         let (page, total) = store.tasks_page("a", 0, 3).unwrap();
         assert_eq!(total, 5, "only the newest 5 are kept");
@@ -341,7 +343,7 @@ mod tests {
             .finish_task(
                 "b0",
                 &TaskFinish {
-                    state: state::FAILED.into(),
+                    state: TaskState::Failed,
                     session_id: Some("s1".into()),
                     error_type: Some("tool_error".into()),
                     attempts: 1,
@@ -351,7 +353,7 @@ mod tests {
             )
             .unwrap();
         let b = store.task("b0").unwrap().unwrap();
-        assert_eq!(b.state, "failed");
+        assert_eq!(b.state, TaskState::Failed);
         assert_eq!(b.session_id.as_deref(), Some("s1"));
         assert_eq!(
             store.latest_task_in_session("b", "s1").unwrap().unwrap().id,
@@ -365,11 +367,11 @@ mod tests {
     fn orphans_become_interrupted() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let mut live = task("live", "a", state::RUNNING);
+        let mut live = task("live", "a", TaskState::Running);
         live.owner_pid = Some(42);
         store.insert_task(&live, 100).unwrap();
         store
-            .insert_task(&task("dead", "a", state::RUNNING), 100)
+            .insert_task(&task("dead", "a", TaskState::Running), 100)
             .unwrap();
         let ids = store
             .interrupt_orphaned_tasks("a", |pid| pid == 42, 5, "server died")
@@ -377,9 +379,12 @@ mod tests {
         assert_eq!(ids, ["dead"]);
         let dead = store.task("dead").unwrap().unwrap();
         assert_eq!(
-            (dead.state.as_str(), dead.error_type.as_deref()),
-            ("failed", Some("interrupted"))
+            (dead.state, dead.error_type.as_deref()),
+            (TaskState::Failed, Some("interrupted"))
         );
-        assert_eq!(store.task("live").unwrap().unwrap().state, "running");
+        assert_eq!(
+            store.task("live").unwrap().unwrap().state,
+            TaskState::Running
+        );
     }
 }

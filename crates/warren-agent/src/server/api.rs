@@ -23,7 +23,8 @@ use super::runner::TaskSpec;
 use super::security::{self, Refusal};
 use super::state::{AgentPhase, Shared, TaskEvent};
 use crate::history::{DebugView, HistoryPage, TaskSummary, TaskView};
-use crate::util::{now_ms, rfc3339_ms};
+use warren_core::TaskState;
+use warren_core::time::{now_ms, rfc3339_ms};
 
 /// An error answer.
 #[derive(Debug)]
@@ -463,7 +464,7 @@ async fn continue_task(
     check_prompt(&b.prompt)?;
     check_word("model", &b.model)?;
     let timeout = check_timeout(b.timeout_seconds)?;
-    if view.state == "running" {
+    if view.state == TaskState::Running {
         return Err(in_progress(&id));
     }
     let Some(session) = view.session_id.clone() else {
@@ -499,7 +500,7 @@ fn in_progress(id: &str) -> ApiError {
 
 async fn end_task(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let view = task_view(&s, &id)?;
-    if view.state == "running" {
+    if view.state == TaskState::Running {
         return Err(in_progress(&id));
     }
     let Some(session) = view.session_id else {

@@ -138,7 +138,7 @@ pub async fn start(cfg: ServerConfig) -> Result<ServerHandle, AgentError> {
     let store = warren_store::Store::open(&cfg.root)?;
     if let Some(existing) = store.agent(&cfg.name)?
         && existing.pid != std::process::id()
-        && crate::util::pid_alive(existing.pid)
+        && warren_core::process::pid_alive(existing.pid)
     {
         return Err(AgentError::NameTaken {
             name: cfg.name.clone(),

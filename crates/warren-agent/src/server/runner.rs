@@ -8,14 +8,15 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
-use warren_store::tasks::state;
+use warren_core::TaskState;
 use warren_store::{TaskFinish, TaskRecord};
 
 use super::api::ApiError;
 use super::state::{AgentPhase, LiveData, LiveTask, Shared, TaskEvent};
 use crate::adapters::{ErrorClass, HeadlessRequest, Outcome, Progress};
 use crate::executor::{self, RawRun, RunLimits, RunSink, StopReason};
-use crate::util::{now_ms, uuid_v4};
+use crate::util::uuid_v4;
+use warren_core::time::now_ms;
 
 /// A task to start, validated.
 #[derive(Debug, Clone, Default)]
@@ -148,7 +149,7 @@ impl Shared {
             id: task_id.clone(),
             agent: self.cfg.name.clone(),
             tool: self.cfg.tool.clone(),
-            state: state::RUNNING.into(),
+            state: TaskState::Running,
             prompt: self.redactor.redact(&spec.prompt),
             model: spec.model.clone(),
             session_id: session_id.clone(),
@@ -338,7 +339,7 @@ impl Shared {
         };
         let (st, err_type, err_msg, details) = match (&raw.stopped, &raw.spawn_error) {
             (Some(StopReason::Timeout), _) => (
-                state::FAILED,
+                TaskState::Failed,
                 Some("timeout"),
                 format!(
                     "the task ran longer than {} s and was stopped ({kill_note})",
@@ -347,7 +348,7 @@ impl Shared {
                 json!({"class": "fatal", "killed": raw.killed}),
             ),
             (Some(StopReason::Cancelled), _) => (
-                state::CANCELLED,
+                TaskState::Cancelled,
                 Some("cancelled"),
                 format!("the task was cancelled ({kill_note})"),
                 json!({"killed": raw.killed}),
@@ -365,7 +366,7 @@ impl Shared {
                     "spawn_failed"
                 };
                 (
-                    state::FAILED,
+                    TaskState::Failed,
                     Some(kind),
                     format!(
                         "cannot start `{}`: {e}",
@@ -376,7 +377,7 @@ impl Shared {
             }
             (None, None) => match &outcome.failure {
                 None => (
-                    state::COMPLETED,
+                    TaskState::Completed,
                     None,
                     String::new(),
                     serde_json::Value::Null,
@@ -392,12 +393,12 @@ impl Shared {
                         // Already the error's message.
                         o.remove("message");
                     }
-                    (state::FAILED, Some(kind), f.message.clone(), details)
+                    (TaskState::Failed, Some(kind), f.message.clone(), details)
                 }
             },
         };
         let finish = TaskFinish {
-            state: st.into(),
+            state: st,
             session_id: outcome.session_id.clone().or(live_session),
             completed_at_ms: now_ms(),
             exit_code: raw.exit.code,
@@ -436,7 +437,7 @@ impl Shared {
         d.finished = true;
         let ev = TaskEvent::Done {
             task_id: live.id.clone(),
-            state: st.to_string(),
+            state: st,
         };
         d.events.push(ev.clone());
         let _ = live.events.send(ev);

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
-use warren_core::Redactor;
+use warren_core::{Redactor, TaskState};
 use warren_store::{AgentRecord, Store};
 
 use super::ServerConfig;
 use crate::adapters::{Adapter, Invocation, Progress, resolve_binary};
 use crate::error::AgentError;
 use crate::executor::{Launcher, RunLimits, RunSink};
-use crate::util::{now_ms, pid_alive};
+use warren_core::process::pid_alive;
+use warren_core::time::now_ms;
 
 /// Where the server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,7 +35,7 @@ pub enum AgentPhase {
 pub enum TaskEvent {
     Progress { kind: String, text: String },
     Session { session_id: String },
-    Done { task_id: String, state: String },
+    Done { task_id: String, state: TaskState },
 }
 
 /// What a running task has printed so far.

@@ -314,7 +314,10 @@ fn shutdown_drains_the_running_task() {
         .unwrap();
     eprintln!("drained in {:?}", t0.elapsed());
     let store = warren_store::Store::open(s.root.path()).unwrap();
-    assert_eq!(store.task(&id).unwrap().unwrap().state, "completed");
+    assert_eq!(
+        store.task(&id).unwrap().unwrap().state.as_str(),
+        "completed"
+    );
     assert!(store.agents().unwrap().is_empty(), "unregistered");
 }
 
@@ -330,7 +333,10 @@ fn forced_shutdown_cancels() {
     s.rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), h.wait()).await })
         .unwrap();
     let store = warren_store::Store::open(s.root.path()).unwrap();
-    assert_eq!(store.task(&id).unwrap().unwrap().state, "cancelled");
+    assert_eq!(
+        store.task(&id).unwrap().unwrap().state.as_str(),
+        "cancelled"
+    );
 }
 
 #[test]

@@ -96,7 +96,7 @@ fn tasks_run_inside_a_sandbox_environment() {
     let id = v["task_id"].as_str().unwrap().to_string();
     let t = warren_agent::director::wait(&client, &id, |_, _| {}).unwrap();
     eprintln!("task: {} {:?} {:?}", t.state, t.output, t.error);
-    assert_eq!(t.state, "completed");
+    assert_eq!(t.state.as_str(), "completed");
     assert_eq!(t.output, "echo: hello from the sandbox");
     let debug = client.get(&format!("/task/{id}/debug")).unwrap();
     let argv: Vec<String> = serde_json::from_value(debug["argv"].clone()).unwrap();
@@ -119,7 +119,7 @@ fn tasks_run_inside_a_sandbox_environment() {
         .unwrap();
     let t2 =
         warren_agent::director::wait(&client, c["task_id"].as_str().unwrap(), |_, _| {}).unwrap();
-    assert_eq!(t2.state, "completed", "{:?}", t2.error);
+    assert_eq!(t2.state.as_str(), "completed", "{:?}", t2.error);
     assert_eq!(t2.session_id, t.session_id);
 
     // Cancel reaches the tool inside the sandbox through `warren exec`.
@@ -145,7 +145,7 @@ fn tasks_run_inside_a_sandbox_environment() {
         t.state,
         t.error
     );
-    assert_eq!(t.state, "cancelled");
+    assert_eq!(t.state.as_str(), "cancelled");
     assert!(t.output.starts_with("step 1"));
     let t0 = Instant::now();
     loop {

@@ -82,7 +82,7 @@ fn a_task_running_during_kill_9_is_interrupted_after_restart() {
         "after restart: {:?} {:?} output {:?}",
         t.state, t.error, t.output
     );
-    assert_eq!(t.state, "failed");
+    assert_eq!(t.state.as_str(), "failed");
     assert_eq!(t.error.unwrap().kind, "interrupted");
     assert!(
         t.output.contains("step 1"),
@@ -116,6 +116,9 @@ fn sigterm_drains_the_running_task_before_exiting() {
         "waited for the task"
     );
     let store = warren_store::Store::open(root.path()).unwrap();
-    assert_eq!(store.task(&id).unwrap().unwrap().state, "completed");
+    assert_eq!(
+        store.task(&id).unwrap().unwrap().state.as_str(),
+        "completed"
+    );
     assert!(store.agents().unwrap().is_empty(), "unregistered on exit");
 }
