@@ -2,15 +2,22 @@
 //! forms, and the stable hash that tells whether a once-per-container step
 //! changed since it last ran.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::decode::Decoder;
 use crate::node::{Node, Value};
 
-/// One lifecycle command, in the form the spec gives it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase", tag = "form", content = "command")]
+/// One lifecycle command, in the form the spec gives it. The same type
+/// carries `.warren.yaml` hooks (always the string form) from the
+/// configuration into the stored environment spec.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(
+    rename_all = "lowercase",
+    tag = "form",
+    content = "command",
+    from = "StoredCommand"
+)]
 pub enum LifecycleCommand {
     /// A string: run by `/bin/sh -c`.
     Shell(String),
@@ -21,7 +28,77 @@ pub enum LifecycleCommand {
     Parallel(Vec<(String, LifecycleCommand)>),
 }
 
+/// How a stored spec spells a command: today's form, or the one warren
+/// 0.1 wrote (`script`/`argv`/`entries` instead of `command`), so that
+/// environments created by it still start.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase", tag = "form")]
+enum StoredCommand {
+    Shell {
+        #[serde(alias = "script")]
+        command: String,
+    },
+    Exec {
+        #[serde(alias = "argv")]
+        command: Vec<String>,
+    },
+    Parallel {
+        #[serde(alias = "entries")]
+        command: Vec<(String, LifecycleCommand)>,
+    },
+}
+
+impl From<StoredCommand> for LifecycleCommand {
+    fn from(s: StoredCommand) -> Self {
+        match s {
+            StoredCommand::Shell { command } => LifecycleCommand::Shell(command),
+            StoredCommand::Exec { command } => LifecycleCommand::Exec(command),
+            StoredCommand::Parallel { command } => LifecycleCommand::Parallel(command),
+        }
+    }
+}
+
 impl LifecycleCommand {
+    /// The argv to execute: `/bin/sh -c STRING` for the string form, the
+    /// array as is; `None` for the object form (run its entries instead).
+    pub fn argv(&self) -> Option<Vec<String>> {
+        match self {
+            LifecycleCommand::Shell(script) => {
+                Some(vec!["/bin/sh".into(), "-c".into(), script.clone()])
+            }
+            LifecycleCommand::Exec(argv) => Some(argv.clone()),
+            LifecycleCommand::Parallel(_) => None,
+        }
+    }
+
+    /// The hash warren 0.1 recorded for a once-per-container step (the first
+    /// 16 bytes of the SHA-256 of its JSON form). Compared besides
+    /// [`LifecycleCommand::hash`] so that an upgrade does not re-run
+    /// `postCreateCommand` in existing environments.
+    pub fn legacy_hash(&self) -> String {
+        fn json(c: &LifecycleCommand) -> String {
+            fn q(s: &str) -> String {
+                serde_json::Value::String(s.to_string()).to_string()
+            }
+            match c {
+                LifecycleCommand::Shell(s) => format!(r#"{{"form":"shell","script":{}}}"#, q(s)),
+                LifecycleCommand::Exec(a) => format!(
+                    r#"{{"form":"exec","argv":[{}]}}"#,
+                    a.iter().map(|s| q(s)).collect::<Vec<_>>().join(",")
+                ),
+                LifecycleCommand::Parallel(items) => format!(
+                    r#"{{"form":"parallel","entries":[{}]}}"#,
+                    items
+                        .iter()
+                        .map(|(n, c)| format!("[{},{}]", q(n), json(c)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            }
+        }
+        hex(&Sha256::digest(json(self).as_bytes())[..16])
+    }
+
     /// Hex SHA-256 of a canonical encoding (form tag, then each string
     /// length-prefixed), stable across warren versions and platforms: the
     /// store keeps it to re-run once-per-container steps when they change.
@@ -179,6 +256,47 @@ mod tests {
                     LifecycleCommand::Exec(vec!["x".into(), "y".into()])
                 ),
             ]))
+        );
+    }
+
+    #[test]
+    fn stored_forms_round_trip_and_old_specs_still_read() {
+        let cmd = LifecycleCommand::Parallel(vec![(
+            "a".into(),
+            LifecycleCommand::Exec(vec!["ls".into(), "-l".into()]),
+        )]);
+        let json = serde_json::to_string(&cmd).unwrap();
+        assert_eq!(
+            json,
+            r#"{"form":"parallel","command":[["a",{"form":"exec","command":["ls","-l"]}]]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<LifecycleCommand>(&json).unwrap(),
+            cmd
+        );
+        let old = r#"{"form":"parallel","entries":[["a",{"form":"exec","argv":["ls","-l"]}]]}"#;
+        assert_eq!(serde_json::from_str::<LifecycleCommand>(old).unwrap(), cmd);
+        assert_eq!(
+            serde_json::from_str::<LifecycleCommand>(r#"{"form":"shell","script":"make"}"#)
+                .unwrap(),
+            LifecycleCommand::Shell("make".into())
+        );
+    }
+
+    #[test]
+    fn legacy_hash_is_what_warren_0_1_recorded() {
+        // Values computed by warren 0.1's `StepCommand::hash`.
+        assert_eq!(
+            LifecycleCommand::Shell("make \"all\"".into()).legacy_hash(),
+            "2aba42ec3958e077a17e43bdde72b6f6"
+        );
+        assert_eq!(
+            LifecycleCommand::Parallel(vec![(
+                "a".into(),
+                LifecycleCommand::Exec(vec!["ls".into(), "-l".into()])
+            )])
+            .legacy_hash(),
+            "9f3fb98ff021c3fcb36c9ec870a1be77"
         );
     }
 

@@ -18,6 +18,17 @@ pub enum RunNetwork {
     None,
 }
 
+impl RunNetwork {
+    /// The name the engine knows it by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunNetwork::Bridge => "bridge",
+            RunNetwork::Host => "host",
+            RunNetwork::None => "none",
+        }
+    }
+}
+
 /// The accepted `runArgs`, typed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct RunArgs {

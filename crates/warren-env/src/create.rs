@@ -14,11 +14,11 @@ use warren_store::{EnvRecord, NewEnvironment};
 use crate::error::EnvError;
 use crate::git::Repo;
 use crate::inject::{InjectContext, warren_vars};
-use crate::lifecycle::run_on_host;
 use crate::manager::Warren;
 use crate::mounts::{MountContext, container_home, system_mounts};
 use crate::plan::Plan;
 use crate::spec::EnvSpec;
+use crate::steps::run_on_host;
 
 /// Undo actions recorded as creation proceeds.
 enum Undo {
@@ -210,9 +210,7 @@ impl Warren {
             };
             run_on_host(
                 &step,
-                &crate::spec::StepCommand::Shell {
-                    script: hook.clone(),
-                },
+                &crate::spec::LifecycleCommand::Shell(hook.clone()),
                 &rec.worktree,
                 &host_env,
                 &*self.reporter,
@@ -282,17 +280,7 @@ impl Warren {
     fn local_plan(&self, plan: &Plan, rec: &EnvRecord) -> Result<Plan, EnvError> {
         let mut p = plan.clone();
         p.workspace_folder = rec.worktree.to_string_lossy().into_owned();
-        let range = plan
-            .runtime_data
-            .get("port_range")
-            .and_then(|r| r.as_array())
-            .map(|r| {
-                let n = |i: usize| r.get(i).and_then(|v| v.as_u64()).unwrap_or(0) as u16;
-                (n(0), n(1))
-            });
-        let (start, end) = range
-            .filter(|(a, b)| *a > 0 && a <= b)
-            .unwrap_or((9000, 9100));
+        let (start, end) = (plan.local.port_range.start, plan.local.port_range.end);
         let mut taken: std::collections::HashSet<u16> =
             self.store.routes()?.iter().map(|r| r.target_port).collect();
         for s in &mut p.services {
@@ -310,17 +298,15 @@ impl Warren {
             s.port = port;
             s.host_port = Some(port);
         }
-        if plan.runtime_data.get("network").and_then(|v| v.as_str()) == Some("none") {
+        if plan.local.network == warren_config::SandboxNetwork::None {
             p.container.network = Some("none".into());
         }
-        for (key, ro) in [("read_only_paths", true), ("read_write_paths", false)] {
-            let paths = plan
-                .runtime_data
-                .get(key)
-                .and_then(|v| v.as_array())
-                .cloned()
-                .unwrap_or_default();
-            for path in paths.iter().filter_map(|v| v.as_str()) {
+        let paths = [
+            (&plan.local.read_only_paths, true),
+            (&plan.local.read_write_paths, false),
+        ];
+        for (paths, ro) in paths {
+            for path in paths {
                 let path = match (path.strip_prefix("~/"), self.host.home()) {
                     (Some(rest), Some(h)) => h.join(rest).to_string_lossy().into_owned(),
                     _ => path.to_string(),
@@ -481,8 +467,6 @@ impl Warren {
             tool: plan.tools.first().cloned(),
             passthrough_env: sys.passthrough_env,
             proxy_port: plan.proxy_port,
-            wait_for: plan.wait_for.clone(),
-            runtime_data: plan.runtime_data.clone(),
             base_commit: plan.repo.branch_tip(&rec.branch),
         };
         if rec.state != EnvState::Creating {

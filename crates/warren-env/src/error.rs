@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::git::GitError;
-use crate::lifecycle::LifecycleError;
+use crate::steps::StepError;
 
 /// What went wrong managing an environment.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,7 @@ pub enum EnvError {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error(transparent)]
-    Lifecycle(#[from] LifecycleError),
+    Lifecycle(#[from] StepError),
     #[error(transparent)]
     Name(#[from] warren_core::NameError),
     #[error(transparent)]

@@ -7,7 +7,6 @@ mod error;
 pub mod git;
 pub mod gitfs;
 pub mod inject;
-pub mod lifecycle;
 mod ls;
 mod manager;
 pub mod mounts;
@@ -18,6 +17,7 @@ pub mod resolve;
 pub mod snapshot;
 pub mod spare;
 pub mod spec;
+pub mod steps;
 
 pub use error::EnvError;
 pub use ls::{EnvView, Listing, Orphan, ServiceView};

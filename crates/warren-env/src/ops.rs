@@ -8,9 +8,9 @@ use warren_store::{EnvRecord, Route};
 
 use crate::error::EnvError;
 use crate::git::{GitError, Repo, WorktreeStatus, worktree_status};
-use crate::lifecycle::{InsideRunner, run_on_host};
 use crate::manager::Warren;
-use crate::spec::{EnvSpec, StepCommand};
+use crate::spec::{EnvSpec, LifecycleCommand};
+use crate::steps::{InsideRunner, run_on_host};
 
 /// A redactor for the secret-looking values in `env`.
 fn redactor_for(env: &[(String, String)]) -> warren_core::Redactor {
@@ -153,7 +153,7 @@ impl Warren {
             base,
             reporter: &tee,
         };
-        let once: [(&str, &Option<StepCommand>); 3] = [
+        let once: [(&str, &Option<LifecycleCommand>); 3] = [
             ("onCreateCommand", &spec.lifecycle.on_create),
             ("updateContentCommand", &spec.lifecycle.update_content),
             ("postCreateCommand", &spec.lifecycle.post_create),
@@ -164,7 +164,7 @@ impl Warren {
             let done = self
                 .store
                 .lifecycle_run(&rec.name, step)?
-                .is_some_and(|r| r.hash == hash);
+                .is_some_and(|r| r.hash == hash || r.hash == cmd.legacy_hash());
             if done {
                 continue;
             }
@@ -295,7 +295,7 @@ impl Warren {
         spec: &EnvSpec,
         step: &str,
         script: &str,
-    ) -> Result<(), crate::lifecycle::LifecycleError> {
+    ) -> Result<(), crate::steps::StepError> {
         let mut env: Vec<(String, String)> = self
             .host
             .vars
@@ -317,9 +317,7 @@ impl Warren {
         } else {
             rec.project_path.clone()
         };
-        let cmd = StepCommand::Shell {
-            script: script.to_string(),
-        };
+        let cmd = LifecycleCommand::Shell(script.to_string());
         run_on_host(step, &cmd, &dir, &env, &*self.reporter).await
     }
 

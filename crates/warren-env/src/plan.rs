@@ -8,7 +8,7 @@ use warren_core::RuntimeKind;
 use warren_runtime::{ImageSource, Mount};
 
 use crate::git::Repo;
-use crate::spec::{Hooks, Lifecycle, ServiceSpec, StepCommand};
+use crate::spec::{Hooks, Lifecycle, LifecycleCommand, ServiceSpec};
 
 /// Container settings from devcontainer.json / `.warren.yaml` (the parts the
 /// system does not add itself).
@@ -32,6 +32,19 @@ pub struct ContainerPlan {
     pub labels: BTreeMap<String, String>,
 }
 
+/// `.warren.yaml` settings of the runtimes without an engine (sandbox,
+/// host): their network, the extra host paths they see, and the ports their
+/// services take (there is no port mapping).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalSettings {
+    pub network: warren_config::SandboxNetwork,
+    /// Host paths visible read-only (`~/` expanded at create).
+    pub read_only_paths: Vec<String>,
+    /// Host paths visible read-write.
+    pub read_write_paths: Vec<String>,
+    pub port_range: warren_config::PortRange,
+}
+
 /// A fully resolved request to create an environment.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -51,16 +64,15 @@ pub struct Plan {
     /// `remoteEnv` as configured; `${containerEnv:…}` resolved after start.
     pub remote_env: Vec<(String, String)>,
     pub services: Vec<ServiceSpec>,
-    pub initialize: Option<StepCommand>,
+    pub initialize: Option<LifecycleCommand>,
     pub lifecycle: Lifecycle,
     pub hooks: Hooks,
     pub tools: Vec<String>,
     pub credentials: Vec<String>,
     pub proxy_port: u16,
     pub config_hash: String,
-    pub wait_for: Option<String>,
-    /// Runtime-specific settings (the sandbox policy inputs).
-    pub runtime_data: serde_json::Value,
+    /// `.warren.yaml` settings of the runtimes without an engine.
+    pub local: LocalSettings,
     /// `run --rm -- CMD` with nothing to run before CMD: the container's
     /// only process is CMD (like `docker run --rm`), saving an exec. See
     /// [`Plan::can_run_oneshot`].

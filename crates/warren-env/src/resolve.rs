@@ -12,17 +12,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::Digest;
-use warren_config::{
-    CliOverrides, Effective, LifecycleCommand, LoadRequest, Loaded, MountKind, RuntimeChoice,
-};
+use warren_config::{CliOverrides, Effective, LoadRequest, Loaded, MountKind, RuntimeChoice};
 use warren_core::RuntimeKind;
 use warren_runtime::{BuildSpec, ImageSource, Mount};
 
 use crate::error::EnvError;
 use crate::git::Repo;
 use crate::manager::Warren;
-use crate::plan::{ContainerPlan, Plan};
-use crate::spec::{EnvSpec, Hooks, Lifecycle, ServiceSpec, StepCommand};
+use crate::plan::{ContainerPlan, LocalSettings, Plan};
+use crate::spec::{EnvSpec, Hooks, Lifecycle, ServiceSpec};
 use warren_store::EnvRecord;
 
 /// What `warren run` asks for.
@@ -122,11 +120,11 @@ impl Warren {
         };
         let lc = &eff.lifecycle;
         spec.lifecycle = Lifecycle {
-            on_create: lc.on_create.as_ref().map(step),
-            update_content: lc.update_content.as_ref().map(step),
-            post_create: lc.post_create.as_ref().map(step),
-            post_start: lc.post_start.as_ref().map(step),
-            post_attach: lc.post_attach.as_ref().map(step),
+            on_create: lc.on_create.as_ref().cloned(),
+            update_content: lc.update_content.as_ref().cloned(),
+            post_create: lc.post_create.as_ref().cloned(),
+            post_start: lc.post_start.as_ref().cloned(),
+            post_attach: lc.post_attach.as_ref().cloned(),
         };
         spec.hooks = hooks(&eff);
         let remote: Vec<(String, String)> = eff
@@ -214,7 +212,7 @@ impl Warren {
             privileged: eff.privileged || ra.privileged,
             cap_add: dedup([eff.cap_add.clone(), ra.cap_add.clone()].concat()),
             security_opt: dedup([eff.security_opt.clone(), ra.security_opt.clone()].concat()),
-            network: ra.network.map(|n| format!("{n:?}").to_lowercase()),
+            network: ra.network.map(|n| n.as_str().to_string()),
             extra_hosts: ra.add_hosts.clone(),
             memory_bytes: ra.memory.as_deref().map(parse_bytes).transpose()?,
             nano_cpus: ra.cpus.as_deref().map(parse_cpus).transpose()?,
@@ -234,11 +232,11 @@ impl Warren {
             .collect();
         let lc = &eff.lifecycle;
         let lifecycle = Lifecycle {
-            on_create: lc.on_create.as_ref().map(step),
-            update_content: lc.update_content.as_ref().map(step),
-            post_create: lc.post_create.as_ref().map(step),
-            post_start: lc.post_start.as_ref().map(step),
-            post_attach: lc.post_attach.as_ref().map(step),
+            on_create: lc.on_create.as_ref().cloned(),
+            update_content: lc.update_content.as_ref().cloned(),
+            post_create: lc.post_create.as_ref().cloned(),
+            post_start: lc.post_start.as_ref().cloned(),
+            post_attach: lc.post_attach.as_ref().cloned(),
         };
         let hooks = hooks(eff);
         let mut tools = eff.tools.clone();
@@ -247,12 +245,6 @@ impl Warren {
         {
             tools.insert(0, t.clone());
         }
-        let runtime_data = serde_json::json!({
-            "network": format!("{:?}", eff.sandbox.network).to_lowercase(),
-            "read_only_paths": eff.sandbox.read_only_paths,
-            "read_write_paths": eff.sandbox.read_write_paths,
-            "port_range": [eff.port_range.start, eff.port_range.end],
-        });
         Ok(Plan {
             repo,
             project: eff.project.clone(),
@@ -267,15 +259,19 @@ impl Warren {
             remote_user: eff.remote_user.clone(),
             remote_env,
             services,
-            initialize: lc.initialize.as_ref().map(step),
+            initialize: lc.initialize.as_ref().cloned(),
             lifecycle,
             hooks,
             tools,
             credentials: eff.credentials.clone(),
             proxy_port,
             config_hash,
-            wait_for: Some(format!("{:?}", eff.wait_for)),
-            runtime_data,
+            local: LocalSettings {
+                network: eff.sandbox.network,
+                read_only_paths: eff.sandbox.read_only_paths.clone(),
+                read_write_paths: eff.sandbox.read_write_paths.clone(),
+                port_range: eff.port_range,
+            },
             oneshot: None,
             scratch: false,
         })
@@ -289,16 +285,6 @@ fn hooks(eff: &Effective) -> Hooks {
         post_start: runs(&eff.hooks.post_start),
         pre_stop: runs(&eff.hooks.pre_stop),
         post_stop: runs(&eff.hooks.post_stop),
-    }
-}
-
-fn step(c: &LifecycleCommand) -> StepCommand {
-    match c {
-        LifecycleCommand::Shell(s) => StepCommand::Shell { script: s.clone() },
-        LifecycleCommand::Exec(argv) => StepCommand::Exec { argv: argv.clone() },
-        LifecycleCommand::Parallel(entries) => StepCommand::Parallel {
-            entries: entries.iter().map(|(k, v)| (k.clone(), step(v))).collect(),
-        },
     }
 }
 
@@ -439,35 +425,5 @@ mod tests {
         assert!(parse_bytes("lots").is_err());
         assert_eq!(parse_cpus("1.5").unwrap(), 1_500_000_000);
         assert!(parse_cpus("-1").is_err());
-    }
-
-    #[test]
-    fn lifecycle_forms_convert() {
-        let c = LifecycleCommand::Parallel(vec![
-            ("a".into(), LifecycleCommand::Shell("make".into())),
-            (
-                "b".into(),
-                LifecycleCommand::Exec(vec!["ls".into(), "-l".into()]),
-            ),
-        ]);
-        assert_eq!(
-            step(&c),
-            StepCommand::Parallel {
-                entries: vec![
-                    (
-                        "a".into(),
-                        StepCommand::Shell {
-                            script: "make".into()
-                        }
-                    ),
-                    (
-                        "b".into(),
-                        StepCommand::Exec {
-                            argv: vec!["ls".into(), "-l".into()]
-                        }
-                    ),
-                ]
-            }
-        );
     }
 }

@@ -3,48 +3,17 @@
 //! the store's `spec` column. Secrets are never part of it.
 
 use serde::{Deserialize, Serialize};
+pub use warren_config::LifecycleCommand;
 use warren_core::RuntimeKind;
-
-/// A lifecycle command in one of the devcontainer spec's three forms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "form", rename_all = "lowercase")]
-pub enum StepCommand {
-    /// A string: run by `/bin/sh -c`.
-    Shell { script: String },
-    /// An array: executed directly, no shell.
-    Exec { argv: Vec<String> },
-    /// An object: named commands run in parallel; all must succeed.
-    Parallel { entries: Vec<(String, StepCommand)> },
-}
-
-impl StepCommand {
-    /// The argv to execute for a non-parallel command.
-    pub fn argv(&self) -> Option<Vec<String>> {
-        match self {
-            StepCommand::Shell { script } => {
-                Some(vec!["/bin/sh".into(), "-c".into(), script.clone()])
-            }
-            StepCommand::Exec { argv } => Some(argv.clone()),
-            StepCommand::Parallel { .. } => None,
-        }
-    }
-
-    /// Stable hash of the command text: a changed command runs again.
-    pub fn hash(&self) -> String {
-        use sha2::Digest;
-        let json = serde_json::to_string(self).unwrap_or_default();
-        warren_core::secret::hex(&sha2::Sha256::digest(json.as_bytes())[..16])
-    }
-}
 
 /// The devcontainer lifecycle steps that run inside, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifecycle {
-    pub on_create: Option<StepCommand>,
-    pub update_content: Option<StepCommand>,
-    pub post_create: Option<StepCommand>,
-    pub post_start: Option<StepCommand>,
-    pub post_attach: Option<StepCommand>,
+    pub on_create: Option<LifecycleCommand>,
+    pub update_content: Option<LifecycleCommand>,
+    pub post_create: Option<LifecycleCommand>,
+    pub post_start: Option<LifecycleCommand>,
+    pub post_attach: Option<LifecycleCommand>,
 }
 
 /// `.warren.yaml` hooks (shell commands).
@@ -94,11 +63,6 @@ pub struct EnvSpec {
     pub passthrough_env: Vec<String>,
     /// Proxy port the `WARREN_URL*` variables point at.
     pub proxy_port: u16,
-    /// devcontainer `waitFor` (default `updateContentCommand`).
-    pub wait_for: Option<String>,
-    /// Runtime-specific data (the sandbox policy), opaque here.
-    #[serde(default)]
-    pub runtime_data: serde_json::Value,
     /// The commit the environment's branch started at (new commits on top
     /// of it are the agent's work).
     #[serde(default)]
@@ -125,22 +89,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hash_changes_with_text_and_form() {
-        let a = StepCommand::Shell {
-            script: "make".into(),
-        };
-        let b = StepCommand::Shell {
-            script: "make all".into(),
-        };
-        let c = StepCommand::Exec {
-            argv: vec!["make".into()],
-        };
-        assert_eq!(a.hash(), a.clone().hash());
-        assert_ne!(a.hash(), b.hash());
-        assert_ne!(a.hash(), c.hash());
-    }
-
-    #[test]
     fn spec_round_trips() {
         let spec = EnvSpec {
             runtime: RuntimeKind::Docker,
@@ -156,22 +104,16 @@ mod tests {
                 host_port: None,
             }],
             lifecycle: Lifecycle {
-                post_create: Some(StepCommand::Parallel {
-                    entries: vec![(
-                        "a".into(),
-                        StepCommand::Exec {
-                            argv: vec!["true".into()],
-                        },
-                    )],
-                }),
+                post_create: Some(LifecycleCommand::Parallel(vec![(
+                    "a".into(),
+                    LifecycleCommand::Exec(vec!["true".into()]),
+                )])),
                 ..Default::default()
             },
             hooks: Hooks::default(),
             tool: Some("claude".into()),
             passthrough_env: vec!["ANTHROPIC_API_KEY".into()],
             proxy_port: 8080,
-            wait_for: None,
-            runtime_data: serde_json::Value::Null,
             base_commit: Some("0".repeat(40)),
         };
         assert_eq!(EnvSpec::from_json(&spec.to_json()).unwrap(), spec);

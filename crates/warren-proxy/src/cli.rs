@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::lifecycle::{self, ProxyStatus};
+use crate::daemon::{self, ProxyStatus};
 use crate::settings::ProxySettings;
 
 /// `warren proxy [serve|status|stop]`.
@@ -48,7 +48,7 @@ pub fn run(args: ProxyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             crate::serve(&ctx.root, &settings)?;
         }
         ProxyCommand::Status { json } => {
-            let status = lifecycle::status(&ctx.root, &settings)?;
+            let status = daemon::status(&ctx.root, &settings)?;
             if json || ctx.json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -56,7 +56,7 @@ pub fn run(args: ProxyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             }
         }
         ProxyCommand::Stop { timeout } => {
-            match lifecycle::stop(&ctx.root, Duration::from_secs(timeout))? {
+            match daemon::stop(&ctx.root, Duration::from_secs(timeout))? {
                 Some(info) => eprintln!("stopped the proxy (pid {}, port {})", info.pid, info.port),
                 None => eprintln!("no proxy is running"),
             }

@@ -8,11 +8,11 @@
 //! - [`ProxySettings`] is what it listens on.
 
 pub mod cli;
+mod daemon;
 mod error;
 mod forward;
 mod headers;
 mod host;
-mod lifecycle;
 mod lock;
 mod pages;
 mod port_owner;
@@ -22,14 +22,14 @@ mod table;
 mod upgrade;
 mod upstream;
 
+pub use daemon::{
+    LOG_FILE, ProxyStatus, RouteView, START_TIMEOUT, answers, ensure_running, log_path, status,
+    stop,
+};
 pub use error::ProxyError;
 pub use forward::STATUS_PATH;
 pub use headers::{HOPS, MAX_HOPS};
 pub use host::{HostTarget, classify};
-pub use lifecycle::{
-    LOG_FILE, ProxyStatus, RouteView, START_TIMEOUT, answers, ensure_running, log_path, status,
-    stop,
-};
 pub use lock::{LOCK_FILE, Probe, ProxyInfo, probe};
 pub use port_owner::{PortOwner, find_listener};
 pub use server::serve;

@@ -8,7 +8,7 @@
 
 mod agents;
 mod environments;
-mod lifecycle;
+mod lifecycle_runs;
 mod routes;
 pub mod schema;
 pub mod tasks;
@@ -20,7 +20,7 @@ use rusqlite::Connection;
 
 pub use agents::AgentRecord;
 pub use environments::{EnvRecord, NewEnvironment};
-pub use lifecycle::LifecycleRun;
+pub use lifecycle_runs::LifecycleRun;
 pub use routes::Route;
 pub use tasks::{TaskFinish, TaskRecord};
 

@@ -8,8 +8,8 @@
 mod harness;
 
 mod concurrency;
+mod daemon;
 mod docker;
-mod lifecycle;
 mod routing;
 mod streaming;
 mod websocket;

@@ -13,11 +13,11 @@ use futures_util::future::join_all;
 use warren_runtime::{ExecIo, ExecSpec, Runtime, Stream};
 
 use crate::reporter::{LineSplitter, Reporter};
-use crate::spec::StepCommand;
+use crate::spec::LifecycleCommand;
 
 /// A lifecycle command or hook that did not succeed.
 #[derive(Debug, thiserror::Error)]
-pub enum LifecycleError {
+pub enum StepError {
     #[error("`{step}` failed with exit code {code}")]
     Failed { step: String, code: i64 },
     #[error("`{step}` could not be run")]
@@ -34,13 +34,13 @@ pub enum LifecycleError {
     },
 }
 
-impl LifecycleError {
+impl StepError {
     /// Name of the step (and parallel entry) that failed.
     pub fn step(&self) -> &str {
         match self {
-            LifecycleError::Failed { step, .. }
-            | LifecycleError::Runtime { step, .. }
-            | LifecycleError::Host { step, .. } => step,
+            StepError::Failed { step, .. }
+            | StepError::Runtime { step, .. }
+            | StepError::Host { step, .. } => step,
         }
     }
 }
@@ -56,10 +56,10 @@ pub struct InsideRunner<'a> {
 
 impl InsideRunner<'_> {
     /// Runs one lifecycle step in any of its three forms.
-    pub async fn run(&self, step: &str, cmd: &StepCommand) -> Result<(), LifecycleError> {
+    pub async fn run(&self, step: &str, cmd: &LifecycleCommand) -> Result<(), StepError> {
         self.reporter.step(step);
         match cmd {
-            StepCommand::Parallel { entries } => {
+            LifecycleCommand::Parallel(entries) => {
                 let runs = entries.iter().map(|(name, entry)| async move {
                     let label = format!("{step}:{name}");
                     let mut lines: Vec<(Stream, String)> = Vec::new();
@@ -77,7 +77,7 @@ impl InsideRunner<'_> {
                     }
                     let err = match res {
                         Ok(0) => None,
-                        Ok(code) => Some(LifecycleError::Failed { step: label, code }),
+                        Ok(code) => Some(StepError::Failed { step: label, code }),
                         Err(e) => Some(e),
                     };
                     if first_err.is_none() {
@@ -92,7 +92,7 @@ impl InsideRunner<'_> {
                 if code == 0 {
                     Ok(())
                 } else {
-                    Err(LifecycleError::Failed {
+                    Err(StepError::Failed {
                         step: step.to_string(),
                         code,
                     })
@@ -102,17 +102,12 @@ impl InsideRunner<'_> {
     }
 
     /// Runs a shell command (a `.warren.yaml` hook).
-    pub async fn run_shell(&self, step: &str, script: &str) -> Result<(), LifecycleError> {
-        self.run(
-            step,
-            &StepCommand::Shell {
-                script: script.to_string(),
-            },
-        )
-        .await
+    pub async fn run_shell(&self, step: &str, script: &str) -> Result<(), StepError> {
+        self.run(step, &LifecycleCommand::Shell(script.to_string()))
+            .await
     }
 
-    async fn exec_streaming(&self, step: &str, argv: Vec<String>) -> Result<i64, LifecycleError> {
+    async fn exec_streaming(&self, step: &str, argv: Vec<String>) -> Result<i64, StepError> {
         let mut out = LineSplitter::default();
         let mut err = LineSplitter::default();
         let reporter = self.reporter;
@@ -134,11 +129,10 @@ impl InsideRunner<'_> {
             .await;
         out.finish(|l| reporter.output(step, Stream::Stdout, l));
         err.finish(|l| reporter.output(step, Stream::Stderr, l));
-        res.map(|s| s.code)
-            .map_err(|source| LifecycleError::Runtime {
-                step: step.to_string(),
-                source,
-            })
+        res.map(|s| s.code).map_err(|source| StepError::Runtime {
+            step: step.to_string(),
+            source,
+        })
     }
 
     async fn exec_collect(
@@ -146,7 +140,7 @@ impl InsideRunner<'_> {
         step: &str,
         argv: Vec<String>,
         lines: &mut Vec<(Stream, String)>,
-    ) -> Result<i64, LifecycleError> {
+    ) -> Result<i64, StepError> {
         let mut out = LineSplitter::default();
         let mut err = LineSplitter::default();
         let mut collected: Vec<(Stream, String)> = Vec::new();
@@ -170,11 +164,10 @@ impl InsideRunner<'_> {
             out.finish(|l| collected.push((Stream::Stdout, l.to_string())));
             err.finish(|l| collected.push((Stream::Stderr, l.to_string())));
             lines.extend(collected);
-            res.map(|s| s.code)
-                .map_err(|source| LifecycleError::Runtime {
-                    step: step.to_string(),
-                    source,
-                })
+            res.map(|s| s.code).map_err(|source| StepError::Runtime {
+                step: step.to_string(),
+                source,
+            })
         }
     }
 }
@@ -183,14 +176,14 @@ impl InsideRunner<'_> {
 /// hooks) in `dir`, streaming its output to the reporter.
 pub async fn run_on_host(
     step: &str,
-    cmd: &StepCommand,
+    cmd: &LifecycleCommand,
     dir: &Path,
     env: &[(String, String)],
     reporter: &dyn Reporter,
-) -> Result<(), LifecycleError> {
+) -> Result<(), StepError> {
     reporter.step(step);
     match cmd {
-        StepCommand::Parallel { entries } => {
+        LifecycleCommand::Parallel(entries) => {
             let runs = entries.iter().map(|(name, entry)| async move {
                 let label = format!("{step}:{name}");
                 let res = host_output(&label, entry, dir, env).await;
@@ -204,7 +197,7 @@ pub async fn run_on_host(
                             reporter.output(&label, *s, l);
                         }
                         if code != 0 && first_err.is_none() {
-                            first_err = Some(LifecycleError::Failed { step: label, code });
+                            first_err = Some(StepError::Failed { step: label, code });
                         }
                     }
                     Err(e) => {
@@ -224,7 +217,7 @@ pub async fn run_on_host(
             if code == 0 {
                 Ok(())
             } else {
-                Err(LifecycleError::Failed {
+                Err(StepError::Failed {
                     step: step.to_string(),
                     code,
                 })
@@ -235,15 +228,15 @@ pub async fn run_on_host(
 
 async fn host_output(
     step: &str,
-    cmd: &StepCommand,
+    cmd: &LifecycleCommand,
     dir: &Path,
     env: &[(String, String)],
-) -> Result<(i64, Vec<(Stream, String)>), LifecycleError> {
+) -> Result<(i64, Vec<(Stream, String)>), StepError> {
     let argv = cmd.argv().unwrap_or_default();
     let Some((program, args)) = argv.split_first() else {
         return Ok((0, Vec::new()));
     };
-    let host_err = |source| LifecycleError::Host {
+    let host_err = |source| StepError::Host {
         step: step.to_string(),
         source,
     };
@@ -294,9 +287,7 @@ mod tests {
         let r = Collect::default();
         run_on_host(
             "init",
-            &StepCommand::Shell {
-                script: "echo hi; echo err >&2".into(),
-            },
+            &LifecycleCommand::Shell("echo hi; echo err >&2".into()),
             dir.path(),
             &[],
             &r,
@@ -305,31 +296,20 @@ mod tests {
         .unwrap();
         run_on_host(
             "arr",
-            &StepCommand::Exec {
-                argv: vec!["echo".into(), "$HOME".into()],
-            },
+            &LifecycleCommand::Exec(vec!["echo".into(), "$HOME".into()]),
             dir.path(),
             &[],
             &r,
         )
         .await
         .unwrap();
-        let par = StepCommand::Parallel {
-            entries: vec![
-                (
-                    "a".into(),
-                    StepCommand::Shell {
-                        script: "sleep 0.2; echo A".into(),
-                    },
-                ),
-                (
-                    "b".into(),
-                    StepCommand::Shell {
-                        script: "echo B; exit 3".into(),
-                    },
-                ),
-            ],
-        };
+        let par = LifecycleCommand::Parallel(vec![
+            (
+                "a".into(),
+                LifecycleCommand::Shell("sleep 0.2; echo A".into()),
+            ),
+            ("b".into(), LifecycleCommand::Shell("echo B; exit 3".into())),
+        ]);
         let err = run_on_host("par", &par, dir.path(), &[], &r)
             .await
             .unwrap_err();
