@@ -44,6 +44,12 @@ pub enum AgentError {
     Runtime(#[source] std::io::Error),
     #[error("the agent server failed")]
     Serve(#[source] std::io::Error),
+    #[error("the agent's tool cannot run: {reason}")]
+    ToolUnavailable {
+        tool: String,
+        env: Option<String>,
+        reason: String,
+    },
     #[error("no agent server is running")]
     NoAgent,
     #[error("{} agent servers are running ({}); say which one", .names.len(), .names.join(", "))]
@@ -63,9 +69,9 @@ pub enum AgentError {
     BadResponse { url: String, message: String },
 }
 
-impl AgentError {
+impl warren_core::Hint for AgentError {
     /// What the user can do next, where there is something to say.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             AgentError::UnknownTool { .. } => Some(format!(
                 "use one of: {}",
@@ -89,6 +95,20 @@ impl AgentError {
             AgentError::Bind { .. } => {
                 Some("pick a free port with `--port`, or leave it out to get one".into())
             }
+            AgentError::ToolUnavailable { tool, env: Some(env), .. } => Some(format!(
+                "install `{tool}` in the image of `{env}` (or point `tools.{tool}.bin` in config.yaml at it), or serve a tool that is there with `--tool`"
+            )),
+            AgentError::ToolUnavailable { tool, env: None, .. } => Some(format!(
+                "install `{tool}` on this machine, or point `WARREN_TOOL_{}_BIN` (or `tools.{tool}.bin` in config.yaml) at it",
+                warren_core::vars::env_suffix(tool)
+            )),
+            AgentError::Api { code, details, .. } if code == "agent_starting" => Some(format!(
+                "the agent's tool has not answered yet ({}); see the output of its `warren agent serve`",
+                details
+                    .get("waiting_for")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("no answer")
+            )),
             AgentError::NoAgent => Some(
                 "start one: `warren agent serve --env NAME` (or `--runtime host`)".into(),
             ),
@@ -115,7 +135,7 @@ impl AgentError {
                 ))
             }
             AgentError::Api { code, .. } if code == "unauthorized" => Some(
-                "the token is read from `credentials/agent-api.token` under the warren root".into(),
+                "the token is read from `credentials/agent-api.token` under the warren root (`~/.warren`, or `WARREN_ROOT`)".into(),
             ),
             _ => None,
         }

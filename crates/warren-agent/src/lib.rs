@@ -7,10 +7,8 @@
 //! - [`server`]: the task API (axum) with token auth, Host/Origin checks,
 //!   SSE progress, history in the store and an OpenAPI document.
 //! - [`director`]: the `warren task` client.
-//! - [`cli`]: `warren agent …` and `warren task …`.
 
 pub mod adapters;
-pub mod cli;
 pub mod director;
 mod error;
 pub mod executor;

@@ -1,8 +1,12 @@
-//! clap definitions of the command line; no behaviour here.
+//! The command line as clap types; no behaviour here (completion candidates
+//! excepted: they only read names).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCandidates;
+
+use crate::complete;
 
 /// Run AI coding agents side by side, each in its own isolated environment.
 #[derive(Debug, Parser)]
@@ -22,9 +26,24 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Show debug output (tracing) on stderr.
+    /// Show debug output (tracing) on stderr; `WARREN_LOG` sets the filter.
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
+    /// Print only data and errors: no progress, no messages (`ls`: names only).
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// When to use colours (`NO_COLOR` turns `auto` off).
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,7 +57,7 @@ pub enum Command {
     Exec(ExecArgs),
     /// Stop environments (their worktrees and state stay).
     Stop(NamesArgs),
-    /// Start stopped environments.
+    /// Start stopped environments (a `gone` one is created again from its stored settings).
     Start(NamesArgs),
     /// Stop and start an environment.
     Restart(NameArg),
@@ -51,12 +70,16 @@ pub enum Command {
     /// Validate configuration files; print every error with file:line:col.
     Validate(ValidateArgs),
     /// The hostname proxy: `warren proxy [serve|status|stop]`.
-    Proxy(warren_proxy::cli::ProxyArgs),
-    /// The task API server for one agent: `warren agent serve`.
-    Agent(warren_agent::cli::AgentArgs),
+    Proxy(ProxyArgs),
+    /// The task API server for one agent: `warren agent serve`, `warren agent ls`.
+    Agent(AgentArgs),
     /// Hand an agent a prompt, stream its progress, print the result.
-    Task(warren_agent::cli::TaskArgs),
-    /// Print shell completions.
+    Task(TaskArgs),
+    /// Print the shell code that completes warren's commands, environment names, types and tools.
+    #[command(
+        after_help = "Load it in your shell's startup file, e.g. for bash:\n  \
+        echo 'source <(warren completions bash)' >> ~/.bashrc"
+    )]
     Completions(CompletionsArgs),
 }
 
@@ -68,19 +91,19 @@ pub struct RunArgs {
     #[arg(long, short = 'n')]
     pub name: Option<String>,
     /// Environment type from `.warren.yaml` `types:`.
-    #[arg(long = "type", short = 't')]
+    #[arg(long = "type", short = 't', add = ArgValueCandidates::new(complete::types))]
     pub env_type: Option<String>,
     /// AI tool to mount config for and launch (claude, codex, gemini, aider, opencode).
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(complete::tools))]
     pub tool: Option<String>,
     /// Isolation: docker, sandbox or host (default: `runtime` from config, else auto).
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(complete::runtimes))]
     pub runtime: Option<String>,
     /// Expose a service: `-p web=3000`.
     #[arg(long = "publish", short = 'p', value_name = "SVC=PORT")]
     pub publish: Vec<String>,
-    /// Set an environment variable: `-e KEY=VALUE`.
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    /// Set an environment variable: `-e KEY=VALUE`, or `-e KEY` to pass this process's value.
+    #[arg(long = "env", short = 'e', value_name = "KEY[=VALUE]")]
     pub env: Vec<String>,
     /// devcontainer.json to use (for `.devcontainer/<name>/devcontainer.json` layouts).
     #[arg(long)]
@@ -101,14 +124,15 @@ pub struct LsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Print only names.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    /// Only environments of this project.
+    #[arg(long)]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Environment name.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
     pub name: String,
     /// Keep stdin attached (automatic when stdin is a terminal).
     #[arg(long, short = 'i')]
@@ -131,20 +155,21 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct NamesArgs {
     /// Environment names.
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCandidates::new(complete::environments))]
     pub names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct NameArg {
     /// Environment name.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
     pub name: String,
 }
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// Environment names.
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCandidates::new(complete::environments))]
     pub names: Vec<String>,
     /// Remove even if the worktree has uncommitted changes (they are lost).
     #[arg(long, short = 'f')]
@@ -157,6 +182,7 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Environment name.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
     pub name: String,
     /// Keep printing new output.
     #[arg(long, short = 'f')]
@@ -184,6 +210,136 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// Shell to generate completions for.
+    /// Shell to complete in.
     pub shell: clap_complete::Shell,
+}
+
+/// `warren proxy [serve|status|stop]`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    #[command(subcommand)]
+    pub command: Option<ProxyCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Run the proxy in the foreground (environments start it in the background by themselves).
+    Serve,
+    /// Show whether the proxy runs, where, and its routes (the default).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the running proxy.
+    Stop {
+        /// Seconds to wait for it to exit.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+}
+
+/// `warren agent …`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(subcommand)]
+    pub command: AgentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Serve the task API for one agent (prints its URL on stdout).
+    #[command(
+        long_about = "Serve the task API for one agent (prints its URL on stdout).\n\n\
+        Every request but `GET /status` needs the API token, sent as \
+        `Authorization: Bearer TOKEN`. It is generated on the first start into \
+        `credentials/agent-api.token` under the warren root (`~/.warren`, or `WARREN_ROOT`), \
+        mode 0600: `curl -H \"Authorization: Bearer $(cat ~/.warren/credentials/agent-api.token)\" …`."
+    )]
+    Serve(Box<ServeArgs>),
+    /// List the running agent servers.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `warren agent serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The environment the tool runs in (through `warren exec`).
+    #[arg(
+        value_name = "ENVIRONMENT",
+        conflicts_with = "runtime",
+        add = ArgValueCandidates::new(complete::environments)
+    )]
+    pub environment: Option<String>,
+    /// Older spelling of ENVIRONMENT.
+    #[arg(long = "env", hide = true, conflicts_with_all = ["runtime", "environment"])]
+    pub env_flag: Option<String>,
+    /// `host`: run the tool on the host, in the current directory (no isolation).
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// The AI tool (claude, codex, gemini, aider, opencode, custom).
+    #[arg(long, default_value = "claude", add = ArgValueCandidates::new(complete::tools))]
+    pub tool: String,
+    /// Command template for `--tool custom`, e.g. `'mytool --print {{ prompt }}'`.
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Port to listen on (127.0.0.1); a free one when left out.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Agent name (default: the environment's name, or `host`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Host runtime: the directory the tool works in (default: the current directory).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Skip the tool's permission prompts (default: yes in an environment, no on the host).
+    #[arg(long)]
+    pub skip_permissions: Option<bool>,
+    /// Maximum agentic turns per task (tools that support it).
+    #[arg(long)]
+    pub max_turns: Option<u32>,
+    /// Instructions appended to the tool's system prompt.
+    #[arg(long)]
+    pub append_system_prompt: Option<String>,
+    /// Timeout of a task that sets none, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// Seconds between SIGTERM and SIGKILL when a task is cancelled or times out.
+    #[arg(long, default_value_t = 10)]
+    pub kill_grace: u64,
+    /// Retries of a transient tool failure (exponential backoff).
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+    /// First backoff in milliseconds (doubles per retry).
+    #[arg(long, default_value_t = 2000)]
+    pub retry_base_ms: u64,
+}
+
+/// `warren task "PROMPT" …`.
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// The prompt.
+    pub prompt: String,
+    /// The agent: its name, its environment's name or its URL (default: the only one running).
+    #[arg(long, add = ArgValueCandidates::new(complete::agents))]
+    pub agent: Option<String>,
+    /// Continue this tool session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Model for this task.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Timeout in seconds.
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Print the finished task as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Submit and print the task id without waiting.
+    #[arg(long, conflicts_with = "json")]
+    pub detach: bool,
 }

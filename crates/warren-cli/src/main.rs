@@ -1,15 +1,15 @@
-//! The `warren` binary: parses the command line, dispatches, prints errors.
+//! The `warren` binary: parses the command line, dispatches to a command,
+//! prints errors. Exit codes: 0 ok, 1 failed, 2 bad usage; `run` and `exec`
+//! pass their command's code through.
 
 mod cli;
 mod commands;
-mod printer;
-mod report;
-mod reporter;
-mod sandbox;
+mod complete;
+mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     // The sandbox helper runs before anything else: it must stay
@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         let code = warren_sandbox::helper_main(args.collect());
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
+    // `COMPLETE=bash warren -- …`: the shell asks for completions.
+    clap_complete::CompleteEnv::with_factory(cli::Cli::command).complete();
 
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
@@ -29,10 +31,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match commands::dispatch(cli) {
+    let host = warren_env::HostEnv::current();
+    output::init(
+        cli.global.color,
+        cli.global.quiet,
+        host.get(warren_core::vars::NO_COLOR).is_some(),
+    );
+    match commands::dispatch(cli, host) {
         Ok(code) => code,
         Err(err) => {
-            report::print_error(&err);
+            output::print_error(&err);
             ExitCode::from(1)
         }
     }

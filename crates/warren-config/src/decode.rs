@@ -152,25 +152,6 @@ impl<'s> Decoder<'s> {
         }
     }
 
-    /// A whole number in `min..=max`.
-    pub fn int_in(&mut self, node: &Node, what: &str, min: i64, max: i64) -> Option<i64> {
-        match &node.value {
-            Value::Int(i) if (min..=max).contains(i) => Some(*i),
-            Value::Int(i) => {
-                self.error(
-                    node.span,
-                    format!("`{what}` is {i}, which is out of range"),
-                    Some(format!("use a number from {min} to {max}")),
-                );
-                None
-            }
-            _ => {
-                self.type_error(node, what, "a whole number", None);
-                None
-            }
-        }
-    }
-
     /// A TCP port (1–65535).
     pub fn port(&mut self, node: &Node, what: &str) -> Option<u16> {
         match &node.value {

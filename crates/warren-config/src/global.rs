@@ -2,7 +2,7 @@
 //! `~/.warren`) and its `WARREN_*` environment overrides.
 //!
 //! ```yaml
-//! proxy: {port: 8080, bind: 127.0.0.1, idle_seconds: 300}
+//! proxy: {port: 8080, bind: 127.0.0.1, idle_seconds: 300, autostart: true}
 //! runtime: auto            # auto | docker | podman | sandbox | host
 //! port_range: 9000-9100    # inclusive
 //! tools:
@@ -13,6 +13,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Serialize;
 use warren_core::vars;
@@ -36,21 +37,56 @@ pub struct GlobalConfig {
     pub runtime: RuntimeChoice,
     /// Ports for sandbox services and deterministic ports (`WARREN_PORT_RANGE`).
     pub port_range: PortRange,
-    /// Per-tool overrides, by built-in tool name.
+    /// Per-tool overrides, by built-in tool name (`WARREN_TOOL_<NAME>_BIN`
+    /// beats `bin:`).
     pub tools: OrderedMap<ToolOverride>,
     pub web: WebConfig,
+    /// The settings above that came from `WARREN_*` variables and beat a
+    /// project's `.warren.yaml` too (the file's values only beat defaults).
+    #[serde(skip)]
+    pub env: EnvOverrides,
 }
 
-/// The hostname proxy.
+/// `WARREN_RUNTIME` and `WARREN_PORT_RANGE`, as set: they rank above
+/// `.warren.yaml` (see `resolve`), unlike the global file's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EnvOverrides {
+    pub runtime: Option<RuntimeChoice>,
+    pub port_range: Option<PortRange>,
+}
+
+/// The hostname proxy: where it listens and when it gives up. What the
+/// proxy itself, `warren run`/`start` (which start it) and `warren proxy`
+/// all use.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProxyConfig {
     /// Listen port (default 8080; `WARREN_PROXY_PORT`).
     pub port: u16,
     /// Bind address (default 127.0.0.1; `WARREN_PROXY_BIND`).
     pub bind: IpAddr,
-    /// Seconds without routes before the proxy exits (default 300;
+    /// How long the proxy runs without routes before it exits; zero means
+    /// never (`idle_seconds`, default 300, fractions allowed;
     /// `WARREN_PROXY_IDLE_SECONDS`).
-    pub idle_seconds: u64,
+    pub idle: Duration,
+    /// Whether environments start the proxy when they register routes
+    /// (default true; `WARREN_PROXY_AUTOSTART=0` for people who run `warren
+    /// proxy serve` themselves).
+    pub autostart: bool,
+}
+
+impl ProxyConfig {
+    /// The variables that make a child `warren proxy serve` use exactly
+    /// these settings (the child reads them through the same parser).
+    pub fn to_env(&self) -> [(&'static str, String); 3] {
+        [
+            (vars::WARREN_PROXY_PORT, self.port.to_string()),
+            (vars::WARREN_PROXY_BIND, self.bind.to_string()),
+            (
+                vars::WARREN_PROXY_IDLE_SECONDS,
+                self.idle.as_secs_f64().to_string(),
+            ),
+        ]
+    }
 }
 
 impl Default for ProxyConfig {
@@ -58,7 +94,8 @@ impl Default for ProxyConfig {
         ProxyConfig {
             port: 8080,
             bind: IpAddr::from([127, 0, 0, 1]),
-            idle_seconds: 300,
+            idle: Duration::from_secs(300),
+            autostart: true,
         }
     }
 }
@@ -103,14 +140,6 @@ pub enum TlsMode {
     Auto,
     On,
     Off,
-}
-
-/// The warren root: `WARREN_ROOT` if set, else `HOME/.warren`.
-pub fn warren_root(env: EnvLookup<'_>, home: Option<&Path>) -> Option<PathBuf> {
-    match env(vars::WARREN_ROOT).filter(|s| !s.is_empty()) {
-        Some(root) => Some(PathBuf::from(root)),
-        None => home.map(|h| h.join(".warren")),
-    }
 }
 
 /// Loads `root/config.yaml` (defaults when it does not exist) and applies the
@@ -180,11 +209,29 @@ fn decode(d: &mut Decoder<'_>, node: &Node) -> GlobalConfig {
         if let Some(v) = p.take("bind").and_then(|n| ip(d, n, "proxy.bind")) {
             c.proxy.bind = v;
         }
+        if let Some(n) = p.take("idle_seconds") {
+            match &n.value {
+                crate::node::Value::Int(i) => match parse_seconds(&i.to_string()) {
+                    Ok(v) => c.proxy.idle = v,
+                    Err(msg) => d.error(n.span, format!("`proxy.idle_seconds`: {msg}"), None),
+                },
+                crate::node::Value::Float(f) => match parse_seconds(&f.to_string()) {
+                    Ok(v) => c.proxy.idle = v,
+                    Err(msg) => d.error(n.span, format!("`proxy.idle_seconds`: {msg}"), None),
+                },
+                _ => d.type_error(
+                    n,
+                    "proxy.idle_seconds",
+                    "a number of seconds",
+                    Some("e.g. `idle_seconds: 300` (0 = never exit)".into()),
+                ),
+            }
+        }
         if let Some(v) = p
-            .take("idle_seconds")
-            .and_then(|n| d.int_in(n, "proxy.idle_seconds", 0, i64::from(u32::MAX)))
+            .take("autostart")
+            .and_then(|n| d.bool(n, "proxy.autostart"))
         {
-            c.proxy.idle_seconds = u64::try_from(v).unwrap_or_default();
+            c.proxy.autostart = v;
         }
         p.finish(d, Severity::Error);
     }
@@ -344,6 +391,24 @@ fn parse_ip(s: &str) -> Result<IpAddr, String> {
     IpAddr::from_str(s).map_err(|_| "not an IP address".into())
 }
 
+/// A non-negative number of seconds, fractions allowed (`1.5`).
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e12)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| "not a number of seconds (0 or more; 0 = never exit)".into())
+}
+
+/// `1`/`0` and their spelled-out forms.
+fn parse_switch(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected 1 or 0".into()),
+    }
+}
+
 /// Reads the `WARREN_*` overrides of the global config (they beat the file).
 pub(crate) fn apply_env(c: &mut GlobalConfig, env: EnvLookup<'_>) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
@@ -360,19 +425,45 @@ pub(crate) fn apply_env(c: &mut GlobalConfig, env: EnvLookup<'_>) -> Vec<Diagnos
         env,
         vars::WARREN_PROXY_IDLE_SECONDS,
         d,
-        |s| {
-            s.parse::<u64>()
-                .map_err(|_| "not a number of seconds".into())
-        },
-        "set it to a whole number of seconds",
+        parse_seconds,
+        "set it to a number of seconds such as 300 or 1.5",
     ) {
-        c.proxy.idle_seconds = v;
+        c.proxy.idle = v;
     }
-    if let Some(v) = env_runtime(env, d) {
+    if let Some(v) = env_value(
+        env,
+        vars::WARREN_PROXY_AUTOSTART,
+        d,
+        parse_switch,
+        "set it to 1 or 0",
+    ) {
+        c.proxy.autostart = v;
+    }
+    for tool in warren_core::tools::TOOLS {
+        let var = vars::tool_bin_var(tool.name);
+        if let Some(bin) = env(&var).filter(|v| !v.trim().is_empty()) {
+            c.tools.entry(tool.name.to_string()).bin = Some(bin);
+        }
+    }
+    if let Some(v) = env_value(
+        env,
+        vars::WARREN_RUNTIME,
+        d,
+        RuntimeChoice::from_str,
+        "set it to auto, docker, sandbox or host",
+    ) {
         c.runtime = v;
+        c.env.runtime = Some(v);
     }
-    if let Some(v) = env_port_range(env, d) {
+    if let Some(v) = env_value(
+        env,
+        vars::WARREN_PORT_RANGE,
+        d,
+        PortRange::from_str,
+        "set it to `START-END`, e.g. 9000-9100",
+    ) {
         c.port_range = v;
+        c.env.port_range = Some(v);
     }
     if let Some(v) = env_value(env, vars::WARREN_WEB_PORT, d, parse_port, port_hint) {
         c.web.port = v;
@@ -381,31 +472,6 @@ pub(crate) fn apply_env(c: &mut GlobalConfig, env: EnvLookup<'_>) -> Vec<Diagnos
         c.web.bind = v;
     }
     diags
-}
-
-/// `WARREN_RUNTIME`, also read by [`crate::resolve`] (it beats `.warren.yaml`).
-pub(crate) fn env_runtime(
-    env: EnvLookup<'_>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<RuntimeChoice> {
-    env_value(
-        env,
-        vars::WARREN_RUNTIME,
-        diags,
-        RuntimeChoice::from_str,
-        "set it to auto, docker, sandbox or host",
-    )
-}
-
-/// `WARREN_PORT_RANGE`, also read by [`crate::resolve`].
-pub(crate) fn env_port_range(env: EnvLookup<'_>, diags: &mut Vec<Diagnostic>) -> Option<PortRange> {
-    env_value(
-        env,
-        vars::WARREN_PORT_RANGE,
-        diags,
-        PortRange::from_str,
-        "set it to `START-END`, e.g. 9000-9100",
-    )
 }
 
 #[cfg(test)]
@@ -432,7 +498,8 @@ mod tests {
         assert_eq!(loaded.value, GlobalConfig::default());
         assert_eq!(loaded.path, None);
         assert_eq!(loaded.value.proxy.port, 8080);
-        assert_eq!(loaded.value.proxy.idle_seconds, 300);
+        assert_eq!(loaded.value.proxy.idle, Duration::from_secs(300));
+        assert!(loaded.value.proxy.autostart);
         assert_eq!(loaded.value.port_range.to_string(), "9000-9100");
     }
 
@@ -441,7 +508,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("config.yaml"),
-            "proxy: {port: 8181, bind: 0.0.0.0, idle_seconds: 5}\nruntime: sandbox\nport_range: 7000-7010\ntools:\n  claude: {bin: /x/claude, args: [--verbose], env: {A: 1}}\nweb: {port: 9999, bind: ::1, tls: true}\n",
+            "proxy: {port: 8181, bind: 0.0.0.0, idle_seconds: 5, autostart: false}\nruntime: sandbox\nport_range: 7000-7010\ntools:\n  claude: {bin: /x/claude, args: [--verbose], env: {A: 1}}\nweb: {port: 9999, bind: ::1, tls: true}\n",
         )
         .unwrap();
         let c = load_global(dir.path(), &no_env).unwrap();
@@ -449,7 +516,8 @@ mod tests {
         let c = c.value;
         assert_eq!(c.proxy.port, 8181);
         assert_eq!(c.proxy.bind.to_string(), "0.0.0.0");
-        assert_eq!(c.proxy.idle_seconds, 5);
+        assert_eq!(c.proxy.idle, Duration::from_secs(5));
+        assert!(!c.proxy.autostart);
         assert_eq!(c.runtime, RuntimeChoice::Sandbox);
         assert_eq!(
             c.port_range,
@@ -472,7 +540,9 @@ mod tests {
         let env = env_of(&[
             ("WARREN_PROXY_PORT", "9090"),
             ("WARREN_PROXY_BIND", "0.0.0.0"),
-            ("WARREN_PROXY_IDLE_SECONDS", "7"),
+            ("WARREN_PROXY_IDLE_SECONDS", "1.5"),
+            ("WARREN_PROXY_AUTOSTART", "0"),
+            ("WARREN_TOOL_CLAUDE_BIN", "/opt/claude"),
             ("WARREN_RUNTIME", "docker"),
             ("WARREN_PORT_RANGE", "100-200"),
             ("WARREN_WEB_PORT", "81"),
@@ -487,7 +557,12 @@ mod tests {
         .value;
         assert_eq!(c.proxy.port, 9090);
         assert_eq!(c.proxy.bind.to_string(), "0.0.0.0");
-        assert_eq!(c.proxy.idle_seconds, 7);
+        assert_eq!(c.proxy.idle, Duration::from_millis(1500));
+        assert!(!c.proxy.autostart);
+        assert_eq!(
+            c.tools.get("claude").and_then(|t| t.bin.as_deref()),
+            Some("/opt/claude")
+        );
         assert_eq!(c.runtime, RuntimeChoice::Docker);
         assert_eq!(
             c.port_range,
@@ -574,19 +649,6 @@ mod tests {
                     Some("`auto` serves HTTPS only when bound beyond loopback")
                 ),
             ]
-        );
-    }
-
-    #[test]
-    fn root_from_env_or_home() {
-        let env = env_of(&[("WARREN_ROOT", "/custom")]);
-        assert_eq!(
-            warren_root(&env, Some(Path::new("/home/u"))),
-            Some("/custom".into())
-        );
-        assert_eq!(
-            warren_root(&no_env, Some(Path::new("/home/u"))),
-            Some("/home/u/.warren".into())
         );
     }
 }

@@ -1,13 +1,15 @@
-//! warren's configuration (DESIGN.md section 4): the global `config.yaml`,
-//! the project's `.warren.yaml` and devcontainer.json (JSONC), parsed into
-//! typed values with every problem located at file:line:col, then resolved
-//! into one [`Effective`] configuration by precedence.
+//! warren's configuration (docs/configuration.md): the global `config.yaml`
+//! and every `WARREN_*` variable ([`Settings`], read once per command), the
+//! project's `.warren.yaml` and devcontainer.json (JSONC), parsed into typed
+//! values with every problem located at file:line:col, then resolved into one
+//! [`Effective`] configuration by precedence.
 //!
 //! Layers, bottom up:
 //! - `node`, `yaml`, `jsonc`: text → a spanned value tree (maps in
 //!   declaration order, duplicate keys are errors);
 //! - `decode`: typed decoding that collects every error, with "did you mean";
 //! - `diagnostic`: [`Diagnostic`] (rustc/uv-style rendering), [`ConfigError`], [`Loaded`];
+//! - `settings` ([`Settings`]: the root, `config.yaml` and `WARREN_*`);
 //! - `global`, `project` with `types`, `devcontainer` with `runargs`,
 //!   `lifecycle` and `variables`: the three files, `extends`, runArgs,
 //!   lifecycle commands, `${…}` variables;
@@ -18,16 +20,18 @@
 //!
 //! ```no_run
 //! # use std::path::Path;
-//! use warren_config::{CliOverrides, LoadRequest, load_effective};
+//! use warren_config::{CliOverrides, LoadRequest, Settings, load_effective};
 //! let env = |k: &str| std::env::var(k).ok();
+//! let home = Path::new("/home/me");
+//! let settings = Settings::load(&env, Some(home), Path::new("/src/app")).unwrap();
 //! let cli = CliOverrides::default();
 //! let loaded = load_effective(&LoadRequest {
 //!     repo_root: Path::new("/src/app"),
-//!     warren_root: Path::new("/home/me/.warren"),
+//!     global: &settings.global,
 //!     type_name: None,
 //!     cli: &cli,
 //!     env: &env,
-//!     home: Some(Path::new("/home/me")),
+//!     home: Some(home),
 //!     local_workspace_folder: None,
 //!     devcontainer_id: None,
 //! });
@@ -53,6 +57,7 @@ mod node;
 mod project;
 mod resolve;
 mod runargs;
+mod settings;
 mod template;
 mod types;
 mod validate;
@@ -66,8 +71,8 @@ pub use devcontainer::{
 };
 pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
 pub use global::{
-    GLOBAL_CONFIG_FILE, GlobalConfig, ProxyConfig, TlsMode, ToolOverride, WebConfig, load_global,
-    parse_global, warren_root,
+    EnvOverrides, GLOBAL_CONFIG_FILE, GlobalConfig, ProxyConfig, TlsMode, ToolOverride, WebConfig,
+    load_global, parse_global,
 };
 pub use lifecycle::LifecycleCommand;
 pub use node::Span;
@@ -81,6 +86,7 @@ pub use resolve::{
     ServiceOrigin, load_effective, resolve,
 };
 pub use runargs::{RunArgs, RunNetwork, SUPPORTED_RUN_ARGS};
+pub use settings::Settings;
 pub use template::{
     TEMPLATE_VARIABLES, TemplateContext, TemplateError, check_syntax, render, template_variables,
     unknown_variables,

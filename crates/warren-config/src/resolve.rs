@@ -1,11 +1,11 @@
 //! Resolution: every config source merged into one [`Effective`] value, the
 //! single input of the environment layer.
 //!
-//! Precedence, highest first (DESIGN.md section 4):
+//! Precedence, highest first (docs/configuration.md):
 //!
 //! 1. CLI flags ([`CliOverrides`]: `--runtime`, `--tool`, `-p SVC=PORT`, `-e K=V`, `--config`)
-//! 2. environment (`WARREN_RUNTIME`, `WARREN_PORT_RANGE`; read here through
-//!    [`ResolveInputs::env`] so they beat `.warren.yaml`)
+//! 2. environment (`WARREN_RUNTIME`, `WARREN_PORT_RANGE`, parsed with the
+//!    global config into [`crate::EnvOverrides`] so they beat `.warren.yaml`)
 //! 3. `.warren.yaml`: the chosen type (through its `extends` chain), then the
 //!    top-level settings (see [`crate::resolve_type`])
 //! 4. devcontainer.json
@@ -29,7 +29,7 @@ use crate::EnvLookup;
 use crate::decode::suggestion;
 use crate::devcontainer::{DevContainer, Lifecycle, PortSpec, ShutdownAction, WaitFor};
 use crate::diagnostic::{ConfigError, Diagnostic, Loaded};
-use crate::global::{GlobalConfig, env_port_range, env_runtime};
+use crate::global::GlobalConfig;
 use crate::lifecycle::hex;
 use crate::project::{ProjectConfig, SandboxNetwork, SessionConfig};
 use crate::runargs::RunArgs;
@@ -69,7 +69,8 @@ pub struct ResolveInputs<'a> {
     /// project's top-level settings.
     pub type_name: Option<&'a str>,
     pub cli: &'a CliOverrides,
-    /// Environment lookup for `WARREN_*` overrides.
+    /// The host environment, for `runArgs` `-e NAME` (the `WARREN_*`
+    /// overrides come with `global`).
     pub env: EnvLookup<'a>,
     /// The user's home directory, for `~` in mount sources.
     pub home: Option<&'a Path>,
@@ -430,13 +431,15 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         .unwrap_or_else(|| "project".to_string());
 
     // Runtime and port range: CLI > env > .warren.yaml > global > default.
-    let env_runtime = env_runtime(inputs.env, &mut diags);
     let runtime = cli
         .runtime
-        .or(env_runtime)
+        .or(inputs.global.env.runtime)
         .or(s.runtime)
         .unwrap_or(inputs.global.runtime);
-    let port_range = env_port_range(inputs.env, &mut diags)
+    let port_range = inputs
+        .global
+        .env
+        .port_range
         .or(inputs.project.and_then(|p| p.port_range))
         .unwrap_or(inputs.global.port_range);
 
@@ -712,8 +715,8 @@ pub struct LoadRequest<'a> {
     /// The project's repository root (where `.warren.yaml` and
     /// `.devcontainer/` are looked for).
     pub repo_root: &'a Path,
-    /// The warren root (`config.yaml` is read from it).
-    pub warren_root: &'a Path,
+    /// The global configuration (read once per command, see [`crate::Settings`]).
+    pub global: &'a GlobalConfig,
     pub type_name: Option<&'a str>,
     pub cli: &'a CliOverrides,
     pub env: EnvLookup<'a>,
@@ -735,17 +738,7 @@ pub fn load_effective(req: &LoadRequest<'_>) -> Result<Loaded<Effective>, Config
         Ok(w) => diags.extend(w),
         Err(e) => diags.extend(e.diagnostics),
     };
-    let global = crate::global::load_global(req.warren_root, req.env);
-    let global = match global {
-        Ok(g) => {
-            take(Ok(g.warnings));
-            g.value
-        }
-        Err(e) => {
-            take(Err(e));
-            GlobalConfig::default()
-        }
-    };
+    let global = req.global;
     let project = match crate::project::load_project(req.repo_root) {
         Ok(p) => {
             take(Ok(p.warnings));
@@ -822,7 +815,7 @@ pub fn load_effective(req: &LoadRequest<'_>) -> Result<Loaded<Effective>, Config
     };
     let resolved = resolve(ResolveInputs {
         repo_root: req.repo_root,
-        global: &global,
+        global,
         project: project.as_ref(),
         devcontainer: devcontainer.as_ref(),
         type_name: req.type_name,

@@ -58,6 +58,22 @@ impl<V> OrderedMap<V> {
         }
     }
 
+    /// The value of `key`, inserted with `V::default()` if missing.
+    pub fn entry(&mut self, key: impl Into<String>) -> &mut V
+    where
+        V: Default,
+    {
+        let key = key.into();
+        let i = match self.0.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.0.push((key, V::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&V> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)

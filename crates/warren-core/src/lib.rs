@@ -3,6 +3,7 @@
 //! and the one list of every environment variable warren reads or sets. No
 //! I/O beyond the OS random source, the clock and a process liveness check.
 
+pub mod hint;
 pub mod names;
 pub mod process;
 pub mod redact;
@@ -13,6 +14,7 @@ pub mod tools;
 pub mod types;
 pub mod vars;
 
+pub use hint::Hint;
 pub use names::{NameError, generate_name, validate_name};
 pub use redact::Redactor;
 pub use types::{EnvState, RuntimeKind, TaskState};

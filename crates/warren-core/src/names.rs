@@ -25,10 +25,9 @@ pub enum NameError {
     TrailingDash(String),
 }
 
-impl NameError {
-    /// A suggestion the CLI prints under the error.
-    pub fn hint(&self) -> String {
-        match self {
+impl crate::Hint for NameError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             NameError::BadChar(name, _)
             | NameError::BadStart(name)
             | NameError::TrailingDash(name) => {
@@ -40,7 +39,7 @@ impl NameError {
                 }
             }
             _ => "pick a name like `fix-login` (lowercase letters, digits and `-`)".into(),
-        }
+        })
     }
 }
 
@@ -179,7 +178,10 @@ mod tests {
     #[test]
     fn hint_suggests_a_valid_name() {
         let err = validate_name("My_Env").unwrap_err();
-        assert_eq!(err.hint(), "try `--name my-env`");
+        assert_eq!(
+            crate::Hint::hint(&err).as_deref(),
+            Some("try `--name my-env`")
+        );
     }
 
     #[test]

@@ -12,8 +12,17 @@ pub struct ToolInfo {
     /// Paths relative to `$HOME` holding the tool's config and login state;
     /// mounted into environments that use the tool (when they exist).
     pub config_paths: &'static [&'static str],
-    /// Environment variables carrying credentials, passed through when set.
+    /// Environment variables carrying credentials (and the endpoints they
+    /// go with), passed through when set.
     pub credential_env: &'static [&'static str],
+    /// The variables that are a login by themselves (an API key, a token).
+    pub key_env: &'static [&'static str],
+    /// Files, relative to `$HOME`, that exist only once the user logged in
+    /// (a tool creates its config directory on any run, so that proves
+    /// nothing).
+    pub login_files: &'static [&'static str],
+    /// How to log in, for messages: a command or the variable to set.
+    pub login_hint: &'static str,
 }
 
 /// Every built-in tool.
@@ -27,36 +36,87 @@ pub const TOOLS: &[ToolInfo] = &[
             "CLAUDE_CODE_OAUTH_TOKEN",
             "ANTHROPIC_BASE_URL",
         ],
+        key_env: &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"],
+        login_files: &[".claude/.credentials.json"],
+        login_hint: "set ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN from `claude setup-token`), or log in with `claude /login`",
     },
     ToolInfo {
         name: "codex",
         binary: "codex",
         config_paths: &[".codex"],
         credential_env: &["OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"],
+        key_env: &["OPENAI_API_KEY", "CODEX_API_KEY"],
+        login_files: &[".codex/auth.json"],
+        login_hint: "set OPENAI_API_KEY, or log in with `codex login`",
     },
     ToolInfo {
         name: "gemini",
         binary: "gemini",
         config_paths: &[".gemini"],
         credential_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT"],
+        key_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+        login_files: &[".gemini/oauth_creds.json"],
+        login_hint: "set GEMINI_API_KEY, or log in by running `gemini` once",
     },
     ToolInfo {
         name: "aider",
         binary: "aider",
         config_paths: &[".aider.conf.yml"],
         credential_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
+        key_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
+        login_files: &[],
+        login_hint: "set the API key of your model's provider, e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY",
     },
     ToolInfo {
         name: "opencode",
         binary: "opencode",
         config_paths: &[".config/opencode", ".local/share/opencode"],
         credential_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
+        key_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
+        login_files: &[".local/share/opencode/auth.json"],
+        login_hint: "set the API key of your model's provider, or log in with `opencode auth login`",
     },
 ];
 
 /// Looks a tool up by name.
 pub fn tool(name: &str) -> Option<&'static ToolInfo> {
     TOOLS.iter().find(|t| t.name == name)
+}
+
+/// Where `tool`'s credentials would come from here, by name only (never a
+/// value): `env X`, `stored X` (`ROOT/credentials/X`), `~/FILE`. Empty when
+/// the tool has none. `is_set` tells whether a variable is set.
+pub fn credential_sources(
+    tool: &ToolInfo,
+    is_set: &dyn Fn(&str) -> bool,
+    home: Option<&std::path::Path>,
+    root: Option<&std::path::Path>,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    let env: Vec<&str> = tool.key_env.iter().copied().filter(|v| is_set(v)).collect();
+    if !env.is_empty() {
+        found.push(format!("env {}", env.join(", ")));
+    }
+    let stored: Vec<&str> = tool
+        .key_env
+        .iter()
+        .copied()
+        .filter(|v| root.is_some_and(|r| r.join("credentials").join(v).is_file()))
+        .collect();
+    if !stored.is_empty() {
+        found.push(format!("stored {}", stored.join(", ")));
+    }
+    for f in tool.login_files {
+        if home.is_some_and(|h| h.join(f).is_file()) {
+            found.push(format!("~/{f}"));
+        }
+    }
+    found
+}
+
+/// What to do when `tool` has no credentials.
+pub fn how_to_log_in(tool: &ToolInfo) -> String {
+    format!("none: {}", tool.login_hint)
 }
 
 /// Names of every built-in tool (for "did you mean" hints).
@@ -131,5 +191,25 @@ mod tests {
         assert!(tool("nope").is_none());
         assert_eq!(credential("ssh").unwrap().paths, &[".ssh"]);
         assert_eq!(CREDENTIALS.len(), 6);
+    }
+
+    #[test]
+    fn a_config_directory_is_not_a_login() {
+        let home = std::env::temp_dir().join(format!("warren-tools-{}", std::process::id()));
+        std::fs::create_dir_all(home.join(".gemini/tmp")).unwrap();
+        let gemini = tool("gemini").unwrap();
+        let none = |_: &str| false;
+        assert!(credential_sources(gemini, &none, Some(&home), None).is_empty());
+        std::fs::write(home.join(".gemini/oauth_creds.json"), "{}").unwrap();
+        assert_eq!(
+            credential_sources(gemini, &none, Some(&home), None),
+            ["~/.gemini/oauth_creds.json"]
+        );
+        let key = |v: &str| v == "GEMINI_API_KEY";
+        assert_eq!(
+            credential_sources(gemini, &key, None, None),
+            ["env GEMINI_API_KEY"]
+        );
+        let _ = std::fs::remove_dir_all(&home);
     }
 }

@@ -242,7 +242,10 @@ impl Warren {
             &local_plan
         };
         let (create, spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
-        self.reporter.step("creating container");
+        self.reporter.step(&format!(
+            "creating {}",
+            crate::ops::container_word(plan.runtime)
+        ));
         let id = runtime
             .create(&create)
             .await
@@ -260,7 +263,10 @@ impl Warren {
             self.log_event(&name, "running (one-shot)");
             return Ok(self.store.require_environment(&name)?);
         }
-        self.reporter.step("starting container");
+        self.reporter.step(&format!(
+            "starting {}",
+            crate::ops::container_word(plan.runtime)
+        ));
         runtime
             .start(&id)
             .await
@@ -454,7 +460,7 @@ impl Warren {
             oneshot: plan.oneshot.clone(),
             scratch: plan.scratch,
         };
-        let spec = EnvSpec {
+        let mut spec = EnvSpec {
             runtime: plan.runtime,
             container_name: create.container_name.clone(),
             workspace_folder: plan.workspace_folder.clone(),
@@ -468,7 +474,14 @@ impl Warren {
             passthrough_env: sys.passthrough_env,
             proxy_port: plan.proxy_port,
             base_commit: plan.repo.branch_tip(&rec.branch),
+            create: None,
         };
+        let mut stored = create.clone();
+        stored.oneshot = None;
+        stored
+            .env
+            .retain(|(k, _)| !spec.passthrough_env.contains(k));
+        spec.create = Some(stored);
         if rec.state != EnvState::Creating {
             self.reporter
                 .warn("environment changed state during creation");

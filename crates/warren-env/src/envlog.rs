@@ -71,4 +71,10 @@ impl crate::reporter::Reporter for Tee<'_> {
         append(self.root, self.name, &self.redactor.redact(m));
         self.inner.info(m);
     }
+    fn diagnostic(&self, d: &warren_config::Diagnostic) {
+        self.inner.diagnostic(d);
+    }
+    fn created(&self, env: &crate::EnvView) {
+        self.inner.created(env);
+    }
 }

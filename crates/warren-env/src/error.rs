@@ -26,7 +26,9 @@ pub enum EnvError {
     NotRunning(String),
     #[error("environment `{0}` is gone: its container was removed outside warren")]
     Gone(String),
-    #[error("the worktree of `{name}` has uncommitted changes ({count} files)")]
+    #[error("environment `{name}` is gone and cannot be created again: {reason}")]
+    Unrecoverable { name: String, reason: String },
+    #[error("the worktree of `{name}` has uncommitted changes ({count} {})", if *.count == 1 { "file" } else { "files" })]
     Dirty {
         name: String,
         worktree: PathBuf,
@@ -59,13 +61,15 @@ impl EnvError {
             source: Box::new(e),
         }
     }
+}
 
+impl warren_core::Hint for EnvError {
     /// A suggestion the CLI prints as `hint:`.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             EnvError::Runtime(e) => e.hint(),
             EnvError::Git(e) => e.hint(),
-            EnvError::Name(e) => Some(e.hint()),
+            EnvError::Name(e) => e.hint(),
             EnvError::Store(warren_store::StoreError::NameTaken { name, .. }) => Some(format!(
                 "pick another name with `--name`, leave `--name` out for a generated one, or remove the existing one with `warren rm {name}`"
             )),
@@ -85,7 +89,12 @@ impl EnvError {
                 }
             }
             EnvError::NotRunning(name) => Some(format!("start it with `warren start {name}`")),
-            EnvError::Gone(name) => Some(format!("remove what is left with `warren rm {name}`")),
+            EnvError::Gone(name) => Some(format!(
+                "create it again with `warren start {name}`, or remove what is left with `warren rm {name}`"
+            )),
+            EnvError::Unrecoverable { name, .. } => Some(format!(
+                "remove what is left with `warren rm {name}` and create a new one with `warren run`"
+            )),
             EnvError::Dirty { name, worktree, .. } => Some(format!(
                 "commit or stash the changes in `{}`, or discard them with `warren rm --force {name}`",
                 worktree.display()

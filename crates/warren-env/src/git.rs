@@ -17,8 +17,8 @@ pub enum GitError {
     NotARepo(PathBuf),
 }
 
-impl GitError {
-    pub fn hint(&self) -> Option<String> {
+impl warren_core::Hint for GitError {
+    fn hint(&self) -> Option<String> {
         match self {
             GitError::NotARepo(p) => Some(format!(
                 "run warren inside a git repository, or create one with `git -C {} init && git -C {} commit --allow-empty -m init`",

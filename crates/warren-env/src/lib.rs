@@ -1,5 +1,7 @@
 //! Environments: a runtime + a git worktree + services + env vars, from the
-//! moment a name is reserved until `rm` (DESIGN.md section 5).
+//! moment a name is reserved until `rm` (docs/ARCHITECTURE.md). [`Warren`]
+//! is the service: `run` (one call for `warren run`), `create`, `start`,
+//! `stop`, `rm`, `exec`, `ls`, `logs`.
 
 mod create;
 pub mod envlog;
@@ -14,6 +16,8 @@ mod ops;
 pub mod plan;
 pub mod reporter;
 pub mod resolve;
+mod run;
+mod serve;
 pub mod snapshot;
 pub mod spare;
 pub mod spec;
@@ -25,3 +29,4 @@ pub use manager::{HostEnv, Warren};
 pub use ops::{RmOptions, RmOutcome, STOP_TIMEOUT};
 pub use plan::{ContainerPlan, Plan};
 pub use resolve::RunRequest;
+pub use run::{RunOutcome, RunSpec, Teardown, interactive_command};

@@ -32,11 +32,14 @@ pub struct EnvView {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceView {
     pub name: String,
-    /// Proxy URL (`http://web.NAME.localhost:8080`) while running.
-    pub url: Option<String>,
+    /// Its proxy URL (`http://web.NAME.localhost:8080`); it answers while
+    /// `routed`.
+    pub url: String,
+    /// Whether the proxy routes it now (the environment runs).
+    pub routed: bool,
     /// Port inside the environment.
     pub port: u16,
-    /// Direct address on the host while running.
+    /// Direct address on the host while routed.
     pub host_port: Option<u16>,
 }
 
@@ -63,15 +66,13 @@ impl Warren {
         let records = self.store.environments()?;
         let mut listing = Listing::default();
         let has_docker = records.iter().any(|r| r.runtime == RuntimeKind::Docker);
-        let containers = if has_docker || docker_socket_present(self) {
-            match self.docker().await {
+        let containers = if has_docker || self.docker_replaced() || docker_socket_present() {
+            match self.runtime(RuntimeKind::Docker).await {
                 Ok(d) => {
                     let root = self.root_id();
-                    match warren_runtime::Runtime::list(
-                        d,
-                        &[("warren.managed", "true"), ("warren.root", &root)],
-                    )
-                    .await
+                    match d
+                        .list(&[("warren.managed", "true"), ("warren.root", &root)])
+                        .await
                     {
                         Ok(c) => Some(c),
                         Err(e) => {
@@ -191,6 +192,18 @@ impl Warren {
         Ok(actual)
     }
 
+    /// One environment as it is now in the store (no runtime round trip).
+    pub(crate) fn view_now(&self, rec: &EnvRecord) -> Result<EnvView, EnvError> {
+        let rec = self.record(&rec.name)?;
+        let routes: Vec<Route> = self
+            .store
+            .routes()?
+            .into_iter()
+            .filter(|r| r.env == rec.name)
+            .collect();
+        Ok(self.view(&rec, rec.state, Some(&routes)))
+    }
+
     fn view(&self, rec: &EnvRecord, state: EnvState, routes: Option<&Vec<Route>>) -> EnvView {
         let spec = Self::spec_of(rec).ok();
         let proxy_port = spec.as_ref().map(|s| s.proxy_port).unwrap_or(8080);
@@ -202,9 +215,8 @@ impl Warren {
                     let route = routes.and_then(|rs| rs.iter().find(|r| r.service == s.name));
                     ServiceView {
                         name: s.name.clone(),
-                        url: route.map(|_| {
-                            warren_core::routes::route_url(Some(&s.name), &rec.name, proxy_port)
-                        }),
+                        url: warren_core::routes::route_url(Some(&s.name), &rec.name, proxy_port),
+                        routed: route.is_some(),
                         port: s.port,
                         host_port: route.map(|r| r.target_port),
                     }
@@ -222,17 +234,19 @@ impl Warren {
             created_at: rec.created_at,
             worktree: rec.worktree.to_string_lossy().into_owned(),
             branch: rec.branch.clone(),
-            container: rec
-                .container_id
-                .as_ref()
-                .map(|c| c.chars().take(12).collect()),
+            // Docker ids are shown short, as `docker ps` does; the local
+            // runtimes' ids are names, which a cut would garble.
+            container: rec.container_id.as_ref().map(|c| match rec.runtime {
+                RuntimeKind::Docker => c.chars().take(12).collect(),
+                _ => c.clone(),
+            }),
         }
     }
 }
 
 /// Whether a local Docker socket exists (so `ls` can look for orphans
 /// without paying for a connection attempt on machines without an engine).
-fn docker_socket_present(_w: &Warren) -> bool {
+fn docker_socket_present() -> bool {
     let host = warren_runtime::docker::engine_host();
     match host.strip_prefix("unix://") {
         Some(path) => std::path::Path::new(path).exists(),

@@ -1,14 +1,17 @@
 //! [`Warren`]: the environment service the CLI (and servers) call. It owns a
-//! store connection, connects to runtimes lazily and reports through a
-//! [`Reporter`].
+//! store connection and the command's [`Settings`], knows every runtime
+//! (docker connected lazily; the sandbox and host runtimes registered at
+//! open) and reports through a [`Reporter`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use warren_config::Settings;
 use warren_core::RuntimeKind;
 use warren_runtime::Runtime;
 use warren_runtime::docker::DockerRuntime;
+use warren_runtime::local::LocalRuntime;
 use warren_store::{EnvRecord, Store};
 
 use crate::error::EnvError;
@@ -45,40 +48,61 @@ impl HostEnv {
 /// The environment service.
 pub struct Warren {
     pub(crate) root: PathBuf,
+    pub(crate) settings: Settings,
     pub(crate) store: Store,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) host: HostEnv,
     docker: tokio::sync::OnceCell<DockerRuntime>,
-    extra: Vec<(RuntimeKind, Arc<dyn Runtime>)>,
+    /// The sandbox runtime as itself: `exec` becomes its helper in place.
+    pub(crate) sandbox: LocalRuntime,
+    runtimes: Vec<(RuntimeKind, Arc<dyn Runtime>)>,
 }
 
 impl Warren {
-    /// Opens the store under `root`.
+    /// Opens the store under the settings' root and registers the sandbox
+    /// and host runtimes (docker connects on first use).
     pub fn open(
-        root: &Path,
+        settings: Settings,
         host: HostEnv,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Warren, EnvError> {
+        let root = settings.root.clone();
+        let home = host.home().unwrap_or_else(|| root.clone());
+        let sandbox = LocalRuntime::sandbox(&root, &home);
+        let runtimes: Vec<(RuntimeKind, Arc<dyn Runtime>)> = vec![
+            (RuntimeKind::Sandbox, Arc::new(sandbox.clone())),
+            (
+                RuntimeKind::Host,
+                Arc::new(LocalRuntime::host(&root, &home)),
+            ),
+        ];
         Ok(Warren {
-            root: root.to_path_buf(),
-            store: Store::open(root)?,
+            store: Store::open(&root)?,
+            root,
+            settings,
             reporter,
             host,
             docker: tokio::sync::OnceCell::new(),
-            extra: Vec::new(),
+            sandbox,
+            runtimes,
         })
     }
 
-    /// Registers the implementation of a runtime other than docker
-    /// (sandbox, host), which live in crates this one does not depend on.
+    /// Replaces the implementation of a runtime (tests use a fake one;
+    /// docker too, which is otherwise connected on first use).
     pub fn with_runtime(mut self, kind: RuntimeKind, runtime: Arc<dyn Runtime>) -> Warren {
-        self.extra.retain(|(k, _)| *k != kind);
-        self.extra.push((kind, runtime));
+        self.runtimes.retain(|(k, _)| *k != kind);
+        self.runtimes.push((kind, runtime));
         self
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The command's settings (global config and `WARREN_*`).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn store(&self) -> &Store {
@@ -100,19 +124,21 @@ impl Warren {
 
     /// The runtime implementing `kind`.
     pub async fn runtime(&self, kind: RuntimeKind) -> Result<&dyn Runtime, EnvError> {
-        if kind == RuntimeKind::Docker {
-            return Ok(self.docker().await?);
+        if let Some((_, r)) = self.runtimes.iter().find(|(k, _)| *k == kind) {
+            return Ok(&**r);
         }
-        self.extra
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, r)| &**r)
-            .ok_or_else(|| {
-                EnvError::RuntimeUnavailable(
-                    kind.to_string(),
-                    format!("this build of warren has no `{kind}` runtime; use `--runtime docker`"),
-                )
-            })
+        match kind {
+            RuntimeKind::Docker => Ok(self.docker().await?),
+            _ => Err(EnvError::RuntimeUnavailable(
+                kind.to_string(),
+                format!("this build of warren has no `{kind}` runtime; use `--runtime docker`"),
+            )),
+        }
+    }
+
+    /// Whether a docker runtime is registered in place of the engine (tests).
+    pub(crate) fn docker_replaced(&self) -> bool {
+        self.runtimes.iter().any(|(k, _)| *k == RuntimeKind::Docker)
     }
 
     /// Whether `root` is the default `~/.warren` (container names then carry

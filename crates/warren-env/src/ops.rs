@@ -39,8 +39,18 @@ pub struct RmOutcome {
     pub branch_deleted: bool,
 }
 
+/// What a runtime calls an environment's isolation unit, for progress
+/// messages: a container, a sandbox, or (without isolation) a process group.
+pub(crate) fn container_word(runtime: warren_core::RuntimeKind) -> &'static str {
+    match runtime {
+        warren_core::RuntimeKind::Docker => "container",
+        warren_core::RuntimeKind::Sandbox => "sandbox",
+        warren_core::RuntimeKind::Host => "host environment",
+    }
+}
+
 impl Warren {
-    fn container_id(rec: &EnvRecord) -> Result<&str, EnvError> {
+    pub(crate) fn container_id(rec: &EnvRecord) -> Result<&str, EnvError> {
         rec.container_id.as_deref().ok_or_else(|| {
             EnvError::Other(format!(
                 "environment `{}` has no container (creation did not finish)",
@@ -187,6 +197,9 @@ impl Warren {
 
         self.register_routes(rec, &spec, runtime).await?;
         self.store.set_state(&rec.name, EnvState::Running)?;
+        if !spec.services.is_empty() {
+            self.serve_routes(&rec.name).await;
+        }
         Ok(())
     }
 
@@ -206,38 +219,110 @@ impl Warren {
         Ok(())
     }
 
-    /// Starts a stopped environment: container, postStart, routes.
-    pub async fn start(&self, name: &str) -> Result<(), EnvError> {
+    /// Starts a stopped environment: container, postStart, routes. One
+    /// whose container is gone (removed behind warren's back) is created
+    /// again from its stored settings, on the same worktree.
+    pub async fn start(&self, name: &str) -> Result<crate::EnvView, EnvError> {
         let rec = self.record(name)?;
         let spec = self.refreshed_spec(&rec, Self::spec_of(&rec)?);
         self.store
             .set_spec(name, &spec.to_json(), &rec.config_hash)?;
         let rec = self.record(name)?;
         let runtime = self.runtime(rec.runtime).await?;
-        let id = Self::container_id(&rec)?;
         // pre_start hooks on the host, as at create (a failure stops here).
         for hook in &spec.hooks.pre_start {
             self.host_hook(&rec, &spec, "pre_start", hook)
                 .await
                 .map_err(|e| EnvError::at("a pre_start hook")(e.into()))?;
         }
-        match runtime.start(id).await {
-            Ok(()) => {}
-            Err(warren_runtime::RuntimeError::NotFound(_)) => {
-                self.store.set_state(name, EnvState::Gone)?;
-                return Err(EnvError::Gone(name.to_string()));
+        let exists = match &rec.container_id {
+            Some(id) => runtime.inspect(id).await?.is_some(),
+            None => false,
+        };
+        let (rec, fresh) = if exists {
+            let id = Self::container_id(&rec)?;
+            match runtime.start(id).await {
+                Ok(()) => {}
+                Err(warren_runtime::RuntimeError::NotFound(_)) => {
+                    self.store.set_state(name, EnvState::Gone)?;
+                    return Err(EnvError::Gone(name.to_string()));
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        }
+            (rec, false)
+        } else {
+            (self.recreate(&rec, &spec, runtime).await?, true)
+        };
+        let id = Self::container_id(&rec)?;
         self.log_event(name, "started");
-        if let Err(e) = self.after_start(&rec, false).await {
+        if let Err(e) = self.after_start(&rec, fresh).await {
             // A failed postStart leaves it stopped, not half-running.
             let _ = runtime.stop(id, STOP_TIMEOUT).await;
             let _ = self.store.remove_routes(name);
             self.store.set_state(name, EnvState::Stopped)?;
             return Err(e);
         }
-        Ok(())
+        self.view_now(&rec)
+    }
+
+    /// Creates and starts the container of a `gone` environment again from
+    /// the settings stored at create; its once-per-container lifecycle
+    /// commands run again.
+    async fn recreate(
+        &self,
+        rec: &EnvRecord,
+        spec: &EnvSpec,
+        runtime: &dyn Runtime,
+    ) -> Result<EnvRecord, EnvError> {
+        let name = rec.name.as_str();
+        let unrecoverable = |reason: &str| EnvError::Unrecoverable {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        };
+        let Some(create) = &spec.create else {
+            return Err(unrecoverable(
+                "an older warren created it and did not store its settings",
+            ));
+        };
+        if !rec.worktree.exists() {
+            return Err(unrecoverable(&format!(
+                "its worktree `{}` is gone too",
+                rec.worktree.display()
+            )));
+        }
+        self.reporter.info(&format!(
+            "the {} of `{name}` is gone; creating it again",
+            container_word(rec.runtime)
+        ));
+        if !create.image.is_empty() {
+            self.reporter.step("preparing image");
+            let reporter = self.reporter.clone();
+            let sink = move |p: warren_runtime::Progress| reporter.progress(&p);
+            runtime
+                .ensure_image(
+                    &warren_runtime::ImageSource::Image(create.image.clone()),
+                    &sink,
+                )
+                .await
+                .map_err(|e| EnvError::at("preparing the image")(e.into()))?;
+        }
+        self.reporter
+            .step(&format!("creating {}", container_word(rec.runtime)));
+        let id = runtime
+            .create(create)
+            .await
+            .map_err(|e| EnvError::at("creating the container")(e.into()))?;
+        let image = (!create.image.is_empty()).then_some(create.image.as_str());
+        self.store.set_container(name, &id, image)?;
+        self.store.clear_lifecycle_runs(name)?;
+        self.reporter
+            .step(&format!("starting {}", container_word(rec.runtime)));
+        runtime
+            .start(&id)
+            .await
+            .map_err(|e| EnvError::at("starting the container")(e.into()))?;
+        self.log_event(name, "created again (its container was gone)");
+        self.record(name)
     }
 
     /// Stops an environment: `pre_stop` inside, the container, its routes,
@@ -500,32 +585,38 @@ impl Warren {
         Ok(())
     }
 
-    /// Prints warren's log of the environment, then the container's output.
+    /// Hands warren's log of the environment, then the container's output,
+    /// to `sink`; with `follow`, both as they grow, until the environment
+    /// is removed or Ctrl-C.
     pub async fn logs(
         &self,
         name: &str,
         follow: bool,
         tail: Option<usize>,
+        sink: warren_runtime::LogSink<'_>,
     ) -> Result<(), EnvError> {
         let rec = self.record(name)?;
         let log_path = crate::envlog::path(&self.root, name);
+        let sink = std::sync::Mutex::new(sink);
+        let emit = |stream: warren_runtime::Stream, bytes: &[u8]| {
+            if let Ok(mut s) = sink.lock() {
+                (*s)(stream, bytes);
+            }
+        };
         let mut offset = 0u64;
         if let Ok(text) = std::fs::read_to_string(&log_path) {
-            use std::io::Write;
             offset = text.len() as u64;
-            let mut out = std::io::stdout();
             let lines: Vec<&str> = text.lines().collect();
             let start = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
             for l in &lines[start..] {
-                if writeln!(out, "{l}").is_err() {
-                    return Ok(());
-                }
+                emit(warren_runtime::Stream::Stdout, format!("{l}\n").as_bytes());
             }
         }
         let container = async {
             if let Some(id) = &rec.container_id {
                 let runtime = self.runtime(rec.runtime).await?;
-                match runtime.logs(id, follow, tail).await {
+                let mut to_sink = |s: warren_runtime::Stream, b: &[u8]| emit(s, b);
+                match runtime.logs(id, follow, tail, &mut to_sink).await {
                     Ok(()) => {}
                     Err(warren_runtime::RuntimeError::NotFound(_)) => {
                         return Err(EnvError::Gone(name.to_string()));
@@ -542,8 +633,6 @@ impl Warren {
         if !follow {
             return container.await;
         }
-        // Follow warren's log (lifecycle output, state changes) alongside the
-        // container's, until the environment is removed or Ctrl-C.
         let follow_log = async {
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -553,15 +642,7 @@ impl Warren {
                     return Ok::<(), EnvError>(());
                 }
                 if (bytes.len() as u64) > offset {
-                    use std::io::Write;
-                    let mut out = std::io::stdout();
-                    if out
-                        .write_all(&bytes[offset as usize..])
-                        .and_then(|_| out.flush())
-                        .is_err()
-                    {
-                        return Ok(());
-                    }
+                    emit(warren_runtime::Stream::Stdout, &bytes[offset as usize..]);
                     offset = bytes.len() as u64;
                 }
             }

@@ -16,6 +16,12 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, message: &str);
     /// A finished step or result worth one line.
     fn info(&self, message: &str);
+    /// A configuration warning, located in its file.
+    fn diagnostic(&self, diagnostic: &warren_config::Diagnostic) {
+        self.warn(&diagnostic.message);
+    }
+    /// An environment is up; its services answer at their URLs.
+    fn created(&self, _env: &crate::EnvView) {}
 }
 
 /// A reporter that drops everything.

@@ -58,11 +58,7 @@ impl Warren {
             devcontainer_config: req.devcontainer.clone(),
         };
         let loaded = self.load_config(&repo.root, req.env_type.as_deref(), &cli)?;
-        let host = self.host.clone();
-        let lookup = move |k: &str| host.get(k).map(str::to_string);
-        let proxy_port = warren_config::load_global(&self.root, &lookup)
-            .map(|g| g.value.proxy.port)
-            .unwrap_or(8080);
+        let proxy_port = self.settings.global.proxy.port;
         let eff = loaded.value;
         let runtime = match eff.runtime.kind() {
             Some(k) => k,
@@ -88,7 +84,7 @@ impl Warren {
         let home = self.host.home();
         Ok(warren_config::load_effective(&LoadRequest {
             repo_root,
-            warren_root: &self.root,
+            global: &self.settings.global,
             type_name,
             cli,
             env: &lookup,
@@ -147,7 +143,7 @@ impl Warren {
 
     /// `runtime: auto`: docker when an engine answers, else the sandbox.
     async fn auto_runtime(&self) -> RuntimeKind {
-        match tokio::time::timeout(ENGINE_PROBE, self.docker()).await {
+        match tokio::time::timeout(ENGINE_PROBE, self.runtime(RuntimeKind::Docker)).await {
             Ok(Ok(_)) => RuntimeKind::Docker,
             _ => {
                 self.reporter.info(

@@ -67,6 +67,10 @@ pub struct EnvSpec {
     /// of it are the agent's work).
     #[serde(default)]
     pub base_commit: Option<String>,
+    /// What the container was created from, to create it again when it is
+    /// gone (credential values left out).
+    #[serde(default)]
+    pub create: Option<warren_runtime::CreateSpec>,
 }
 
 impl EnvSpec {
@@ -115,6 +119,7 @@ mod tests {
             passthrough_env: vec!["ANTHROPIC_API_KEY".into()],
             proxy_port: 8080,
             base_commit: Some("0".repeat(40)),
+            create: None,
         };
         assert_eq!(EnvSpec::from_json(&spec.to_json()).unwrap(), spec);
     }

@@ -21,7 +21,7 @@ use warren_store::Store;
 use crate::error::ProxyError;
 use crate::forward::STATUS_PATH;
 use crate::lock::{self, Acquired, Probe, ProxyInfo, ProxyLock};
-use crate::settings::ProxySettings;
+use warren_config::ProxyConfig;
 use warren_core::routes::route_url;
 
 /// How long [`ensure_running`] waits for a new proxy to answer.
@@ -41,7 +41,7 @@ const LOG_ROTATE_BYTES: u64 = 8 << 20;
 pub fn ensure_running(
     root: &Path,
     warren_exe: &Path,
-    settings: &ProxySettings,
+    settings: &ProxyConfig,
 ) -> Result<ProxyInfo, ProxyError> {
     let deadline = Instant::now() + START_TIMEOUT;
     let log_path = root.join(LOG_FILE);
@@ -98,7 +98,7 @@ pub fn ensure_running(
 fn spawn(
     root: &Path,
     exe: &Path,
-    settings: &ProxySettings,
+    settings: &ProxyConfig,
     log_path: &Path,
 ) -> Result<(Child, u64), ProxyError> {
     let log_err = |source| ProxyError::Log {
@@ -119,8 +119,8 @@ fn spawn(
     let offset = log.seek(SeekFrom::End(0)).map_err(log_err)?;
     let _ = writeln!(
         log,
-        "[{}] starting proxy for {}",
-        warren_store::now_unix(),
+        "{}  starting the proxy for {}",
+        warren_core::time::rfc3339(warren_core::time::now_unix()),
         root.display()
     );
     let mut cmd = Command::new(exe);
@@ -177,10 +177,10 @@ fn log_since(path: &Path, offset: u64) -> String {
         .join("\n")
 }
 
-/// Whether the process at `info`'s port is that proxy (it answers its
-/// status path with its own pid).
-pub fn answers(info: &ProxyInfo) -> bool {
-    fn ask(info: &ProxyInfo) -> io::Result<bool> {
+/// The proxy's own status answer, if the process at `info`'s port is that
+/// proxy (it answers its status path with its own pid).
+fn own_status(info: &ProxyInfo) -> Option<serde_json::Value> {
+    fn ask(info: &ProxyInfo) -> io::Result<Option<serde_json::Value>> {
         let timeout = Duration::from_secs(2);
         let mut s = TcpStream::connect_timeout(&info.connect_addr(), timeout)?;
         s.set_read_timeout(Some(timeout))?;
@@ -190,18 +190,44 @@ pub fn answers(info: &ProxyInfo) -> bool {
             "GET {STATUS_PATH} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         )?;
         let mut resp = Vec::new();
-        s.take(64 << 10).read_to_end(&mut resp)?;
+        s.take(1 << 20).read_to_end(&mut resp)?;
         let text = String::from_utf8_lossy(&resp);
         let Some((head, body)) = text.split_once("\r\n\r\n") else {
-            return Ok(false);
+            return Ok(None);
         };
         if !head.starts_with("HTTP/1.1 200") {
-            return Ok(false);
+            return Ok(None);
         }
         let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        Ok(v["proxy"] == "warren" && v["pid"] == info.pid)
+        Ok((v["proxy"] == "warren" && v["pid"] == info.pid).then_some(v))
     }
-    ask(info).unwrap_or(false)
+    ask(info).ok().flatten()
+}
+
+/// Whether the process at `info`'s port is that proxy.
+pub fn answers(info: &ProxyInfo) -> bool {
+    own_status(info).is_some()
+}
+
+/// Waits (at most `timeout`) until the proxy routes environment `env`: it
+/// reloads its table within ~100 ms of a change to the store, and a URL
+/// printed before that would answer 404.
+pub fn wait_until_routed(info: &ProxyInfo, env: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let routed = own_status(info).is_some_and(|v| {
+            v["environments"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|e| e.as_str() == Some(env)))
+        });
+        if routed {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// One route as `warren proxy status` shows it.
@@ -232,7 +258,7 @@ pub struct ProxyStatus {
 }
 
 /// Reads the lock and the routes.
-pub fn status(root: &Path, settings: &ProxySettings) -> Result<ProxyStatus, ProxyError> {
+pub fn status(root: &Path, settings: &ProxyConfig) -> Result<ProxyStatus, ProxyError> {
     let (running, starting, stale) = match lock::probe(root)? {
         Probe::Running(info) => (Some(info), false, None),
         Probe::Starting => (None, true, None),

@@ -10,12 +10,6 @@ use crate::port_owner::PortOwner;
 /// Errors from the proxy and its lifecycle.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("invalid `{var}` value `{value}`: {expected}")]
-    BadSetting {
-        var: &'static str,
-        value: String,
-        expected: String,
-    },
     #[error("cannot read the routes from the state database")]
     Store(#[from] warren_store::StoreError),
     #[error("port {port} on {bind} is already in use{}", owner_suffix(.owner.as_ref()))]
@@ -69,11 +63,10 @@ pub enum ProxyError {
     Runtime(#[source] std::io::Error),
 }
 
-impl ProxyError {
+impl warren_core::Hint for ProxyError {
     /// What the user can do next, where there is something to say.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
-            ProxyError::BadSetting { var, .. } => Some(format!("fix or unset `{var}`")),
             ProxyError::PortTaken { port, .. } => Some(format!(
                 "stop that process, or run the proxy on another port: set `WARREN_PROXY_PORT={}` (or `proxy.port` in `config.yaml`)",
                 port.saturating_add(1)

@@ -5,9 +5,8 @@
 //! - [`serve`] runs the proxy in the foreground (`warren proxy serve`);
 //! - [`ensure_running`] finds or starts the background proxy (environments
 //!   call it after registering routes); [`status`] and [`stop`] manage it;
-//! - [`ProxySettings`] is what it listens on.
+//! - what it listens on and when it exits is `warren_config::ProxyConfig`.
 
-pub mod cli;
 mod daemon;
 mod error;
 mod forward;
@@ -17,14 +16,13 @@ mod lock;
 mod pages;
 mod port_owner;
 mod server;
-mod settings;
 mod table;
 mod upgrade;
 mod upstream;
 
 pub use daemon::{
     LOG_FILE, ProxyStatus, RouteView, START_TIMEOUT, answers, ensure_running, log_path, status,
-    stop,
+    stop, wait_until_routed,
 };
 pub use error::ProxyError;
 pub use forward::STATUS_PATH;
@@ -33,9 +31,3 @@ pub use host::{HostTarget, classify};
 pub use lock::{LOCK_FILE, Probe, ProxyInfo, probe};
 pub use port_owner::{PortOwner, find_listener};
 pub use server::serve;
-pub use settings::ProxySettings;
-
-/// One line to the proxy's log (its stderr), stamped with Unix seconds.
-fn log(msg: &str) {
-    eprintln!("[{}] proxy: {msg}", warren_store::now_unix());
-}

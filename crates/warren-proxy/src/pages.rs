@@ -105,6 +105,7 @@ pub fn status(pid: u32, port: u16, started_at: i64, table: &RouteTable) -> Respo
             "port": port,
             "started_at": started_at,
             "routes": table.routes().len(),
+            "environments": table.env_names(),
         }),
     )
 }

@@ -20,8 +20,8 @@ use crate::error::ProxyError;
 use crate::forward::Forwarder;
 use crate::lock::{Acquired, ProxyInfo, ProxyLock};
 use crate::port_owner;
-use crate::settings::ProxySettings;
 use crate::table::{RouteTable, SharedTable};
+use warren_config::ProxyConfig;
 
 /// How often the store is asked whether routes changed. `data_version` is
 /// a read of shared memory, so this costs next to nothing.
@@ -31,7 +31,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// `warren proxy stop`) or has had no routes for `settings.idle`. Fails
 /// with [`ProxyError::AlreadyRunning`] when another proxy owns `root`'s
 /// lock and with [`ProxyError::PortTaken`] when the port is in use.
-pub fn serve(root: &Path, settings: &ProxySettings) -> Result<(), ProxyError> {
+pub fn serve(root: &Path, settings: &ProxyConfig) -> Result<(), ProxyError> {
     let store = Store::open(root)?;
     let table = SharedTable::default();
     let mut rows = load(&store)?;
@@ -72,7 +72,7 @@ enum Exit {
 
 async fn serve_loop(
     root: &Path,
-    settings: &ProxySettings,
+    settings: &ProxyConfig,
     table: &SharedTable,
 ) -> Result<(), ProxyError> {
     let mut term = signal(SignalKind::terminate()).map_err(ProxyError::Runtime)?;
@@ -83,15 +83,16 @@ async fn serve_loop(
             Acquired::Owned(lock) => lock,
             Acquired::Held(info) if first => return Err(ProxyError::AlreadyRunning(info)),
             Acquired::Held(_) => {
-                crate::log("another proxy took over; exiting");
+                tracing::info!("another proxy took over; exiting");
                 return Ok(());
             }
         };
         if let Some(stale) = &lock.replaced {
-            crate::log(&format!(
+            tracing::info!(
                 "replacing the stale lock of pid {} (port {})",
-                stale.pid, stale.port
-            ));
+                stale.pid,
+                stale.port
+            );
         }
         let listener = match bind(settings).await {
             Ok(l) => l,
@@ -112,13 +113,13 @@ async fn serve_loop(
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
         lock.publish(&info)?;
-        crate::log(&format!(
-            "listening on http://{} (pid {}, {} routes, idle exit after {:?})",
+        tracing::info!(
+            "listening on http://{} (pid {}, {} routes, idle exit after {} s)",
             SocketAddr::new(settings.bind, port),
             info.pid,
             table.load().routes().len(),
-            settings.idle
-        ));
+            settings.idle.as_secs_f64()
+        );
         let forwarder = Arc::new(Forwarder::new(table.clone(), port, info.started_at));
         let exit = accept_loop(
             listener,
@@ -134,24 +135,24 @@ async fn serve_loop(
         lock.release();
         match exit {
             Exit::Signal => {
-                crate::log("stopped by signal");
+                tracing::info!("stopped by signal");
                 return Ok(());
             }
             Exit::Idle => {
                 // An environment may have added a route (and seen this proxy
                 // as running) just before the lock went: look once more.
                 if Store::open(root)?.routes()?.is_empty() {
-                    crate::log("no routes for the idle period; exiting");
+                    tracing::info!("no routes for the idle period; exiting");
                     return Ok(());
                 }
-                crate::log("routes appeared while exiting; staying up");
+                tracing::info!("routes appeared while exiting; staying up");
                 first = false;
             }
         }
     }
 }
 
-async fn bind(settings: &ProxySettings) -> Result<TcpListener, ProxyError> {
+async fn bind(settings: &ProxyConfig) -> Result<TcpListener, ProxyError> {
     let addr = SocketAddr::new(settings.bind, settings.port);
     TcpListener::bind(addr).await.map_err(|source| {
         if source.kind() == std::io::ErrorKind::AddrInUse {
@@ -189,7 +190,7 @@ async fn accept_loop(
                 }
                 Err(e) => {
                     // Usually EMFILE: back off instead of spinning.
-                    crate::log(&format!("accept failed: {e}"));
+                    tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -250,7 +251,7 @@ fn watch_routes(
             Ok(_) => {}
             Err(e) => {
                 if !failing {
-                    crate::log(&format!("cannot poll the state database: {e}"));
+                    tracing::warn!("cannot poll the state database: {e}");
                 }
                 failing = true;
                 continue;
@@ -262,14 +263,14 @@ fn watch_routes(
                 current.0 = version;
                 // Other tables change too; rebuild only when routes did.
                 if rows != current.1 {
-                    crate::log(&format!("routes changed: {} now", rows.len()));
+                    tracing::info!("routes changed: {} now", rows.len());
                     table.store(RouteTable::new(rows.clone()));
                     current.1 = rows;
                 }
             }
             Err(e) => {
                 if !failing {
-                    crate::log(&format!("cannot reload routes: {e}"));
+                    tracing::warn!("cannot reload routes: {e}");
                 }
                 failing = true;
             }

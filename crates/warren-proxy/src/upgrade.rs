@@ -11,7 +11,7 @@ pub async fn tunnel(client: OnUpgrade, backend: OnUpgrade) {
     let (client, backend) = match tokio::try_join!(client, backend) {
         Ok(pair) => pair,
         Err(e) => {
-            crate::log(&format!("upgrade failed: {e}"));
+            tracing::info!("upgrade failed: {e}");
             return;
         }
     };

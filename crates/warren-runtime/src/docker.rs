@@ -601,8 +601,13 @@ impl Runtime for DockerRuntime {
             .ports)
     }
 
-    async fn logs(&self, id: &str, follow: bool, tail: Option<usize>) -> Result<()> {
-        use std::io::Write;
+    async fn logs(
+        &self,
+        id: &str,
+        follow: bool,
+        tail: Option<usize>,
+        sink: crate::LogSink<'_>,
+    ) -> Result<()> {
         let opts = qp::LogsOptionsBuilder::default()
             .follow(follow)
             .stdout(true)
@@ -610,20 +615,17 @@ impl Runtime for DockerRuntime {
             .tail(&tail.map(|t| t.to_string()).unwrap_or_else(|| "all".into()))
             .build();
         let mut stream = self.docker.logs(id, Some(opts));
-        let mut out = std::io::stdout();
-        let mut err = std::io::stderr();
         while let Some(item) = stream.next().await {
-            let res = match item.map_err(|e| not_found_or(id, "reading logs", e))? {
-                bollard::container::LogOutput::StdErr { message } => err.write_all(&message),
+            match item.map_err(|e| not_found_or(id, "reading logs", e))? {
+                bollard::container::LogOutput::StdErr { message } => {
+                    sink(crate::Stream::Stderr, &message)
+                }
                 bollard::container::LogOutput::StdOut { message }
-                | bollard::container::LogOutput::Console { message } => out.write_all(&message),
-                bollard::container::LogOutput::StdIn { .. } => Ok(()),
-            };
-            if res.is_err() {
-                // Closed pipe (`warren logs x | head`): stop quietly.
-                break;
+                | bollard::container::LogOutput::Console { message } => {
+                    sink(crate::Stream::Stdout, &message)
+                }
+                bollard::container::LogOutput::StdIn { .. } => {}
             }
-            let _ = out.flush();
         }
         Ok(())
     }

@@ -41,9 +41,9 @@ pub enum RuntimeError {
     Other(String),
 }
 
-impl RuntimeError {
+impl warren_core::Hint for RuntimeError {
     /// A suggestion the CLI prints under the error.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             RuntimeError::Unreachable { .. } => Some(
                 "start the engine (`dockerd`, or `systemctl start docker`), set `DOCKER_HOST` for Podman, or use `--runtime sandbox`"
@@ -55,7 +55,7 @@ impl RuntimeError {
             RuntimeError::NameConflict(name) => Some(format!(
                 "remove the stale container with `docker rm -f {name}` or pick another `--name`"
             )),
-            RuntimeError::Sandbox(e) => e.hint().map(str::to_string),
+            RuntimeError::Sandbox(e) => e.hint(),
             _ => None,
         }
     }

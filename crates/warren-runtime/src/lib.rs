@@ -58,6 +58,9 @@ pub enum Progress {
     Message(String),
 }
 
+/// Receives output chunks of [`Runtime::logs`].
+pub type LogSink<'a> = &'a mut (dyn FnMut(Stream, &[u8]) + Send);
+
 /// Receives [`Progress`].
 pub type ProgressSink<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
@@ -235,8 +238,15 @@ pub trait Runtime: Send + Sync {
     /// Published ports and the host ports they got.
     async fn port_bindings(&self, id: &str) -> Result<Vec<PortBinding>>;
 
-    /// Copies the environment's main process output to stdout/stderr.
-    async fn logs(&self, id: &str, follow: bool, tail: Option<usize>) -> Result<()>;
+    /// Hands the environment's main process output to `sink`, chunk by
+    /// chunk; with `follow`, until the process ends.
+    async fn logs(
+        &self,
+        id: &str,
+        follow: bool,
+        tail: Option<usize>,
+        sink: LogSink<'_>,
+    ) -> Result<()>;
 
     /// `None` when the engine does not know the id.
     async fn inspect(&self, id: &str) -> Result<Option<ContainerInfo>>;

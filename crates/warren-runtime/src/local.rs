@@ -117,6 +117,15 @@ impl LocalRuntime {
         Ok(policy)
     }
 
+    /// Runs `spec` in sandbox environment `id` with this process as the
+    /// sandbox helper (no async runtime, no threads, no re-exec), and
+    /// returns its exit code. The process must be single-threaded.
+    pub fn exec_in_place(&self, id: &str, spec: &ExecSpec) -> Result<i32> {
+        let policy = self.command_policy(&self.load(id)?, spec)?;
+        let argv: Vec<OsString> = spec.cmd.iter().map(Into::into).collect();
+        warren_sandbox::exec_in_place(&policy, &argv).map_err(sandbox_err)
+    }
+
     fn policy_for(
         &self,
         spec: &CreateSpec,
@@ -450,7 +459,13 @@ impl Runtime for LocalRuntime {
             .collect())
     }
 
-    async fn logs(&self, _id: &str, _follow: bool, _tail: Option<usize>) -> Result<()> {
+    async fn logs(
+        &self,
+        _id: &str,
+        _follow: bool,
+        _tail: Option<usize>,
+        _sink: crate::LogSink<'_>,
+    ) -> Result<()> {
         // Commands of these runtimes print to whoever ran them; lifecycle
         // output is in warren's own log.
         Ok(())

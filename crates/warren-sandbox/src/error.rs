@@ -147,14 +147,6 @@ impl SandboxError {
         }
     }
 
-    /// The hint, if any.
-    pub fn hint(&self) -> Option<&str> {
-        match self {
-            SandboxError::Layer { hint, .. } => hint.as_deref(),
-            _ => None,
-        }
-    }
-
     /// True when isolation could not be set up (maps to the API's `sandbox_error`).
     pub fn is_sandbox_error(&self) -> bool {
         !matches!(self, SandboxError::Exec { .. })
@@ -166,6 +158,15 @@ impl SandboxError {
         match self {
             SandboxError::Exec { code, .. } => *code,
             _ => 125,
+        }
+    }
+}
+
+impl warren_core::Hint for SandboxError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SandboxError::Layer { hint, .. } => hint.clone(),
+            _ => None,
         }
     }
 }
@@ -191,6 +192,9 @@ mod tests {
         let json = serde_json::to_string(&err).unwrap();
         let back: SandboxError = serde_json::from_str(&json).unwrap();
         assert_eq!(back, err);
-        assert_eq!(back.hint(), Some("enable userns"));
+        assert_eq!(
+            warren_core::Hint::hint(&back).as_deref(),
+            Some("enable userns")
+        );
     }
 }

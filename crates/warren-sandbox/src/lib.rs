@@ -81,6 +81,7 @@ mod unsupported {
     }
 
     /// Not available on this platform.
+    #[allow(clippy::print_stderr)] // the helper process has no printer
     pub fn helper_main(_args: Vec<OsString>) -> i32 {
         eprintln!("warren: {}", unsupported());
         125

@@ -208,14 +208,12 @@ pub fn adapter(name: &str, template: Option<&str>) -> Result<Box<dyn Adapter>, A
     })
 }
 
-/// The binary for a tool: `WARREN_TOOL_<NAME>_BIN` when set, else the
-/// tool's binary name (looked up on PATH where it runs).
-pub fn resolve_binary(tool: &str) -> String {
-    std::env::var(warren_core::vars::tool_bin_var(tool)).unwrap_or_else(|_| {
-        warren_core::tools::tool(tool)
-            .map(|i| i.binary.to_string())
-            .unwrap_or_else(|| tool.to_string())
-    })
+/// The tool's own binary name (looked up on PATH where it runs); the
+/// configured one comes from `warren_config::Settings::tool_bin`.
+pub fn default_binary(tool: &str) -> String {
+    warren_core::tools::tool(tool)
+        .map(|i| i.binary.to_string())
+        .unwrap_or_else(|| tool.to_string())
 }
 
 /// `argv` with `args` appended.

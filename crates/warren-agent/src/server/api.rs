@@ -188,7 +188,11 @@ async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Re
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "a valid `Authorization: Bearer TOKEN` header is required",
+            format!(
+                "a valid `Authorization: Bearer TOKEN` header (or `?token=TOKEN`) is required; \
+                 the token is in `{}` on the machine that runs the agent",
+                security::token_path(&s.cfg.root).display()
+            ),
         )
         .into_response();
     }

@@ -31,11 +31,13 @@ pub struct ServerConfig {
     pub tool: String,
     /// Command template for `tool = custom`.
     pub template: Option<String>,
-    /// Binary override (else `WARREN_TOOL_<NAME>_BIN`, else PATH).
+    /// The tool's binary (`warren_config::Settings::tool_bin`); `None`: its
+    /// own name, looked up on PATH.
     pub tool_bin: Option<String>,
     /// Run the tool in this environment; `None` = host runtime.
     pub env: Option<String>,
-    /// The `warren` binary used for `warren exec` (env runtime).
+    /// The `warren` binary used for `warren exec` (env runtime;
+    /// `warren_config::Settings::warren_exe`).
     pub warren_bin: PathBuf,
     /// Host runtime: run every session here instead of a per-session directory.
     pub workdir: Option<PathBuf>,
@@ -67,7 +69,7 @@ impl ServerConfig {
             template: None,
             tool_bin: None,
             env: None,
-            warren_bin: warren_bin(),
+            warren_bin: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("warren")),
             workdir: None,
             port: 0,
             skip_permissions: false,
@@ -81,16 +83,6 @@ impl ServerConfig {
             tool_env: Vec::new(),
         }
     }
-}
-
-pub use warren_core::vars::WARREN_BIN;
-
-/// `$WARREN_BIN`, else the running executable.
-pub fn warren_bin() -> PathBuf {
-    std::env::var_os(WARREN_BIN)
-        .map(PathBuf::from)
-        .or_else(|| std::env::current_exe().ok())
-        .unwrap_or_else(|| PathBuf::from("warren"))
 }
 
 /// A running server.
@@ -113,13 +105,15 @@ impl ServerHandle {
         self.shared.request_shutdown(None, force);
     }
 
-    /// Waits until the server has stopped.
-    pub async fn wait(mut self) {
+    /// Waits until the server has stopped; returns why, when it stopped by
+    /// itself (its tool cannot run).
+    pub async fn wait(mut self) -> Option<AgentError> {
         while !*self.done.borrow() {
             if self.done.changed().await.is_err() {
                 break;
             }
         }
+        self.shared.inner().fatal.take()
     }
 }
 

@@ -12,7 +12,7 @@ use warren_core::{Redactor, TaskState};
 use warren_store::{AgentRecord, Store};
 
 use super::ServerConfig;
-use crate::adapters::{Adapter, Invocation, Progress, resolve_binary};
+use crate::adapters::{Adapter, Invocation, Progress, default_binary};
 use crate::error::AgentError;
 use crate::executor::{Launcher, RunLimits, RunSink};
 use warren_core::process::pid_alive;
@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     pub current: Option<Arc<LiveTask>>,
     pub version: Option<String>,
     pub probe_error: Option<String>,
+    /// Why the server stopped by itself (the tool cannot run at all).
+    pub fatal: Option<AgentError>,
 }
 
 /// State shared by the handlers, the task runner and the prober.
@@ -145,6 +147,7 @@ impl Shared {
                 current: None,
                 version: None,
                 probe_error: None,
+                fatal: None,
             }),
             stop: watch::channel(false).0,
             rt: tokio::runtime::Handle::current(),
@@ -160,13 +163,9 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Logs a line to stderr with every known secret redacted.
+    /// Logs a line (the server's stderr) with every known secret redacted.
     pub fn log(&self, msg: &str) {
-        eprintln!(
-            "warren agent {}: {}",
-            self.cfg.name,
-            self.redactor.redact(msg)
-        );
+        tracing::info!(agent = %self.cfg.name, "{}", self.redactor.redact(msg));
     }
 
     /// The binary the adapter runs.
@@ -174,7 +173,7 @@ impl Shared {
         self.cfg
             .tool_bin
             .clone()
-            .unwrap_or_else(|| resolve_binary(&self.cfg.tool))
+            .unwrap_or_else(|| default_binary(&self.cfg.tool))
     }
 
     pub fn phase(&self) -> AgentPhase {
@@ -335,14 +334,57 @@ impl Shared {
                 }
                 return;
             }
-            let why = match &run.spawn_error {
-                Some(e) => format!("cannot run `{}`: {e}", inv.argv[0]),
-                None => format!(
-                    "`{} --version` exited with {:?}: {}",
+            // A tool that is not there will not appear by waiting: stop
+            // the server with the reason instead of staying `starting`.
+            let missing = match (&run.spawn_error, run.exit.code) {
+                (Some(e), _) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+                    "`{}` is not installed ({})",
                     inv.argv[0],
-                    run.exit.code,
-                    crate::adapters::classify::classify(&run.stderr).message
+                    self.launcher.describe()
+                )),
+                (None, Some(127)) => Some(format!(
+                    "`{}` is not installed ({})",
+                    inv.argv[0],
+                    self.launcher.describe()
+                )),
+                (None, Some(126)) => Some(format!(
+                    "`{}` cannot be executed ({})",
+                    inv.argv[0],
+                    self.launcher.describe()
+                )),
+                _ => None,
+            };
+            if let Some(reason) = missing {
+                self.log(&reason);
+                self.inner().fatal = Some(AgentError::ToolUnavailable {
+                    tool: self.cfg.tool.clone(),
+                    env: self.cfg.env.clone(),
+                    reason,
+                });
+                self.stop_now();
+                return;
+            }
+            let said = crate::adapters::tail_lines(
+                if run.stderr.trim().is_empty() {
+                    &run.stdout
+                } else {
+                    &run.stderr
+                },
+                2,
+            );
+            let why = match (&run.spawn_error, run.exit.code, run.exit.signal) {
+                (Some(e), _, _) => format!("cannot run `{}`: {e}", inv.argv[0]),
+                (None, Some(code), _) => {
+                    format!(
+                        "`{} --version` exited with code {code}: {said}",
+                        inv.argv[0]
+                    )
+                }
+                (None, None, Some(sig)) => format!(
+                    "`{} --version` was killed by signal {sig}: {said}",
+                    inv.argv[0]
                 ),
+                (None, None, None) => format!("`{} --version` failed: {said}", inv.argv[0]),
             };
             let first = {
                 let mut inner = self.inner();

@@ -218,17 +218,21 @@ fn starting_until_the_tool_answers_version() {
 }
 
 #[test]
-fn missing_tool_stays_starting() {
-    let s = server(|c| c.tool_bin = Some("/nonexistent/claude".into()));
-    std::thread::sleep(Duration::from_millis(300));
-    let (_, st) = s.get("/status");
-    assert_eq!(st["state"], "starting");
+fn a_missing_tool_stops_the_server_with_the_reason() {
+    let mut s = server(|c| c.tool_bin = Some("/nonexistent/claude".into()));
+    let handle = s.handle.take().unwrap();
+    let why =
+        s.rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), handle.wait()).await })
+            .expect("the server stops by itself")
+            .expect("with a reason");
+    eprintln!("{why}");
     assert!(
-        st["config"]["waiting_for"]
-            .as_str()
-            .unwrap()
-            .contains("/nonexistent/claude")
+        matches!(&why, warren_agent::AgentError::ToolUnavailable { reason, .. }
+            if reason.contains("`/nonexistent/claude` is not installed")),
+        "{why:?}"
     );
+    let hint = warren_core::Hint::hint(&why).unwrap();
+    assert!(hint.contains("WARREN_TOOL_CLAUDE_BIN"), "{hint}");
 }
 
 #[test]

@@ -245,6 +245,8 @@ impl ServeProcess {
             .env("WARREN_ROOT", root)
             .env("WARREN_TOOL_CLAUDE_BIN", tool("claude"))
             .env("HOME", root)
+            // A host agent works in the directory it was started in.
+            .current_dir(root)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap());

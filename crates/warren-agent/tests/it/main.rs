@@ -3,6 +3,8 @@
 
 // Test helpers fail loudly by design: a broken fixture is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Tests print their progress as they go.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod api;
 mod director;

@@ -1,5 +1,7 @@
 //! `warren doctor`: what runtimes, tools and credentials are usable here,
-//! and why not.
+//! and why not. Probes run with a throw-away `$HOME`, so that a tool's
+//! `--version` cannot write into the user's home (gemini creates `~/.gemini`
+//! on any run) and fool the credential check.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,7 +11,17 @@ use warren_core::tools::{CREDENTIALS, TOOLS};
 
 use crate::cli::DoctorArgs;
 use crate::commands::Ctx;
-use crate::printer::{Style, out, paint, stdout_color};
+use crate::output::{Stream, Style, printer};
+
+/// How a line of the report reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Level {
+    Ok,
+    /// Works, but the user should know (the host runtime, `*.localhost`).
+    Warn,
+    Missing,
+}
 
 /// One line of the report.
 #[derive(Debug, Serialize)]
@@ -17,31 +29,37 @@ struct Check {
     section: &'static str,
     name: String,
     ok: bool,
+    level: Level,
     detail: String,
-    /// Shown in red even when `ok` (the host runtime).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    danger: bool,
 }
 
 fn check(
     section: &'static str,
     name: impl Into<String>,
-    ok: bool,
+    level: Level,
     detail: impl Into<String>,
 ) -> Check {
     Check {
         section,
         name: name.into(),
-        ok,
+        ok: level != Level::Missing,
+        level,
         detail: detail.into(),
-        danger: false,
     }
 }
 
-/// First line of `program ARGS` output, with a timeout.
-async fn version_of(program: &str, args: &[&str]) -> Result<String, String> {
+/// First line of `program ARGS` output, with a timeout, in `home`.
+async fn version_of(
+    program: &str,
+    args: &[&str],
+    home: &std::path::Path,
+) -> Result<String, String> {
     let child = tokio::process::Command::new(program)
         .args(args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -64,7 +82,11 @@ async fn version_of(program: &str, args: &[&str]) -> Result<String, String> {
             if o.status.success() {
                 Ok(line)
             } else {
-                Err(format!("exited with {}: {line}", o.status))
+                let code = o
+                    .status
+                    .code()
+                    .map_or_else(|| "a signal".to_string(), |c| format!("code {c}"));
+                Err(format!("exited with {code}: {line}"))
             }
         }
     }
@@ -72,36 +94,39 @@ async fn version_of(program: &str, args: &[&str]) -> Result<String, String> {
 
 pub fn doctor(ctx: &Ctx, args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let checks = ctx.block_on(collect(ctx))?;
+    let p = printer();
     if args.json {
-        out(&format!("{}\n", serde_json::to_string_pretty(&checks)?));
+        p.json(&checks)?;
     } else {
-        let c = stdout_color();
         let mut s = String::new();
         let mut section = "";
         for ch in &checks {
             if ch.section != section {
                 section = ch.section;
-                s.push_str(&format!("{}\n", paint(c, Style::Bold, section)));
+                s.push_str(&format!("{}\n", p.paint(Stream::Out, Style::Bold, section)));
             }
-            let mark = if !ch.ok {
-                paint(c, Style::Red, "✗")
-            } else if ch.danger {
-                paint(c, Style::Red, "!")
-            } else {
-                paint(c, Style::Green, "✓")
+            let (mark, style) = match ch.level {
+                Level::Ok => ("✓", Style::Green),
+                Level::Warn => ("!", Style::Yellow),
+                Level::Missing => ("✗", Style::Red),
             };
-            let detail = if ch.danger {
-                paint(c, Style::Red, &ch.detail)
+            let detail = if ch.name == "host" {
+                p.paint(Stream::Out, Style::Red, &ch.detail)
             } else {
                 ch.detail.clone()
             };
-            s.push_str(&format!("  {mark} {:<14} {detail}\n", ch.name));
+            s.push_str(&format!(
+                "  {} {:<14} {detail}\n",
+                p.paint(Stream::Out, style, mark),
+                ch.name
+            ));
         }
-        out(&s);
+        p.out(&s);
     }
-    let engine_ok = checks.iter().any(|c| c.name == "docker" && c.ok);
-    let sandbox_ok = checks.iter().any(|c| c.name == "sandbox" && c.ok);
-    Ok(if engine_ok || sandbox_ok {
+    let usable = checks
+        .iter()
+        .any(|c| (c.name == "docker" || c.name == "sandbox") && c.ok);
+    Ok(if usable {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -111,6 +136,25 @@ pub fn doctor(ctx: &Ctx, args: DoctorArgs) -> anyhow::Result<ExitCode> {
 async fn collect(ctx: &Ctx) -> Vec<Check> {
     let mut checks = Vec::new();
 
+    // Configuration.
+    match ctx.settings() {
+        Ok(s) => checks.push(check(
+            "configuration",
+            "config.yaml",
+            Level::Ok,
+            match &s.config_file {
+                Some(f) => format!("{} (valid)", f.display()),
+                None => format!("none in {} (defaults)", s.root.display()),
+            },
+        )),
+        Err(e) => checks.push(check(
+            "configuration",
+            "config.yaml",
+            Level::Missing,
+            format!("{e} (see `warren validate`)"),
+        )),
+    }
+
     // Runtimes.
     let host = warren_runtime::docker::engine_host();
     match warren_runtime::docker::DockerRuntime::connect().await {
@@ -119,7 +163,7 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
             checks.push(check(
                 "runtimes",
                 "docker",
-                true,
+                Level::Ok,
                 format!("engine {v}, API {api} at {host}"),
             ));
         }
@@ -130,86 +174,83 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
             checks.push(check(
                 "runtimes",
                 "docker",
-                false,
+                Level::Missing,
                 format!("{e}: {cause} (start dockerd, or set DOCKER_HOST for Podman)"),
             ));
         }
     }
-    for line in crate::sandbox::doctor_lines() {
-        checks.push(check("runtimes", &line.0, line.1, line.2));
+    for l in warren_sandbox::probe() {
+        let level = if l.available {
+            Level::Ok
+        } else {
+            Level::Missing
+        };
+        checks.push(check(
+            "runtimes",
+            format!("sandbox: {}", l.layer),
+            level,
+            l.detail,
+        ));
     }
-    let mut host_check = check(
+    checks.push(check(
         "runtimes",
         "host",
-        true,
-        "available only with `--runtime host`: NO isolation",
-    );
-    host_check.danger = true;
-    checks.push(host_check);
+        Level::Warn,
+        "only with `--runtime host`: NO isolation (the agent is you: your files, keys, network and processes)",
+    ));
 
-    // Programs.
+    // Programs and name resolution.
+    let scratch = tempfile::tempdir().ok();
+    let probe_home = scratch
+        .as_ref()
+        .map(|d| d.path().to_path_buf())
+        .unwrap_or_else(std::env::temp_dir);
     for (name, args) in [("git", &["--version"][..]), ("tmux", &["-V"][..])] {
-        match version_of(name, args).await {
-            Ok(v) => checks.push(check("programs", name, true, v)),
-            Err(e) => checks.push(check("programs", name, false, e)),
+        match version_of(name, args, &probe_home).await {
+            Ok(v) => checks.push(check("programs", name, Level::Ok, v)),
+            Err(e) => checks.push(check("programs", name, Level::Missing, e)),
         }
     }
+    checks.push(localhost_check());
 
     // AI tools.
+    let settings = ctx.settings().ok();
     for tool in TOOLS {
-        let var = warren_core::vars::tool_bin_var(tool.name);
-        let bin = ctx
-            .host
-            .get(&var)
-            .map(str::to_string)
+        let bin = settings
+            .map(|s| s.tool_bin(tool.name))
             .unwrap_or_else(|| tool.binary.to_string());
-        match version_of(&bin, &["--version"]).await {
-            Ok(v) => checks.push(check("tools", tool.name, true, format!("{v} ({bin})"))),
-            Err(e) => checks.push(check("tools", tool.name, false, format!("{bin}: {e}"))),
+        match version_of(&bin, &["--version"], &probe_home).await {
+            Ok(v) => checks.push(check("tools", tool.name, Level::Ok, format!("{v} ({bin})"))),
+            Err(e) => checks.push(check(
+                "tools",
+                tool.name,
+                Level::Missing,
+                format!("{bin}: {e}"),
+            )),
         }
     }
 
     // Credentials: names only, never values.
     let home = ctx.host.home();
+    let root = settings.map(|s| s.root.clone());
     for tool in TOOLS {
-        let env: Vec<&str> = tool
-            .credential_env
-            .iter()
-            .copied()
-            .filter(|v| ctx.host.get(v).is_some())
-            .collect();
-        let files: Vec<&str> = tool
-            .config_paths
-            .iter()
-            .copied()
-            .filter(|p| home.as_ref().is_some_and(|h| h.join(p).exists()))
-            .collect();
-        let stored: Vec<&str> = tool
-            .credential_env
-            .iter()
-            .copied()
-            .filter(|v| ctx.root.join("credentials").join(v).is_file())
-            .collect();
-        let mut found = Vec::new();
-        if !env.is_empty() {
-            found.push(format!("env {}", env.join(", ")));
-        }
-        if !stored.is_empty() {
-            found.push(format!("stored {}", stored.join(", ")));
-        }
-        if !files.is_empty() {
-            found.push(format!("~/{}", files.join(", ~/")));
-        }
-        let ok = !found.is_empty();
-        let detail = if ok {
-            found.join("; ")
+        let found = warren_core::tools::credential_sources(
+            tool,
+            &|k| ctx.host.get(k).is_some(),
+            home.as_deref(),
+            root.as_deref(),
+        );
+        let level = if found.is_empty() {
+            Level::Missing
         } else {
-            format!(
-                "none (set {} or log in with `{}`)",
-                tool.credential_env[0], tool.binary
-            )
+            Level::Ok
         };
-        checks.push(check("credentials", tool.name, ok, detail));
+        let detail = if found.is_empty() {
+            warren_core::tools::how_to_log_in(tool)
+        } else {
+            found.join("; ")
+        };
+        checks.push(check("credentials", tool.name, level, detail));
     }
     for cred in CREDENTIALS {
         let present: Vec<&str> = cred
@@ -218,17 +259,46 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
             .copied()
             .filter(|p| home.as_ref().is_some_and(|h| h.join(p).exists()))
             .collect();
-        let ok = !present.is_empty();
-        let detail = if ok {
-            format!(
-                "~/{} (mounted read-only when `credentials: [{}]`)",
-                present.join(", ~/"),
-                cred.name
-            )
+        let (level, detail) = if present.is_empty() {
+            (Level::Missing, format!("~/{} not found", cred.paths[0]))
         } else {
-            format!("~/{} not found", cred.paths[0])
+            (
+                Level::Ok,
+                format!(
+                    "~/{} (mounted read-only when `credentials: [{}]`)",
+                    present.join(", ~/"),
+                    cred.name
+                ),
+            )
         };
-        checks.push(check("credentials", cred.name, ok, detail));
+        checks.push(check("credentials", cred.name, level, detail));
     }
     checks
+}
+
+/// Whether the system resolver (what Python, Node and most programs use)
+/// finds `*.localhost`. Browsers and curl resolve it themselves.
+fn localhost_check() -> Check {
+    use std::net::ToSocketAddrs;
+    let resolved = ("warren-doctor.localhost", 80)
+        .to_socket_addrs()
+        .map(|mut a| a.all(|a| a.ip().is_loopback()))
+        .unwrap_or(false);
+    if resolved {
+        check(
+            "programs",
+            "*.localhost",
+            Level::Ok,
+            "resolved to loopback by the system resolver",
+        )
+    } else {
+        check(
+            "programs",
+            "*.localhost",
+            Level::Warn,
+            "not resolved by the system resolver: browsers and curl open the printed URLs, \
+             Python, Node and most other programs cannot. Fix: install `libnss-myhostname` \
+             and add `myhostname` to the `hosts:` line of /etc/nsswitch.conf",
+        )
+    }
 }

@@ -1,37 +1,46 @@
-//! `warren ls`.
+//! `warren ls [--project P] [--json]` (`-q`: names only).
 
 use std::process::ExitCode;
 
-use warren_core::EnvState;
+use warren_core::{EnvState, RuntimeKind};
 
 use crate::cli::LsArgs;
 use crate::commands::Ctx;
-use crate::printer::{Style, age, out, paint, stdout_color, warning};
+use crate::output::{Stream, Style, age, printer};
 
 pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
-    let warren = ctx.warren(true)?;
-    let listing = ctx.block_on(warren.ls())??;
+    let warren = ctx.warren()?;
+    let mut listing = ctx.block_on(warren.ls())??;
+    let p = printer();
     for w in &listing.warnings {
-        warning(w);
+        p.warning(w);
+    }
+    if let Some(project) = &args.project {
+        listing.environments.retain(|e| &e.project == project);
     }
     if args.json {
-        out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&listing.environments)?
-        ));
+        p.json(&listing.environments)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if args.quiet {
+    if p.quiet() {
         let names: String = listing
             .environments
             .iter()
             .map(|e| format!("{}\n", e.name))
             .collect();
-        out(&names);
+        p.out(&names);
         return Ok(ExitCode::SUCCESS);
     }
-    let color = stdout_color();
-    let now = warren_store::now_unix();
+    if listing.environments.is_empty() && listing.orphans.is_empty() {
+        let hint = match &args.project {
+            Some(project) => format!("no environments of project `{project}`"),
+            None => "no environments; create one with `warren run`".into(),
+        };
+        p.message(&hint);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = warren_core::time::now_unix();
+    let paint = |style, text: &str| p.paint(Stream::Out, style, text);
     let rows: Vec<Vec<String>> = listing
         .environments
         .iter()
@@ -41,26 +50,31 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
                 EnvState::Gone | EnvState::Failed => Style::Red,
                 _ => Style::Yellow,
             };
-            let runtime = if e.runtime == warren_core::RuntimeKind::Host {
-                paint(color, Style::Red, "host (no isolation)")
+            let runtime = if e.runtime == RuntimeKind::Host {
+                paint(Style::Red, "host (no isolation)")
             } else {
                 e.runtime.to_string()
             };
+            // A stopped environment's URLs are shown greyed: they answer
+            // again once it runs.
             let services = e
                 .services
                 .iter()
                 .map(|s| {
-                    s.url
-                        .clone()
-                        .unwrap_or_else(|| format!("{}:{}", s.name, s.port))
+                    if s.routed {
+                        s.url.clone()
+                    } else {
+                        paint(Style::Dim, &s.url)
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(" ");
             vec![
-                paint(color, Style::Cyan, &e.name),
+                paint(Style::Cyan, &e.name),
+                e.project.clone(),
                 e.env_type.clone().unwrap_or_else(|| "-".into()),
                 runtime,
-                paint(color, state_style, e.state.as_str()),
+                paint(state_style, e.state.as_str()),
                 if services.is_empty() {
                     "-".into()
                 } else {
@@ -70,17 +84,15 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    if rows.is_empty() && listing.orphans.is_empty() {
-        crate::printer::message("no environments; create one with `warren run`");
-        return Ok(ExitCode::SUCCESS);
-    }
-    out(&crate::printer::table(
-        &["NAME", "TYPE", "RUNTIME", "STATE", "SERVICES", "AGE"],
+    p.out(&p.table(
+        Stream::Out,
+        &[
+            "NAME", "PROJECT", "TYPE", "RUNTIME", "STATE", "SERVICES", "AGE",
+        ],
         &rows,
-        color,
     ));
     for o in &listing.orphans {
-        warning(&format!(
+        p.warning(&format!(
             "container `{}` ({}) is labelled as warren's environment `{}` but warren has no record of it; remove it with `docker rm -f {}`",
             o.container, o.id, o.name, o.container
         ));

@@ -1,28 +1,34 @@
-//! One module per subcommand; `dispatch` wires parsed args to them.
+//! One module per subcommand; [`dispatch`] wires parsed arguments to them.
+//! Commands parse, call one service and print; the work happens in the
+//! library crates.
 
+mod agent;
+mod completions;
 mod doctor;
 mod exec;
-mod lifecycle;
 mod logs;
 mod ls;
+mod proxy;
+mod restart;
 mod rm;
 mod run;
+mod start;
+mod stop;
+mod task;
 mod validate;
 
+use std::cell::OnceCell;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use warren_core::RuntimeKind;
+use warren_config::Settings;
 use warren_env::{HostEnv, Warren};
-use warren_runtime::local::LocalRuntime;
 
 use crate::cli::{Cli, Command};
-use crate::reporter::CliReporter;
+use crate::output::CliReporter;
 
-/// An error for the user with an optional hint (for failures detected by
-/// the CLI itself, e.g. bad flag values).
+/// An error the CLI itself found (a bad flag value), with what to do.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct UserError {
@@ -39,112 +45,126 @@ impl UserError {
     }
 }
 
-/// What every command gets.
+impl warren_core::Hint for UserError {
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
+/// What every command gets: this process's environment, and the settings
+/// read from it (once, on first use).
 pub struct Ctx {
-    pub root: PathBuf,
     pub host: HostEnv,
+    pub verbose: bool,
+    settings: OnceCell<Settings>,
+    reporter: OnceCell<Arc<CliReporter>>,
 }
 
 impl Ctx {
-    /// The environment service, reporting to stderr.
-    pub fn warren(&self, quiet: bool) -> anyhow::Result<Warren> {
-        let reporter = Arc::new(CliReporter::new(quiet));
-        let home = self.host.home().unwrap_or_else(|| self.root.clone());
-        Ok(Warren::open(&self.root, self.host.clone(), reporter)?
-            .with_runtime(
-                RuntimeKind::Sandbox,
-                Arc::new(LocalRuntime::sandbox(&self.root, &home)),
-            )
-            .with_runtime(
-                RuntimeKind::Host,
-                Arc::new(LocalRuntime::host(&self.root, &home)),
-            ))
+    /// `WARREN_*` and `config.yaml`, read once per command.
+    pub fn settings(&self) -> anyhow::Result<&Settings> {
+        if let Some(s) = self.settings.get() {
+            return Ok(s);
+        }
+        let cwd = std::env::current_dir()
+            .map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?;
+        let lookup = |k: &str| self.host.get(k).map(str::to_string);
+        let settings = Settings::load(&lookup, self.host.home().as_deref(), &cwd)?;
+        for w in &settings.warnings {
+            let p = crate::output::printer();
+            p.err_line(&w.render(p.color(crate::output::Stream::Err)));
+        }
+        Ok(self.settings.get_or_init(|| settings))
+    }
+
+    /// The warren root.
+    pub fn root(&self) -> anyhow::Result<PathBuf> {
+        Ok(self.settings()?.root.clone())
+    }
+
+    /// The progress reporter of this command.
+    pub fn reporter(&self) -> &Arc<CliReporter> {
+        self.reporter
+            .get_or_init(|| Arc::new(CliReporter::new(self.host.home())))
+    }
+
+    /// The environment service.
+    pub fn warren(&self) -> anyhow::Result<Warren> {
+        let reporter: Arc<dyn warren_env::reporter::Reporter> = self.reporter().clone();
+        Ok(Warren::open(
+            self.settings()?.clone(),
+            self.host.clone(),
+            reporter,
+        )?)
     }
 
     /// A single-threaded async runtime: commands are short and sequential,
-    /// and starting worker threads would only add latency.
+    /// and worker threads would only add latency.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> anyhow::Result<F::Output> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .context("cannot start the async runtime")?;
+            .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
         Ok(rt.block_on(f))
+    }
+
+    /// Logs of a long-running server (`proxy serve`, `agent serve`) to
+    /// stderr, each line stamped with its RFC 3339 time.
+    pub fn init_server_log(&self) -> anyhow::Result<()> {
+        let default = if self.verbose { "debug" } else { "info" };
+        let filter = self.settings()?.log_filter.clone();
+        init_tracing(filter.as_deref().unwrap_or(default), true);
+        Ok(())
     }
 }
 
-pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let host = HostEnv::current();
-    let root = root(&host)?;
-    if cli.global.verbose {
-        init_tracing();
+pub fn dispatch(cli: Cli, host: HostEnv) -> anyhow::Result<ExitCode> {
+    let ctx = Ctx {
+        host,
+        verbose: cli.global.verbose,
+        settings: OnceCell::new(),
+        reporter: OnceCell::new(),
+    };
+    let serves = matches!(
+        &cli.command,
+        Command::Proxy(crate::cli::ProxyArgs {
+            command: Some(crate::cli::ProxyCommand::Serve)
+        }) | Command::Agent(crate::cli::AgentArgs {
+            command: crate::cli::AgentCommand::Serve(_)
+        })
+    );
+    if cli.global.verbose && !serves {
+        let filter = ctx.settings().ok().and_then(|s| s.log_filter.clone());
+        init_tracing(filter.as_deref().unwrap_or("debug"), false);
     }
-    let ctx = Ctx { root, host };
     match cli.command {
         Command::Run(args) => run::run(&ctx, args),
         Command::Ls(args) => ls::ls(&ctx, args),
         Command::Exec(args) => exec::exec(&ctx, args),
-        Command::Stop(args) => lifecycle::stop(&ctx, args),
-        Command::Start(args) => lifecycle::start(&ctx, args),
-        Command::Restart(args) => lifecycle::restart(&ctx, args),
+        Command::Stop(args) => stop::stop(&ctx, args),
+        Command::Start(args) => start::start(&ctx, args),
+        Command::Restart(args) => restart::restart(&ctx, args),
         Command::Rm(args) => rm::rm(&ctx, args),
         Command::Logs(args) => logs::logs(&ctx, args),
         Command::Doctor(args) => doctor::doctor(&ctx, args),
         Command::Validate(args) => validate::validate(&ctx, args),
-        Command::Proxy(args) => warren_proxy::cli::run(
-            args,
-            &warren_proxy::cli::Context {
-                root: ctx.root.clone(),
-                json: false,
-            },
-        ),
-        Command::Agent(args) => warren_agent::cli::run_agent(
-            args,
-            &warren_agent::cli::Context {
-                root: ctx.root.clone(),
-            },
-        ),
-        Command::Task(args) => warren_agent::cli::run_task(
-            args,
-            &warren_agent::cli::Context {
-                root: ctx.root.clone(),
-            },
-        ),
-        Command::Completions(args) => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
-            clap_complete::generate(args.shell, &mut cmd, "warren", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Proxy(args) => proxy::proxy(&ctx, args),
+        Command::Agent(args) => agent::agent(&ctx, args),
+        Command::Task(args) => task::task(&ctx, args),
+        Command::Completions(args) => completions::completions(args),
     }
 }
 
-/// The warren root: `$WARREN_ROOT`, else `~/.warren`.
-pub fn root(host: &HostEnv) -> anyhow::Result<PathBuf> {
-    if let Some(r) = host.get(warren_core::vars::WARREN_ROOT) {
-        let p = PathBuf::from(r);
-        return Ok(if p.is_absolute() {
-            p
-        } else {
-            std::env::current_dir()
-                .context("cannot read the current directory")?
-                .join(p)
-        });
-    }
-    let home = host.home().ok_or_else(|| {
-        UserError::msg(
-            "HOME is not set",
-            Some("set `WARREN_ROOT` to choose where warren keeps its state".into()),
-        )
-    })?;
-    Ok(home.join(".warren"))
-}
-
-fn init_tracing() {
-    let filter = std::env::var(warren_core::vars::WARREN_LOG).unwrap_or_else(|_| "debug".into());
-    let _ = tracing_subscriber::fmt()
+fn init_tracing(filter: &str, with_time: bool) {
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(crate::output::printer().color(crate::output::Stream::Err));
+    let _ = if with_time {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
 /// Exit code for a process exit code (clamped to 0..=255).
@@ -152,37 +172,58 @@ pub fn exit_code(code: i64) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-/// Proxy settings: the global config (with its `WARREN_PROXY_*` overrides),
-/// plus `WARREN_PROXY_AUTOSTART`.
-pub fn proxy_settings(ctx: &Ctx) -> warren_proxy::ProxySettings {
-    let host = ctx.host.clone();
-    let lookup = move |k: &str| host.get(k).map(str::to_string);
-    let mut s = warren_proxy::ProxySettings::from_lookup(&lookup).unwrap_or_default();
-    if let Ok(g) = warren_config::load_global(&ctx.root, &lookup) {
-        s.port = g.value.proxy.port;
-        s.bind = g.value.proxy.bind;
-        s.idle = std::time::Duration::from_secs(g.value.proxy.idle_seconds);
+/// `KEY=VALUE`, or `KEY` to pass this process's value through.
+pub fn parse_env(s: &str, host: &HostEnv) -> anyhow::Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        None if !s.is_empty() => Ok((s.to_string(), host.get(s).unwrap_or_default().to_string())),
+        _ => Err(UserError::msg(
+            format!("invalid `-e {s}`"),
+            Some("use `-e KEY=VALUE` or `-e KEY`".into()),
+        )),
     }
-    s
 }
 
-/// Makes sure the hostname proxy runs so service URLs answer. A failure is a
-/// warning: the environment itself is fine and its services answer on their
-/// published ports.
-pub fn ensure_proxy(ctx: &Ctx) {
-    let settings = proxy_settings(ctx);
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            crate::printer::warning(&format!("cannot start the proxy: {e}"));
-            return;
+/// Runs `f` for each name; with several names, a failure is printed and the
+/// rest still run (exit 1 at the end).
+pub fn each_name(
+    names: &[String],
+    mut f: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for name in names {
+        if let Err(e) = f(name) {
+            if names.len() == 1 {
+                return Err(e);
+            }
+            crate::output::print_error(&e);
+            failed = true;
         }
-    };
-    if let Err(e) = warren_proxy::ensure_running(&ctx.root, &exe, &settings) {
-        let msg = match e.hint() {
-            Some(h) => format!("service URLs will not answer: {e} ({h})"),
-            None => format!("service URLs will not answer: {e}"),
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_forms() {
+        let host = HostEnv {
+            vars: [("TOKEN".to_string(), "v".to_string())].into(),
         };
-        crate::printer::warning(&msg);
+        assert_eq!(
+            parse_env("A=1=2", &host).unwrap(),
+            ("A".into(), "1=2".into())
+        );
+        assert_eq!(
+            parse_env("TOKEN", &host).unwrap(),
+            ("TOKEN".into(), "v".into())
+        );
+        assert!(parse_env("=x", &host).is_err());
     }
 }

@@ -5,37 +5,34 @@ use std::process::ExitCode;
 use warren_env::{EnvError, RmOptions};
 
 use crate::cli::RmArgs;
-use crate::commands::Ctx;
-use crate::printer::{Style, message, paint, stderr_color};
+use crate::commands::{Ctx, each_name};
+use crate::output::printer;
 
 pub fn rm(ctx: &Ctx, args: RmArgs) -> anyhow::Result<ExitCode> {
-    let warren = ctx.warren(true)?;
+    let warren = ctx.warren()?;
     let opts = RmOptions {
         force: args.force,
         delete_branch: args.delete_branch,
     };
-    let color = stderr_color();
-    let mut failed = false;
-    for name in &args.names {
+    each_name(&args.names, |name| {
         match ctx.block_on(warren.rm(name, opts))? {
             Ok(outcome) => {
-                let branch = if outcome.branch_deleted {
-                    format!("branch {} deleted", outcome.branch)
+                ctx.reporter().clear();
+                let verb = if outcome.branch_deleted {
+                    "deleted"
                 } else {
-                    format!("branch {} kept", outcome.branch)
+                    "kept"
                 };
-                message(&format!(
-                    "{} {name} ({branch})",
-                    paint(color, Style::Green, "Removed")
-                ));
+                printer().status(
+                    "Removed",
+                    &format!("{name} (branch {} {verb})", outcome.branch),
+                );
+                Ok(())
             }
             Err(e) => {
                 let detail = match &e {
                     EnvError::Dirty { sample, count, .. } => {
-                        let mut s = sample
-                            .iter()
-                            .map(|l| format!("\n    {l}"))
-                            .collect::<String>();
+                        let mut s: String = sample.iter().map(|l| format!("\n    {l}")).collect();
                         if *count > sample.len() {
                             s.push_str(&format!("\n    … and {} more", count - sample.len()));
                         }
@@ -43,18 +40,8 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> anyhow::Result<ExitCode> {
                     }
                     _ => String::new(),
                 };
-                let err = anyhow::Error::new(e).context(format!("cannot remove `{name}`{detail}"));
-                if args.names.len() == 1 {
-                    return Err(err);
-                }
-                crate::report::print_error(&err);
-                failed = true;
+                Err(anyhow::Error::new(e).context(format!("cannot remove `{name}`{detail}")))
             }
         }
-    }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
     })
 }

@@ -7,7 +7,7 @@ use warren_config::{Diagnostic, validate_global, validate_paths, validate_projec
 
 use crate::cli::ValidateArgs;
 use crate::commands::{Ctx, UserError};
-use crate::printer::{Style, message, out, paint, stderr_color};
+use crate::output::{Stream, Style, plural, printer};
 
 pub fn validate(ctx: &Ctx, args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let host = ctx.host.clone();
@@ -21,7 +21,19 @@ pub fn validate(ctx: &Ctx, args: ValidateArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
         let mut d = validate_project(&repo.root, &lookup);
-        d.extend(validate_global(&ctx.root, &lookup));
+        // The root only: the global config is what is being checked, so a
+        // broken one must not stop the check.
+        let root = warren_config::Settings::load(
+            &|k: &str| {
+                (k == warren_core::vars::WARREN_ROOT)
+                    .then(|| lookup(k))
+                    .flatten()
+            },
+            ctx.host.home().as_deref(),
+            &cwd,
+        )?
+        .root;
+        d.extend(validate_global(&root, &lookup));
         d
     } else {
         for f in &args.files {
@@ -38,35 +50,35 @@ pub fn validate(ctx: &Ctx, args: ValidateArgs) -> anyhow::Result<ExitCode> {
     };
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
+    let p = printer();
     if args.json {
-        out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "ok": errors == 0,
-                "errors": errors,
-                "warnings": warnings,
-                "diagnostics": diags,
-            }))?
-        ));
+        p.json(&serde_json::json!({
+            "ok": errors == 0,
+            "errors": errors,
+            "warnings": warnings,
+            "diagnostics": diags,
+        }))?;
     } else {
-        let c = stderr_color();
+        let c = p.color(Stream::Err);
         for d in &diags {
-            message(&d.render(c));
+            p.err_line(&d.render(c));
         }
         if errors == 0 {
-            message(&format!(
-                "{} configuration is valid{}",
-                paint(c, Style::Green, "ok:"),
-                if warnings > 0 {
-                    format!(" ({warnings} warning(s))")
-                } else {
-                    String::new()
-                }
+            let extra = if warnings > 0 {
+                format!(" ({})", plural(warnings, "warning", "warnings"))
+            } else {
+                String::new()
+            };
+            p.message(&format!(
+                "{} configuration is valid{extra}",
+                p.paint(Stream::Err, Style::Green, "ok:")
             ));
         } else {
-            message(&format!(
-                "{}: {errors} error(s), {warnings} warning(s)",
-                paint(c, Style::Red, "error")
+            p.err_line(&format!(
+                "{}: {}, {}",
+                p.paint(Stream::Err, Style::Red, "error"),
+                plural(errors, "error", "errors"),
+                plural(warnings, "warning", "warnings")
             ));
         }
     }

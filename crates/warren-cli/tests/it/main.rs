@@ -1,6 +1,8 @@
 //! Integration tests of the `warren` binary against real git and a real
 //! Docker engine. One test binary; topics in modules.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed setup step should panic the test
+// Tests print their progress as they go.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 #[macro_use]
 mod harness;

@@ -5,7 +5,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use warren_proxy::{Probe, ProxyError, ProxySettings};
+use warren_config::ProxyConfig;
+use warren_core::Hint;
+use warren_proxy::{Probe, ProxyError};
 
 use crate::harness::*;
 
@@ -13,7 +15,7 @@ use crate::harness::*;
 fn autostart_and_second_start_find_one_proxy() {
     let t = TestContext::new("autostart_and_second_start_find_one_proxy");
     let root = t.root();
-    let no_autostart = ProxySettings {
+    let no_autostart = ProxyConfig {
         autostart: false,
         ..t.settings()
     };
@@ -49,7 +51,8 @@ fn autostart_and_second_start_find_one_proxy() {
     );
 
     t.step("`warren proxy serve` refuses to start a second one");
-    let out = t.warren(&["proxy", "serve"], &[("WARREN_PROXY_PORT", "0")]);
+    let other = dead_port().port().to_string();
+    let out = t.warren(&["proxy", "serve"], &[("WARREN_PROXY_PORT", &other)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -99,7 +102,7 @@ fn exits_when_idle_and_removes_its_lock() {
     let mut t = TestContext::new("exits_when_idle_and_removes_its_lock");
     let echo = t.backend(echo_handler);
     t.route("otter", "web", 0, echo);
-    let settings = ProxySettings {
+    let settings = ProxyConfig {
         idle: Duration::from_secs(1),
         ..t.settings()
     };
@@ -149,7 +152,7 @@ fn port_taken_names_the_owner() {
     wait_until(Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
-    let settings = ProxySettings {
+    let settings = ProxyConfig {
         port,
         ..t.settings()
     };
@@ -225,7 +228,7 @@ fn status_and_stop_commands() {
     );
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains(&format!("stopped the proxy (pid {}", info.pid))
+            .contains(&format!("Stopped the proxy (pid {}", info.pid))
     );
     assert!(!warren_proxy_alive(info.pid));
     assert!(!t.root().join(warren_proxy::LOCK_FILE).exists());

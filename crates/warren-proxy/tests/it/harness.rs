@@ -18,7 +18,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use warren_proxy::{ProxyInfo, ProxySettings};
+use warren_config::ProxyConfig;
+use warren_proxy::ProxyInfo;
 use warren_store::{Route, Store};
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -81,6 +82,8 @@ pub struct TestContext {
     pub rt: tokio::runtime::Runtime,
     children: Vec<Child>,
     proxy: Option<ProxyInfo>,
+    /// The port this test's proxy listens on (free when the test began).
+    pub proxy_port: u16,
 }
 
 impl TestContext {
@@ -97,6 +100,7 @@ impl TestContext {
                 .enable_all()
                 .build()
                 .unwrap(),
+            proxy_port: dead_port().port(),
             children: Vec::new(),
             proxy: None,
         }
@@ -114,12 +118,12 @@ impl TestContext {
         Store::open(&self.root()).unwrap()
     }
 
-    /// Settings of a test proxy: any free port, never idle out.
-    pub fn settings(&self) -> ProxySettings {
-        ProxySettings {
-            port: 0,
+    /// Settings of a test proxy: its own port, never idle out.
+    pub fn settings(&self) -> ProxyConfig {
+        ProxyConfig {
+            port: self.proxy_port,
             idle: Duration::ZERO,
-            ..ProxySettings::default()
+            ..ProxyConfig::default()
         }
     }
 
@@ -128,7 +132,7 @@ impl TestContext {
         self.proxy_with(&self.settings())
     }
 
-    pub fn proxy_with(&mut self, settings: &ProxySettings) -> ProxyInfo {
+    pub fn proxy_with(&mut self, settings: &ProxyConfig) -> ProxyInfo {
         let info = warren_proxy::ensure_running(&self.root(), &warren_bin(), settings).unwrap();
         self.step(&format!("proxy pid {} on port {}", info.pid, info.port));
         self.proxy = Some(info.clone());

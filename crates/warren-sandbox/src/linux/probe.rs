@@ -52,7 +52,7 @@ pub fn probe() -> Vec<LayerStatus> {
                             &err,
                         );
                         let mut reason = errno_text(e);
-                        if let Some(h) = explained.hint() {
+                        if let Some(h) = warren_core::Hint::hint(&explained) {
                             reason = format!("{reason} ({h})");
                         }
                         LayerStatus::no(layer, reason)

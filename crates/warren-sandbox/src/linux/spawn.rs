@@ -325,9 +325,15 @@ pub fn helper_main(args: Vec<OsString>) -> i32 {
             if let Some(fd) = &status {
                 super::init::report(fd, &err);
             } else {
-                eprintln!("warren: {err}");
-                if let Some(hint) = err.hint() {
-                    eprintln!("hint: {hint}");
+                // The helper is its own process with no printer: when it
+                // has no status pipe to report through, stderr is where the
+                // person who started it looks.
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("warren: {err}");
+                    if let Some(hint) = warren_core::Hint::hint(&err) {
+                        eprintln!("hint: {hint}");
+                    }
                 }
             }
             err.exit_code()

@@ -7,6 +7,8 @@
 //! tests by substring.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Tests print their progress as they go.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
 mod escape;
