@@ -407,10 +407,26 @@ impl Warren {
         }));
         // Git refuses repositories owned by another uid ("dubious
         // ownership"); the worktree is the user's, the process inside may
-        // run as someone else.
-        env.push(("GIT_CONFIG_COUNT".into(), "1".into()));
-        env.push(("GIT_CONFIG_KEY_0".into(), "safe.directory".into()));
-        env.push(("GIT_CONFIG_VALUE_0".into(), "*".into()));
+        // run as someone else. Commits inside are the user's (their
+        // `user.name`/`user.email`), or else plainly an agent's: without an
+        // identity `git commit` fails with "Author identity unknown".
+        let (user, email) = crate::gitfs::user_identity(&plan.repo.git_dir, host_home.as_deref());
+        let git_config = [
+            ("safe.directory", "*".to_string()),
+            (
+                "user.name",
+                user.unwrap_or_else(|| format!("warren agent {}", rec.name)),
+            ),
+            (
+                "user.email",
+                email.unwrap_or_else(|| format!("{}@agents.warren.localhost", rec.name)),
+            ),
+        ];
+        env.push(("GIT_CONFIG_COUNT".into(), git_config.len().to_string()));
+        for (i, (k, v)) in git_config.into_iter().enumerate() {
+            env.push((format!("GIT_CONFIG_KEY_{i}"), k.into()));
+            env.push((format!("GIT_CONFIG_VALUE_{i}"), v));
+        }
         if plan.oneshot.is_some() {
             // What `exec` would add, since CMD is the container's process.
             env.extend(plan.remote_env.iter().cloned());

@@ -242,6 +242,74 @@ impl Repo {
     }
 }
 
+/// The user's git identity (`user.name`, `user.email`) as git would find
+/// it for the repository at `git_dir`: system, XDG, global, then repository
+/// config, the last one setting a key winning. Read without starting git
+/// (environments are created on a hot path); `include`s are not followed.
+pub fn user_identity(git_dir: &Path, home: Option<&Path>) -> (Option<String>, Option<String>) {
+    let mut files = vec![PathBuf::from("/etc/gitconfig")];
+    if let Some(h) = home {
+        files.push(h.join(".config/git/config"));
+        files.push(h.join(".gitconfig"));
+    }
+    files.push(git_dir.join("config"));
+    let (mut name, mut email) = (None, None);
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let mut in_user = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                let section = line.trim_start_matches('[').split([']', ' ', '"']).next();
+                in_user = section.is_some_and(|s| s.eq_ignore_ascii_case("user"));
+                continue;
+            }
+            if !in_user || line.starts_with(['#', ';']) {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let value = config_value(value);
+            if value.is_empty() {
+                continue;
+            }
+            match key.trim().to_ascii_lowercase().as_str() {
+                "name" => name = Some(value),
+                "email" => email = Some(value),
+                _ => {}
+            }
+        }
+    }
+    (name, email)
+}
+
+/// A config value: unquoted, without a trailing comment.
+fn config_value(raw: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut chars = raw.trim().chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push(match n {
+                        'n' => '\n',
+                        't' => '\t',
+                        other => other,
+                    });
+                }
+            }
+            '#' | ';' if !quoted => break,
+            c => out.push(c),
+        }
+    }
+    out.trim().to_string()
+}
+
 /// Whether an index file is version 2 and marks no entry "assume
 /// unchanged": then `git status` calling the worktree clean means what it
 /// says. (Version 3+ carries skip-worktree bits, which also hide changes.)
@@ -288,6 +356,38 @@ mod tests {
     use super::*;
     use crate::git::git;
     use crate::git::tests::init_repo;
+
+    #[test]
+    fn identity_as_git_finds_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(&home).unwrap();
+        init_repo(&repo);
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[core]\n\tname = not-this\n[user]\n\tname = \"Ada L\" # comment\n\temail = ada@example.org\n",
+        )
+        .unwrap();
+        let git_dir = repo.join(".git");
+        let (name, email) = user_identity(&git_dir, Some(&home));
+        assert_eq!(name.as_deref(), Some("Ada L"));
+        assert_eq!(email.as_deref(), Some("ada@example.org"));
+        git(&repo, ["config", "user.email", "repo@example.org"]).unwrap();
+        assert_eq!(
+            user_identity(&git_dir, Some(&home)).1.as_deref(),
+            Some("repo@example.org"),
+            "repository config wins"
+        );
+        // What git itself says.
+        let out = std::process::Command::new("git")
+            .args(["-C", &repo.to_string_lossy(), "config", "user.name"])
+            .env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Ada L");
+    }
 
     #[test]
     fn discovery_matches_git() {

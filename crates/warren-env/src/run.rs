@@ -44,8 +44,11 @@ pub enum Teardown {
 pub struct RunOutcome {
     /// The environment as created.
     pub record: EnvRecord,
-    /// The command's exit code (128+N when killed by signal N).
+    /// The command's exit code (128+N when killed by signal N; 127 when it
+    /// was not found, 126 when it could not be executed).
     pub exit_code: i64,
+    /// Why the command could not be started (`command not found: make`).
+    pub cannot_exec: Option<String>,
     /// Set with `--rm`.
     pub teardown: Option<Teardown>,
 }
@@ -103,7 +106,7 @@ impl Warren {
         self.reporter.created(&self.view_now(&rec)?);
 
         let tty = spec.stdin_tty && spec.stdout_tty;
-        let status = if oneshot {
+        let ran = if oneshot {
             self.run_oneshot(
                 &name,
                 ExecIo::Inherit {
@@ -111,13 +114,13 @@ impl Warren {
                     stdin: false,
                 },
             )
-            .await?
+            .await
         } else if !has_cmd {
             self.post_attach(&name).await?;
             let tool = Self::spec_of(&rec)?.tool;
             let cmd = interactive_command(tool.as_deref());
             self.exec(&name, cmd, ExecIo::Inherit { tty, stdin: true })
-                .await?
+                .await
         } else {
             self.exec(
                 &name,
@@ -127,7 +130,16 @@ impl Warren {
                     stdin: spec.stdin_tty,
                 },
             )
-            .await?
+            .await
+        };
+        // A command that could not be started ends like one that failed:
+        // the environment is torn down the same way.
+        let (exit_code, cannot_exec) = match ran {
+            Ok(status) => (status.code, None),
+            Err(EnvError::Runtime(e @ warren_runtime::RuntimeError::CannotExec { code, .. })) => {
+                (i64::from(code), Some(e.to_string()))
+            }
+            Err(e) => return Err(e),
         };
         let teardown = if spec.rm {
             Some(self.teardown(&name, snapshot).await?)
@@ -136,7 +148,8 @@ impl Warren {
         };
         Ok(RunOutcome {
             record: rec,
-            exit_code: status.code,
+            exit_code,
+            cannot_exec,
             teardown,
         })
     }

@@ -456,7 +456,26 @@ impl Runtime for DockerRuntime {
             .map_err(|e| not_found_or(id, "attaching to the container", e))?;
         let mut output = attached.output;
         drop(attached.input);
-        self.start(id).await?;
+        // The command is the container's own process: one the engine cannot
+        // start fails the start, with the engine's text.
+        if let Err(e) = self.start(id).await {
+            let text = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            if let Some(code) = RuntimeError::engine_exec_failure(&text) {
+                let program = text
+                    .split_once("exec: \"")
+                    .and_then(|(_, rest)| rest.split('"').next())
+                    .unwrap_or("the command")
+                    .to_string();
+                return Err(RuntimeError::cannot_exec(
+                    &program,
+                    "the engine could not start it",
+                    code,
+                ));
+            }
+            return Err(e);
+        }
         let mut sink: Box<dyn FnMut(Stream, &[u8]) + Send + '_> = match io {
             ExecIo::Capture(sink) => Box::new(move |s, b| sink(s, b)),
             ExecIo::Null => Box::new(|_, _| {}),
@@ -534,6 +553,20 @@ impl Runtime for DockerRuntime {
                 Some(409) => RuntimeError::Other(format!("container `{id}` is not running")),
                 _ => engine("creating the command", e),
             })?;
+        // The engine reports a command it cannot start as text in the
+        // output stream and exit code 126; that text is caught here and
+        // turned into `CannotExec` (exit 127 for "not found", as a shell).
+        let mut engine_failure: Option<i32> = None;
+        let mut first_chunk = true;
+        let mut watch = |s: Stream, b: &[u8], sink: &mut dyn FnMut(Stream, &[u8])| {
+            if std::mem::take(&mut first_chunk)
+                && let Some(code) = RuntimeError::engine_exec_failure(&String::from_utf8_lossy(b))
+            {
+                engine_failure = Some(code);
+                return;
+            }
+            sink(s, b);
+        };
         match io {
             ExecIo::Inherit { tty, stdin } => {
                 let _raw = if tty {
@@ -541,7 +574,9 @@ impl Runtime for DockerRuntime {
                 } else {
                     None
                 };
-                let attached = self.exec_attached(&created.id, tty, stdin, to_stdio());
+                let mut out = to_stdio();
+                let attached =
+                    self.exec_attached(&created.id, tty, stdin, |s, b| watch(s, b, &mut out));
                 // The command is this process's foreground job: signals
                 // sent to us (a supervisor's SIGTERM, Ctrl-C without a
                 // TTY) go to it, and we keep waiting for its exit code.
@@ -552,12 +587,14 @@ impl Runtime for DockerRuntime {
                 }
             }
             ExecIo::Capture(sink) => {
-                self.exec_attached(&created.id, false, false, |s, b| sink(s, b))
+                self.exec_attached(&created.id, false, false, |s, b| watch(s, b, &mut *sink))
                     .await?;
             }
             ExecIo::Null => {
-                self.exec_attached(&created.id, false, false, |_, _| {})
-                    .await?;
+                self.exec_attached(&created.id, false, false, |s, b| {
+                    watch(s, b, &mut |_, _| {})
+                })
+                .await?;
             }
         }
         let inspect = self
@@ -565,9 +602,18 @@ impl Runtime for DockerRuntime {
             .inspect_exec(&created.id)
             .await
             .map_err(|e| engine("reading the command's exit code", e))?;
-        Ok(ExitStatus {
-            code: inspect.exit_code.unwrap_or(-1),
-        })
+        let code = inspect.exit_code.unwrap_or(-1);
+        if let Some(failure) = engine_failure
+            && (code == 126 || code == 127)
+        {
+            let program = spec.cmd.first().map(String::as_str).unwrap_or("");
+            return Err(RuntimeError::cannot_exec(
+                program,
+                "the engine could not start it",
+                failure,
+            ));
+        }
+        Ok(ExitStatus { code })
     }
 
     async fn stop(&self, id: &str, timeout: Duration) -> Result<()> {

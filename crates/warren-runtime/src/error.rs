@@ -33,12 +33,56 @@ pub enum RuntimeError {
         #[source]
         source: bollard::errors::Error,
     },
+    /// The environment runs, but the command could not be started: not
+    /// found (code 127) or not executable (126), as a shell says it.
+    #[error("{}", cannot_exec_text(.program, .reason, *.code))]
+    CannotExec {
+        program: String,
+        reason: String,
+        code: i32,
+    },
     #[error(transparent)]
     Sandbox(warren_sandbox::SandboxError),
     #[error("terminal error")]
     Terminal(#[source] std::io::Error),
     #[error("{0}")]
     Other(String),
+}
+
+fn cannot_exec_text(program: &str, reason: &str, code: i32) -> String {
+    if code == 127 {
+        format!("command not found: {program}")
+    } else {
+        format!("cannot execute {program}: {reason}")
+    }
+}
+
+impl RuntimeError {
+    /// The error for a command that could not be started (sandbox or engine).
+    pub fn cannot_exec(program: &str, reason: &str, code: i32) -> RuntimeError {
+        RuntimeError::CannotExec {
+            program: program.to_string(),
+            reason: reason.to_string(),
+            code,
+        }
+    }
+
+    /// Reads the engine's text for a command it could not start (`exec:
+    /// "make": executable file not found in $PATH`) as the exit code a shell
+    /// would give: 127 not found, 126 not executable.
+    pub fn engine_exec_failure(text: &str) -> Option<i32> {
+        if !text.contains("OCI runtime") || !text.contains("exec") {
+            return None;
+        }
+        if text.contains("executable file not found") || text.contains("no such file or directory")
+        {
+            Some(127)
+        } else if text.contains("permission denied") || text.contains("is a directory") {
+            Some(126)
+        } else {
+            None
+        }
+    }
 }
 
 impl warren_core::Hint for RuntimeError {

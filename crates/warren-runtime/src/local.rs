@@ -203,7 +203,18 @@ fn io_err(what: String, e: std::io::Error) -> RuntimeError {
 }
 
 fn sandbox_err(e: warren_sandbox::SandboxError) -> RuntimeError {
-    RuntimeError::Sandbox(e)
+    match e {
+        warren_sandbox::SandboxError::Exec {
+            program,
+            reason,
+            code,
+        } => RuntimeError::CannotExec {
+            program,
+            reason,
+            code,
+        },
+        e => RuntimeError::Sandbox(e),
+    }
 }
 
 /// Reads a child's pipes into `sink` until both close.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use crate::cli::ExecArgs;
 use crate::commands::{Ctx, exit_code, parse_env};
+use crate::output::printer;
 
 pub fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let env = args
@@ -15,8 +16,19 @@ pub fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let stdin_tty = std::io::stdin().is_terminal();
     let tty = !args.no_tty && (args.tty || (stdin_tty && std::io::stdout().is_terminal()));
     let stdin = args.interactive || stdin_tty;
-    let code = ctx
+    match ctx
         .warren()?
-        .exec_blocking(&args.name, args.cmd, env, tty, stdin)?;
-    Ok(exit_code(code))
+        .exec_blocking(&args.name, args.cmd, env, tty, stdin)
+    {
+        Ok(code) => Ok(exit_code(code)),
+        // As a shell says it, with its exit code (127 not found, 126 not
+        // executable).
+        Err(warren_env::EnvError::Runtime(
+            e @ warren_runtime::RuntimeError::CannotExec { code, .. },
+        )) => {
+            printer().err_line(&format!("warren: {e}"));
+            Ok(exit_code(i64::from(code)))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

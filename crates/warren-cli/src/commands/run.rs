@@ -78,6 +78,9 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
     ctx.reporter().clear();
     let rec = &outcome.record;
     let p = printer();
+    if let Some(why) = &outcome.cannot_exec {
+        p.err_line(&format!("warren: {why}"));
+    }
     match outcome.teardown {
         Some(Teardown::Removed { branch_kept: true }) => {
             p.message(&format!("kept branch {} (it has new commits)", rec.branch))
