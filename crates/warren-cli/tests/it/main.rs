@@ -10,6 +10,7 @@ mod harness;
 mod commands;
 mod config;
 mod environments;
+mod rough_edges;
 mod routing;
 mod sandbox;
 mod spares;
