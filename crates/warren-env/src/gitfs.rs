@@ -363,6 +363,7 @@ mod tests {
         let home = tmp.path().join("home");
         let repo = tmp.path().join("repo");
         std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&repo).unwrap();
         init_repo(&repo);
         std::fs::write(
             home.join(".gitconfig"),

@@ -6,6 +6,8 @@
 mod create;
 pub mod envlog;
 mod error;
+#[cfg(test)]
+mod fake;
 pub mod git;
 pub mod gitfs;
 pub mod inject;
@@ -18,6 +20,8 @@ pub mod reporter;
 pub mod resolve;
 mod run;
 mod serve;
+#[cfg(test)]
+mod service_tests;
 pub mod snapshot;
 pub mod spare;
 pub mod spec;
