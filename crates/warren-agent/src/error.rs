@@ -12,7 +12,7 @@ pub enum AgentError {
     MissingTemplate,
     #[error("invalid command template `{template}`: {reason}")]
     BadTemplate { template: String, reason: String },
-    #[error("`warren agent serve` needs `--env NAME` or `--runtime host`")]
+    #[error("`warren agent serve` needs an environment to run the tool in, or `--runtime host`")]
     NoRuntime,
     #[error("unsupported runtime `{0}` for an agent server")]
     BadRuntime(String),
@@ -84,10 +84,10 @@ impl warren_core::Hint for AgentError {
                 Some("quote words as in a shell and include `{{ prompt }}`".into())
             }
             AgentError::NoRuntime => Some(
-                "run the tool in an environment (`warren agent serve --env NAME`), or on the host without isolation (`warren agent serve --runtime host`)".into(),
+                "run the tool in an environment (`warren agent serve NAME`), or on the host without isolation (`warren agent serve --runtime host`)".into(),
             ),
             AgentError::BadRuntime(_) => Some(
-                "`--runtime host` is the only runtime chosen here; use `--env NAME` for docker and sandbox environments".into(),
+                "`--runtime host` is the only runtime chosen here; name the environment instead (`warren agent serve NAME`) for docker and sandbox".into(),
             ),
             AgentError::NameTaken { name, .. } => Some(format!(
                 "stop it first, or pick another name: `warren agent serve --name {name}-2 …`"
@@ -110,7 +110,7 @@ impl warren_core::Hint for AgentError {
                     .unwrap_or("no answer")
             )),
             AgentError::NoAgent => Some(
-                "start one: `warren agent serve --env NAME` (or `--runtime host`)".into(),
+                "start one: `warren agent serve NAME` (or `--runtime host`)".into(),
             ),
             AgentError::AmbiguousAgent { names } => Some(format!(
                 "`warren task --agent {} \"…\"`",
@@ -120,7 +120,7 @@ impl warren_core::Hint for AgentError {
                 Some(format!("running agents: {}", known.join(", ")))
             }
             AgentError::UnknownAgent { .. } => Some(
-                "start one: `warren agent serve --env NAME`, or pass its URL with `--agent http://127.0.0.1:PORT`".into(),
+                "start one: `warren agent serve NAME`, or pass its URL with `--agent http://127.0.0.1:PORT`".into(),
             ),
             AgentError::Unreachable { .. } => {
                 Some("is the agent server still running? `warren agent serve …`".into())

@@ -28,7 +28,11 @@ pub enum EnvError {
     Gone(String),
     #[error("environment `{name}` is gone and cannot be created again: {reason}")]
     Unrecoverable { name: String, reason: String },
-    #[error("the worktree of `{name}` has uncommitted changes ({count} {})", if *.count == 1 { "file" } else { "files" })]
+    #[error(
+        "the worktree of `{name}` has uncommitted changes ({count} {}):{}",
+        if *.count == 1 { "file" } else { "files" },
+        dirty_list(.sample, *.count)
+    )]
     Dirty {
         name: String,
         worktree: PathBuf,
@@ -111,6 +115,15 @@ impl warren_core::Hint for EnvError {
             _ => None,
         }
     }
+}
+
+/// The first changed paths, one per line, and how many more there are.
+fn dirty_list(sample: &[String], count: usize) -> String {
+    let mut s: String = sample.iter().map(|l| format!("\n    {l}")).collect();
+    if count > sample.len() {
+        s.push_str(&format!("\n    … and {} more", count - sample.len()));
+    }
+    s
 }
 
 /// A cheap "looks like a typo" test: same length ±2 and a shared prefix, or

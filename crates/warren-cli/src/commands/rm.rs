@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use warren_env::{EnvError, RmOptions};
+use warren_env::RmOptions;
 
 use crate::cli::RmArgs;
 use crate::commands::{Ctx, each_name};
@@ -29,19 +29,7 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> anyhow::Result<ExitCode> {
                 );
                 Ok(())
             }
-            Err(e) => {
-                let detail = match &e {
-                    EnvError::Dirty { sample, count, .. } => {
-                        let mut s: String = sample.iter().map(|l| format!("\n    {l}")).collect();
-                        if *count > sample.len() {
-                            s.push_str(&format!("\n    … and {} more", count - sample.len()));
-                        }
-                        s
-                    }
-                    _ => String::new(),
-                };
-                Err(anyhow::Error::new(e).context(format!("cannot remove `{name}`{detail}")))
-            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!("cannot remove `{name}`"))),
         }
     })
 }

@@ -13,4 +13,5 @@ mod environments;
 mod rough_edges;
 mod routing;
 mod sandbox;
+mod snapshots;
 mod spares;
