@@ -13,5 +13,6 @@ mod environments;
 mod rough_edges;
 mod routing;
 mod sandbox;
+mod settings;
 mod snapshots;
 mod spares;
