@@ -1,4 +1,4 @@
-//! The variables warren sets inside every environment (DESIGN.md section 5).
+//! The variables warren sets inside every environment (docs/configuration.md, "Set inside environments").
 
 use warren_core::routes::route_host;
 use warren_core::{RuntimeKind, vars};

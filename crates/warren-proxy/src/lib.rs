@@ -1,4 +1,4 @@
-//! The hostname reverse proxy (DESIGN.md section 6): requests for
+//! The hostname reverse proxy (docs/ARCHITECTURE.md): requests for
 //! `[SERVICE.]ENV.localhost[:port]` go to that environment's service, with
 //! keep-alive, streaming bodies and upgrades (WebSocket) passed through.
 //!

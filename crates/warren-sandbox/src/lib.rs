@@ -1,4 +1,4 @@
-//! warren's native sandbox (DESIGN.md section 8): runs a command of an environment with
+//! warren's native sandbox (docs/SECURITY.md): runs a command of an environment with
 //! only its worktree, its private `/tmp` and `$HOME`, and the paths its [`Policy`]
 //! grants, without a container engine, bwrap or root.
 //!

@@ -20,7 +20,7 @@ pub enum Network {
 }
 
 /// Names that are always read-only at the root of the worktree, whether they exist or
-/// not (DESIGN.md section 8): files the host side (git, editors, AI tools, shells) would
+/// not (docs/SECURITY.md): files the host side (git, editors, AI tools, shells) would
 /// later trust. Missing ones get an empty-directory placeholder (git ignores empty dirs).
 pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
     ".gitmodules",

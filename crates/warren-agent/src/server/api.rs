@@ -1,4 +1,4 @@
-//! The HTTP routes (DESIGN.md §7) and their error shape
+//! The HTTP routes (listed in the OpenAPI document) and their error shape
 //! `{error, message, details}`.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
-//! The agent server: one tool behind an authenticated JSON API (DESIGN.md
-//! §7). [`start`] binds, registers the agent, probes the tool and serves
+//! The agent server: one tool behind an authenticated JSON API (its routes
+//! in the OpenAPI document at `/openapi.json`; docs/ARCHITECTURE.md and
+//! docs/SECURITY.md). [`start`] binds, registers the agent, probes the tool and serves
 //! until shut down; [`ServerHandle`] drives it from tests and the CLI.
 
 mod api;

@@ -1,5 +1,5 @@
-//! The escape suite (issue 3 item 4): a hostile script tries every escape of DESIGN.md
-//! section 8 inside the sandbox; the same script runs on the host as a control, so each
+//! The escape suite (issue 3 item 4): a hostile script tries every escape of
+//! docs/SECURITY.md inside the sandbox; the same script runs on the host as a control, so each
 //! attempt is shown to work where nothing stops it (no vacuous passes).
 
 use std::collections::BTreeMap;
