@@ -81,6 +81,13 @@ pub enum Command {
         echo 'source <(warren completions bash)' >> ~/.bashrc"
     )]
     Completions(CompletionsArgs),
+    /// Readies a project's next environment repository and empties the
+    /// trash (started in the background by warren itself).
+    #[command(name = "__fill-pool", hide = true)]
+    FillPool {
+        /// The project's main checkout.
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

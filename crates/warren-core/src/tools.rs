@@ -9,9 +9,14 @@ pub struct ToolInfo {
     pub name: &'static str,
     /// Executable looked up on PATH.
     pub binary: &'static str,
-    /// Paths relative to `$HOME` holding the tool's config and login state;
-    /// mounted into environments that use the tool (when they exist).
+    /// Paths relative to `$HOME` where the tool keeps its config and login
+    /// state: an environment that uses the tool gets a private, writable
+    /// copy of each (never the host's own).
     pub config_paths: &'static [&'static str],
+    /// The host files (relative to `$HOME`) copied into that private copy:
+    /// settings, instructions and the login, never history, caches or
+    /// plugins (an allow-list; nothing is ever copied back).
+    pub seed_files: &'static [&'static str],
     /// Environment variables carrying credentials (and the endpoints they
     /// go with), passed through when set.
     pub credential_env: &'static [&'static str],
@@ -31,6 +36,12 @@ pub const TOOLS: &[ToolInfo] = &[
         name: "claude",
         binary: "claude",
         config_paths: &[".claude", ".claude.json"],
+        seed_files: &[
+            ".claude.json",
+            ".claude/settings.json",
+            ".claude/.credentials.json",
+            ".claude/CLAUDE.md",
+        ],
         credential_env: &[
             "ANTHROPIC_API_KEY",
             "CLAUDE_CODE_OAUTH_TOKEN",
@@ -44,6 +55,7 @@ pub const TOOLS: &[ToolInfo] = &[
         name: "codex",
         binary: "codex",
         config_paths: &[".codex"],
+        seed_files: &[".codex/config.toml", ".codex/auth.json", ".codex/AGENTS.md"],
         credential_env: &["OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"],
         key_env: &["OPENAI_API_KEY", "CODEX_API_KEY"],
         login_files: &[".codex/auth.json"],
@@ -53,6 +65,12 @@ pub const TOOLS: &[ToolInfo] = &[
         name: "gemini",
         binary: "gemini",
         config_paths: &[".gemini"],
+        seed_files: &[
+            ".gemini/settings.json",
+            ".gemini/oauth_creds.json",
+            ".gemini/google_accounts.json",
+            ".gemini/GEMINI.md",
+        ],
         credential_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT"],
         key_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
         login_files: &[".gemini/oauth_creds.json"],
@@ -62,6 +80,7 @@ pub const TOOLS: &[ToolInfo] = &[
         name: "aider",
         binary: "aider",
         config_paths: &[".aider.conf.yml"],
+        seed_files: &[".aider.conf.yml"],
         credential_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
         key_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
         login_files: &[],
@@ -71,6 +90,11 @@ pub const TOOLS: &[ToolInfo] = &[
         name: "opencode",
         binary: "opencode",
         config_paths: &[".config/opencode", ".local/share/opencode"],
+        seed_files: &[
+            ".config/opencode/opencode.json",
+            ".config/opencode/config.json",
+            ".local/share/opencode/auth.json",
+        ],
         credential_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
         key_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
         login_files: &[".local/share/opencode/auth.json"],

@@ -56,6 +56,9 @@ pub const PORT: &str = "PORT";
 pub const WARREN_HOST: &str = "WARREN_HOST";
 /// `http://` + [`WARREN_HOST`].
 pub const WARREN_URL: &str = "WARREN_URL";
+/// The environment's tree on the host, for host hooks (`pre_start`,
+/// `post_stop`) and `initializeCommand`, which run in the main checkout.
+pub const WARREN_WORKTREE: &str = "WARREN_WORKTREE";
 /// Prefix of `WARREN_HOST_<SVC>`.
 pub const WARREN_HOST_PREFIX: &str = "WARREN_HOST_";
 /// Prefix of `WARREN_URL_<SVC>`.

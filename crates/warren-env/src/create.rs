@@ -5,7 +5,7 @@
 //! nothing half-created is left behind.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use warren_core::{EnvState, RuntimeKind};
 use warren_runtime::{CreateSpec, PublishPort};
@@ -23,7 +23,7 @@ use crate::steps::run_on_host;
 /// Undo actions recorded as creation proceeds.
 enum Undo {
     Reservation(String),
-    Worktree {
+    Tree {
         repo: Repo,
         path: PathBuf,
         branch: Option<String>,
@@ -32,6 +32,56 @@ enum Undo {
         runtime: RuntimeKind,
         id: String,
     },
+}
+
+/// What making an environment's tree did.
+struct NewTree {
+    /// `warren/<name>` was created in the main repository (else it existed:
+    /// a branch kept from an earlier environment of the name).
+    created_branch: bool,
+    /// The tree came from the project's pool.
+    from_pool: bool,
+    /// The environment starts at the project's HEAD (a pool entry helps the
+    /// next one).
+    base_is_head: bool,
+}
+
+/// Makes `tree`, a repository of its own on `branch`: at the tip of
+/// `branch` in the main repository if it exists there (the environment
+/// continues where the last one of its name stopped), else at HEAD, where
+/// the project's pool may have one ready. The main repository gets the
+/// branch too, at the same commit.
+fn new_tree(root: &Path, main: &Repo, tree: &Path, branch: &str) -> Result<NewTree, EnvError> {
+    let head = main
+        .head_commit()
+        .ok_or_else(|| EnvError::NoCommits(main.root.clone()))?;
+    let kept = main.branch_tip(branch);
+    let base = kept.clone().unwrap_or_else(|| head.clone());
+    if let Some(parent) = tree.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| EnvError::Io(format!("cannot create `{}`", parent.display()), e))?;
+    }
+    let pool = crate::pool::Pool::of(root, main);
+    let from_pool = kept.is_none() && pool.take(tree, branch, &base);
+    if !from_pool {
+        crate::repo::create(main, tree, branch, &base)?;
+    }
+    let created_branch = kept.is_none();
+    if created_branch {
+        let made = match main.create_branch_fs(branch, &base) {
+            Some(r) => r.map_err(crate::git::GitError::Spawn),
+            None => crate::git::git(&main.root, ["branch", "--quiet", branch, &base]).map(|_| ()),
+        };
+        if let Err(e) = made {
+            let _ = crate::repo::discard(tree, &root.join("trash"));
+            return Err(e.into());
+        }
+    }
+    Ok(NewTree {
+        created_branch,
+        from_pool,
+        base_is_head: base == head,
+    })
 }
 
 /// Labels on every container warren creates.
@@ -93,10 +143,10 @@ impl Warren {
                             .warn(&format!("cleanup: could not remove container {id}: {e}"));
                     }
                 }
-                Undo::Worktree { repo, path, branch } => {
-                    if let Err(e) = repo.remove_worktree(&path) {
+                Undo::Tree { repo, path, branch } => {
+                    if let Err(e) = crate::repo::discard(&path, &self.trash()) {
                         self.reporter.warn(&format!(
-                            "cleanup: could not remove worktree {}: {e}",
+                            "cleanup: could not remove {}: {e}",
                             path.display()
                         ));
                     }
@@ -109,6 +159,7 @@ impl Warren {
                     }
                 }
                 Undo::Reservation(name) => {
+                    crate::tools::remove_private_config(&self.root, &name);
                     let _ = self.store.delete_environment(&name);
                     crate::envlog::remove(&self.root, &name);
                 }
@@ -154,23 +205,25 @@ impl Warren {
         undo.push(Undo::Reservation(name.clone()));
         self.log_event(&name, &format!("creating ({} runtime)", plan.runtime));
 
-        // 2. The worktree, on branch warren/<name>. Meanwhile, connect to
-        // the runtime and, when no host command could change the build
-        // inputs, get the image: both mostly wait on other processes.
-        self.reporter.step("creating worktree");
+        // 2. The environment's own repository, on branch warren/<name>
+        // (see crate::repo). Meanwhile, connect to the runtime and, when no
+        // host command could change the build inputs, get the image: both
+        // mostly wait on other processes.
+        self.reporter.step("creating the repository");
         let early_image = plan.hooks.pre_start.is_empty() && plan.initialize.is_none();
-        let worktree = {
-            let repo = plan.repo.clone();
+        let tree = {
+            let (repo, root) = (plan.repo.clone(), self.root.clone());
             let (path, branch) = (rec.worktree.clone(), rec.branch.clone());
-            let spares = self.spares(&plan.project, plan.runtime);
-            let add = move || repo.add_worktree(&path, &branch, Some(&spares));
+            let make = move || new_tree(&root, &repo, &path, &branch);
             async move {
                 if plan.runtime == RuntimeKind::Docker {
-                    tokio::task::spawn_blocking(add).await
+                    tokio::task::spawn_blocking(make)
+                        .await
+                        .map_err(|e| EnvError::Other(format!("creating the repository: {e}")))?
                 } else {
                     // Nothing to overlap with, and a process that stays
                     // single-threaded can fork its sandbox helper.
-                    Ok(add())
+                    make()
                 }
             }
         };
@@ -186,22 +239,29 @@ impl Warren {
             };
             Ok::<_, EnvError>((runtime, image))
         };
-        let (worktree, prepared) = tokio::join!(worktree, prepare);
-        let worktree = worktree
-            .map_err(|e| EnvError::Other(format!("creating the worktree: {e}")))
-            .and_then(|r| r.map_err(|e| EnvError::at("creating the worktree")(e.into())));
-        if let Ok(created_branch) = &worktree {
-            undo.push(Undo::Worktree {
+        let (tree, prepared) = tokio::join!(tree, prepare);
+        if let Ok(made) = &tree {
+            undo.push(Undo::Tree {
                 repo: plan.repo.clone(),
                 path: rec.worktree.clone(),
-                branch: created_branch.then(|| rec.branch.clone()),
+                branch: made.created_branch.then(|| rec.branch.clone()),
             });
         }
-        worktree?;
+        let made = tree.map_err(EnvError::at("creating the repository"))?;
+        if made.from_pool || made.base_is_head {
+            // The next environment finds a ready repository.
+            crate::pool::fill_in_background(
+                &self.settings.warren_exe(),
+                &self.root,
+                &plan.repo.root,
+            );
+        }
         let (runtime, mut image) = prepared?;
 
-        // 3. Host-side commands: pre_start hooks, then initializeCommand.
-        let host_env = self.host_command_env(&name, plan);
+        // 3. Host-side commands: pre_start hooks, then initializeCommand,
+        // in the main checkout, never in the environment's tree (whose
+        // files the agent writes); the tree is `WARREN_WORKTREE`.
+        let host_env = self.host_command_env(&name, plan, &rec.worktree);
         for (i, hook) in plan.hooks.pre_start.iter().enumerate() {
             let step = if plan.hooks.pre_start.len() > 1 {
                 format!("pre_start[{i}]")
@@ -211,7 +271,7 @@ impl Warren {
             run_on_host(
                 &step,
                 &crate::spec::LifecycleCommand::Shell(hook.clone()),
-                &rec.worktree,
+                &plan.repo.root,
                 &host_env,
                 &*self.reporter,
             )
@@ -222,7 +282,7 @@ impl Warren {
             run_on_host(
                 "initializeCommand",
                 cmd,
-                &rec.worktree,
+                &plan.repo.root,
                 &host_env,
                 &*self.reporter,
             )
@@ -348,7 +408,7 @@ impl Warren {
     }
 
     /// Env for commands warren runs on the host for an environment.
-    fn host_command_env(&self, name: &str, plan: &Plan) -> Vec<(String, String)> {
+    fn host_command_env(&self, name: &str, plan: &Plan, tree: &Path) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = self
             .host
             .vars
@@ -365,6 +425,10 @@ impl Warren {
             services: &plan.services,
             proxy_port: plan.proxy_port,
         }));
+        env.push((
+            warren_core::vars::WARREN_WORKTREE.into(),
+            tree.to_string_lossy().into_owned(),
+        ));
         env
     }
 
@@ -379,13 +443,30 @@ impl Warren {
             ),
             (_, Some(h)) => h.to_string_lossy().into_owned(),
         };
+        let tool_config = match &host_home {
+            Some(h) if !plan.tools.is_empty() => crate::tools::private_config(
+                &self.root,
+                &rec.name,
+                h,
+                &plan.tools,
+            )
+            .unwrap_or_else(|e| {
+                self.reporter.warn(&format!(
+                    "cannot copy the tools' configuration ({e}); the tools start unconfigured"
+                ));
+                Vec::new()
+            }),
+            _ => Vec::new(),
+        };
+        let object_dirs = crate::repo::object_dirs(&plan.repo);
         let sys = system_mounts(&MountContext {
             worktree: &rec.worktree,
             workspace_folder: &plan.workspace_folder,
-            git_dir: &plan.repo.git_dir,
+            object_dirs: &object_dirs,
             host_home: host_home.as_deref(),
             container_home: &home,
             tools: &plan.tools,
+            tool_config: &tool_config,
             credentials: &plan.credentials,
         });
         for m in &sys.missing {

@@ -39,6 +39,12 @@ pub enum EnvError {
         count: usize,
         sample: Vec<String>,
     },
+    #[error("the commits of `{name}` cannot be brought back: {reason}")]
+    CommitsNotBroughtBack { name: String, reason: String },
+    #[error("cannot tell whether the tree of `{name}` has uncommitted changes: {reason}")]
+    Unproven { name: String, reason: String },
+    #[error("removing `{name}` did not finish: {reason}")]
+    Unfinished { name: String, reason: String },
     #[error("the repository at `{0}` has no commits yet; a worktree needs one")]
     NoCommits(PathBuf),
     #[error("{step} failed")]
@@ -102,6 +108,15 @@ impl warren_core::Hint for EnvError {
             EnvError::Dirty { name, worktree, .. } => Some(format!(
                 "commit or stash the changes in `{}`, or discard them with `warren rm --force {name}`",
                 worktree.display()
+            )),
+            EnvError::CommitsNotBroughtBack { name, .. } => Some(format!(
+                "start it (`warren start {name}`) so warren can take them, or drop them with `warren rm --force {name}`"
+            )),
+            EnvError::Unproven { name, .. } => Some(format!(
+                "look at it with `warren exec {name} -- git status`; `warren rm --force {name}` removes it anyway"
+            )),
+            EnvError::Unfinished { name, .. } => Some(format!(
+                "`warren ls` shows it as failed; run `warren rm {name}` again once the cause is fixed (or `--force`)"
             )),
             EnvError::NoCommits(p) => Some(format!(
                 "make a first commit: `git -C {} commit --allow-empty -m init`",

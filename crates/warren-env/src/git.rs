@@ -211,115 +211,20 @@ impl Repo {
         }
     }
 
-    /// Adds a worktree at `path` on `branch`, creating the branch from HEAD
-    /// unless it exists (a branch kept from an earlier environment of the
-    /// same name continues where it left off). A usable spare worktree is
-    /// taken when `spares` allows (see [`crate::spare`]). Returns whether the
-    /// branch was created.
-    pub fn add_worktree(
-        &self,
-        path: &Path,
-        branch: &str,
-        spares: Option<&crate::spare::Spares>,
-    ) -> Result<bool, GitError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
-        }
-        let _lock = self.worktree_lock()?;
-        if let Some(created) = spares.and_then(|s| self.adopt_spare(s, path, branch)) {
-            return Ok(created);
-        }
-        let path_os = path.as_os_str();
-        if self.branch_exists(branch) {
-            git(
-                &self.root,
-                [
-                    OsStr::new("worktree"),
-                    OsStr::new("add"),
-                    OsStr::new("--quiet"),
-                    path_os,
-                    OsStr::new(branch),
-                ],
-            )?;
-            Ok(false)
-        } else {
-            git(
-                &self.root,
-                [
-                    OsStr::new("worktree"),
-                    OsStr::new("add"),
-                    OsStr::new("--quiet"),
-                    OsStr::new("-b"),
-                    OsStr::new(branch),
-                    path_os,
-                    OsStr::new("HEAD"),
-                ],
-            )?;
-            Ok(true)
-        }
-    }
-
-    /// Retires a clean worktree: parks it as a spare when it can be reused,
-    /// else removes it. Returns whether it was parked.
-    pub fn retire_worktree(
-        &self,
-        path: &Path,
-        spares: &crate::spare::Spares,
-    ) -> Result<bool, GitError> {
-        {
-            let _lock = self.worktree_lock()?;
-            if self.park_worktree(path, spares) {
-                return Ok(true);
-            }
-        }
-        self.remove_worktree(path).map(|()| false)
-    }
-
-    /// Removes a worktree (discarding its changes) and prunes git's record of it.
-    pub fn remove_worktree(&self, path: &Path) -> Result<(), GitError> {
-        let _lock = self.worktree_lock()?;
-        if path.exists() {
-            let res = git(
-                &self.root,
-                [
-                    OsStr::new("worktree"),
-                    OsStr::new("remove"),
-                    OsStr::new("--force"),
-                    OsStr::new("--force"),
-                    path.as_os_str(),
-                ],
-            );
-            if res.is_ok() {
-                return Ok(());
-            }
-            if path.exists() {
-                // Not a registered worktree any more (or locked): remove the
-                // directory ourselves; prune below cleans git's side.
-                std::fs::remove_dir_all(path).map_err(GitError::Spawn)?;
-            }
-        }
-        git(&self.root, ["worktree", "prune"])?;
-        Ok(())
-    }
-
-    /// Serialises worktree changes of this repository across processes:
-    /// `git worktree add` reads the other worktrees' metadata and fails
-    /// ("failed to read .git/worktrees/X/commondir") while a concurrent one
-    /// is half-written. Released when dropped.
-    fn worktree_lock(&self) -> Result<std::fs::File, GitError> {
-        use std::os::fd::AsRawFd;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.git_dir.join("warren-worktree.lock"))
-            .map_err(GitError::Spawn)?;
-        // SAFETY: flock(2) on a descriptor we own; the lock goes with it.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        if rc != 0 {
-            return Err(GitError::Spawn(std::io::Error::last_os_error()));
-        }
-        Ok(file)
+    /// Whether `branch` is the checked-out branch of the main checkout or of
+    /// any of its linked worktrees (git refuses to delete it then).
+    pub(crate) fn branch_checked_out(&self, branch: &str) -> bool {
+        let want = format!("ref: refs/heads/{branch}");
+        let heads = std::iter::once(self.git_dir.join("HEAD")).chain(
+            std::fs::read_dir(self.git_dir.join("worktrees"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path().join("HEAD")),
+        );
+        heads
+            .filter_map(|h| std::fs::read_to_string(h).ok())
+            .any(|h| h.trim() == want)
     }
 
     /// Deletes a local branch (not checked out anywhere), like `git branch -D`.
@@ -331,42 +236,6 @@ impl Repo {
         }
         git(&self.root, ["branch", "-D", "--quiet", branch]).map(|_| ())
     }
-}
-
-/// What `git status` says of a worktree.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WorktreeStatus {
-    /// Uncommitted changes and untracked files (`--porcelain` lines).
-    pub changes: Vec<String>,
-    /// Whether it holds ignored files (build output, dependencies, `.env`).
-    pub ignored: bool,
-}
-
-/// The status of a worktree, ignored files included (one git process).
-pub fn worktree_status(worktree: &Path) -> Result<WorktreeStatus, GitError> {
-    let out = git(
-        worktree,
-        [
-            "status",
-            "--porcelain",
-            "--untracked-files=normal",
-            "--ignored=matching",
-        ],
-    )?;
-    let mut status = WorktreeStatus::default();
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        if line.starts_with("!! ") {
-            status.ignored = true;
-        } else {
-            status.changes.push(line.to_string());
-        }
-    }
-    Ok(status)
-}
-
-/// Uncommitted changes in a worktree (`git status --porcelain`), one line each.
-pub fn uncommitted_changes(worktree: &Path) -> Result<Vec<String>, GitError> {
-    worktree_status(worktree).map(|s| s.changes)
 }
 
 #[cfg(test)]
@@ -393,7 +262,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn discover_add_remove_worktree() {
+    fn discover_from_a_subdirectory_and_delete_a_branch() {
         let tmp = tempfile::tempdir().unwrap();
         let repo_dir = tmp.path().join("repo");
         std::fs::create_dir(&repo_dir).unwrap();
@@ -402,26 +271,9 @@ pub(crate) mod tests {
         let repo = Repo::discover(&repo_dir.join("sub")).unwrap();
         assert_eq!(repo.root, std::fs::canonicalize(&repo_dir).unwrap());
         assert!(repo.has_commits());
-
-        let wt = tmp.path().join("wt/one");
-        assert!(repo.add_worktree(&wt, "warren/one", None).unwrap());
-        assert_eq!(
-            Repo::discover(&wt).unwrap(),
-            repo,
-            "a worktree resolves to the main checkout"
-        );
-        assert!(uncommitted_changes(&wt).unwrap().is_empty());
-        std::fs::write(wt.join("f"), "x").unwrap();
-        assert_eq!(uncommitted_changes(&wt).unwrap(), ["?? f"]);
-
-        repo.remove_worktree(&wt).unwrap();
-        assert!(!wt.exists());
+        let head = repo.head_commit().unwrap();
+        repo.create_branch_fs("warren/one", &head).unwrap().unwrap();
         assert!(repo.branch_exists("warren/one"));
-        assert!(
-            !repo.add_worktree(&wt, "warren/one", None).unwrap(),
-            "existing branch is reused"
-        );
-        repo.remove_worktree(&wt).unwrap();
         repo.delete_branch("warren/one").unwrap();
         assert!(!repo.branch_exists("warren/one"));
     }

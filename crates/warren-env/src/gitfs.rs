@@ -212,34 +212,6 @@ impl Repo {
         }
         Some(result)
     }
-
-    /// Whether git would do anything for a checkout beyond writing files and
-    /// the index, which moving a ready worktree into place cannot imitate: a
-    /// `post-checkout` hook (here or through `core.hooksPath`), per-worktree
-    /// config, or upstream set-up of new branches. Config files are only
-    /// scanned for the keys; a false "yes" just means git is used.
-    pub fn checkout_has_side_effects(&self, home: Option<&Path>) -> bool {
-        if self.git_dir.join("hooks/post-checkout").exists() {
-            return true;
-        }
-        let mut configs = vec![self.git_dir.join("config"), PathBuf::from("/etc/gitconfig")];
-        if let Some(h) = home {
-            configs.push(h.join(".gitconfig"));
-            configs.push(h.join(".config/git/config"));
-        }
-        if let Some(x) = std::env::var_os("XDG_CONFIG_HOME") {
-            configs.push(PathBuf::from(x).join("git/config"));
-        }
-        configs.iter().any(|c| match std::fs::read_to_string(c) {
-            Ok(text) => {
-                let text = text.to_ascii_lowercase();
-                ["hookspath", "worktreeconfig", "autosetupmerge", "include"]
-                    .iter()
-                    .any(|k| text.contains(k))
-            }
-            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
-        })
-    }
 }
 
 /// The user's git identity (`user.name`, `user.email`) as git would find
@@ -308,47 +280,6 @@ fn config_value(raw: &str) -> String {
         }
     }
     out.trim().to_string()
-}
-
-/// Whether an index file is version 2 and marks no entry "assume
-/// unchanged": then `git status` calling the worktree clean means what it
-/// says. (Version 3+ carries skip-worktree bits, which also hide changes.)
-pub fn index_is_plain(index: &Path) -> bool {
-    let Ok(data) = std::fs::read(index) else {
-        return false;
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
-    };
-    if data.get(..4) != Some(b"DIRC") || u32_at(4) != Some(2) {
-        return false;
-    }
-    let Some(count) = u32_at(8) else {
-        return false;
-    };
-    let mut at = 12;
-    for _ in 0..count {
-        // 62 fixed bytes (stat data, mode, sha, flags), then the path,
-        // NUL-padded to a multiple of 8.
-        let Some(flags) = data
-            .get(at + 60..at + 62)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-        else {
-            return false;
-        };
-        if flags & 0xC000 != 0 {
-            return false;
-        }
-        let Some(nul) = data
-            .get(at + 62..)
-            .and_then(|rest| rest.iter().position(|&b| b == 0))
-        else {
-            return false;
-        };
-        let len = 62 + nul;
-        at += (len + 8) & !7;
-    }
-    at <= data.len()
 }
 
 #[cfg(test)]
@@ -437,22 +368,5 @@ mod tests {
         git(tmp.path(), ["branch", "warren/cfg"]).unwrap();
         git(tmp.path(), ["config", "branch.warren/cfg.remote", "origin"]).unwrap();
         assert!(repo.delete_branch_fs("warren/cfg").is_none());
-    }
-
-    #[test]
-    fn index_flags() {
-        let tmp = tempfile::tempdir().unwrap();
-        init_repo(tmp.path());
-        std::fs::write(tmp.path().join("a"), "a").unwrap();
-        std::fs::write(tmp.path().join("bb"), "b").unwrap();
-        git(tmp.path(), ["add", "a", "bb"]).unwrap();
-        let index = tmp.path().join(".git/index");
-        assert!(index_is_plain(&index));
-        git(tmp.path(), ["update-index", "--assume-unchanged", "bb"]).unwrap();
-        assert!(!index_is_plain(&index));
-        git(tmp.path(), ["update-index", "--no-assume-unchanged", "bb"]).unwrap();
-        assert!(index_is_plain(&index));
-        git(tmp.path(), ["update-index", "--skip-worktree", "a"]).unwrap();
-        assert!(!index_is_plain(&index));
     }
 }

@@ -3,6 +3,7 @@
 //! is the service: `run` (one call for `warren run`), `create`, `start`,
 //! `stop`, `rm`, `exec`, `ls`, `logs`.
 
+mod commits;
 mod create;
 pub mod envlog;
 mod error;
@@ -16,6 +17,8 @@ mod manager;
 pub mod mounts;
 mod ops;
 pub mod plan;
+pub mod pool;
+pub mod repo;
 pub mod reporter;
 pub mod resolve;
 mod run;
@@ -23,9 +26,9 @@ mod serve;
 #[cfg(test)]
 mod service_tests;
 pub mod snapshot;
-pub mod spare;
 pub mod spec;
 pub mod steps;
+pub mod tools;
 
 pub use error::EnvError;
 pub use ls::{EnvView, Listing, Orphan, ServiceView};

@@ -172,17 +172,9 @@ impl Warren {
         self.root.join("worktrees").join(project).join(name)
     }
 
-    /// Where spare worktrees of `project` are kept (see [`crate::spare`]),
-    /// for an environment on `runtime`.
-    pub fn spares(&self, project: &str, runtime: RuntimeKind) -> crate::spare::Spares {
-        crate::spare::Spares {
-            dir: self.root.join("worktrees").join(project).join(".spare"),
-            home: self.host.home(),
-            clear: match runtime {
-                RuntimeKind::Sandbox => &[],
-                _ => warren_runtime::local::PROTECTED_WORKTREE_NAMES,
-            },
-        }
+    /// Where discarded trees wait to be deleted (by the pool filler).
+    pub fn trash(&self) -> PathBuf {
+        self.root.join("trash")
     }
 
     /// The record of `name`, or [`EnvError::NotFound`] naming the known ones.

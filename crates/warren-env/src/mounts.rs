@@ -1,9 +1,9 @@
-//! The mounts warren adds to every container: the worktree, the main
-//! repository's `.git` (so git works inside a linked worktree), its hooks and
-//! config read-only (a hook planted by an agent would otherwise run on the
-//! host at the user's next commit), the config dirs of the tools the
-//! environment uses, and the credential sets it opted into (read-only).
-//! Nothing else from the home directory is mounted.
+//! The mounts warren adds to every container: the environment's tree (with
+//! its own repository inside, see [`crate::repo`]), the main repository's
+//! object directories read-only (what the environment's git borrows), the
+//! environment's private copy of each tool's config (see [`crate::tools`]),
+//! and the credential sets it opted into (read-only). Nothing else from the
+//! main repository or the home directory is mounted.
 
 use std::path::{Path, PathBuf};
 
@@ -13,15 +13,19 @@ use warren_runtime::{Mount, MountKind};
 /// Inputs for [`system_mounts`].
 #[derive(Debug, Clone)]
 pub struct MountContext<'a> {
+    /// The environment's tree on the host.
     pub worktree: &'a Path,
     pub workspace_folder: &'a str,
-    /// The main repository's `.git` directory.
-    pub git_dir: &'a Path,
+    /// The main repository's object directories (shown read-only at their
+    /// host paths, where the tree's `objects/info/alternates` points).
+    pub object_dirs: &'a [PathBuf],
     /// The user's home on the host.
     pub host_home: Option<&'a Path>,
     /// Home of the user inside the environment.
     pub container_home: &'a str,
     pub tools: &'a [String],
+    /// The private copies of the tools' config: `(source, path under $HOME)`.
+    pub tool_config: &'a [(PathBuf, String)],
     pub credentials: &'a [String],
 }
 
@@ -51,46 +55,29 @@ pub fn container_home(user: Option<&str>) -> String {
     }
 }
 
-/// Computes the system mounts. Creates `.git/hooks` if missing so it can be
-/// mounted read-only.
+/// Computes the system mounts.
 pub fn system_mounts(ctx: &MountContext<'_>) -> SystemMounts {
     let mut out = SystemMounts::default();
     out.mounts
         .push(bind(ctx.worktree, ctx.workspace_folder, false));
-    let git_dir = ctx.git_dir.to_string_lossy().into_owned();
-    out.mounts.push(bind(ctx.git_dir, &git_dir, false));
-    let hooks = ctx.git_dir.join("hooks");
-    if !hooks.exists() {
-        let _ = std::fs::create_dir_all(&hooks);
+    for dir in ctx.object_dirs {
+        out.mounts.push(bind(dir, &dir.to_string_lossy(), true));
     }
-    if hooks.is_dir() {
-        out.mounts
-            .push(bind(&hooks, &format!("{git_dir}/hooks"), true));
+    for (source, rel) in ctx.tool_config {
+        out.mounts.push(bind(
+            source,
+            &format!("{}/{rel}", ctx.container_home),
+            false,
+        ));
     }
-    let config = ctx.git_dir.join("config");
-    if config.is_file() {
-        out.mounts
-            .push(bind(&config, &format!("{git_dir}/config"), true));
+    for tool in ctx.tools {
+        if let Some(info) = tools::tool(tool) {
+            push_unique(&mut out.passthrough_env, info.credential_env);
+        }
     }
-
     let Some(home) = ctx.host_home else {
         return out;
     };
-    for tool in ctx.tools {
-        let Some(info) = tools::tool(tool) else {
-            continue;
-        };
-        for rel in info.config_paths {
-            let src = home.join(rel);
-            if src.exists() {
-                // Tools write session state and refreshed logins here, so
-                // these are read-write (unlike credentials).
-                out.mounts
-                    .push(bind(&src, &format!("{}/{rel}", ctx.container_home), false));
-            }
-        }
-        push_unique(&mut out.passthrough_env, info.credential_env);
-    }
     for cred in ctx.credentials {
         let Some(info) = tools::credential(cred) else {
             continue;
@@ -125,23 +112,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_requested_tools_and_credentials() {
+    fn the_tree_objects_read_only_private_tool_config_and_opted_in_credentials() {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
-        for d in [".claude", ".codex", ".ssh", ".aws"] {
+        for d in [".ssh", ".aws"] {
             std::fs::create_dir_all(home.join(d)).unwrap();
         }
-        std::fs::write(home.join(".claude.json"), "{}").unwrap();
-        let git_dir = tmp.path().join("repo/.git");
-        std::fs::create_dir_all(&git_dir).unwrap();
-        std::fs::write(git_dir.join("config"), "").unwrap();
+        let objects = tmp.path().join("repo/.git/objects");
+        let private = tmp.path().join("root/configs/x/.claude");
         let m = system_mounts(&MountContext {
             worktree: &tmp.path().join("wt"),
             workspace_folder: "/workspace",
-            git_dir: &git_dir,
+            object_dirs: std::slice::from_ref(&objects),
             host_home: Some(&home),
             container_home: "/root",
             tools: &["claude".into()],
+            tool_config: &[(private.clone(), ".claude".into())],
             credentials: &["ssh".into(), "gpg".into()],
         });
         let targets: Vec<(&str, bool)> = m
@@ -149,23 +135,17 @@ mod tests {
             .iter()
             .map(|m| (m.target.as_str(), m.read_only))
             .collect();
-        let g = git_dir.to_string_lossy();
+        let o = objects.to_string_lossy();
         assert_eq!(
             targets,
             vec![
                 ("/workspace", false),
-                (&*g, false),
-                (&*format!("{g}/hooks"), true),
-                (&*format!("{g}/config"), true),
+                (&*o, true),
                 ("/root/.claude", false),
-                ("/root/.claude.json", false),
                 ("/root/.ssh", true),
             ]
         );
-        assert!(
-            git_dir.join("hooks").is_dir(),
-            "hooks dir created so it can be mounted read-only"
-        );
+        assert_eq!(m.mounts[2].source, private.to_string_lossy());
         assert!(m.passthrough_env.contains(&"ANTHROPIC_API_KEY".to_string()));
         assert!(!m.passthrough_env.contains(&"OPENAI_API_KEY".to_string()));
         assert_eq!(m.missing, vec![home.join(".gnupg")]);

@@ -7,7 +7,7 @@ use warren_runtime::{ExecIo, ExecSpec, ExitStatus, Runtime};
 use warren_store::{EnvRecord, Route};
 
 use crate::error::EnvError;
-use crate::git::{GitError, Repo, WorktreeStatus, worktree_status};
+use crate::git::Repo;
 use crate::manager::Warren;
 use crate::spec::{EnvSpec, LifecycleCommand};
 use crate::steps::{InsideRunner, run_on_host};
@@ -348,6 +348,10 @@ impl Warren {
                     self.reporter.warn(&format!("{e}; stopping anyway"));
                 }
             }
+            // Its commits come back while it can still make a bundle.
+            if let Err(e) = self.bring_back(&rec).await {
+                self.reporter.warn(&e.to_string());
+            }
             // Routes go first: the proxy stops sending traffic while the
             // services shut down, instead of answering 502.
             self.store.remove_routes(name)?;
@@ -372,8 +376,9 @@ impl Warren {
         Ok(())
     }
 
-    /// Runs a `.warren.yaml` host hook of an existing environment, in its
-    /// worktree, with the host's env plus the environment's `WARREN_*`.
+    /// Runs a `.warren.yaml` host hook of an existing environment in the
+    /// main checkout, with the host's env plus the environment's `WARREN_*`
+    /// and `WARREN_WORKTREE`.
     async fn host_hook(
         &self,
         rec: &EnvRecord,
@@ -397,120 +402,124 @@ impl Warren {
             services: &spec.services,
             proxy_port: spec.proxy_port,
         }));
-        let dir = if rec.worktree.exists() {
-            rec.worktree.clone()
-        } else {
-            rec.project_path.clone()
-        };
+        // In the main checkout, never in the environment's tree: a
+        // `run: ./setup.sh` must run the project's script, not one the
+        // agent rewrote.
+        env.push((
+            warren_core::vars::WARREN_WORKTREE.into(),
+            rec.worktree.to_string_lossy().into_owned(),
+        ));
+        let dir = rec.project_path.clone();
         let cmd = LifecycleCommand::Shell(script.to_string());
         run_on_host(step, &cmd, &dir, &env, &*self.reporter).await
     }
 
-    /// Removes an environment: container, routes, worktree and state; the
-    /// branch stays unless asked. Refuses a dirty worktree without `force`.
+    /// Removes an environment: container, routes, tree and state; the
+    /// branch stays unless asked. Without `force`, its commits are brought
+    /// back first and it refuses a tree it cannot prove clean.
     pub async fn rm(&self, name: &str, opts: RmOptions) -> Result<RmOutcome, EnvError> {
         self.rm_checked(name, opts, None).await
     }
 
-    /// [`Warren::rm`] with the worktree's `git status` already taken (`run
-    /// --rm` takes it while the environment stops).
+    /// [`Warren::rm`] with the tree's uncommitted changes already known
+    /// (`run --rm` proves an untouched tree clean without git).
     pub async fn rm_checked(
         &self,
         name: &str,
         opts: RmOptions,
-        status: Option<Result<WorktreeStatus, GitError>>,
+        changes: Option<Vec<String>>,
     ) -> Result<RmOutcome, EnvError> {
         let rec = self.record(name)?;
-        // Only a worktree git calls clean, ignored files included, may be
-        // kept as a spare for the next environment.
-        let mut reusable = false;
-        if !opts.force && rec.worktree.exists() {
-            let status = status.unwrap_or_else(|| worktree_status(&rec.worktree));
-            reusable = status
-                .as_ref()
-                .is_ok_and(|s| s.changes.is_empty() && !s.ignored);
-            let changes = status.map(|s| s.changes).unwrap_or_default();
-            if !changes.is_empty() {
-                return Err(EnvError::Dirty {
-                    name: name.to_string(),
-                    worktree: rec.worktree.clone(),
-                    count: changes.len(),
-                    sample: changes.into_iter().take(5).collect(),
-                });
+        if rec.worktree.exists() {
+            match self.bring_back(&rec).await {
+                Ok(tip) if !opts.force => {
+                    let changes = match changes {
+                        Some(c) => c,
+                        None => self.tree_changes(&rec, &tip).await?,
+                    };
+                    if !changes.is_empty() {
+                        return Err(EnvError::Dirty {
+                            name: name.to_string(),
+                            worktree: rec.worktree.clone(),
+                            count: changes.len(),
+                            sample: changes.into_iter().take(5).collect(),
+                        });
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if !opts.force => return Err(e),
+                Err(e) => self
+                    .reporter
+                    .warn(&format!("{e}; removing anyway (--force)")),
             }
         }
         // A running environment with stop hooks goes through the stop flow
         // first (pre_stop inside, post_stop on the host).
-        let mut stopped = rec.state != EnvState::Running;
         if rec.state == EnvState::Running {
             let hooks = Self::spec_of(&rec).map(|s| s.hooks).unwrap_or_default();
-            if !hooks.pre_stop.is_empty() || !hooks.post_stop.is_empty() {
-                match self.stop(name).await {
-                    Ok(()) => stopped = true,
-                    Err(e) => self
-                        .reporter
-                        .warn(&format!("stopping `{name}` before removal: {e}")),
-                }
+            if (!hooks.pre_stop.is_empty() || !hooks.post_stop.is_empty())
+                && let Err(e) = self.stop(name).await
+            {
+                self.reporter
+                    .warn(&format!("stopping `{name}` before removal: {e}"));
             }
         }
         self.store.remove_routes(name)?;
-        // The container and the worktree go at the same time: both take
-        // a while (engine teardown, file deletion) and neither needs the
-        // other. The dirty check above already protected the work.
-        let container = async {
-            if let Some(id) = &rec.container_id {
-                match self.runtime(rec.runtime).await {
-                    Ok(rt) => rt.remove(id).await?,
-                    Err(e) if opts.force => self
-                        .reporter
-                        .warn(&format!("{e}; removing warren's record anyway")),
-                    Err(e) => return Err(e),
+        // The container first: while it may still run, its tree stays.
+        if let Some(id) = &rec.container_id {
+            let removed = match self.runtime(rec.runtime).await {
+                Ok(rt) => rt.remove(id).await.map_err(EnvError::from),
+                Err(e) => Err(e),
+            };
+            match removed {
+                Ok(()) => {}
+                Err(e) if opts.force => self
+                    .reporter
+                    .warn(&format!("{e}; removing warren's record anyway (--force)")),
+                Err(e) => {
+                    // Nothing else is removed: `ls` shows it failed, and
+                    // `rm` can finish once the runtime answers again.
+                    self.store.set_state(name, EnvState::Failed)?;
+                    self.log_event(name, &format!("removal failed: {e}"));
+                    return Err(EnvError::Unfinished {
+                        name: name.to_string(),
+                        reason: e.to_string(),
+                    });
                 }
             }
-            Ok::<(), EnvError>(())
-        };
-        let (project, worktree, branch) = (
-            rec.project_path.clone(),
-            rec.worktree.clone(),
-            rec.branch.clone(),
-        );
-        let delete_branch = opts.delete_branch;
-        let spares = self.spares(&rec.project, rec.runtime);
+        }
+        let main = Repo::at_checkout(&rec.project_path);
+        let (tree, trash, branch) = (rec.worktree.clone(), self.trash(), rec.branch.clone());
+        let delete_branch = opts.delete_branch && rec.project_path.exists();
         let files = move || -> Result<bool, EnvError> {
-            let repo = Repo::at_checkout(&project);
-            if project.exists() && reusable && worktree.exists() {
-                repo.retire_worktree(&worktree, &spares)?;
-            } else if project.exists() {
-                repo.remove_worktree(&worktree)?;
-            } else if worktree.exists() {
-                std::fs::remove_dir_all(&worktree).map_err(|e| {
-                    EnvError::Io(format!("cannot remove `{}`", worktree.display()), e)
-                })?;
-            }
-            if let Some(parent) = worktree.parent() {
+            crate::repo::discard(&tree, &trash)
+                .map_err(|e| EnvError::Io(format!("cannot remove `{}`", tree.display()), e))?;
+            if let Some(parent) = tree.parent() {
                 let _ = std::fs::remove_dir(parent);
             }
-            if delete_branch && project.exists() {
-                match repo.delete_branch(&branch) {
+            if delete_branch {
+                match main.delete_branch(&branch) {
                     Ok(()) => return Ok(true),
-                    Err(e) if repo.branch_exists(&branch) => return Err(e.into()),
+                    Err(e) if main.branch_exists(&branch) => return Err(e.into()),
                     Err(_) => {}
                 }
             }
             Ok(false)
         };
-        let (container, files) = if reusable && !stopped {
-            // Stopping a sandbox takes its mount points out of the worktree;
-            // a worktree kept as a spare moves after that.
-            let container = container.await;
-            (container, tokio::task::spawn_blocking(files).await)
-        } else {
-            tokio::join!(container, tokio::task::spawn_blocking(files))
-        };
-        container?;
-        let branch_deleted = files.map_err(|e| EnvError::Other(e.to_string()))??;
+        let branch_deleted = tokio::task::spawn_blocking(files)
+            .await
+            .map_err(|e| EnvError::Other(e.to_string()))??;
+        crate::tools::remove_private_config(&self.root, name);
         self.store.delete_environment(name)?;
         crate::envlog::remove(&self.root, name);
+        // The filler empties the trash (and readies the next repository).
+        if rec.project_path.exists() {
+            crate::pool::fill_in_background(
+                &self.settings.warren_exe(),
+                &self.root,
+                &rec.project_path,
+            );
+        }
         Ok(RmOutcome {
             name: name.to_string(),
             branch: rec.branch,
@@ -657,16 +666,13 @@ impl Warren {
     /// Whether the environment's branch has commits beyond where it
     /// started (the agent's work, to be kept).
     pub fn has_new_commits(&self, rec: &EnvRecord) -> bool {
-        let repo = Repo::at_checkout(&rec.project_path);
         let base = Self::spec_of(rec).ok().and_then(|s| s.base_commit);
-        match (base, repo.branch_tip(&rec.branch)) {
+        let tip = crate::repo::tip(&rec.worktree, &rec.branch)
+            .or_else(|| Repo::at_checkout(&rec.project_path).branch_tip(&rec.branch));
+        match (base, tip) {
             (Some(base), Some(tip)) => base != tip,
-            _ => crate::git::git(
-                &rec.project_path,
-                ["rev-list", "--count", &format!("HEAD..{}", rec.branch)],
-            )
-            .map(|n| n.trim() != "0")
-            .unwrap_or(true),
+            // Unknown: keep the branch.
+            _ => true,
         }
     }
 

@@ -9,7 +9,6 @@ use warren_runtime::{ExecIo, ExitStatus};
 use warren_store::EnvRecord;
 
 use crate::error::EnvError;
-use crate::git::{WorktreeStatus, worktree_status};
 use crate::manager::Warren;
 use crate::ops::RmOptions;
 use crate::resolve::RunRequest;
@@ -31,12 +30,14 @@ pub struct RunSpec {
 }
 
 /// What `--rm` did after the command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Teardown {
     /// Removed. Its branch is kept when it has new commits (the agent's work).
     Removed { branch_kept: bool },
     /// Kept, stopped: its tree has this many uncommitted changes.
     KeptDirty { changes: usize },
+    /// Kept, stopped: warren could not prove its work safe (the reason).
+    Kept { reason: String },
 }
 
 /// The result of [`Warren::run`].
@@ -51,6 +52,11 @@ pub struct RunOutcome {
     pub cannot_exec: Option<String>,
     /// Set with `--rm`.
     pub teardown: Option<Teardown>,
+}
+
+/// The commit an environment started at.
+fn spec_base(rec: &EnvRecord) -> Option<String> {
+    Warren::spec_of(rec).ok().and_then(|s| s.base_commit)
 }
 
 /// The interactive program when no command is given: the tool, else a
@@ -98,10 +104,7 @@ impl Warren {
         // it is the same after CMD, the teardown needs no `git status`.
         let snapshot =
             (plan.scratch && plan.initialize.is_none() && plan.hooks.pre_start.is_empty())
-                .then(|| {
-                    let admin = crate::gitfs::read_gitdir_file(&rec.worktree.join(".git"))?;
-                    TreeSnapshot::take(&[&rec.worktree, &admin])
-                })
+                .then(|| TreeSnapshot::take(&[&rec.worktree]))
                 .flatten();
         self.reporter.created(&self.view_now(&rec)?);
 
@@ -144,6 +147,14 @@ impl Warren {
         let teardown = if spec.rm {
             Some(self.teardown(&name, snapshot).await?)
         } else {
+            // The branch in the main repository shows what the command
+            // committed (the environment keeps running).
+            let rec = self.record(&name)?;
+            if crate::repo::tip(&rec.worktree, &rec.branch).as_deref() != spec_base(&rec).as_deref()
+                && let Err(e) = self.bring_back(&rec).await
+            {
+                self.reporter.warn(&e.to_string());
+            }
             None
         };
         Ok(RunOutcome {
@@ -154,57 +165,39 @@ impl Warren {
         })
     }
 
-    /// `--rm` after the command: a branch with new commits is kept (the
-    /// agent's work), one without is deleted with the environment; a dirty
-    /// tree keeps the whole environment, stopped.
+    /// `--rm` after the command: the environment stops (bringing its
+    /// commits back); a branch with new commits is kept (the agent's work),
+    /// one without is deleted with the environment; a tree with uncommitted
+    /// work, or one whose commits could not be brought back, keeps the whole
+    /// environment, stopped.
     async fn teardown(
         &self,
         name: &str,
         snapshot: Option<TreeSnapshot>,
     ) -> Result<Teardown, EnvError> {
         let rec = self.record(name)?;
-        let has_commits = self.has_new_commits(&rec);
+        // Nothing of the environment may run while the tree is looked at.
+        if rec.state == EnvState::Running {
+            self.stop(name).await?;
+        }
+        // A tree warren made, unchanged since (its `.git` included), is
+        // clean and has no new commit: no git needed to know.
+        let untouched = snapshot.is_some_and(|s| s.unchanged());
+        let rec = self.record(name)?;
+        let has_commits = !untouched && self.has_new_commits(&rec);
         let opts = RmOptions {
             force: false,
             delete_branch: !has_commits,
         };
-        // The environment ends either way (removed, or kept stopped), so it
-        // stops while git looks at the tree.
-        let mut stopped = false;
-        let status = if rec.state == EnvState::Running && rec.worktree.exists() {
-            if let Some(snapshot) = snapshot {
-                // Nothing of the environment may run while the tree is
-                // compared: stop first.
-                self.stop(name).await?;
-                stopped = true;
-                Some(if snapshot.unchanged() {
-                    Ok(WorktreeStatus::default())
-                } else {
-                    worktree_status(&rec.worktree)
-                })
-            } else {
-                let worktree = rec.worktree.clone();
-                let check = tokio::task::spawn_blocking(move || worktree_status(&worktree));
-                let (stop, status) = tokio::join!(self.stop(name), check);
-                stop?;
-                stopped = true;
-                status.ok()
-            }
-        } else {
-            // A one-shot container has ended with its command.
-            snapshot
-                .is_some_and(|s| s.unchanged())
-                .then(|| Ok(WorktreeStatus::default()))
-        };
-        match self.rm_checked(name, opts, status).await {
+        match self.rm_checked(name, opts, untouched.then(Vec::new)).await {
             Ok(_) => Ok(Teardown::Removed {
                 branch_kept: has_commits,
             }),
-            Err(EnvError::Dirty { count, .. }) => {
-                if !stopped {
-                    self.stop(name).await?;
-                }
-                Ok(Teardown::KeptDirty { changes: count })
+            Err(EnvError::Dirty { count, .. }) => Ok(Teardown::KeptDirty { changes: count }),
+            Err(e @ (EnvError::CommitsNotBroughtBack { .. } | EnvError::Unproven { .. })) => {
+                Ok(Teardown::Kept {
+                    reason: e.to_string(),
+                })
             }
             Err(e) => Err(e),
         }

@@ -131,9 +131,10 @@ impl LocalRuntime {
         spec: &CreateSpec,
         id: &str,
         workdir: &Path,
-    ) -> Result<warren_sandbox::Policy> {
+    ) -> Result<(warren_sandbox::Policy, Vec<(PathBuf, PathBuf)>)> {
         let name = spec.hostname.clone().unwrap_or_else(|| id.to_string());
         let mut policy = warren_sandbox::Policy::new(&name, workdir, &self.env_dir(id), &self.home);
+        let mut home_links = Vec::new();
         for m in &spec.mounts {
             if m.kind != MountKind::Bind {
                 return Err(RuntimeError::Other(format!(
@@ -143,6 +144,15 @@ impl LocalRuntime {
             }
             let source = PathBuf::from(&m.source);
             if source == workdir {
+                continue;
+            }
+            // A private copy shown at a path under `$HOME` (a tool's
+            // config): the sandbox's `$HOME` is a private directory, where a
+            // symlink to the copy (shown read-write at its own path) stands.
+            let target = PathBuf::from(&m.target);
+            if m.source != m.target && !m.read_only && target.starts_with(&self.home) {
+                policy.read_write.push(source.clone());
+                home_links.push((target, source));
                 continue;
             }
             if m.source != m.target {
@@ -168,8 +178,32 @@ impl LocalRuntime {
         if spec.network.as_deref() == Some("none") {
             policy.network = warren_sandbox::Network::None;
         }
-        policy.scratch = spec.scratch;
-        Ok(policy)
+        // The links live in the private `$HOME` on disk, not in a tmpfs.
+        policy.scratch = spec.scratch && home_links.is_empty();
+        Ok((policy, home_links))
+    }
+
+    /// Makes each `(target, source)` of `links` a symlink in the private
+    /// `$HOME` of `policy` (`target` is a path under the user's home).
+    fn link_home(
+        &self,
+        policy: &warren_sandbox::Policy,
+        links: &[(PathBuf, PathBuf)],
+    ) -> Result<()> {
+        for (target, source) in links {
+            let Ok(rel) = target.strip_prefix(&self.home) else {
+                continue;
+            };
+            let link = policy.home_dir.join(rel);
+            if let Some(parent) = link.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| io_err(format!("creating `{}`", parent.display()), e))?;
+            }
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(source, &link)
+                .map_err(|e| io_err(format!("linking `{}`", link.display()), e))?;
+        }
+        Ok(())
     }
 }
 
@@ -299,17 +333,23 @@ impl Runtime for LocalRuntime {
                 workdir.display()
             )));
         }
-        let policy = match self.kind {
-            RuntimeKind::Sandbox => Some(self.policy_for(spec, &id, &workdir)?),
-            _ => None,
+        let (policy, home_links) = match self.kind {
+            RuntimeKind::Sandbox => {
+                let (p, links) = self.policy_for(spec, &id, &workdir)?;
+                (Some(p), links)
+            }
+            _ => (None, Vec::new()),
         };
         std::fs::create_dir_all(&dir)
             .map_err(|e| io_err(format!("creating `{}`", dir.display()), e))?;
-        if let Some(p) = &policy
-            && let Err(e) = warren_sandbox::prepare_env(p)
-        {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(sandbox_err(e));
+        if let Some(p) = &policy {
+            let prepared = warren_sandbox::prepare_env(p)
+                .map_err(sandbox_err)
+                .and_then(|()| self.link_home(p, &home_links));
+            if let Err(e) = prepared {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
         }
         let env = LocalEnv {
             id: id.clone(),

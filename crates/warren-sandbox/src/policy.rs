@@ -242,13 +242,6 @@ impl Policy {
                 placeholder: Placeholder::Dir,
             });
         }
-        // A worktree's `.git` is a file naming its gitdir; rewritten, it could point host
-        // git at a directory with an agent-written config (core.fsmonitor runs code).
-        out.push(ProtectedPath {
-            path: wt.join(".git"),
-            root: wt.clone(),
-            placeholder: Placeholder::None,
-        });
         if let Some(git) = &self.git_dir {
             out.push(ProtectedPath {
                 path: git.join("hooks"),

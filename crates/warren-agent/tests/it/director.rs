@@ -83,7 +83,7 @@ fn serve_requires_an_environment_or_the_host_runtime() {
     eprintln!("{err}");
     assert_ne!(code, 0);
     assert!(
-        err.contains("--env NAME") && err.contains("--runtime host"),
+        err.contains("warren agent serve NAME") && err.contains("--runtime host"),
         "{err}"
     );
 }

@@ -152,6 +152,15 @@ pub fn dispatch(cli: Cli, host: HostEnv) -> anyhow::Result<ExitCode> {
         Command::Agent(args) => agent::agent(&ctx, args),
         Command::Task(args) => task::task(&ctx, args),
         Command::Completions(args) => completions::completions(args),
+        Command::FillPool { path } => {
+            let root = ctx.root()?;
+            let main = warren_env::git::Repo::at_checkout(&path);
+            if let Some(head) = main.head_commit() {
+                let pool = warren_env::pool::Pool::of(&root, &main);
+                pool.fill(&main, &head, &root.join("trash"))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

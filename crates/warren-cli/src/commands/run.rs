@@ -81,7 +81,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(why) = &outcome.cannot_exec {
         p.err_line(&format!("warren: {why}"));
     }
-    match outcome.teardown {
+    match &outcome.teardown {
         Some(Teardown::Removed { branch_kept: true }) => {
             p.message(&format!("kept branch {} (it has new commits)", rec.branch))
         }
@@ -89,7 +89,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(Teardown::KeptDirty { changes }) => p.warning(&format!(
             "kept `{0}` (stopped): its worktree has {1}; `warren rm --force {0}` discards them",
             rec.name,
-            plural(changes, "uncommitted change", "uncommitted changes")
+            plural(*changes, "uncommitted change", "uncommitted changes")
+        )),
+        Some(Teardown::Kept { reason }) => p.warning(&format!(
+            "kept `{0}` (stopped): {reason}; `warren rm --force {0}` removes it anyway",
+            rec.name
         )),
     }
     if args.json {

@@ -116,7 +116,7 @@ fn run_passes_exit_code_and_sets_variables_labels_and_ports() {
 }
 
 #[test]
-fn git_works_inside_on_the_worktree_and_hooks_stay_read_only() {
+fn git_works_inside_its_own_repository_and_the_main_one_stays_read_only() {
     if !require_docker() {
         return;
     }
@@ -133,15 +133,28 @@ fn git_works_inside_on_the_worktree_and_hooks_stay_read_only() {
             "set -e; git status --short; echo hi > new.txt; git add new.txt; \
              git -c user.name=a -c user.email=a@b commit -q -m 'from inside'; \
              git log --oneline -1; git diff HEAD~1 --stat; \
-             gd=$(git rev-parse --git-common-dir); \
-             if touch $gd/hooks/pre-commit 2>/dev/null; then echo HOOKS-WRITABLE; fi; \
-             if echo x >> $gd/config 2>/dev/null; then echo CONFIG-WRITABLE; fi",
+             echo gitdir=$(git rev-parse --absolute-git-dir); \
+             objects=$(cat .git/objects/info/alternates); \
+             if touch $objects/planted 2>/dev/null; then echo OBJECTS-WRITABLE; fi; \
+             main=$(dirname $objects); \
+             if ls $main/config $main/hooks $main/refs 2>/dev/null; then echo MAIN-VISIBLE; fi; \
+             echo refs=$(git for-each-ref --format='%(refname)' | tr '\n' ' ')",
         ])
         .ok();
     assert!(run.stdout.contains("from inside"), "{}", run.stdout);
     assert!(run.stdout.contains("new.txt | 1 +"), "{}", run.stdout);
-    assert!(!run.stdout.contains("HOOKS-WRITABLE"), "{}", run.stdout);
-    assert!(!run.stdout.contains("CONFIG-WRITABLE"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("gitdir=/workspace/.git\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("OBJECTS-WRITABLE"), "{}", run.stdout);
+    assert!(!run.stdout.contains("MAIN-VISIBLE"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("refs=refs/heads/warren/gitty\n"),
+        "only its own branch: {}",
+        run.stdout
+    );
     progress!("the commit is on the branch, seen from the host");
     assert!(git(&ctx.repo, &["log", "--oneline", "-1", "warren/gitty"]).contains("from inside"));
     assert!(!ctx.repo.join(".git/hooks/pre-commit").exists());
@@ -269,9 +282,10 @@ fn lifecycle_once_vs_every_start_and_a_changed_command_runs_again() {
         run.stderr
     );
     assert!(
-        ctx.root.join("worktrees/repo/lc/lc.init").exists(),
-        "initializeCommand ran on the host"
+        ctx.repo.join("lc.init").exists(),
+        "initializeCommand ran on the host, in the main checkout"
     );
+    std::fs::remove_file(ctx.repo.join("lc.init")).unwrap();
 
     progress!("stop + start: postStart again, the once-per-container steps not");
     ctx.warren(&["stop", "lc"]).ok();
@@ -465,8 +479,14 @@ fn ten_concurrent_runs_get_ten_distinct_environments() {
     assert_eq!(names.len(), 10, "{names:?}");
     assert!(envs.iter().all(|e| e["state"] == "running"));
     assert_eq!(ctx.containers().len(), 10);
-    let worktrees = git(&ctx.repo, &["worktree", "list"]).lines().count();
-    assert_eq!(worktrees, 11, "main checkout + 10 worktrees");
+    let repos: std::collections::HashSet<String> = envs
+        .iter()
+        .map(|e| {
+            let tree = std::path::Path::new(e["worktree"].as_str().unwrap());
+            git(tree, &["rev-parse", "--absolute-git-dir"])
+        })
+        .collect();
+    assert_eq!(repos.len(), 10, "ten repositories of their own: {repos:?}");
 }
 
 #[test]

@@ -15,4 +15,3 @@ mod routing;
 mod sandbox;
 mod settings;
 mod snapshots;
-mod spares;
