@@ -444,18 +444,16 @@ impl Warren {
             (_, Some(h)) => h.to_string_lossy().into_owned(),
         };
         let tool_config = match &host_home {
-            Some(h) if !plan.tools.is_empty() => crate::tools::private_config(
-                &self.root,
-                &rec.name,
-                h,
-                &plan.tools,
-            )
-            .unwrap_or_else(|e| {
-                self.reporter.warn(&format!(
+            Some(h) if !plan.tools.is_empty() => {
+                crate::tools::private_config(&self.root, &rec.name, h, &plan.tools).unwrap_or_else(
+                    |e| {
+                        self.reporter.warn(&format!(
                     "cannot copy the tools' configuration ({e}); the tools start unconfigured"
                 ));
-                Vec::new()
-            }),
+                        Vec::new()
+                    },
+                )
+            }
             _ => Vec::new(),
         };
         let object_dirs = crate::repo::object_dirs(&plan.repo);

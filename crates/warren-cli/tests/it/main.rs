@@ -7,6 +7,7 @@
 #[macro_use]
 mod harness;
 
+mod attacker;
 mod commands;
 mod config;
 mod environments;
