@@ -49,7 +49,7 @@ impl Warren {
     /// Configuration warnings come back with it; errors of every file come
     /// back together as [`EnvError::Config`].
     pub async fn plan(&self, req: &RunRequest) -> Result<Loaded<Plan>, EnvError> {
-        let repo = Repo::discover(&req.path)?;
+        let repo = self.project_of(&req.path)?;
         let cli = CliOverrides {
             runtime: req.runtime,
             tool: req.tool.clone(),
@@ -70,6 +70,31 @@ impl Warren {
             warnings: loaded.warnings,
             path: loaded.path,
         })
+    }
+
+    /// The project `path` belongs to. Inside an environment's tree (a
+    /// repository of its own, under the warren root) that is the
+    /// environment's project: its configuration is read from the main
+    /// checkout, never from a tree the agent writes.
+    fn project_of(&self, path: &Path) -> Result<Repo, EnvError> {
+        let repo = Repo::discover(path)?;
+        let trees = self.root.join("worktrees");
+        let trees = std::fs::canonicalize(&trees).unwrap_or(trees);
+        if !repo.root.starts_with(&trees) {
+            return Ok(repo);
+        }
+        let owner = self
+            .store
+            .environments()?
+            .into_iter()
+            .find(|r| std::fs::canonicalize(&r.worktree).ok().as_ref() == Some(&repo.root));
+        match owner {
+            Some(rec) => Ok(Repo::at_checkout(&rec.project_path)),
+            None => Err(EnvError::Other(format!(
+                "`{}` is inside warren's root but belongs to no environment; run warren in the project's own checkout",
+                repo.root.display()
+            ))),
+        }
     }
 
     /// Loads the effective configuration of the project at `repo_root`.

@@ -45,7 +45,14 @@ impl DockerRuntime {
             host: host.clone(),
             source,
         };
-        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        // A local socket is named explicitly (an empty `DOCKER_HOST` means
+        // the default socket, as for the docker CLI); anything else is
+        // bollard's to parse.
+        let docker = match host.strip_prefix("unix://") {
+            Some(path) => Docker::connect_with_socket(path, 120, bollard::API_DEFAULT_VERSION),
+            None => Docker::connect_with_defaults(),
+        }
+        .map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         Ok(DockerRuntime { docker, host })
     }

@@ -11,6 +11,7 @@ mod attacker;
 mod commands;
 mod config;
 mod environments;
+mod fail_closed;
 mod rough_edges;
 mod routing;
 mod sandbox;
