@@ -196,7 +196,7 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
         "runtimes",
         "host",
         Level::Warn,
-        "only with `--runtime host`: NO isolation (the agent is you: your files, keys, network and processes)",
+        "only with `--runtime host`: NO isolation: the agent runs as you, reads your keys and home, changes every repository (the main .git too), reaches every local service and outlives warren (docs/SECURITY.md)",
     ));
 
     // Programs and name resolution.
