@@ -50,6 +50,13 @@ pub enum AgentError {
         env: Option<String>,
         reason: String,
     },
+    #[error("{what} is {len} bytes: too long for one command-line argument (at most {limit})")]
+    ArgumentTooLong {
+        what: String,
+        len: usize,
+        limit: usize,
+        hint: String,
+    },
     #[error("no agent server is running")]
     NoAgent,
     #[error("{} agent servers are running ({}); say which one", .names.len(), .names.join(", "))]
@@ -109,6 +116,7 @@ impl warren_core::Hint for AgentError {
                     .and_then(|v| v.as_str())
                     .unwrap_or("no answer")
             )),
+            AgentError::ArgumentTooLong { hint, .. } => Some(hint.clone()),
             AgentError::NoAgent => Some(
                 "start one: `warren agent serve --env NAME` (or `--runtime host`)".into(),
             ),

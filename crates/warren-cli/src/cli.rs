@@ -284,7 +284,9 @@ pub struct ServeArgs {
     /// The AI tool (claude, codex, gemini, aider, opencode, custom).
     #[arg(long, default_value = "claude", add = ArgValueCandidates::new(complete::tools))]
     pub tool: String,
-    /// Command template for `--tool custom`, e.g. `'mytool --print {{ prompt }}'`.
+    /// Command template for `--tool custom`, e.g. `'mytool --print {{ prompt }}'`;
+    /// `{{ prompt_file }}` is the path of a file holding the prompt (needed
+    /// for prompts over 100 KiB, which cannot be one argument).
     #[arg(long)]
     pub command: Option<String>,
     /// Port to listen on (127.0.0.1); a free one when left out.

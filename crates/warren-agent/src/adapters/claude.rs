@@ -1,4 +1,5 @@
-//! Claude Code: `claude -p --output-format stream-json --verbose … -- PROMPT`.
+//! Claude Code: `claude -p --output-format stream-json --verbose …` with the
+//! prompt on stdin.
 //!
 //! The stream: `system/init` carries the session id, `assistant` events are
 //! progress, the final `result` event carries the answer, usage and cost. A
@@ -8,7 +9,7 @@ use serde_json::Value;
 
 use super::{
     Adapter, ExitInfo, HeadlessRequest, InteractiveOptions, Invocation, Outcome, OutputParser,
-    Progress, ToolFailure, Usage, argv, classify, failure_from_exit, push_opt,
+    Progress, PromptInput, ToolFailure, Usage, argv, classify, failure_from_exit, push_opt,
 };
 use crate::error::AgentError;
 
@@ -42,10 +43,7 @@ impl Adapter for Claude {
             "--append-system-prompt",
             o.append_system_prompt.as_deref(),
         );
-        Invocation {
-            argv: a,
-            env: sandbox_env(o.skip_permissions),
-        }
+        Invocation::new(a, sandbox_env(o.skip_permissions))
     }
 
     fn headless(&self, bin: &str, r: &HeadlessRequest) -> Result<Invocation, AgentError> {
@@ -66,12 +64,20 @@ impl Adapter for Claude {
             "--append-system-prompt",
             r.append_system_prompt.as_deref(),
         );
-        // `--` so a prompt starting with `-` is never read as an option.
-        a.push("--".into());
-        a.push(r.prompt.clone());
+        // The instructions stay an argument (claude has no stdin for them):
+        // they must fit.
+        super::check_arg_lengths(
+            &a,
+            "the appended system prompt (`--append-system-prompt` and the task's `project.prompt`)",
+            "shorten the project prompt, or put long instructions into the repository (CLAUDE.md)",
+        )?;
+        // `-p` with no positional prompt reads it from stdin: any size, and
+        // out of `ps` (a positional one is in every local user's view of
+        // /proc/PID/cmdline). Stdin always, so there is one path to test.
         Ok(Invocation {
             argv: a,
             env: sandbox_env(r.skip_permissions),
+            input: PromptInput::Stdin(r.prompt.clone()),
         })
     }
 
@@ -232,8 +238,9 @@ mod tests {
         assert_eq!(
             inv.argv.join(" "),
             "claude -p --output-format stream-json --verbose --model opus --max-turns 3 \
-             --session-id u-1 --dangerously-skip-permissions --append-system-prompt be brief -- -fix it"
+             --session-id u-1 --dangerously-skip-permissions --append-system-prompt be brief"
         );
+        assert_eq!(inv.input, PromptInput::Stdin("-fix it".into()));
         assert_eq!(inv.env, [("IS_SANDBOX".to_string(), "1".to_string())]);
         let inv = Claude
             .headless(

@@ -95,6 +95,28 @@ impl RunSink for LiveSink<'_> {
 }
 
 impl Shared {
+    /// The tool request of one attempt at `spec`.
+    fn request(
+        &self,
+        spec: &TaskSpec,
+        resume: Option<String>,
+        new_session_id: Option<String>,
+    ) -> HeadlessRequest {
+        let instructions = match (&self.cfg.append_system_prompt, &spec.instructions) {
+            (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        HeadlessRequest {
+            prompt: spec.prompt.clone(),
+            model: spec.model.clone(),
+            resume,
+            new_session_id,
+            skip_permissions: self.cfg.skip_permissions,
+            max_turns: self.cfg.max_turns,
+            append_system_prompt: instructions,
+        }
+    }
+
     /// Reserves the agent and starts `spec` in the background.
     pub(crate) fn start_task(self: &Arc<Self>, spec: TaskSpec) -> Result<Started, ApiError> {
         let task_id = uuid_v4();
@@ -107,6 +129,15 @@ impl Shared {
             }
             None => (None, None),
         };
+        // A command line the tool cannot be started with (an argument over
+        // the kernel's limit) is the request's fault: refuse it now.
+        let req = self.request(&spec, spec.resume.clone(), new_session_id.clone());
+        if let Err(e) = self.adapter.headless(&self.tool_binary(), &req) {
+            let hint = warren_core::Hint::hint(&e)
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            return Err(ApiError::validation(format!("{e}{hint}")));
+        }
         // Resume only works from the directory the session started in.
         let workdir = match &spec.resume {
             Some(s) => {
@@ -195,44 +226,26 @@ impl Shared {
         let mut cancel = live.cancel.subscribe();
         let mut redactor = self.redactor.clone();
         redactor.add_env(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let instructions = match (&self.cfg.append_system_prompt, &spec.instructions) {
-            (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
-            (a, b) => a.clone().or_else(|| b.clone()),
-        };
         let mut resume = spec.resume.clone();
         let mut attempt: u32 = 0;
         let (raw, outcome, argv) = loop {
             attempt += 1;
             live.lock().attempts = attempt as i64;
-            let req = HeadlessRequest {
-                prompt: spec.prompt.clone(),
-                model: spec.model.clone(),
-                resume: resume.clone(),
-                new_session_id: new_session_id.clone(),
-                skip_permissions: self.cfg.skip_permissions,
-                max_turns: self.cfg.max_turns,
-                append_system_prompt: instructions.clone(),
-            };
+            let req = self.request(&spec, resume.clone(), new_session_id.clone());
             let mut inv = match self.adapter.headless(&self.tool_binary(), &req) {
                 Ok(inv) => inv,
                 Err(e) => {
-                    let raw = RawRun {
-                        exit: crate::adapters::ExitInfo {
-                            code: None,
-                            signal: None,
-                        },
-                        stdout: String::new(),
-                        stderr: String::new(),
-                        stopped: None,
-                        spawn_error: Some(std::io::Error::other(e.to_string())),
-                        killed: false,
-                    };
+                    let raw = RawRun::not_started(std::io::Error::other(e.to_string()));
                     break (raw, Outcome::default(), Vec::new());
                 }
             };
             inv.env.extend(self.cfg.tool_env.iter().cloned());
             inv.env.extend(spec.env.iter().cloned());
-            let argv: Vec<String> = inv.argv.iter().map(|a| redactor.redact(a)).collect();
+            let argv: Vec<String> = inv
+                .display_argv()
+                .iter()
+                .map(|a| redactor.redact(a))
+                .collect();
             live.lock().argv = argv.clone();
             if let Some(dir) = &workdir
                 && let Err(e) = std::fs::create_dir_all(dir)

@@ -298,10 +298,10 @@ impl Shared {
         let mut wait = Duration::from_millis(500);
         let mut stop = self.stop_signal();
         loop {
-            let inv = Invocation {
-                argv: self.adapter.probe(&self.tool_binary()),
-                env: self.cfg.tool_env.clone(),
-            };
+            let inv = Invocation::new(
+                self.adapter.probe(&self.tool_binary()),
+                self.cfg.tool_env.clone(),
+            );
             let mut parser = self.adapter.parser();
             let mut sink = NullSink;
             let (_tx, mut rx) = watch::channel(false);

@@ -44,8 +44,6 @@ fn task_result_session_usage_and_debug() {
             "--verbose",
             "--session-id",
             &session,
-            "--",
-            "hello world"
         ]
     );
     assert!(d["stdout"].as_str().unwrap().contains(r#""type":"result""#));

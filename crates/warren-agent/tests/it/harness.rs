@@ -21,6 +21,30 @@ pub fn tool(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A prompt of `chars` characters that would break a careless command line:
+/// it starts with `-`, has newlines, quotes, `$` and multi-byte characters,
+/// and asks the test tools to `measure` what they received.
+pub fn long_prompt(chars: usize) -> String {
+    let mut s = String::from("-measure this: ");
+    let mut n = s.chars().count();
+    let mut i = 0;
+    while n < chars {
+        let line = format!("line {i}: ü✓ \"quoted\" $HOME `x` --flag\n");
+        n += line.chars().count();
+        s.push_str(&line);
+        i += 1;
+    }
+    s.chars().take(chars).collect()
+}
+
+/// What the test tools answer to a `measure` prompt: its exact bytes.
+pub fn measured(prompt: &str) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(prompt.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("received {} bytes, sha256 {hex}", prompt.len())
+}
+
 /// An in-process agent server on its own runtime and warren root.
 pub struct TestServer {
     pub rt: tokio::runtime::Runtime,
@@ -37,6 +61,15 @@ pub fn http() -> ureq::Agent {
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into()
+}
+
+/// A server running the fake `tool` (`tests/tools/TOOL`).
+pub fn server_for(tool_name: &str, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    server(|c| {
+        c.tool = tool_name.into();
+        c.tool_bin = Some(tool(tool_name).display().to_string());
+        tweak(c);
+    })
 }
 
 /// A server running the fake `claude`, with short grace and backoff.
@@ -327,4 +360,33 @@ pub fn wait_idle(url: &str) {
         assert!(t0.elapsed() < Duration::from_secs(20), "{url} never idle");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether the Docker engine answers (and the test images are built). Under
+/// CI a missing engine is a test failure, elsewhere a skip (printed).
+pub fn require_docker() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    let ok = *OK.get_or_init(|| {
+        let ok = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-test-images.sh");
+            let st = Command::new(script).status().unwrap();
+            assert!(st.success(), "building the test images failed");
+        }
+        ok
+    });
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Docker engine is not reachable; under CI this is a failure"
+        );
+        eprintln!("SKIPPED: the Docker engine is not reachable");
+    }
+    ok
 }

@@ -12,5 +12,6 @@ mod env_mode;
 mod fuzz;
 mod harness;
 mod history;
+mod prompts;
 mod real_cli;
 mod security;
