@@ -147,6 +147,12 @@ pub struct ExecArgs {
     /// this process's value (keeps secrets out of the command line).
     #[arg(long = "env", short = 'e', value_name = "KEY[=VALUE]")]
     pub env: Vec<String>,
+    /// Read more variables for the command from inherited descriptor FD:
+    /// `KEY=VALUE` entries each ended by NUL. For programs that start `warren
+    /// exec` (the agent server): the values stay out of argv and out of this
+    /// process's own environment, where they would steer it.
+    #[arg(long, value_name = "FD", hide = true)]
+    pub env_fd: Option<i32>,
     /// Command and arguments.
     #[arg(last = true, required = true)]
     pub cmd: Vec<String>,
