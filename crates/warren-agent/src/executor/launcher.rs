@@ -4,8 +4,11 @@
 //! deliver the prompt ([`PromptInput`]) in the form the place allows.
 
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+
+use warren_core::envpipe;
 
 use crate::adapters::{Invocation, PROMPT_FILE, PromptInput};
 
@@ -18,6 +21,62 @@ pub struct Prepared {
     pub stdin: Option<Vec<u8>>,
     /// The prompt file on the host; removed when this is dropped (after the run).
     pub prompt_file: Option<tempfile::TempPath>,
+    /// Variables for `warren exec --env-fd`, sent once the command runs.
+    pub env_pipe: Option<EnvPipe>,
+}
+
+/// A pipe whose read end the command inherits (at the same number) and
+/// reads variables from; the caller closes `read` after spawning and writes
+/// `data` to `write`.
+#[derive(Debug)]
+pub struct EnvPipe {
+    pub read: OwnedFd,
+    pub write: OwnedFd,
+    pub data: Vec<u8>,
+}
+
+impl EnvPipe {
+    fn new(data: Vec<u8>) -> std::io::Result<EnvPipe> {
+        let mut fds: [RawFd; 2] = [0; 2];
+        // SAFETY: pipe2 fills two new descriptors. O_CLOEXEC: no other child
+        // started meanwhile inherits them; ours gets the read end by
+        // `inherit` below.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just created and are owned here only.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // The child sets up its stdio on 0-2 before it keeps this one: a
+        // read end there (this process started with a closed stdin) would
+        // be overwritten.
+        let read = if read.as_raw_fd() <= 2 {
+            // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor (or -1).
+            let fd = unsafe { libc::fcntl(read.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: `fd` is new and owned here only.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        } else {
+            read
+        };
+        Ok(EnvPipe { read, write, data })
+    }
+
+    /// Lets `cmd`'s process inherit the read end.
+    fn inherit(&self, cmd: &mut tokio::process::Command) {
+        let fd = self.read.as_raw_fd();
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls fcntl(2), which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
 }
 
 /// Builds the OS command for an invocation.
@@ -85,6 +144,7 @@ impl Launcher for HostLauncher {
             cmd,
             stdin,
             prompt_file: file,
+            env_pipe: None,
         })
     }
 
@@ -97,10 +157,13 @@ impl Launcher for HostLauncher {
     }
 }
 
-/// Runs the tool inside an environment: `warren exec -T [-i] -e K … NAME --
-/// argv`, with the values in the subprocess's environment (never in its
-/// argv, which every local user can read in `/proc/*/cmdline`). `warren
-/// exec` forwards SIGTERM/SIGINT to the command, runs it in the
+/// Runs the tool inside an environment: `warren exec -T [-i] [--env-fd N]
+/// NAME -- argv`. The variables (the tool's, and a task's `env`) travel
+/// through a pipe at descriptor N: never in argv, which every local user
+/// can read in `/proc/*/cmdline`, and never in `warren exec`'s own
+/// environment, where a task's `LD_PRELOAD`, `PATH` or `DOCKER_HOST` would
+/// steer the host-side process instead of reaching only the command.
+/// `warren exec` forwards SIGTERM/SIGINT to the command, runs it in the
 /// environment's workspace and passes its exit code through; with `-i` it
 /// passes its stdin on (the prompt).
 #[derive(Debug, Clone)]
@@ -110,8 +173,9 @@ pub struct EnvLauncher {
 }
 
 impl EnvLauncher {
-    /// The full argv (for tests and `/debug`) and the bytes for its stdin.
-    pub fn argv(&self, inv: &Invocation) -> (Vec<String>, Option<Vec<u8>>) {
+    /// The full argv (for tests and `/debug`) and the bytes for its stdin;
+    /// `env_fd` is the descriptor number the variables arrive on.
+    pub fn argv(&self, inv: &Invocation, env_fd: Option<RawFd>) -> (Vec<String>, Option<Vec<u8>>) {
         // A file on the host is out of the environment's reach: the prompt
         // file is the command's stdin there (`/dev/stdin` exists in docker
         // containers and sandboxes alike).
@@ -131,9 +195,9 @@ impl EnvLauncher {
         if stdin.is_some() {
             a.push("-i".into());
         }
-        for (k, _) in &inv.env {
-            a.push("-e".into());
-            a.push(k.clone());
+        if let Some(fd) = env_fd {
+            a.push("--env-fd".into());
+            a.push(fd.to_string());
         }
         a.push(self.env.clone());
         a.push("--".into());
@@ -144,15 +208,23 @@ impl EnvLauncher {
 
 impl Launcher for EnvLauncher {
     fn prepare(&self, inv: &Invocation, _workdir: Option<&Path>) -> std::io::Result<Prepared> {
-        let (argv, stdin) = self.argv(inv);
+        let pipe = if inv.env.is_empty() {
+            None
+        } else {
+            Some(EnvPipe::new(envpipe::encode(&inv.env))?)
+        };
+        let (argv, stdin) = self.argv(inv, pipe.as_ref().map(|p| p.read.as_raw_fd()));
         let mut cmd = tokio::process::Command::new(&argv[0]);
         cmd.args(&argv[1..]);
-        cmd.envs(inv.env.iter().map(|(k, v)| (k, v)));
+        if let Some(p) = &pipe {
+            p.inherit(&mut cmd);
+        }
         configure(&mut cmd, stdin.is_some());
         Ok(Prepared {
             cmd,
             stdin,
             prompt_file: None,
+            env_pipe: pipe,
         })
     }
 
@@ -170,7 +242,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn env_argv_passes_names_not_values_and_keeps_stdin_for_the_prompt() {
+    fn env_argv_has_no_values_and_keeps_stdin_for_the_prompt() {
         let l = EnvLauncher {
             warren_bin: "/bin/warren".into(),
             env: "otter".into(),
@@ -180,22 +252,19 @@ mod tests {
             vec![("IS_SANDBOX".into(), "1".into())],
         );
         assert_eq!(
-            l.argv(&inv).0.join(" "),
-            "/bin/warren exec -T -e IS_SANDBOX otter -- claude -p"
+            l.argv(&inv, Some(7)).0.join(" "),
+            "/bin/warren exec -T --env-fd 7 otter -- claude -p"
         );
         inv.input = PromptInput::Stdin("hello".into());
-        let (argv, stdin) = l.argv(&inv);
-        assert_eq!(
-            argv.join(" "),
-            "/bin/warren exec -T -i -e IS_SANDBOX otter -- claude -p"
-        );
+        let (argv, stdin) = l.argv(&inv, None);
+        assert_eq!(argv.join(" "), "/bin/warren exec -T -i otter -- claude -p");
         assert_eq!(stdin.as_deref(), Some(&b"hello"[..]));
         let inv = Invocation {
             argv: vec!["aider".into(), "--message-file".into(), PROMPT_FILE.into()],
             env: Vec::new(),
             input: PromptInput::File("hi".into()),
         };
-        let (argv, stdin) = l.argv(&inv);
+        let (argv, stdin) = l.argv(&inv, None);
         assert_eq!(
             argv.join(" "),
             "/bin/warren exec -T -i otter -- aider --message-file /dev/stdin"
@@ -226,5 +295,54 @@ mod tests {
         assert!(p.stdin.is_none());
         drop(p);
         assert!(!path.exists(), "removed with the run");
+    }
+}
+
+#[cfg(test)]
+mod env_pipe_tests {
+    use super::*;
+
+    /// The child sees the variables on the descriptor named in its argv,
+    /// and not in its own environment.
+    #[tokio::test]
+    async fn variables_reach_the_child_on_its_descriptor_only() {
+        let l = EnvLauncher {
+            warren_bin: "/bin/warren".into(),
+            env: "e".into(),
+        };
+        let inv = Invocation::new(
+            vec!["tool".into()],
+            vec![("SECRET_X".into(), "v1\nline2".into())],
+        );
+        let mut p = l.prepare(&inv, None).unwrap();
+        let fd = p.env_pipe.as_ref().unwrap().read.as_raw_fd();
+        let args: Vec<String> = p
+            .cmd
+            .as_std()
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args.join(" "), format!("exec -T --env-fd {fd} e -- tool"));
+        // The same pipe handed to a shell that reads it like `warren exec`.
+        let script = format!(
+            "tr '\\0' '|' <&{fd}; echo; env | grep -c SECRET_X || true; ls /proc/self/fd/{} 2>&1 | grep -c 'No such' || true",
+            p.env_pipe.as_ref().unwrap().write.as_raw_fd()
+        );
+        let mut cmd = tokio::process::Command::new("/bin/sh");
+        cmd.args(["-c", &script]);
+        if let Some(pipe) = &p.env_pipe {
+            pipe.inherit(&mut cmd);
+        }
+        cmd.stdout(Stdio::piped()).stdin(Stdio::null());
+        let child = cmd.spawn().unwrap();
+        let pipe = p.env_pipe.take().unwrap();
+        drop(pipe.read);
+        let mut w = std::fs::File::from(pipe.write);
+        w.write_all(&pipe.data).unwrap();
+        drop(w);
+        let out = child.wait_with_output().await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text, "SECRET_X=v1\nline2|\n0\n1\n", "{text}");
+        assert!(!p.cmd.as_std().get_envs().any(|(k, _)| k == "SECRET_X"));
     }
 }

@@ -106,6 +106,20 @@ pub async fn run(
         Err(e) => return RawRun::not_started(e),
     };
     let pgid = child.id();
+    if let Some(pipe) = prepared.env_pipe.take() {
+        // The child has its copy of the read end; the variables go in on a
+        // blocking thread (a pipe holds 64 KiB until the child reads).
+        drop(pipe.read);
+        let mut w = std::fs::File::from(pipe.write);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            match w.write_all(&pipe.data) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => tracing::warn!("cannot send the variables to `warren exec`: {e}"),
+            }
+        });
+    }
     if let (Some(data), Some(mut pipe)) = (prepared.stdin.take(), child.stdin.take()) {
         // All of it at once, then close: claude and gemini give up on stdin
         // if its first byte is late, and wait for its end. A tool may exit

@@ -329,6 +329,21 @@ fn valid_env_name(k: &str) -> bool {
         && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Why a task may not set `k`: variables that steer the dynamic loader (of
+/// the tool and of everything it starts: `LD_PRELOAD` runs code in each) or
+/// warren itself (`WARREN_*`, which warren also sets inside environments).
+/// Everything else reaches only the command.
+fn steering_env_name(k: &str) -> Option<&'static str> {
+    if k.starts_with("LD_") || k.starts_with("DYLD_") || k == "GLIBC_TUNABLES" || k == "GCONV_PATH"
+    {
+        Some("it steers the dynamic loader")
+    } else if k == "WARREN" || k.starts_with("WARREN_") {
+        Some("warren sets and reads the `WARREN_*` variables itself")
+    } else {
+        None
+    }
+}
+
 fn started_body(
     s: &Shared,
     task_id: &str,
@@ -356,6 +371,12 @@ async fn create_task(
             return Err(ApiError::validation(format!(
                 "`env` key `{k}` is not a valid variable name (or its value has NUL)"
             )));
+        }
+        if let Some(why) = steering_env_name(&k) {
+            return Err(
+                ApiError::validation(format!("`env` may not set `{k}`: {why}"))
+                    .with(json!({ "variable": k })),
+            );
         }
         env.push((k, v));
     }

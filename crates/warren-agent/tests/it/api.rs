@@ -284,6 +284,14 @@ fn validation_and_not_found() {
             json!({ "prompt": "x", "env": { "1BAD": "v" } }),
             "bad env name",
         ),
+        (
+            json!({ "prompt": "x", "env": { "LD_PRELOAD": "/tmp/evil.so" } }),
+            "a loader variable",
+        ),
+        (
+            json!({ "prompt": "x", "env": { "WARREN_ROOT": "/tmp" } }),
+            "a warren variable",
+        ),
     ] {
         let (code, b) = s.post("/task", body);
         assert_eq!(

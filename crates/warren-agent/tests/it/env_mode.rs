@@ -202,13 +202,17 @@ fn measuring_template() -> String {
 }
 
 #[test]
-fn a_200k_prompt_reaches_a_docker_environment() {
+fn a_200k_prompt_and_the_tasks_env_reach_a_docker_environment() {
     if !require_docker() {
         return;
     }
     let env = TestEnv::new("dockenv", "docker");
     let prompt = long_prompt(200_000);
-    let template = measuring_template();
+    // The task's variables arrive through `warren exec --env-fd` here too.
+    let template = measuring_template().replace(
+        r#"printf "received %s bytes, sha256 %s" "#,
+        r#"printf "received %s bytes, sha256 %s; note=$TASK_NOTE" "#,
+    );
     let p = ServeProcess::start(
         &env.root,
         &["dockenv", "--tool", "custom", "--command", &template],
@@ -216,12 +220,20 @@ fn a_200k_prompt_reaches_a_docker_environment() {
     );
     wait_idle(&p.url);
     let client = warren_agent::director::Client::new(&env.root, &p.url).unwrap();
-    let v = client.post("/task", &json!({ "prompt": prompt })).unwrap();
+    let v = client
+        .post(
+            "/task",
+            &json!({ "prompt": prompt, "env": { "TASK_NOTE": "from the task" } }),
+        )
+        .unwrap();
     let t =
         warren_agent::director::wait(&client, v["task_id"].as_str().unwrap(), |_, _| {}).unwrap();
-    eprintln!("docker: {} {:.120} {:?}", t.state, t.output, t.error);
+    eprintln!("docker: {} {:.160} {:?}", t.state, t.output, t.error);
     assert_eq!(t.state.as_str(), "completed", "{:?}", t.error);
-    assert_eq!(t.output, measured(&prompt));
+    assert_eq!(
+        t.output,
+        format!("{}; note=from the task", measured(&prompt))
+    );
 }
 
 #[test]
@@ -252,4 +264,242 @@ fn a_200k_prompt_reaches_every_tool_through_warren_exec() {
             assert!(t.output.contains("not a regular file"), "{}", t.output);
         }
     }
+}
+
+/// `/proc/PID/environ` of every process whose argv contains all of `words`.
+fn environs_of(words: &[&str]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(c) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let argv: Vec<String> = c
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        if words.iter().all(|w| argv.iter().any(|a| a == w))
+            && let Ok(env) = std::fs::read(e.path().join("environ"))
+        {
+            found.push((
+                argv.join(" "),
+                String::from_utf8_lossy(&env).replace('\0', "\n"),
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_tasks_env_reaches_the_command_never_the_host_process() {
+    let env = TestEnv::new("envvars", "sandbox");
+    let p = ServeProcess::start(
+        &env.root,
+        &["envvars"],
+        &[("WARREN_TOOL_CLAUDE_BIN", "./tools/claude")],
+    );
+    wait_idle(&p.url);
+    let client = warren_agent::director::Client::new(&env.root, &p.url).unwrap();
+
+    // The attacker's first try: a loader variable. Refused, by name.
+    for name in [
+        "LD_PRELOAD",
+        "LD_AUDIT",
+        "LD_LIBRARY_PATH",
+        "GLIBC_TUNABLES",
+        "WARREN_ROOT",
+    ] {
+        let err = client
+            .post(
+                "/task",
+                &json!({ "prompt": "hi", "env": { name: "/tmp/evil.so" } }),
+            )
+            .unwrap_err();
+        eprintln!("{name}: {err}");
+        match err {
+            warren_agent::AgentError::Api {
+                status,
+                code,
+                message,
+                ..
+            } => {
+                assert_eq!((status, code.as_str()), (400, "validation_error"));
+                assert!(message.contains(&format!("`{name}`")), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // Allowed variables reach the tool inside, and neither the argv nor the
+    // own environment of the host-side `warren exec` that starts it. (A
+    // name that does not look secret: the value is shown, not redacted.)
+    let value = "note-value-7f3a9";
+    let v = client
+        .post(
+            "/task",
+            &json!({
+                "prompt": "show env",
+                "env": {
+                    "TASK_NOTE": value,
+                    "NODE_OPTIONS": format!("--require /tmp/{value}.js"),
+                    "DOCKER_HOST": format!("tcp://{value}:2375"),
+                }
+            }),
+        )
+        .unwrap();
+    let id = v["task_id"].as_str().unwrap().to_string();
+    let t0 = Instant::now();
+    while client.task(&id).unwrap().output.is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(15), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The tool is running (it sleeps after its first line): look at every
+    // `warren exec` of this environment now.
+    let execs = environs_of(&["exec", "--env-fd", "envvars"]);
+    eprintln!(
+        "host-side processes: {:?}",
+        execs.iter().map(|e| &e.0).collect::<Vec<_>>()
+    );
+    assert!(
+        !execs.is_empty(),
+        "the host-side `warren exec` was not found"
+    );
+    for (argv, environ) in &execs {
+        assert!(!argv.contains(value), "in argv: {argv}");
+        assert!(!environ.contains(value), "in the environment of {argv}");
+        assert!(
+            !environ.contains("TASK_NOTE="),
+            "in the environment of {argv}"
+        );
+    }
+    assert!(processes_with(value).is_empty(), "a process has it in argv");
+    let t = warren_agent::director::wait(&client, &id, |_, _| {}).unwrap();
+    eprintln!("inside: {}", t.output);
+    assert_eq!(
+        t.output,
+        format!(
+            "TASK_NOTE={value} NODE_OPTIONS=--require /tmp/{value}.js DOCKER_HOST=tcp://{value}:2375"
+        )
+    );
+}
+
+/// Past the API's name check (as if it had a hole): an `LD_PRELOAD` for the
+/// command must load into the command inside the environment, never into
+/// the host-side `warren exec`. A real shared object records every process
+/// it is loaded into.
+#[test]
+fn ld_preload_for_the_command_never_loads_into_the_host_side_warren_exec() {
+    use warren_agent::adapters::{self, Invocation, Progress};
+    use warren_agent::executor::{self, EnvLauncher, RunLimits, RunSink};
+
+    if Command::new("cc").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no C compiler to build the preload library");
+        return;
+    }
+    let env = TestEnv::new("preload", "sandbox");
+    // In the worktree, which the sandbox shows at the same path: the
+    // library and its log are reachable inside and out.
+    let wt = env.root.join("worktrees/repo/preload");
+    let so = wt.join("evil.so");
+    let log = wt.join("evil.log");
+    let src = wt.join("evil.c");
+    std::fs::write(
+        &src,
+        format!(
+            r#"#include <stdio.h>
+#include <unistd.h>
+__attribute__((constructor)) static void evil(void) {{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n < 0 ? 0 : n] = 0;
+    FILE *f = fopen("{}", "a");
+    if (f) {{ fprintf(f, "loaded into %s\n", exe); fclose(f); }}
+}}
+"#,
+            log.display()
+        ),
+    )
+    .unwrap();
+    let st = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cc failed");
+    // The library works: a host process preloading it is recorded.
+    let st = Command::new("true")
+        .env("LD_PRELOAD", &so)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(seen.contains("loaded into"), "{seen}");
+    std::fs::remove_file(&log).unwrap();
+
+    // `warren exec` needs this test's root: a wrapper sets it (the launcher
+    // adds nothing to the host-side process's environment).
+    let wrapper = wt.join("warren-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nWARREN_ROOT='{}' HOME='{}' exec '{}' \"$@\"\n",
+            env.root.display(),
+            env.root.display(),
+            warren_bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let launcher = EnvLauncher {
+        warren_bin: wrapper,
+        env: "preload".into(),
+    };
+    let inv = Invocation::new(
+        vec!["sh".into(), "-c".into(), "echo preload=$LD_PRELOAD".into()],
+        vec![("LD_PRELOAD".into(), so.display().to_string())],
+    );
+    struct Sink;
+    impl RunSink for Sink {
+        fn stdout_line(&mut self, _: &str) {}
+        fn stderr_line(&mut self, _: &str) {}
+        fn progress(&mut self, _: Progress) {}
+        fn session_id(&mut self, _: &str) {}
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let adapter = adapters::adapter("custom", Some("sh {{ prompt }}")).unwrap();
+    let mut parser = adapter.parser();
+    let (_tx, mut rx) = tokio::sync::watch::channel(false);
+    let run = rt.block_on(executor::run(
+        &launcher,
+        &inv,
+        None,
+        RunLimits {
+            timeout: Duration::from_secs(30),
+            kill_grace: Duration::from_secs(2),
+        },
+        parser.as_mut(),
+        &mut Sink,
+        &mut rx,
+    ));
+    eprintln!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        run.exit, run.stdout, run.stderr
+    );
+    assert_eq!(run.exit.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), format!("preload={}", so.display()));
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    eprintln!("the library was loaded into:\n{seen}");
+    assert!(seen.contains("loaded into"), "not even the command: {seen}");
+    let warren = warren_bin().canonicalize().unwrap();
+    assert!(
+        !seen.contains(&warren.display().to_string()),
+        "loaded into the host-side warren: {seen}"
+    );
 }
