@@ -188,7 +188,8 @@ pub struct Outcome {
 /// One progress event as the tool prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
-    /// `init`, `text`, `tool`, `tool_result`, `error`, `status`.
+    /// `init`, `text`, `tool`, `tool_result`, `error`, `status`, `retry` (the
+    /// tool retries a failed API call by itself).
     pub kind: String,
     pub text: String,
 }

@@ -133,3 +133,29 @@ fn ctrl_c_in_task_cancels_it_on_the_agent() {
         .unwrap();
     assert_ne!(status["state"], "working", "{status}");
 }
+
+#[test]
+fn task_shows_claudes_api_retries_and_says_the_failure_once() {
+    let root = tempfile::tempdir().unwrap();
+    let p = ServeProcess::start(root.path(), &["--runtime", "host", "--name", "dev"], &[]);
+    wait_idle(&p.url);
+    // The fake replays claude's recorded retries against an overloaded API.
+    let (code, out, err) = warren(root.path(), &["task", "api overloaded"]);
+    eprintln!("stdout: {out}\nstderr: {err}");
+    assert_eq!(code, 1);
+    let retries: Vec<&str> = err.lines().filter(|l| l.contains('↻')).collect();
+    assert_eq!(retries.len(), 10, "{err}");
+    assert_eq!(
+        retries[2].trim(),
+        "↻ API error (overloaded, HTTP 529); retry 3/10 in 2.3 s"
+    );
+    let said = "API Error: 529 Overloaded.";
+    let all = format!("{out}{err}");
+    assert_eq!(all.matches(said).count(), 1, "said once: {all}");
+    assert!(
+        err.lines().any(|l| l.starts_with("error: task")
+            && l.contains(said)
+            && l.ends_with("(rate_limited)")),
+        "{err}"
+    );
+}
