@@ -204,7 +204,7 @@ impl Progress {
 }
 
 /// How the tool process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExitInfo {
     pub code: Option<i32>,
     pub signal: Option<i32>,

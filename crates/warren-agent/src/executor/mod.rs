@@ -28,8 +28,8 @@ pub enum StopReason {
     Timeout,
 }
 
-/// What happened to one run.
-#[derive(Debug)]
+/// What happened to one run (the default: nothing, no process).
+#[derive(Debug, Default)]
 pub struct RawRun {
     pub exit: ExitInfo,
     pub stdout: String,
@@ -45,15 +45,8 @@ impl RawRun {
     /// A run whose process could not be started.
     pub fn not_started(e: std::io::Error) -> RawRun {
         RawRun {
-            exit: ExitInfo {
-                code: None,
-                signal: None,
-            },
-            stdout: String::new(),
-            stderr: String::new(),
-            stopped: None,
             spawn_error: Some(e),
-            killed: false,
+            ..RawRun::default()
         }
     }
 }

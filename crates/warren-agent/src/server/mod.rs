@@ -55,8 +55,11 @@ pub struct ServerConfig {
     pub retry_base: Duration,
     /// Finished tasks kept per agent.
     pub keep_tasks: usize,
-    /// Extra env for the tool (host runtime), e.g. from tests.
+    /// Extra env for the tool, e.g. from tests.
     pub tool_env: Vec<(String, String)>,
+    /// Where the tool's login files are looked for (mounted from here into
+    /// environments); `None`: nowhere.
+    pub home: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -81,6 +84,9 @@ impl ServerConfig {
             retry_base: Duration::from_secs(2),
             keep_tasks: 100,
             tool_env: Vec::new(),
+            home: std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(PathBuf::from),
         }
     }
 }

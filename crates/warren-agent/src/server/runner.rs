@@ -13,7 +13,7 @@ use warren_store::{TaskFinish, TaskRecord};
 
 use super::api::ApiError;
 use super::state::{AgentPhase, LiveData, LiveTask, Shared, TaskEvent};
-use crate::adapters::{ErrorClass, HeadlessRequest, Outcome, Progress};
+use crate::adapters::{ErrorClass, HeadlessRequest, Outcome, Progress, ToolFailure};
 use crate::executor::{self, RawRun, RunLimits, RunSink, StopReason};
 use crate::util::uuid_v4;
 use warren_core::time::now_ms;
@@ -95,6 +95,44 @@ impl RunSink for LiveSink<'_> {
 }
 
 impl Shared {
+    /// Why the tool cannot log in at all, when it cannot: none of its key
+    /// variables is set (for the server, in `tool_env`, or in the task's
+    /// `env`), none is stored under `ROOT/credentials/`, and no login file
+    /// is in `home`. Such a run only ends in "not logged in" (claude), or
+    /// retries for minutes (codex, opencode), or waits 5 minutes for a
+    /// browser login (aider). Custom tools are not checked.
+    pub(crate) fn missing_credentials(&self, task_env: &[(String, String)]) -> Option<String> {
+        let info = self.adapter.info()?;
+        let set_in =
+            |list: &[(String, String)], k: &str| list.iter().any(|(n, v)| n == k && !v.is_empty());
+        let is_set = |k: &str| {
+            std::env::var_os(k).is_some_and(|v| !v.is_empty())
+                || set_in(&self.cfg.tool_env, k)
+                || set_in(task_env, k)
+        };
+        let found = warren_core::tools::credential_sources(
+            info,
+            &is_set,
+            self.cfg.home.as_deref(),
+            Some(&self.cfg.root),
+        );
+        if !found.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "`{}` has no credentials: none of {} is set for the agent or stored in `{}`, and no login file is in {}; {}",
+            info.name,
+            info.key_env.join(", "),
+            self.cfg.root.join("credentials").display(),
+            self.cfg
+                .home
+                .as_ref()
+                .map(|h| format!("`{}`", h.display()))
+                .unwrap_or_else(|| "the home directory".into()),
+            info.login_hint
+        ))
+    }
+
     /// The tool request of one attempt at `spec`.
     fn request(
         &self,
@@ -226,6 +264,27 @@ impl Shared {
         let mut cancel = live.cancel.subscribe();
         let mut redactor = self.redactor.clone();
         redactor.add_env(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(message) = self.missing_credentials(&spec.env) {
+            // Fails at once: no run, no retry.
+            let outcome = Outcome {
+                failure: Some(ToolFailure {
+                    class: ErrorClass::Fatal,
+                    reason: "not_logged_in".into(),
+                    message,
+                    resets: None,
+                }),
+                ..Outcome::default()
+            };
+            self.finish_task(
+                &live,
+                RawRun::default(),
+                outcome,
+                Vec::new(),
+                timeout,
+                &redactor,
+            );
+            return;
+        }
         let mut resume = spec.resume.clone();
         let mut attempt: u32 = 0;
         let (raw, outcome, argv) = loop {

@@ -326,6 +326,10 @@ impl Shared {
                     self.cfg.tool,
                     self.launcher.describe()
                 ));
+                if let Some(why) = self.missing_credentials(&[]) {
+                    // Said now, not only when the first task fails.
+                    tracing::warn!(agent = %self.cfg.name, "{why}");
+                }
                 let mut inner = self.inner();
                 inner.version = Some(version);
                 inner.probe_error = None;

@@ -205,7 +205,7 @@ fn retryable_failures_back_off_and_retry() {
 
 #[test]
 fn starting_until_the_tool_answers_version() {
-    let s = server(|c| c.tool_env = vec![("FAKE_VERSION_SLEEP".into(), "1.5".into())]);
+    let s = server(|c| c.tool_env.push(("FAKE_VERSION_SLEEP".into(), "1.5".into())));
     let (_, st) = s.get_anon("/status");
     assert_eq!(st["state"], "starting");
     let (code, b) = s.post("/task", json!({ "prompt": "hi" }));

@@ -45,6 +45,14 @@ pub fn measured(prompt: &str) -> String {
     format!("received {} bytes, sha256 {hex}", prompt.len())
 }
 
+/// A key for every built-in tool (claude, aider and opencode take
+/// ANTHROPIC_API_KEY; codex CODEX_API_KEY; gemini GEMINI_API_KEY).
+pub const DUMMY_KEYS: &[(&str, &str)] = &[
+    ("ANTHROPIC_API_KEY", "sk-ant-test-dummy"),
+    ("CODEX_API_KEY", "sk-codex-test-dummy"),
+    ("GEMINI_API_KEY", "gemini-test-dummy"),
+];
+
 /// An in-process agent server on its own runtime and warren root.
 pub struct TestServer {
     pub rt: tokio::runtime::Runtime,
@@ -81,6 +89,13 @@ pub fn server(tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
 pub fn server_in(root: tempfile::TempDir, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
     let mut cfg = ServerConfig::new(root.path().to_path_buf(), "test-agent", "claude");
     cfg.tool_bin = Some(tool("claude").display().to_string());
+    // The fake tools need no key, but the server refuses to run a tool that
+    // has none; and this machine's own logins stay out of the tests.
+    cfg.tool_env = DUMMY_KEYS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    cfg.home = Some(root.path().to_path_buf());
     cfg.kill_grace = Duration::from_secs(1);
     cfg.retry_base = Duration::from_millis(100);
     cfg.default_timeout = Duration::from_secs(60);
@@ -270,7 +285,16 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
+    /// `warren agent serve ARGS` with a dummy key for every tool, then `env`.
     pub fn start(root: &Path, args: &[&str], env: &[(&str, &str)]) -> ServeProcess {
+        let mut all: Vec<(&str, &str)> = DUMMY_KEYS.to_vec();
+        all.extend_from_slice(env);
+        Self::start_without_keys(root, args, &all)
+    }
+
+    /// `warren agent serve ARGS` with no credentials but those in `env`
+    /// (this machine's are removed from its environment; HOME is `root`).
+    pub fn start_without_keys(root: &Path, args: &[&str], env: &[(&str, &str)]) -> ServeProcess {
         let stderr_path = root.join(format!("serve-{}.log", crate::harness::unique()));
         let mut cmd = Command::new(warren_bin());
         cmd.args(["agent", "serve"])
@@ -283,6 +307,11 @@ impl ServeProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap());
+        for t in warren_core::tools::TOOLS {
+            for k in t.key_env.iter().chain(t.credential_env) {
+                cmd.env_remove(k);
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod api;
+mod credentials;
 mod director;
 mod env_mode;
 mod fuzz;

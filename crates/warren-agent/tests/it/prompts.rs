@@ -79,7 +79,7 @@ fn a_tool_that_exits_without_reading_stdin_is_no_trouble() {
     // a prompt bigger than the pipe's buffer (the write gets EPIPE).
     let s = server_for("gemini", |c| {
         c.retries = 0;
-        c.tool_env = vec![("FAKE_GEMINI_AUTH".into(), "none".into())];
+        c.tool_env.push(("FAKE_GEMINI_AUTH".into(), "none".into()));
     });
     let t0 = Instant::now();
     let t = s.run(&long_prompt(CHARS));

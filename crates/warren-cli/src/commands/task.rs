@@ -113,6 +113,7 @@ pub fn task(ctx: &Ctx, args: TaskArgs) -> anyhow::Result<ExitCode> {
             p.hint(&format!("the limit resets {}", sanitize(r)));
         } else if reason == Some("not_logged_in")
             && let Some(tool) = warren_core::tools::tool(&task.tool)
+            && !e.message.contains(tool.login_hint)
         {
             p.hint(tool.login_hint);
         }
