@@ -453,9 +453,15 @@ async fn get_task(
     Ok(Json(task_view(&s, &id)?))
 }
 
+/// The body of a request that takes none. Read anyway: a response sent
+/// before its body has arrived makes hyper close the connection, and a
+/// client that pooled it (ureq does) fails its next request.
+type IgnoredBody = axum::body::Bytes;
+
 async fn cancel_task(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
+    _body: IgnoredBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let live = s.inner().current.clone().filter(|c| c.id == id);
     match live {
@@ -523,7 +529,11 @@ fn in_progress(id: &str) -> ApiError {
     .with(json!({ "task_id": id }))
 }
 
-async fn end_task(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn end_task(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    _body: IgnoredBody,
+) -> ApiResult<Json<Value>> {
     let view = task_view(&s, &id)?;
     if view.state == TaskState::Running {
         return Err(in_progress(&id));

@@ -404,3 +404,27 @@ fn codex_gemini_and_custom_through_the_server() {
     let t = s.run("fail");
     assert_eq!(t["state"], "failed");
 }
+
+#[test]
+fn cancel_then_follow_reuses_the_connection() {
+    // The client pools its connection after `POST …/cancel`; the server
+    // must not close it for a body it answered before reading.
+    let s = server(|_| {});
+    s.wait_ready();
+    let client = Client::with_token(&s.url, &s.token);
+    for i in 0..20 {
+        let v = client
+            .post("/task", &json!({ "prompt": "slow 20" }))
+            .unwrap();
+        let id = v["task_id"].as_str().unwrap().to_string();
+        while client.task(&id).unwrap().output.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        client
+            .post(&format!("/task/{id}/cancel"), &json!({}))
+            .unwrap();
+        let t = warren_agent::director::wait(&client, &id, |_, _| {})
+            .unwrap_or_else(|e| panic!("round {i}: {e}"));
+        assert_eq!(t.state.as_str(), "cancelled");
+    }
+}
