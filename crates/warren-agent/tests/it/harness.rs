@@ -295,6 +295,21 @@ impl ServeProcess {
     /// `warren agent serve ARGS` with no credentials but those in `env`
     /// (this machine's are removed from its environment; HOME is `root`).
     pub fn start_without_keys(root: &Path, args: &[&str], env: &[(&str, &str)]) -> ServeProcess {
+        Self::spawn(root, args, env, None)
+    }
+
+    /// [`ServeProcess::start`] with at most `nofile` open descriptors (a
+    /// common default is 1024).
+    pub fn start_with_nofile(root: &Path, args: &[&str], nofile: u64) -> ServeProcess {
+        Self::spawn(root, args, DUMMY_KEYS, Some(nofile))
+    }
+
+    fn spawn(
+        root: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> ServeProcess {
         let stderr_path = root.join(format!("serve-{}.log", crate::harness::unique()));
         let mut cmd = Command::new(warren_bin());
         cmd.args(["agent", "serve"])
@@ -314,6 +329,22 @@ impl ServeProcess {
         }
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit(2) in the child before exec; async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let mut child = cmd.spawn().unwrap();
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
