@@ -164,7 +164,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 /// Host/Origin checks, then the token (optional only for `GET /status`).
 async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
-    if let Err(r) = security::check_request(req.headers()) {
+    if let Err(r) = security::check_request(req.headers(), s.addr.port()) {
         let (code, msg) = match r {
             Refusal::Host(h) => (
                 "forbidden_host",
@@ -172,7 +172,9 @@ async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Re
             ),
             Refusal::Origin(o) => (
                 "forbidden_origin",
-                format!("cross-site requests are refused (origin `{o}`)"),
+                format!(
+                    "requests from web pages are refused (origin `{o}`); only this server's own origin may call it"
+                ),
             ),
         };
         s.log(&format!(

@@ -86,9 +86,39 @@ fn dns_rebinding_and_cross_site_posts_are_refused() {
     assert_eq!(code, 403);
     let (code, _) = raw(addr, &post(addr, "Sec-Fetch-Site: cross-site\r\n"));
     assert_eq!(code, 403);
+    // Pages on this machine: an agent's dev server behind warren's proxy
+    // (`*.localhost`), any other local port, a same-site page.
+    let port = addr.rsplit(':').next().unwrap();
+    for origin in [
+        format!("http://web.otter.localhost:{port}"),
+        "http://otter.localhost".to_string(),
+        "http://localhost:3000".to_string(),
+        "http://127.0.0.1:5173".to_string(),
+    ] {
+        let (code, b) = raw(addr, &post(addr, &format!("Origin: {origin}\r\n")));
+        eprintln!("{origin}: {code} {b}");
+        assert_eq!(code, 403, "{origin}");
+        assert!(b.contains("forbidden_origin"), "{b}");
+    }
+    let (code, _) = raw(addr, &post(addr, "Sec-Fetch-Site: same-site\r\n"));
+    assert_eq!(code, 403);
     assert_eq!(s.get("/history").1["total"], 0, "no task was started");
-    // The same request from a local origin works.
-    let (code, b) = raw(addr, &post(addr, "Origin: http://localhost:3000\r\n"));
+    // The same request from the server's own origin works.
+    let (code, b) = raw(addr, &post(addr, &format!("Origin: http://{addr}\r\n")));
+    assert_eq!(code, 201, "{b}");
+    let t = s.wait_task(
+        serde_json::from_str::<serde_json::Value>(&b).unwrap()["task_id"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(t["state"], "completed");
+    let (code, b) = raw(
+        addr,
+        &post(
+            addr,
+            &format!("Origin: http://localhost:{port}\r\nSec-Fetch-Site: same-origin\r\n"),
+        ),
+    );
     assert_eq!(code, 201, "{b}");
 }
 
