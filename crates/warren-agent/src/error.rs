@@ -50,6 +50,13 @@ pub enum AgentError {
         env: Option<String>,
         reason: String,
     },
+    #[error("{what} is {len} bytes: too long for one command-line argument (at most {limit})")]
+    ArgumentTooLong {
+        what: String,
+        len: usize,
+        limit: usize,
+        hint: String,
+    },
     #[error("no agent server is running")]
     NoAgent,
     #[error("{} agent servers are running ({}); say which one", .names.len(), .names.join(", "))]
@@ -102,13 +109,15 @@ impl warren_core::Hint for AgentError {
                 "install `{tool}` on this machine, or point `WARREN_TOOL_{}_BIN` (or `tools.{tool}.bin` in config.yaml) at it",
                 warren_core::vars::env_suffix(tool)
             )),
-            AgentError::Api { code, details, .. } if code == "agent_starting" => Some(format!(
-                "the agent's tool has not answered yet ({}); see the output of its `warren agent serve`",
-                details
-                    .get("waiting_for")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("no answer")
-            )),
+            AgentError::Api { code, details, .. } if code == "agent_starting" => {
+                Some(match details.get("waiting_for").and_then(|v| v.as_str()) {
+                    Some(why) => format!(
+                        "the agent's tool has not answered yet ({why}); see the output of its `warren agent serve`"
+                    ),
+                    None => "the agent's tool has not answered yet; try again in a moment, or see the output of its `warren agent serve`".into(),
+                })
+            }
+            AgentError::ArgumentTooLong { hint, .. } => Some(hint.clone()),
             AgentError::NoAgent => Some(
                 "start one: `warren agent serve NAME` (or `--runtime host`)".into(),
             ),

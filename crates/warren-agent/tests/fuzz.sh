@@ -32,6 +32,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A host agent works in its current directory: the root, not this checkout
+# (the test tool writes its session files there).
+cd "$root"
+# A dummy key: the server refuses to run a tool that has no credentials.
+ANTHROPIC_API_KEY=sk-ant-fuzz-dummy \
 WARREN_ROOT=$root HOME=$root WARREN_TOOL_CLAUDE_BIN="$here/tools/claude" \
   "$bin" agent serve --runtime host --name fuzz --retries 0 >"$root/url" 2>"$root/server.log" &
 pid=$!

@@ -154,6 +154,12 @@ pub struct ExecArgs {
     /// this process's value (keeps secrets out of the command line).
     #[arg(long = "env", short = 'e', value_name = "KEY[=VALUE]")]
     pub env: Vec<String>,
+    /// Read more variables for the command from inherited descriptor FD:
+    /// `KEY=VALUE` entries each ended by NUL. For programs that start `warren
+    /// exec` (the agent server): the values stay out of argv and out of this
+    /// process's own environment, where they would steer it.
+    #[arg(long, value_name = "FD", hide = true)]
+    pub env_fd: Option<i32>,
     /// Command and arguments.
     #[arg(last = true, required = true)]
     pub cmd: Vec<String>,
@@ -291,7 +297,9 @@ pub struct ServeArgs {
     /// The AI tool (claude, codex, gemini, aider, opencode, custom).
     #[arg(long, default_value = "claude", add = ArgValueCandidates::new(complete::tools))]
     pub tool: String,
-    /// Command template for `--tool custom`, e.g. `'mytool --print {{ prompt }}'`.
+    /// Command template for `--tool custom`, e.g. `'mytool --print {{ prompt }}'`;
+    /// `{{ prompt_file }}` is the path of a file holding the prompt (needed
+    /// for prompts over 100 KiB, which cannot be one argument).
     #[arg(long)]
     pub command: Option<String>,
     /// Port to listen on (127.0.0.1); a free one when left out.

@@ -1,8 +1,10 @@
 //! Shared vocabulary of warren: environment names, runtime kinds, states, the
 //! table of supported AI tools, secret redaction, route names, time formatting
 //! and the one list of every environment variable warren reads or sets. No
-//! I/O beyond the OS random source, the clock and a process liveness check.
+//! I/O beyond the OS random source, the clock, a process liveness check and
+//! reading an inherited pipe of variables ([`envpipe`]).
 
+pub mod envpipe;
 pub mod hint;
 pub mod names;
 pub mod process;

@@ -20,17 +20,37 @@ pub struct ToolInfo {
     /// Environment variables carrying credentials (and the endpoints they
     /// go with), passed through when set.
     pub credential_env: &'static [&'static str],
-    /// The variables that are a login by themselves (an API key, a token).
+    /// The variables that are a login by themselves (an API key, a token,
+    /// or the switch to a cloud login the tool finds itself).
     pub key_env: &'static [&'static str],
-    /// Files, relative to `$HOME`, that exist only once the user logged in
-    /// (a tool creates its config directory on any run, so that proves
-    /// nothing).
-    pub login_files: &'static [&'static str],
+    /// Files under `$HOME` that hold a login (a tool creates its config
+    /// directory, and often these very files, on any run: only the listed
+    /// contents prove a login).
+    pub login_files: &'static [LoginFile],
     /// How to log in, for messages: a command or the variable to set.
     pub login_hint: &'static str,
 }
 
-/// Every built-in tool.
+/// A file under `$HOME` that holds a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFile {
+    /// Relative to `$HOME`.
+    pub path: &'static str,
+    /// Texts of which the file must hold one (a JSON key, `NAME=`); empty:
+    /// the file existing is enough.
+    pub any_of: &'static [&'static str],
+}
+
+const fn file(path: &'static str) -> LoginFile {
+    LoginFile { path, any_of: &[] }
+}
+
+const fn file_with(path: &'static str, any_of: &'static [&'static str]) -> LoginFile {
+    LoginFile { path, any_of }
+}
+
+/// Every built-in tool. What counts as a login was measured against the
+/// real CLIs (claude 2.1, codex 0.171, gemini 0.61, opencode 1.18, aider 0.86).
 pub const TOOLS: &[ToolInfo] = &[
     ToolInfo {
         name: "claude",
@@ -45,10 +65,32 @@ pub const TOOLS: &[ToolInfo] = &[
         credential_env: &[
             "ANTHROPIC_API_KEY",
             "CLAUDE_CODE_OAUTH_TOKEN",
+            "ANTHROPIC_AUTH_TOKEN",
+            "AWS_BEARER_TOKEN_BEDROCK",
             "ANTHROPIC_BASE_URL",
         ],
-        key_env: &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"],
-        login_files: &[".claude/.credentials.json"],
+        key_env: &[
+            "ANTHROPIC_API_KEY",
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            "ANTHROPIC_AUTH_TOKEN",
+            "AWS_BEARER_TOKEN_BEDROCK",
+            "CLAUDE_CODE_USE_BEDROCK",
+            "CLAUDE_CODE_USE_VERTEX",
+            "CLAUDE_CODE_USE_FOUNDRY",
+        ],
+        login_files: &[
+            file(".claude/.credentials.json"),
+            // Created by any run; a login adds one of these keys.
+            file_with(".claude.json", &["\"primaryApiKey\"", "\"oauthAccount\""]),
+            file_with(
+                ".claude/settings.json",
+                &[
+                    "\"apiKeyHelper\"",
+                    "\"ANTHROPIC_API_KEY\"",
+                    "\"ANTHROPIC_AUTH_TOKEN\"",
+                ],
+            ),
+        ],
         login_hint: "set ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN from `claude setup-token`), or log in with `claude /login`",
     },
     ToolInfo {
@@ -56,10 +98,16 @@ pub const TOOLS: &[ToolInfo] = &[
         binary: "codex",
         config_paths: &[".codex"],
         seed_files: &[".codex/config.toml", ".codex/auth.json", ".codex/AGENTS.md"],
-        credential_env: &["OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"],
-        key_env: &["OPENAI_API_KEY", "CODEX_API_KEY"],
-        login_files: &[".codex/auth.json"],
-        login_hint: "set OPENAI_API_KEY, or log in with `codex login`",
+        credential_env: &[
+            "CODEX_API_KEY",
+            "CODEX_ACCESS_TOKEN",
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+        ],
+        // `codex exec` sends no key from OPENAI_API_KEY (0.171).
+        key_env: &["CODEX_API_KEY", "CODEX_ACCESS_TOKEN"],
+        login_files: &[file(".codex/auth.json")],
+        login_hint: "set CODEX_API_KEY (`codex exec` ignores OPENAI_API_KEY), or log in with `codex login`",
     },
     ToolInfo {
         name: "gemini",
@@ -72,18 +120,50 @@ pub const TOOLS: &[ToolInfo] = &[
             ".gemini/GEMINI.md",
         ],
         credential_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT"],
-        key_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
-        login_files: &[".gemini/oauth_creds.json"],
+        // GOOGLE_API_KEY alone is refused (exit 41); it goes with Vertex.
+        key_env: &[
+            "GEMINI_API_KEY",
+            "GOOGLE_GENAI_USE_VERTEXAI",
+            "GOOGLE_GENAI_USE_GCA",
+            "GEMINI_CLI_USE_COMPUTE_ADC",
+        ],
+        login_files: &[
+            file(".gemini/oauth_creds.json"),
+            file(".gemini/gemini-credentials.json"),
+            file_with(".gemini/.env", &["GEMINI_API_KEY="]),
+            file_with(".env", &["GEMINI_API_KEY="]),
+        ],
         login_hint: "set GEMINI_API_KEY, or log in by running `gemini` once",
     },
     ToolInfo {
         name: "aider",
         binary: "aider",
-        config_paths: &[".aider.conf.yml"],
-        seed_files: &[".aider.conf.yml"],
-        credential_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
-        key_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
-        login_files: &[],
+        config_paths: &[".aider.conf.yml", ".aider"],
+        seed_files: &[".aider.conf.yml", ".aider/oauth-keys.env"],
+        credential_env: &[
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "GEMINI_API_KEY",
+            "OPENROUTER_API_KEY",
+            "DEEPSEEK_API_KEY",
+        ],
+        // Without one aider waits 5 minutes for an OpenRouter login in a browser.
+        key_env: &[
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "GEMINI_API_KEY",
+            "OPENROUTER_API_KEY",
+            "DEEPSEEK_API_KEY",
+            "VERTEXAI_PROJECT",
+            "AIDER_API_KEY",
+            "AIDER_OPENAI_API_KEY",
+            "AIDER_ANTHROPIC_API_KEY",
+        ],
+        login_files: &[
+            file(".aider/oauth-keys.env"),
+            file_with(".env", &["_API_KEY="]),
+            file_with(".aider.conf.yml", &["api-key"]),
+        ],
         login_hint: "set the API key of your model's provider, e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY",
     },
     ToolInfo {
@@ -95,9 +175,22 @@ pub const TOOLS: &[ToolInfo] = &[
             ".config/opencode/config.json",
             ".local/share/opencode/auth.json",
         ],
-        credential_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
-        key_env: &["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"],
-        login_files: &[".local/share/opencode/auth.json"],
+        credential_env: &[
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "GEMINI_API_KEY",
+            "OPENROUTER_API_KEY",
+            "OPENCODE_API_KEY",
+        ],
+        key_env: &[
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "GEMINI_API_KEY",
+            "GOOGLE_GENERATIVE_AI_API_KEY",
+            "OPENROUTER_API_KEY",
+            "OPENCODE_API_KEY",
+        ],
+        login_files: &[file(".local/share/opencode/auth.json")],
         login_hint: "set the API key of your model's provider, or log in with `opencode auth login`",
     },
 ];
@@ -131,11 +224,28 @@ pub fn credential_sources(
         found.push(format!("stored {}", stored.join(", ")));
     }
     for f in tool.login_files {
-        if home.is_some_and(|h| h.join(f).is_file()) {
-            found.push(format!("~/{f}"));
+        if let Some(h) = home
+            && holds_login(&h.join(f.path), f.any_of)
+        {
+            found.push(format!("~/{}", f.path));
         }
     }
     found
+}
+
+/// Whether `path` is a file holding one of `any_of` (or just a file, when
+/// that is empty).
+fn holds_login(path: &std::path::Path, any_of: &[&str]) -> bool {
+    if !path.is_file() {
+        return false;
+    }
+    if any_of.is_empty() {
+        return true;
+    }
+    std::fs::read(path).is_ok_and(|bytes| {
+        let text = String::from_utf8_lossy(&bytes);
+        any_of.iter().any(|needle| text.contains(needle))
+    })
 }
 
 /// What to do when `tool` has no credentials.
@@ -233,6 +343,34 @@ mod tests {
         assert_eq!(
             credential_sources(gemini, &key, None, None),
             ["env GEMINI_API_KEY"]
+        );
+        // Any claude run writes ~/.claude.json; a login adds a key to it.
+        let claude = tool("claude").unwrap();
+        std::fs::write(
+            home.join(".claude.json"),
+            r#"{"firstStartTime":"x","userID":"u"}"#,
+        )
+        .unwrap();
+        assert!(credential_sources(claude, &none, Some(&home), None).is_empty());
+        std::fs::write(
+            home.join(".claude.json"),
+            r#"{"userID":"u","primaryApiKey":"sk"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            credential_sources(claude, &none, Some(&home), None),
+            ["~/.claude.json"]
+        );
+        // codex sends no key from OPENAI_API_KEY.
+        let codex = tool("codex").unwrap();
+        let openai = |v: &str| v == "OPENAI_API_KEY";
+        assert!(credential_sources(codex, &openai, None, None).is_empty());
+        let root = home.join("root");
+        std::fs::create_dir_all(root.join("credentials")).unwrap();
+        std::fs::write(root.join("credentials/CODEX_API_KEY"), "sk").unwrap();
+        assert_eq!(
+            credential_sources(codex, &none, None, Some(&root)),
+            ["stored CODEX_API_KEY"]
         );
         let _ = std::fs::remove_dir_all(&home);
     }

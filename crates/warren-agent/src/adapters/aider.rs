@@ -1,4 +1,4 @@
-//! Aider: `aider --message PROMPT --yes-always --no-stream [--model M]`.
+//! Aider: `aider --message-file FILE --yes-always --no-stream [--model M]`.
 //!
 //! Aider has no structured output and exits 0 even after model errors, so
 //! the result is judged from its output. It has no session ids either: a
@@ -6,7 +6,8 @@
 
 use super::{
     Adapter, ErrorClass, ExitInfo, HeadlessRequest, InteractiveOptions, Invocation, Outcome,
-    OutputParser, Progress, argv, classify, failure_from_exit, prompt_with_instructions, push_opt,
+    OutputParser, PROMPT_FILE, Progress, PromptInput, argv, classify, failure_from_exit,
+    prompt_with_instructions, push_opt,
 };
 use crate::error::AgentError;
 
@@ -39,16 +40,16 @@ impl Adapter for Aider {
         if o.resume.is_some() {
             a.push("--restore-chat-history".into());
         }
-        Invocation {
-            argv: a,
-            env: Vec::new(),
-        }
+        Invocation::new(a, Vec::new())
     }
 
     fn headless(&self, bin: &str, r: &HeadlessRequest) -> Result<Invocation, AgentError> {
-        let mut a = argv(bin, &["--message"]);
-        a.push(prompt_with_instructions(r));
-        a.extend(["--yes-always".into(), "--no-stream".into()]);
+        // Aider reads a message only from argv or a file (it never reads
+        // stdin in `--message` mode): a file, so the prompt can be any size.
+        let mut a = argv(
+            bin,
+            &["--message-file", PROMPT_FILE, "--yes-always", "--no-stream"],
+        );
         push_opt(&mut a, "--model", r.model.as_deref());
         if r.resume.is_some() {
             a.push("--restore-chat-history".into());
@@ -56,6 +57,7 @@ impl Adapter for Aider {
         Ok(Invocation {
             argv: a,
             env: Vec::new(),
+            input: PromptInput::File(prompt_with_instructions(r)),
         })
     }
 
@@ -138,8 +140,9 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            inv.argv.join(" "),
-            "aider --message fix --yes-always --no-stream --model sonnet --restore-chat-history"
+            inv.display_argv().join(" "),
+            "aider --message-file {{ prompt_file }} --yes-always --no-stream --model sonnet --restore-chat-history"
         );
+        assert_eq!(inv.input, PromptInput::File("fix".into()));
     }
 }

@@ -131,7 +131,9 @@ pub fn reset_time(message: &str) -> Option<String> {
                 .or_else(|| rest.find(". "))
                 .unwrap_or(rest.len());
             let t = rest[..end].trim().trim_end_matches('.').trim();
-            if !t.is_empty() {
+            // A reset time has a number ("5 minutes", "3pm"); "try again in
+            // a moment" (claude's API errors) is none.
+            if t.chars().any(|c| c.is_ascii_digit()) {
                 return Some(t.to_string());
             }
         }
@@ -169,6 +171,12 @@ mod tests {
             ErrorClass::Retryable
         );
         assert_eq!(classify("something odd").class, ErrorClass::Fatal);
+        assert_eq!(
+            reset_time(
+                "API Error: 529 Overloaded. This is a server-side issue, usually temporary — try again in a moment. If it persists…"
+            ),
+            None
+        );
         assert!(is_usage_error("error: unknown option '--prompt'"));
         assert!(!is_usage_error("Not logged in"));
     }

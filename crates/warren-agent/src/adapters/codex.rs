@@ -1,5 +1,5 @@
 //! Codex CLI: `codex exec --json --skip-git-repo-check [-m M] [sandbox flags]
-//! [resume ID] -- PROMPT`.
+//! [resume ID] -` with the prompt on stdin.
 //!
 //! Events: `thread.started{thread_id}` (the session), `item.*` (progress;
 //! `agent_message` items carry the answer), `turn.completed{usage}`,
@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::{
     Adapter, ExitInfo, HeadlessRequest, InteractiveOptions, Invocation, Outcome, OutputParser,
-    Progress, Usage, argv, classify, failure_from_exit, prompt_with_instructions, push_opt,
+    Progress, PromptInput, Usage, argv, classify, failure_from_exit, prompt_with_instructions,
+    push_opt,
 };
 use crate::error::AgentError;
 
@@ -32,10 +33,7 @@ impl Adapter for Codex {
         if o.skip_permissions {
             a.push("--dangerously-bypass-approvals-and-sandbox".into());
         }
-        Invocation {
-            argv: a,
-            env: Vec::new(),
-        }
+        Invocation::new(a, Vec::new())
     }
 
     fn headless(&self, bin: &str, r: &HeadlessRequest) -> Result<Invocation, AgentError> {
@@ -50,11 +48,14 @@ impl Adapter for Codex {
             a.push("resume".into());
             a.push(s.clone());
         }
-        a.push("--".into());
-        a.push(prompt_with_instructions(r));
+        // `-`: the instructions come from stdin (any size, not in `ps`).
+        // Never a positional prompt with stdin open: codex would wait for
+        // the pipe's end and append it as a `<stdin>` block.
+        a.push("-".into());
         Ok(Invocation {
             argv: a,
             env: Vec::new(),
+            input: PromptInput::Stdin(prompt_with_instructions(r)),
         })
     }
 
@@ -197,8 +198,9 @@ mod tests {
         assert_eq!(
             inv.argv.join(" "),
             "codex exec --json --skip-git-repo-check -m gpt-5 \
-             --dangerously-bypass-approvals-and-sandbox resume t-1 -- hi"
+             --dangerously-bypass-approvals-and-sandbox resume t-1 -"
         );
+        assert_eq!(inv.input, PromptInput::Stdin("hi".into()));
         let inv = Codex
             .headless(
                 "codex",

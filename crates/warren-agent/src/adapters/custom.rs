@@ -1,12 +1,15 @@
 //! A custom tool: a command template such as `mytool --model {{ model }} {{ prompt }}`.
 //! The template is split into words first (shell quoting rules, no shell),
-//! then `{{ prompt }}`, `{{ model }}` and `{{ session_id }}` are substituted
-//! inside each word, so a prompt never becomes shell syntax. Its output is
-//! the result; a non-zero exit is a failure.
+//! then `{{ prompt }}`, `{{ prompt_file }}`, `{{ model }}` and
+//! `{{ session_id }}` are substituted inside each word, so a prompt never
+//! becomes shell syntax. `{{ prompt_file }}` is the path of a file holding
+//! the prompt: the way to pass one longer than a command-line argument may
+//! be. Its output is the result; a non-zero exit is a failure.
 
 use super::{
-    Adapter, ExitInfo, HeadlessRequest, InteractiveOptions, Invocation, Outcome, OutputParser,
-    Progress, failure_from_exit, prompt_with_instructions,
+    Adapter, ExitInfo, HeadlessRequest, InteractiveOptions, Invocation, MAX_ARG_BYTES, Outcome,
+    OutputParser, PROMPT_FILE, Progress, PromptInput, check_arg_lengths, failure_from_exit,
+    prompt_with_instructions,
 };
 use crate::error::AgentError;
 
@@ -17,7 +20,7 @@ pub struct Custom {
 }
 
 impl Custom {
-    /// Parses a template; it must mention `{{ prompt }}`.
+    /// Parses a template; it must mention `{{ prompt }}` or `{{ prompt_file }}`.
     pub fn new(template: &str) -> Result<Custom, AgentError> {
         // `{{ prompt }}` has spaces: protect the variables from the split.
         let mut protected = template.to_string();
@@ -30,10 +33,11 @@ impl Custom {
             template: template.to_string(),
             reason: "unbalanced quotes".into(),
         })?;
-        if words.is_empty() || !words.iter().any(|w| has_var(w, "prompt")) {
+        let mentions = |name| words.iter().any(|w| has_var(w, name));
+        if words.is_empty() || !(mentions("prompt") || mentions("prompt_file")) {
             return Err(AgentError::BadTemplate {
                 template: template.to_string(),
-                reason: "it must contain `{{ prompt }}`".into(),
+                reason: "it must contain `{{ prompt }}` or `{{ prompt_file }}`".into(),
             });
         }
         Ok(Custom { words })
@@ -64,7 +68,7 @@ impl Custom {
     }
 }
 
-const VARS: &[&str] = &["prompt", "model", "session_id"];
+const VARS: &[&str] = &["prompt", "prompt_file", "model", "session_id"];
 
 fn placeholder(name: &str) -> String {
     format!("@@warren:{name}@@")
@@ -92,14 +96,12 @@ impl Adapter for Custom {
     }
 
     fn interactive(&self, bin: &str, _o: &InteractiveOptions) -> Invocation {
-        Invocation {
-            argv: vec![if bin.is_empty() || bin == "custom" {
-                self.words[0].clone()
-            } else {
-                bin.to_string()
-            }],
-            env: Vec::new(),
-        }
+        let program = if bin.is_empty() || bin == "custom" {
+            self.words[0].clone()
+        } else {
+            bin.to_string()
+        };
+        Invocation::new(vec![program], Vec::new())
     }
 
     fn headless(&self, bin: &str, r: &HeadlessRequest) -> Result<Invocation, AgentError> {
@@ -113,13 +115,28 @@ impl Adapter for Custom {
             bin,
             &[
                 ("prompt", prompt.as_str()),
+                ("prompt_file", PROMPT_FILE),
                 ("model", r.model.as_deref().unwrap_or("")),
                 ("session_id", session.as_str()),
             ],
         );
+        check_arg_lengths(
+            &argv,
+            "the prompt in the custom command's `{{ prompt }}`",
+            &format!(
+                "a prompt over {} KiB cannot be a command-line argument: use `{{{{ prompt_file }}}}` in the command template (the path of a file holding the prompt)",
+                MAX_ARG_BYTES / 1024
+            ),
+        )?;
+        let uses_file = self.words.iter().any(|w| has_var(w, "prompt_file"));
         Ok(Invocation {
             argv,
             env: Vec::new(),
+            input: if uses_file {
+                PromptInput::File(prompt)
+            } else {
+                PromptInput::None
+            },
         })
     }
 
@@ -202,7 +219,30 @@ mod tests {
             ["my-tool", "--model", "--say=x"],
             "empty var words drop"
         );
+        assert_eq!(inv.input, PromptInput::None);
         assert!(Custom::new("tool --no-prompt").is_err());
+        let f = Custom::new("my-tool --in={{ prompt_file }}").unwrap();
+        let inv = f
+            .headless(
+                "custom",
+                &HeadlessRequest {
+                    prompt: "p".repeat(MAX_ARG_BYTES + 1),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(inv.display_argv(), ["my-tool", "--in={{ prompt_file }}"]);
+        assert_eq!(inv.input, PromptInput::File("p".repeat(MAX_ARG_BYTES + 1)));
+        let long = c.headless(
+            "custom",
+            &HeadlessRequest {
+                prompt: "p".repeat(MAX_ARG_BYTES),
+                ..Default::default()
+            },
+        );
+        let err = long.unwrap_err();
+        let hint = warren_core::Hint::hint(&err).unwrap();
+        assert!(hint.contains("{{ prompt_file }}"), "{hint}");
         assert!(Custom::new("tool '{{ prompt }}").is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Gemini CLI: `gemini -p PROMPT -o stream-json [-m M] [--approval-mode yolo]
-//! [-r SESSION | --session-id UUID]` with `GEMINI_CLI_TRUST_WORKSPACE=true`.
+//! Gemini CLI: `gemini -p "" -o stream-json [-m M] [--approval-mode yolo]
+//! [-r SESSION | --session-id UUID]` with the prompt on stdin and
+//! `GEMINI_CLI_TRUST_WORKSPACE=true`.
 //!
 //! Events: `init{session_id}`, `message{role, content, delta}`, `tool_use`,
 //! `tool_result`, `error`, `result{status, error?, stats}`. Exit codes: 41
@@ -10,7 +11,7 @@ use serde_json::Value;
 
 use super::{
     Adapter, ErrorClass, ExitInfo, HeadlessRequest, InteractiveOptions, Invocation, Outcome,
-    OutputParser, Progress, ToolFailure, Usage, argv, classify, failure_from_exit,
+    OutputParser, Progress, PromptInput, ToolFailure, Usage, argv, classify, failure_from_exit,
     prompt_with_instructions, push_opt, tail_lines,
 };
 use crate::error::AgentError;
@@ -35,22 +36,13 @@ impl Adapter for Gemini {
         if o.skip_permissions {
             a.extend(["--approval-mode".into(), "yolo".into()]);
         }
-        Invocation {
-            argv: a,
-            env: trust_env(),
-        }
+        Invocation::new(a, trust_env())
     }
 
     fn headless(&self, bin: &str, r: &HeadlessRequest) -> Result<Invocation, AgentError> {
-        let mut a = argv(bin, &[]);
-        let prompt = prompt_with_instructions(r);
-        // yargs would read a prompt starting with `-` as an option.
-        if prompt.starts_with('-') {
-            a.push(format!("--prompt={prompt}"));
-        } else {
-            a.extend(["-p".into(), prompt]);
-        }
-        a.extend(["-o".into(), "stream-json".into()]);
+        // `-p ""`: headless, and the prompt is exactly stdin (gemini appends
+        // `-p`'s text to stdin's, so any other value would add to it).
+        let mut a = argv(bin, &["-p", "", "-o", "stream-json"]);
         push_opt(&mut a, "-m", r.model.as_deref());
         if r.skip_permissions {
             a.extend(["--approval-mode".into(), "yolo".into()]);
@@ -63,6 +55,7 @@ impl Adapter for Gemini {
         Ok(Invocation {
             argv: a,
             env: trust_env(),
+            input: PromptInput::Stdin(prompt_with_instructions(r)),
         })
     }
 
@@ -253,8 +246,10 @@ mod tests {
             .unwrap();
         assert_eq!(
             inv.argv.join(" "),
-            "gemini -p hi -o stream-json -m gemini-2.5-pro --approval-mode yolo --session-id u"
+            "gemini -p  -o stream-json -m gemini-2.5-pro --approval-mode yolo --session-id u"
         );
+        assert_eq!(inv.argv[2], "", "`-p` with an empty value");
+        assert_eq!(inv.input, PromptInput::Stdin("hi".into()));
         assert!(
             inv.env
                 .contains(&("GEMINI_CLI_TRUST_WORKSPACE".into(), "true".into()))
@@ -269,7 +264,8 @@ mod tests {
                 },
             )
             .unwrap();
-        assert_eq!(inv.argv.join(" "), "gemini --prompt=-x -o stream-json -r s");
+        assert_eq!(inv.argv.join(" "), "gemini -p  -o stream-json -r s");
+        assert_eq!(inv.input, PromptInput::Stdin("-x".into()));
     }
 
     #[test]

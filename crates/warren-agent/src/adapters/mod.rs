@@ -51,12 +51,78 @@ pub struct InteractiveOptions {
 }
 
 /// A command line to run, with the env vars the tool needs on top of its
-/// inherited environment.
+/// inherited environment, and how the prompt reaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     /// `argv[0]` is the binary (a name looked up on PATH, or a path).
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
+    pub input: PromptInput,
+}
+
+impl Invocation {
+    /// A command with no input (stdin is `/dev/null`).
+    pub fn new(argv: Vec<String>, env: Vec<(String, String)>) -> Invocation {
+        Invocation {
+            argv,
+            env,
+            input: PromptInput::None,
+        }
+    }
+
+    /// `argv` for people (`/debug`, logs): the prompt file's marker shown
+    /// as `{{ prompt_file }}`.
+    pub fn display_argv(&self) -> Vec<String> {
+        self.argv
+            .iter()
+            .map(|a| a.replace(PROMPT_FILE, "{{ prompt_file }}"))
+            .collect()
+    }
+}
+
+/// How the prompt reaches the tool. Linux caps one argument at 128 KiB
+/// (`MAX_ARG_STRLEN`), so a prompt of any size travels on stdin or in a file;
+/// only custom templates with `{{ prompt }}` put it into argv.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PromptInput {
+    /// Nothing to feed: stdin is `/dev/null`. Tools given their prompt as an
+    /// argument must not see an open pipe: codex and opencode wait for its
+    /// end before they start, claude waits 3 s.
+    #[default]
+    None,
+    /// Written to the tool's stdin in one go right after it starts, then
+    /// stdin is closed (claude gives up waiting for the first byte after
+    /// 3 s, gemini after 500 ms).
+    Stdin(String),
+    /// A file holding the text; [`PROMPT_FILE`] in argv words stands for its
+    /// path. On the host it is a private temp file; inside an environment,
+    /// where a host file is out of reach, it is `/dev/stdin` fed like
+    /// [`PromptInput::Stdin`].
+    File(String),
+}
+
+/// Stands for the prompt file's path in argv words until the launcher knows
+/// it. A real argument can hold no NUL (nor can a prompt: the API refuses
+/// one), so the marker never collides with text.
+pub const PROMPT_FILE: &str = "\0warren:prompt_file\0";
+
+/// The longest argument warren puts on a command line. Linux refuses a
+/// single argument over 128 KiB (`MAX_ARG_STRLEN`) with "Argument list too
+/// long"; this leaves room for the rest.
+pub const MAX_ARG_BYTES: usize = 100 * 1024;
+
+/// Fails when an argument of `argv` is longer than [`MAX_ARG_BYTES`];
+/// `what` names where the long text came from, `hint` how to avoid it.
+pub(crate) fn check_arg_lengths(argv: &[String], what: &str, hint: &str) -> Result<(), AgentError> {
+    match argv.iter().map(String::len).max() {
+        Some(len) if len > MAX_ARG_BYTES => Err(AgentError::ArgumentTooLong {
+            what: what.to_string(),
+            len,
+            limit: MAX_ARG_BYTES,
+            hint: hint.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Token counts reported by a tool.
@@ -122,7 +188,8 @@ pub struct Outcome {
 /// One progress event as the tool prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
-    /// `init`, `text`, `tool`, `tool_result`, `error`, `status`.
+    /// `init`, `text`, `tool`, `tool_result`, `error`, `status`, `retry` (the
+    /// tool retries a failed API call by itself).
     pub kind: String,
     pub text: String,
 }
@@ -137,7 +204,7 @@ impl Progress {
 }
 
 /// How the tool process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExitInfo {
     pub code: Option<i32>,
     pub signal: Option<i32>,

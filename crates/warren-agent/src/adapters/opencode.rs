@@ -1,4 +1,5 @@
-//! opencode: `opencode run --format json [-m provider/model] [-s SESSION] -- PROMPT`.
+//! opencode: `opencode run --format json [-m provider/model] [-s SESSION]`
+//! with the prompt on stdin.
 //!
 //! JSON lines with a `type` (`step_start`, `text`, `tool_use`, `step_finish`,
 //! `error`) and a `sessionID`; `step_finish` parts carry tokens and cost.
@@ -7,7 +8,8 @@ use serde_json::Value;
 
 use super::{
     Adapter, ExitInfo, HeadlessRequest, InteractiveOptions, Invocation, Outcome, OutputParser,
-    Progress, Usage, argv, classify, failure_from_exit, prompt_with_instructions, push_opt,
+    Progress, PromptInput, Usage, argv, classify, failure_from_exit, prompt_with_instructions,
+    push_opt,
 };
 use crate::error::AgentError;
 
@@ -24,21 +26,20 @@ impl Adapter for OpenCode {
         let mut a = argv(bin, &[]);
         push_opt(&mut a, "-m", o.model.as_deref());
         push_opt(&mut a, "-s", o.resume.as_deref());
-        Invocation {
-            argv: a,
-            env: Vec::new(),
-        }
+        Invocation::new(a, Vec::new())
     }
 
     fn headless(&self, bin: &str, r: &HeadlessRequest) -> Result<Invocation, AgentError> {
         let mut a = argv(bin, &["run", "--format", "json"]);
         push_opt(&mut a, "-m", r.model.as_deref());
         push_opt(&mut a, "-s", r.resume.as_deref());
-        a.push("--".into());
-        a.push(prompt_with_instructions(r));
+        // No message argument: `run` reads it from stdin when stdin is not
+        // a terminal. (`-f FILE` is no alternative: it attaches the file as
+        // a tool result and cuts lines at 2000 characters.)
         Ok(Invocation {
             argv: a,
             env: Vec::new(),
+            input: PromptInput::Stdin(prompt_with_instructions(r)),
         })
     }
 
@@ -151,7 +152,8 @@ mod tests {
             .unwrap();
         assert_eq!(
             inv.argv.join(" "),
-            "opencode run --format json -m anthropic/claude-sonnet-4 -s ses_1 -- p"
+            "opencode run --format json -m anthropic/claude-sonnet-4 -s ses_1"
         );
+        assert_eq!(inv.input, PromptInput::Stdin("p".into()));
     }
 }

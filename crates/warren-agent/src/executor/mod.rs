@@ -7,12 +7,12 @@ pub mod launcher;
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use crate::adapters::{ExitInfo, Invocation, OutputParser, Progress};
-pub use launcher::{EnvLauncher, HostLauncher, Launcher};
+pub use launcher::{EnvLauncher, HostLauncher, Launcher, Prepared};
 
 /// Seconds between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -28,8 +28,8 @@ pub enum StopReason {
     Timeout,
 }
 
-/// What happened to one run.
-#[derive(Debug)]
+/// What happened to one run (the default: nothing, no process).
+#[derive(Debug, Default)]
 pub struct RawRun {
     pub exit: ExitInfo,
     pub stdout: String,
@@ -39,6 +39,16 @@ pub struct RawRun {
     pub spawn_error: Option<std::io::Error>,
     /// Whether SIGKILL was needed.
     pub killed: bool,
+}
+
+impl RawRun {
+    /// A run whose process could not be started.
+    pub fn not_started(e: std::io::Error) -> RawRun {
+        RawRun {
+            spawn_error: Some(e),
+            ..RawRun::default()
+        }
+    }
 }
 
 /// Receives everything a run prints, as it prints it.
@@ -79,37 +89,47 @@ pub async fn run(
     sink: &mut dyn RunSink,
     cancel: &mut watch::Receiver<bool>,
 ) -> RawRun {
-    let mut cmd = launcher.command(inv, workdir);
-    let mut child = match cmd.spawn() {
+    // Kept to the end of the run: dropping it removes the prompt file.
+    let mut prepared = match launcher.prepare(inv, workdir) {
+        Ok(p) => p,
+        Err(e) => return RawRun::not_started(e),
+    };
+    let mut child = match prepared.cmd.spawn() {
         Ok(c) => c,
-        Err(e) => {
-            return RawRun {
-                exit: ExitInfo {
-                    code: None,
-                    signal: None,
-                },
-                stdout: String::new(),
-                stderr: String::new(),
-                stopped: None,
-                spawn_error: Some(e),
-                killed: false,
-            };
-        }
+        Err(e) => return RawRun::not_started(e),
     };
     let pgid = child.id();
+    if let Some(pipe) = prepared.env_pipe.take() {
+        // The child has its copy of the read end; the variables go in on a
+        // blocking thread (a pipe holds 64 KiB until the child reads).
+        drop(pipe.read);
+        let mut w = std::fs::File::from(pipe.write);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            match w.write_all(&pipe.data) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => tracing::warn!("cannot send the variables to `warren exec`: {e}"),
+            }
+        });
+    }
+    if let (Some(data), Some(mut pipe)) = (prepared.stdin.take(), child.stdin.take()) {
+        // All of it at once, then close: claude and gemini give up on stdin
+        // if its first byte is late, and wait for its end. A tool may exit
+        // without reading it (gemini does when not logged in): a broken pipe
+        // is its business, and its exit status tells the story.
+        tokio::spawn(async move {
+            match pipe.write_all(&data).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => tracing::warn!("cannot write the prompt to the tool's stdin: {e}"),
+            }
+            drop(pipe);
+        });
+    }
     let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
         let _ = child.start_kill();
-        return RawRun {
-            exit: ExitInfo {
-                code: None,
-                signal: None,
-            },
-            stdout: String::new(),
-            stderr: String::new(),
-            stopped: None,
-            spawn_error: Some(std::io::Error::other("no pipes to the tool")),
-            killed: false,
-        };
+        return RawRun::not_started(std::io::Error::other("no pipes to the tool"));
     };
     let mut out = BufReader::new(out);
     let mut err = BufReader::new(err);

@@ -164,7 +164,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 /// Host/Origin checks, then the token (optional only for `GET /status`).
 async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
-    if let Err(r) = security::check_request(req.headers()) {
+    if let Err(r) = security::check_request(req.headers(), s.addr.port()) {
         let (code, msg) = match r {
             Refusal::Host(h) => (
                 "forbidden_host",
@@ -172,7 +172,9 @@ async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Re
             ),
             Refusal::Origin(o) => (
                 "forbidden_origin",
-                format!("cross-site requests are refused (origin `{o}`)"),
+                format!(
+                    "requests from web pages are refused (origin `{o}`); only this server's own origin may call it"
+                ),
             ),
         };
         s.log(&format!(
@@ -329,6 +331,21 @@ fn valid_env_name(k: &str) -> bool {
         && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Why a task may not set `k`: variables that steer the dynamic loader (of
+/// the tool and of everything it starts: `LD_PRELOAD` runs code in each) or
+/// warren itself (`WARREN_*`, which warren also sets inside environments).
+/// Everything else reaches only the command.
+fn steering_env_name(k: &str) -> Option<&'static str> {
+    if k.starts_with("LD_") || k.starts_with("DYLD_") || k == "GLIBC_TUNABLES" || k == "GCONV_PATH"
+    {
+        Some("it steers the dynamic loader")
+    } else if k == "WARREN" || k.starts_with("WARREN_") {
+        Some("warren sets and reads the `WARREN_*` variables itself")
+    } else {
+        None
+    }
+}
+
 fn started_body(
     s: &Shared,
     task_id: &str,
@@ -356,6 +373,12 @@ async fn create_task(
             return Err(ApiError::validation(format!(
                 "`env` key `{k}` is not a valid variable name (or its value has NUL)"
             )));
+        }
+        if let Some(why) = steering_env_name(&k) {
+            return Err(
+                ApiError::validation(format!("`env` may not set `{k}`: {why}"))
+                    .with(json!({ "variable": k })),
+            );
         }
         env.push((k, v));
     }
@@ -432,9 +455,15 @@ async fn get_task(
     Ok(Json(task_view(&s, &id)?))
 }
 
+/// The body of a request that takes none. Read anyway: a response sent
+/// before its body has arrived makes hyper close the connection, and a
+/// client that pooled it (ureq does) fails its next request.
+type IgnoredBody = axum::body::Bytes;
+
 async fn cancel_task(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
+    _body: IgnoredBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let live = s.inner().current.clone().filter(|c| c.id == id);
     match live {
@@ -502,7 +531,11 @@ fn in_progress(id: &str) -> ApiError {
     .with(json!({ "task_id": id }))
 }
 
-async fn end_task(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn end_task(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    _body: IgnoredBody,
+) -> ApiResult<Json<Value>> {
     let view = task_view(&s, &id)?;
     if view.state == TaskState::Running {
         return Err(in_progress(&id));

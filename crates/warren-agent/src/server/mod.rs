@@ -4,6 +4,7 @@
 //! until shut down; [`ServerHandle`] drives it from tests and the CLI.
 
 mod api;
+pub mod listener;
 pub mod openapi;
 mod runner;
 pub mod security;
@@ -56,8 +57,15 @@ pub struct ServerConfig {
     pub retry_base: Duration,
     /// Finished tasks kept per agent.
     pub keep_tasks: usize,
-    /// Extra env for the tool (host runtime), e.g. from tests.
+    /// Extra env for the tool, e.g. from tests.
     pub tool_env: Vec<(String, String)>,
+    /// Where the tool's login files are looked for (mounted from here into
+    /// environments); `None`: nowhere.
+    pub home: Option<PathBuf>,
+    /// How long a client may take to send a request head.
+    pub header_read_timeout: Duration,
+    /// Open connections at most (see [`listener`]).
+    pub max_connections: usize,
 }
 
 impl ServerConfig {
@@ -82,6 +90,11 @@ impl ServerConfig {
             retry_base: Duration::from_secs(2),
             keep_tasks: 100,
             tool_env: Vec::new(),
+            home: std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(PathBuf::from),
+            header_read_timeout: listener::HEADER_READ_TIMEOUT,
+            max_connections: listener::MAX_CONNECTIONS,
         }
     }
 }
@@ -141,13 +154,14 @@ pub async fn start(cfg: ServerConfig) -> Result<ServerHandle, AgentError> {
             url: existing.url,
         });
     }
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, cfg.port))
-        .await
-        .map_err(|source| AgentError::Bind {
-            port: cfg.port,
-            source,
+    let tcp =
+        listener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.port))).map_err(|source| {
+            AgentError::Bind {
+                port: cfg.port,
+                source,
+            }
         })?;
-    let addr = listener.local_addr().map_err(|source| AgentError::Bind {
+    let addr = tcp.local_addr().map_err(|source| AgentError::Bind {
         port: cfg.port,
         source,
     })?;
@@ -156,19 +170,13 @@ pub async fn start(cfg: ServerConfig) -> Result<ServerHandle, AgentError> {
     shared.register()?;
     let (done_tx, done_rx) = watch::channel(false);
     let app = api::router(shared.clone());
+    let limits = listener::Limits {
+        header_read_timeout: shared.cfg.header_read_timeout,
+        max_connections: shared.cfg.max_connections.max(1),
+    };
     let s2 = shared.clone();
     tokio::spawn(async move {
-        let mut stop = s2.stop_signal();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
-            }
-        });
-        if let Err(e) = serve.await {
-            s2.log(&format!("server error: {e}"));
-        }
+        listener::serve(tcp, app, limits, s2.stop_signal()).await;
         s2.unregister();
         let _ = done_tx.send(true);
     });

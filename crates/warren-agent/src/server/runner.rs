@@ -13,7 +13,7 @@ use warren_store::{TaskFinish, TaskRecord};
 
 use super::api::ApiError;
 use super::state::{AgentPhase, LiveData, LiveTask, Shared, TaskEvent};
-use crate::adapters::{ErrorClass, HeadlessRequest, Outcome, Progress};
+use crate::adapters::{ErrorClass, HeadlessRequest, Outcome, Progress, ToolFailure};
 use crate::executor::{self, RawRun, RunLimits, RunSink, StopReason};
 use crate::util::uuid_v4;
 use warren_core::time::now_ms;
@@ -95,6 +95,66 @@ impl RunSink for LiveSink<'_> {
 }
 
 impl Shared {
+    /// Why the tool cannot log in at all, when it cannot: none of its key
+    /// variables is set (for the server, in `tool_env`, or in the task's
+    /// `env`), none is stored under `ROOT/credentials/`, and no login file
+    /// is in `home`. Such a run only ends in "not logged in" (claude), or
+    /// retries for minutes (codex, opencode), or waits 5 minutes for a
+    /// browser login (aider). Custom tools are not checked.
+    pub(crate) fn missing_credentials(&self, task_env: &[(String, String)]) -> Option<String> {
+        let info = self.adapter.info()?;
+        let set_in =
+            |list: &[(String, String)], k: &str| list.iter().any(|(n, v)| n == k && !v.is_empty());
+        let is_set = |k: &str| {
+            std::env::var_os(k).is_some_and(|v| !v.is_empty())
+                || set_in(&self.cfg.tool_env, k)
+                || set_in(task_env, k)
+        };
+        let found = warren_core::tools::credential_sources(
+            info,
+            &is_set,
+            self.cfg.home.as_deref(),
+            Some(&self.cfg.root),
+        );
+        if !found.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "`{}` has no credentials: none of {} is set for the agent or stored in `{}`, and no login file is in {}; {}",
+            info.name,
+            info.key_env.join(", "),
+            self.cfg.root.join("credentials").display(),
+            self.cfg
+                .home
+                .as_ref()
+                .map(|h| format!("`{}`", h.display()))
+                .unwrap_or_else(|| "the home directory".into()),
+            info.login_hint
+        ))
+    }
+
+    /// The tool request of one attempt at `spec`.
+    fn request(
+        &self,
+        spec: &TaskSpec,
+        resume: Option<String>,
+        new_session_id: Option<String>,
+    ) -> HeadlessRequest {
+        let instructions = match (&self.cfg.append_system_prompt, &spec.instructions) {
+            (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        HeadlessRequest {
+            prompt: spec.prompt.clone(),
+            model: spec.model.clone(),
+            resume,
+            new_session_id,
+            skip_permissions: self.cfg.skip_permissions,
+            max_turns: self.cfg.max_turns,
+            append_system_prompt: instructions,
+        }
+    }
+
     /// Reserves the agent and starts `spec` in the background.
     pub(crate) fn start_task(self: &Arc<Self>, spec: TaskSpec) -> Result<Started, ApiError> {
         let task_id = uuid_v4();
@@ -107,6 +167,15 @@ impl Shared {
             }
             None => (None, None),
         };
+        // A command line the tool cannot be started with (an argument over
+        // the kernel's limit) is the request's fault: refuse it now.
+        let req = self.request(&spec, spec.resume.clone(), new_session_id.clone());
+        if let Err(e) = self.adapter.headless(&self.tool_binary(), &req) {
+            let hint = warren_core::Hint::hint(&e)
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            return Err(ApiError::validation(format!("{e}{hint}")));
+        }
         // Resume only works from the directory the session started in.
         let workdir = match &spec.resume {
             Some(s) => {
@@ -195,44 +264,47 @@ impl Shared {
         let mut cancel = live.cancel.subscribe();
         let mut redactor = self.redactor.clone();
         redactor.add_env(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let instructions = match (&self.cfg.append_system_prompt, &spec.instructions) {
-            (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
-            (a, b) => a.clone().or_else(|| b.clone()),
-        };
+        if let Some(message) = self.missing_credentials(&spec.env) {
+            // Fails at once: no run, no retry.
+            let outcome = Outcome {
+                failure: Some(ToolFailure {
+                    class: ErrorClass::Fatal,
+                    reason: "not_logged_in".into(),
+                    message,
+                    resets: None,
+                }),
+                ..Outcome::default()
+            };
+            self.finish_task(
+                &live,
+                RawRun::default(),
+                outcome,
+                Vec::new(),
+                timeout,
+                &redactor,
+            );
+            return;
+        }
         let mut resume = spec.resume.clone();
         let mut attempt: u32 = 0;
         let (raw, outcome, argv) = loop {
             attempt += 1;
             live.lock().attempts = attempt as i64;
-            let req = HeadlessRequest {
-                prompt: spec.prompt.clone(),
-                model: spec.model.clone(),
-                resume: resume.clone(),
-                new_session_id: new_session_id.clone(),
-                skip_permissions: self.cfg.skip_permissions,
-                max_turns: self.cfg.max_turns,
-                append_system_prompt: instructions.clone(),
-            };
+            let req = self.request(&spec, resume.clone(), new_session_id.clone());
             let mut inv = match self.adapter.headless(&self.tool_binary(), &req) {
                 Ok(inv) => inv,
                 Err(e) => {
-                    let raw = RawRun {
-                        exit: crate::adapters::ExitInfo {
-                            code: None,
-                            signal: None,
-                        },
-                        stdout: String::new(),
-                        stderr: String::new(),
-                        stopped: None,
-                        spawn_error: Some(std::io::Error::other(e.to_string())),
-                        killed: false,
-                    };
+                    let raw = RawRun::not_started(std::io::Error::other(e.to_string()));
                     break (raw, Outcome::default(), Vec::new());
                 }
             };
             inv.env.extend(self.cfg.tool_env.iter().cloned());
             inv.env.extend(spec.env.iter().cloned());
-            let argv: Vec<String> = inv.argv.iter().map(|a| redactor.redact(a)).collect();
+            let argv: Vec<String> = inv
+                .display_argv()
+                .iter()
+                .map(|a| redactor.redact(a))
+                .collect();
             live.lock().argv = argv.clone();
             if let Some(dir) = &workdir
                 && let Err(e) = std::fs::create_dir_all(dir)

@@ -1,6 +1,6 @@
 //! Request checks every route passes first: a loopback `Host` (DNS
-//! rebinding), no cross-site `Origin` (CSRF from a web page), and the
-//! Bearer token (compared in constant time). The API token file lives under
+//! rebinding), no cross-origin browser request (CSRF from a web page), and
+//! the Bearer token (compared in constant time). The API token file lives under
 //! `ROOT/credentials/` (dir 0700, file 0600), created on first run.
 
 use std::io::Write;
@@ -108,8 +108,12 @@ pub enum Refusal {
     Origin(String),
 }
 
-/// Checks `Host`, `Origin` and `Sec-Fetch-Site`.
-pub fn check_request(headers: &HeaderMap) -> Result<(), Refusal> {
+/// Checks `Host`, `Origin` and `Sec-Fetch-Site` of a request to the server
+/// listening on 127.0.0.1:`port`. The only origin allowed is the server's
+/// own (`http://127.0.0.1:PORT` or `http://localhost:PORT`): every other
+/// page a browser shows may be hostile, and the likeliest are on this very
+/// machine (agents' dev servers on `*.localhost`, other local ports).
+pub fn check_request(headers: &HeaderMap, port: u16) -> Result<(), Refusal> {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -119,21 +123,24 @@ pub fn check_request(headers: &HeaderMap) -> Result<(), Refusal> {
     }
     if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
         let o = origin.to_str().unwrap_or("");
-        let authority = o
-            .strip_prefix("http://")
-            .or_else(|| o.strip_prefix("https://"))
-            .map(|rest| rest.split('/').next().unwrap_or(""));
-        match authority {
-            Some(a) if is_local_hostname(host_part(a)) => {}
-            _ => return Err(Refusal::Origin(o.to_string())),
+        let own = [
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+        ];
+        // Browsers send origins in lower case, without a path.
+        if !own.iter().any(|x| o.eq_ignore_ascii_case(x)) {
+            return Err(Refusal::Origin(o.to_string()));
         }
     }
-    if headers
+    // Where `Origin` is not sent (a GET a page triggers), fetch metadata
+    // still says whether another page asked: only the server's own pages
+    // (`same-origin`) and the user (`none`: typed, a bookmark) may.
+    if let Some(site) = headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
+        .filter(|v| !v.eq_ignore_ascii_case("same-origin") && !v.eq_ignore_ascii_case("none"))
     {
-        return Err(Refusal::Origin("cross-site request".into()));
+        return Err(Refusal::Origin(format!("{site} request")));
     }
     Ok(())
 }
@@ -174,37 +181,47 @@ mod tests {
 
     #[test]
     fn hosts_and_origins() {
-        assert!(check_request(&headers(&[("host", "127.0.0.1:4000")])).is_ok());
-        assert!(check_request(&headers(&[("host", "localhost")])).is_ok());
-        assert!(check_request(&headers(&[("host", "[::1]:80")])).is_ok());
-        assert!(check_request(&headers(&[("host", "otter.localhost:8080")])).is_ok());
+        let check = |pairs: &[(&'static str, &str)]| check_request(&headers(pairs), 4000);
+        assert!(check(&[("host", "127.0.0.1:4000")]).is_ok());
+        assert!(check(&[("host", "localhost")]).is_ok());
+        assert!(check(&[("host", "[::1]:80")]).is_ok());
+        assert!(check(&[("host", "otter.localhost:8080")]).is_ok());
         assert_eq!(
-            check_request(&headers(&[("host", "evil.example:4000")])),
+            check(&[("host", "evil.example:4000")]),
             Err(Refusal::Host("evil.example:4000".into()))
         );
-        assert!(check_request(&headers(&[])).is_err(), "no Host");
-        assert!(
-            check_request(&headers(&[
-                ("host", "localhost"),
-                ("origin", "http://localhost:3000")
-            ]))
-            .is_ok()
-        );
-        assert!(
-            check_request(&headers(&[
-                ("host", "localhost"),
-                ("origin", "https://evil.example")
-            ]))
-            .is_err()
-        );
-        assert!(check_request(&headers(&[("host", "localhost"), ("origin", "null")])).is_err());
-        assert!(
-            check_request(&headers(&[
-                ("host", "localhost"),
-                ("sec-fetch-site", "cross-site")
-            ]))
-            .is_err()
-        );
+        assert!(check(&[]).is_err(), "no Host");
+        for own in ["http://127.0.0.1:4000", "http://localhost:4000"] {
+            assert!(
+                check(&[("host", "localhost"), ("origin", own)]).is_ok(),
+                "{own}"
+            );
+        }
+        for other in [
+            "https://evil.example",
+            "null",
+            "",
+            // Agents' dev servers behind warren's proxy, other local ports.
+            "http://web.otter.localhost:4000",
+            "http://otter.localhost",
+            "http://localhost:3000",
+            "http://127.0.0.1:3000",
+            "https://127.0.0.1:4000",
+            "http://127.0.0.1:4000/path",
+            "http://127.0.0.1:40000",
+        ] {
+            assert_eq!(
+                check(&[("host", "localhost"), ("origin", other)]),
+                Err(Refusal::Origin(other.into())),
+                "{other}"
+            );
+        }
+        for site in ["cross-site", "same-site"] {
+            assert!(check(&[("host", "localhost"), ("sec-fetch-site", site)]).is_err());
+        }
+        for site in ["same-origin", "none"] {
+            assert!(check(&[("host", "localhost"), ("sec-fetch-site", site)]).is_ok());
+        }
     }
 
     #[test]

@@ -298,10 +298,10 @@ impl Shared {
         let mut wait = Duration::from_millis(500);
         let mut stop = self.stop_signal();
         loop {
-            let inv = Invocation {
-                argv: self.adapter.probe(&self.tool_binary()),
-                env: self.cfg.tool_env.clone(),
-            };
+            let inv = Invocation::new(
+                self.adapter.probe(&self.tool_binary()),
+                self.cfg.tool_env.clone(),
+            );
             let mut parser = self.adapter.parser();
             let mut sink = NullSink;
             let (_tx, mut rx) = watch::channel(false);
@@ -326,6 +326,10 @@ impl Shared {
                     self.cfg.tool,
                     self.launcher.describe()
                 ));
+                if let Some(why) = self.missing_credentials(&[]) {
+                    // Said now, not only when the first task fails.
+                    tracing::warn!(agent = %self.cfg.name, "{why}");
+                }
                 let mut inner = self.inner();
                 inner.version = Some(version);
                 inner.probe_error = None;

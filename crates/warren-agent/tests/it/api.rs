@@ -44,8 +44,6 @@ fn task_result_session_usage_and_debug() {
             "--verbose",
             "--session-id",
             &session,
-            "--",
-            "hello world"
         ]
     );
     assert!(d["stdout"].as_str().unwrap().contains(r#""type":"result""#));
@@ -207,7 +205,7 @@ fn retryable_failures_back_off_and_retry() {
 
 #[test]
 fn starting_until_the_tool_answers_version() {
-    let s = server(|c| c.tool_env = vec![("FAKE_VERSION_SLEEP".into(), "1.5".into())]);
+    let s = server(|c| c.tool_env.push(("FAKE_VERSION_SLEEP".into(), "1.5".into())));
     let (_, st) = s.get_anon("/status");
     assert_eq!(st["state"], "starting");
     let (code, b) = s.post("/task", json!({ "prompt": "hi" }));
@@ -285,6 +283,14 @@ fn validation_and_not_found() {
         (
             json!({ "prompt": "x", "env": { "1BAD": "v" } }),
             "bad env name",
+        ),
+        (
+            json!({ "prompt": "x", "env": { "LD_PRELOAD": "/tmp/evil.so" } }),
+            "a loader variable",
+        ),
+        (
+            json!({ "prompt": "x", "env": { "WARREN_ROOT": "/tmp" } }),
+            "a warren variable",
         ),
     ] {
         let (code, b) = s.post("/task", body);
@@ -397,4 +403,28 @@ fn codex_gemini_and_custom_through_the_server() {
     );
     let t = s.run("fail");
     assert_eq!(t["state"], "failed");
+}
+
+#[test]
+fn cancel_then_follow_reuses_the_connection() {
+    // The client pools its connection after `POST …/cancel`; the server
+    // must not close it for a body it answered before reading.
+    let s = server(|_| {});
+    s.wait_ready();
+    let client = Client::with_token(&s.url, &s.token);
+    for i in 0..20 {
+        let v = client
+            .post("/task", &json!({ "prompt": "slow 20" }))
+            .unwrap();
+        let id = v["task_id"].as_str().unwrap().to_string();
+        while client.task(&id).unwrap().output.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        client
+            .post(&format!("/task/{id}/cancel"), &json!({}))
+            .unwrap();
+        let t = warren_agent::director::wait(&client, &id, |_, _| {})
+            .unwrap_or_else(|e| panic!("round {i}: {e}"));
+        assert_eq!(t.state.as_str(), "cancelled");
+    }
 }

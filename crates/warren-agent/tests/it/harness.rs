@@ -21,6 +21,38 @@ pub fn tool(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A prompt of `chars` characters that would break a careless command line:
+/// it starts with `-`, has newlines, quotes, `$` and multi-byte characters,
+/// and asks the test tools to `measure` what they received.
+pub fn long_prompt(chars: usize) -> String {
+    let mut s = String::from("-measure this: ");
+    let mut n = s.chars().count();
+    let mut i = 0;
+    while n < chars {
+        let line = format!("line {i}: ü✓ \"quoted\" $HOME `x` --flag\n");
+        n += line.chars().count();
+        s.push_str(&line);
+        i += 1;
+    }
+    s.chars().take(chars).collect()
+}
+
+/// What the test tools answer to a `measure` prompt: its exact bytes.
+pub fn measured(prompt: &str) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(prompt.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("received {} bytes, sha256 {hex}", prompt.len())
+}
+
+/// A key for every built-in tool (claude, aider and opencode take
+/// ANTHROPIC_API_KEY; codex CODEX_API_KEY; gemini GEMINI_API_KEY).
+pub const DUMMY_KEYS: &[(&str, &str)] = &[
+    ("ANTHROPIC_API_KEY", "sk-ant-test-dummy"),
+    ("CODEX_API_KEY", "sk-codex-test-dummy"),
+    ("GEMINI_API_KEY", "gemini-test-dummy"),
+];
+
 /// An in-process agent server on its own runtime and warren root.
 pub struct TestServer {
     pub rt: tokio::runtime::Runtime,
@@ -39,6 +71,15 @@ pub fn http() -> ureq::Agent {
         .into()
 }
 
+/// A server running the fake `tool` (`tests/tools/TOOL`).
+pub fn server_for(tool_name: &str, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    server(|c| {
+        c.tool = tool_name.into();
+        c.tool_bin = Some(tool(tool_name).display().to_string());
+        tweak(c);
+    })
+}
+
 /// A server running the fake `claude`, with short grace and backoff.
 pub fn server(tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
     let root = tempfile::tempdir().unwrap();
@@ -48,6 +89,13 @@ pub fn server(tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
 pub fn server_in(root: tempfile::TempDir, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
     let mut cfg = ServerConfig::new(root.path().to_path_buf(), "test-agent", "claude");
     cfg.tool_bin = Some(tool("claude").display().to_string());
+    // The fake tools need no key, but the server refuses to run a tool that
+    // has none; and this machine's own logins stay out of the tests.
+    cfg.tool_env = DUMMY_KEYS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    cfg.home = Some(root.path().to_path_buf());
     cfg.kill_grace = Duration::from_secs(1);
     cfg.retry_base = Duration::from_millis(100);
     cfg.default_timeout = Duration::from_secs(60);
@@ -237,7 +285,31 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
+    /// `warren agent serve ARGS` with a dummy key for every tool, then `env`.
     pub fn start(root: &Path, args: &[&str], env: &[(&str, &str)]) -> ServeProcess {
+        let mut all: Vec<(&str, &str)> = DUMMY_KEYS.to_vec();
+        all.extend_from_slice(env);
+        Self::start_without_keys(root, args, &all)
+    }
+
+    /// `warren agent serve ARGS` with no credentials but those in `env`
+    /// (this machine's are removed from its environment; HOME is `root`).
+    pub fn start_without_keys(root: &Path, args: &[&str], env: &[(&str, &str)]) -> ServeProcess {
+        Self::spawn(root, args, env, None)
+    }
+
+    /// [`ServeProcess::start`] with at most `nofile` open descriptors (a
+    /// common default is 1024).
+    pub fn start_with_nofile(root: &Path, args: &[&str], nofile: u64) -> ServeProcess {
+        Self::spawn(root, args, DUMMY_KEYS, Some(nofile))
+    }
+
+    fn spawn(
+        root: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> ServeProcess {
         let stderr_path = root.join(format!("serve-{}.log", crate::harness::unique()));
         let mut cmd = Command::new(warren_bin());
         cmd.args(["agent", "serve"])
@@ -250,8 +322,29 @@ impl ServeProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap());
+        for t in warren_core::tools::TOOLS {
+            for k in t.key_env.iter().chain(t.credential_env) {
+                cmd.env_remove(k);
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit(2) in the child before exec; async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let mut child = cmd.spawn().unwrap();
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -327,4 +420,33 @@ pub fn wait_idle(url: &str) {
         assert!(t0.elapsed() < Duration::from_secs(20), "{url} never idle");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether the Docker engine answers (and the test images are built). Under
+/// CI a missing engine is a test failure, elsewhere a skip (printed).
+pub fn require_docker() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    let ok = *OK.get_or_init(|| {
+        let ok = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-test-images.sh");
+            let st = Command::new(script).status().unwrap();
+            assert!(st.success(), "building the test images failed");
+        }
+        ok
+    });
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Docker engine is not reachable; under CI this is a failure"
+        );
+        eprintln!("SKIPPED: the Docker engine is not reachable");
+    }
+    ok
 }

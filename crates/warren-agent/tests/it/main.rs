@@ -7,10 +7,12 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod api;
+mod credentials;
 mod director;
 mod env_mode;
 mod fuzz;
 mod harness;
 mod history;
+mod prompts;
 mod real_cli;
 mod security;

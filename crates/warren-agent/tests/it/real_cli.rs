@@ -1,6 +1,7 @@
 //! The argument lists warren builds, run against the real `claude`, `codex`
 //! and `gemini` from the npm registry (no credentials: each prints its real
-//! not-logged-in or offline output). None may be rejected as a usage error.
+//! not-logged-in or offline output), with the prompt on stdin as warren
+//! sends it. None may be rejected as a usage error or find no prompt.
 //! Installed once into `target/real-clis`; skipped, with the reason printed,
 //! when npm or the registry is not reachable.
 
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use warren_agent::adapters::{self, ExitInfo, HeadlessRequest, classify};
+use warren_agent::adapters::{self, ExitInfo, HeadlessRequest, Invocation, PromptInput, classify};
 
 const PACKAGES: &[&str] = &[
     "@anthropic-ai/claude-code",
@@ -62,21 +63,50 @@ struct Run {
     stderr: String,
 }
 
-fn run(argv: &[String], env: &[(String, String)], home: &Path, limit: Duration) -> Run {
+/// Runs `inv` as warren's host launcher would: the prompt on stdin (written
+/// at once, then closed) or in a file, stdin `/dev/null` otherwise.
+fn run(inv: &Invocation, home: &Path, limit: Duration) -> Run {
+    use std::io::Write;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let (argv, stdin) = match &inv.input {
+        PromptInput::None => (inv.argv.clone(), None),
+        PromptInput::Stdin(t) => (inv.argv.clone(), Some(t.clone())),
+        PromptInput::File(t) => {
+            std::fs::write(file.path(), t).unwrap();
+            let path = file.path().display().to_string();
+            let argv = inv
+                .argv
+                .iter()
+                .map(|a| a.replace(adapters::PROMPT_FILE, &path))
+                .collect();
+            (argv, None)
+        }
+    };
     let mut cmd = Command::new("timeout");
     cmd.arg("-s")
         .arg("KILL")
         .arg(limit.as_secs().to_string())
-        .args(argv)
+        .args(&argv)
         .current_dir(home)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home)
-        .stdin(Stdio::null());
-    for (k, v) in env {
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in &inv.env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
+    let mut child = cmd.spawn().unwrap();
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        // A tool may exit without reading it (gemini when not logged in).
+        let _ = pipe.write_all(text.as_bytes());
+    }
+    let out = child.wait_with_output().unwrap();
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).to_string(),
@@ -111,6 +141,15 @@ fn assert_not_usage_error(what: &str, r: &Run) {
         !classify::is_usage_error(&text),
         "{what} was rejected:\n{text}"
     );
+    // What each CLI says when the prompt did not arrive on stdin.
+    for no_input in [
+        "Input must be provided",
+        "No prompt provided",
+        "No input provided",
+        "no stdin data received",
+    ] {
+        assert!(!text.contains(no_input), "{what}: no prompt read:\n{text}");
+    }
 }
 
 fn requests() -> Vec<(&'static str, HeadlessRequest)> {
@@ -132,7 +171,17 @@ fn requests() -> Vec<(&'static str, HeadlessRequest)> {
         prompt: "hello".into(),
         ..HeadlessRequest::default()
     };
-    vec![("new session", full), ("resume", resume), ("plain", plain)]
+    // Over the kernel's 128 KiB limit for one argument.
+    let long = HeadlessRequest {
+        prompt: crate::harness::long_prompt(200_000),
+        ..HeadlessRequest::default()
+    };
+    vec![
+        ("new session", full),
+        ("resume", resume),
+        ("plain", plain),
+        ("200k prompt", long),
+    ]
 }
 
 #[test]
@@ -153,8 +202,7 @@ fn real_clis_accept_the_argument_lists_warren_builds() {
         let adapter = adapters::adapter(tool, None).unwrap();
         let exe = bin.join(tool).display().to_string();
         let v = run(
-            &[exe.clone(), "--version".into()],
-            &[],
+            &Invocation::new(vec![exe.clone(), "--version".into()], Vec::new()),
             home.path(),
             Duration::from_secs(60),
         );
@@ -167,8 +215,8 @@ fn real_clis_accept_the_argument_lists_warren_builds() {
             let inv = adapter.headless(&exe, &req).unwrap();
             // Codex retries the network for a minute: its answer so far is enough.
             let limit = Duration::from_secs(if tool == "codex" { 20 } else { 90 });
-            let r = run(&inv.argv, &inv.env, home.path(), limit);
-            let what = format!("{tool} ({label}): {}", inv.argv[1..].join(" "));
+            let r = run(&inv, home.path(), limit);
+            let what = format!("{tool} ({label}): {}", inv.display_argv()[1..].join(" "));
             assert_not_usage_error(&what, &r);
             let mut parser = adapter.parser();
             for l in r.stdout.lines() {

@@ -79,6 +79,7 @@ fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
         cfg.tool_bin = Some(settings.tool_bin(&a.tool));
     }
     cfg.warren_bin = settings.warren_exe();
+    cfg.home = ctx.host.home();
     cfg.template = a.command;
     cfg.env = env.clone();
     // A host agent works where it was started, like the tool itself would.

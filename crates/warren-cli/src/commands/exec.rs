@@ -3,16 +3,22 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use warren_core::envpipe;
+
 use crate::cli::ExecArgs;
 use crate::commands::{Ctx, exit_code, parse_env};
 use crate::output::printer;
 
 pub fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<ExitCode> {
-    let env = args
+    let mut env = args
         .env
         .iter()
         .map(|e| parse_env(e, &ctx.host))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(fd) = args.env_fd {
+        let bytes = envpipe::read_fd(fd)?;
+        env.extend(envpipe::decode(&bytes)?);
+    }
     let stdin_tty = std::io::stdin().is_terminal();
     let tty = !args.no_tty && (args.tty || (stdin_tty && std::io::stdout().is_terminal()));
     let stdin = args.interactive || stdin_tty;

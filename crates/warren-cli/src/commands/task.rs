@@ -113,8 +113,16 @@ pub fn task(ctx: &Ctx, args: TaskArgs) -> anyhow::Result<ExitCode> {
             p.hint(&format!("the limit resets {}", sanitize(r)));
         } else if reason == Some("not_logged_in")
             && let Some(tool) = warren_core::tools::tool(&task.tool)
+            && !e.message.contains(tool.login_hint)
         {
             p.hint(tool.login_hint);
+        } else if reason == Some("not_installed") {
+            p.hint(&format!(
+                "the agent cannot find `{}` any more: install it again where it was, or point `{}` (or `tools.{}.bin`) at it and restart its `warren agent serve`",
+                task.tool,
+                warren_core::vars::tool_bin_var(&task.tool),
+                task.tool
+            ));
         }
     }
     if task.state == TaskState::Completed

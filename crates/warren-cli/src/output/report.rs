@@ -30,6 +30,7 @@ fn find_hint(err: &anyhow::Error) -> Option<String> {
             warren_proxy::ProxyError,
             warren_agent::AgentError,
             warren_core::NameError,
+            warren_core::envpipe::EnvPipeError,
         );
     }
     None
