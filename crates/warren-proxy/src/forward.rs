@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::headers;
 use crate::host::{self, HostTarget};
-use crate::pages::{self, Body};
+use crate::pages::{self, Body, Format};
 use crate::table::{Lookup, SharedTable};
 use crate::upgrade;
 use crate::upstream::{ConnCache, Upstream};
@@ -71,19 +71,28 @@ impl Forwarder {
                 return Ok(pages::status(self.pid, self.port, self.started_at, &table));
             }
             HostTarget::Proxy | HostTarget::Foreign => {
-                return Ok(pages::landing(&table, self.port));
+                let format = Format::for_page(req.headers());
+                return Ok(pages::landing(&table, self.port, format));
             }
         };
         let (env, backend) = match table.lookup(env, service) {
-            Lookup::Found { env, backend } => (env.name.as_str(), backend),
-            Lookup::UnknownEnv => return Ok(pages::unknown_environment(env, &table)),
+            Lookup::Found { env, backend } => (env, backend),
+            Lookup::UnknownEnv => {
+                let format = Format::for_error(req.headers());
+                return Ok(pages::unknown_environment(env, &table, self.port, format));
+            }
             Lookup::UnknownService(routes) => {
-                return Ok(pages::unknown_service(env, service.unwrap_or(""), routes));
+                let format = Format::for_error(req.headers());
+                let service = service.unwrap_or("");
+                return Ok(pages::unknown_service(
+                    env, service, routes, self.port, format,
+                ));
             }
         };
         let hops = headers::hops(req.headers());
         if hops >= headers::MAX_HOPS {
-            return Ok(pages::loop_detected(hops));
+            let format = Format::for_error(req.headers());
+            return Ok(pages::loop_detected(hops, self.port, format));
         }
         let upgrade = headers::upgrade_request(req.headers());
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
@@ -101,17 +110,33 @@ impl Forwarder {
         parts.extensions = http::Extensions::new();
         if !parts.headers.contains_key(header::HOST) {
             // Routed by an absolute-form URI: the backend still gets a Host.
-            if let Ok(h) = HeaderValue::from_str(&format!("{env}.localhost")) {
+            if let Ok(h) = HeaderValue::from_str(&format!("{}.localhost", env.name)) {
                 parts.headers.insert(header::HOST, h);
             }
         }
         headers::to_backend(&mut parts.headers, &conn.client_ip, hops, upgrade);
 
+        // The request is gone once sent; a 502 still has to suit the client.
+        // (A reference-count bump, not a copy.)
+        let accept = parts.headers.get(header::ACCEPT).cloned();
         let keep = client_upgrade.is_none();
         let request = Request::from_parts(parts, body);
         let mut resp = match conn.backends.send(&backend.authority, request, keep).await {
             Ok(r) => r,
-            Err(e) => return Ok(self.bad_gateway(env, &backend.service, &backend.authority, &*e)),
+            Err(e) => {
+                let mut asked = http::HeaderMap::new();
+                if let Some(a) = accept {
+                    asked.insert(header::ACCEPT, a);
+                }
+                return Ok(pages::bad_gateway(
+                    env,
+                    &backend.service,
+                    backend.authority.as_str(),
+                    &error_chain(&*e),
+                    self.port,
+                    Format::for_error(&asked),
+                ));
+            }
         };
         let switched = resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
         if switched && let Some(client_upgrade) = client_upgrade {
@@ -123,16 +148,6 @@ impl Forwarder {
         // (python's http.server) must not turn keep-alive off for the client.
         *resp.version_mut() = client_version;
         Ok(resp.map(Either::Left))
-    }
-
-    fn bad_gateway(
-        &self,
-        env: &str,
-        service: &str,
-        target: &http::uri::Authority,
-        err: &(dyn std::error::Error + 'static),
-    ) -> Response<Body> {
-        pages::bad_gateway(env, service, target.as_str(), &error_chain(err))
     }
 }
 

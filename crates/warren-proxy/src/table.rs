@@ -12,6 +12,8 @@ use warren_store::Route;
 #[derive(Debug, Clone)]
 pub struct Backend {
     pub service: String,
+    /// Human label (devcontainer `portsAttributes`), for the landing page.
+    pub label: Option<String>,
     /// `host:port` as a URI authority (cloning it is a reference-count bump).
     pub authority: Authority,
 }
@@ -70,6 +72,7 @@ impl RouteTable {
                         .services
                         .push(Backend {
                             service: r.service.to_ascii_lowercase(),
+                            label: r.label.clone(),
                             authority,
                         });
                 }
@@ -113,6 +116,11 @@ impl RouteTable {
             },
             None => Lookup::UnknownService(routes),
         }
+    }
+
+    /// The routes of environment `name` (lowercase).
+    pub fn env(&self, name: &str) -> Option<&EnvRoutes> {
+        self.envs.get(name)
     }
 
     /// Environment names with at least one route, sorted.

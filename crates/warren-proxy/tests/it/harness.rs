@@ -387,3 +387,28 @@ pub fn channel_body() -> (tokio::sync::mpsc::UnboundedSender<Bytes>, Body) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     (tx, ChannelBody(rx).boxed_unsync())
 }
+
+/// What a browser sends as `Accept` when it navigates (Chrome's).
+pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
+
+/// `(status, content type, body)` of a GET with `Accept: accept`.
+pub fn get_as(url: &str, accept: &str, extra: &[&str]) -> (u16, String, String) {
+    let accept = format!("Accept: {accept}");
+    let mut args = vec![
+        "-s",
+        "-H",
+        &accept,
+        "-w",
+        "\n%{http_code} %{content_type}",
+        url,
+    ];
+    args.extend_from_slice(extra);
+    let out = curl(&args);
+    let (body, tail) = out.rsplit_once('\n').unwrap();
+    let (code, ctype) = tail.split_once(' ').unwrap_or((tail, ""));
+    (
+        code.trim().parse().unwrap_or(0),
+        ctype.trim().to_string(),
+        body.to_string(),
+    )
+}
