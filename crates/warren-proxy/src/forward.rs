@@ -88,6 +88,10 @@ impl Forwarder {
                     env, service, routes, self.port, format,
                 ));
             }
+            Lookup::NotRouted(known) => {
+                let format = Format::for_error(req.headers());
+                return Ok(pages::not_routed(known, self.port, format));
+            }
         };
         let hops = headers::hops(req.headers());
         if hops >= headers::MAX_HOPS {

@@ -14,7 +14,9 @@ use serde_json::json;
 
 use warren_core::routes::route_url;
 
-use crate::table::{EnvRoutes, RouteTable};
+use warren_core::EnvState;
+
+use crate::table::{EnvRoutes, Recorded, RouteTable};
 
 /// Body of every response: streamed from a backend, or made here.
 pub type Body = Either<Incoming, Full<Bytes>>;
@@ -148,6 +150,8 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body
 /// An HTML page under construction: a title, paragraphs, lists of links,
 /// and a link back to the landing page at the bottom.
 struct Page {
+    /// Extra elements for `<head>` (HTML).
+    head: String,
     body: String,
 }
 
@@ -156,7 +160,10 @@ impl Page {
     fn new(title: &str) -> Page {
         let mut body = String::with_capacity(1024);
         let _ = writeln!(body, "<h1>{}</h1>", escape(title));
-        Page { body }
+        Page {
+            head: String::new(),
+            body,
+        }
     }
 
     /// A paragraph of HTML the caller has escaped.
@@ -203,11 +210,11 @@ impl Page {
         );
         let html = format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width\"><title>{status} · warren</title>\n\
+<meta name=\"viewport\" content=\"width=device-width\">{}<title>{status} · warren</title>\n\
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:50rem;line-height:1.4}}\
 pre{{background:#f4f4f4;padding:.5rem .8rem}}td,th{{padding:.2rem .8rem;text-align:left}}\
 .home{{margin-top:2rem;color:#666}}</style>\n</head><body>\n{}</body></html>\n",
-            self.body
+            self.head, self.body
         );
         respond(status, "text/html; charset=utf-8", html.into_bytes())
     }
@@ -226,28 +233,35 @@ fn service_links(env: &EnvRoutes, port: u16) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Links to every routed environment's default service.
+/// Links to every known environment's own URL (its default service, or
+/// the page that says why it has none), with its state when not routed.
 fn env_links(table: &RouteTable, port: u16) -> Vec<(String, String)> {
     table
-        .env_names()
-        .iter()
-        .map(|n| (n.clone(), format!("{}/", route_url(None, n, port))))
+        .known()
+        .map(|e| {
+            let text = if e.routed() {
+                e.name.clone()
+            } else {
+                format!("{} ({})", e.name, not_routed_words(e).state)
+            };
+            (text, format!("{}/", route_url(None, &e.name, port)))
+        })
         .collect()
 }
 
-/// 404: no environment of that name has routes.
+/// 404: no environment of that name, neither in the store nor in the routes.
 pub fn unknown_environment(
     env: &str,
     table: &RouteTable,
     port: u16,
     format: Format,
 ) -> Response<Body> {
-    let names = table.env_names();
+    let names = table.known_names();
     let status = StatusCode::NOT_FOUND;
     match format {
         Format::Json => {
             let known = if names.is_empty() {
-                "no environment has routes right now".to_string()
+                "there are no environments right now".to_string()
             } else {
                 format!("known: {}", names.join(", "))
             };
@@ -255,7 +269,7 @@ pub fn unknown_environment(
                 status,
                 &json!({
                     "error": "unknown_environment",
-                    "message": format!("no environment named `{env}` has routes; {known}"),
+                    "message": format!("no environment named `{env}`; {known}"),
                     "environment": env,
                     "environments": names,
                 }),
@@ -264,17 +278,141 @@ pub fn unknown_environment(
         Format::Html => {
             let mut page = Page::new(&format!("No environment named “{env}”"));
             if names.is_empty() {
-                page.html("No environment has routes right now.");
+                page.html("There are no environments right now.");
                 page.command(
                     "Start one from your project's checkout:",
                     "warren run --name NAME",
                 );
-            } else {
-                page.html("These environments have routes:");
             }
             page.links("Environments", env_links(table, port));
             page.finish(status, port)
         }
+    }
+}
+
+/// What to say about an environment that is known but not routed: the
+/// `error` code, a sentence, and the command that helps (if one does).
+struct NotRouted {
+    error: &'static str,
+    state: String,
+    message: String,
+    hint: Option<(&'static str, String)>,
+    /// Worth reloading by itself: the state is on its way to `running`.
+    transient: bool,
+}
+
+fn not_routed_words(env: &EnvRoutes) -> NotRouted {
+    let name = env.name.as_str();
+    let (error, message, hint, transient) = match &env.recorded {
+        Recorded::State(EnvState::Stopped) => (
+            "environment_stopped",
+            format!("environment `{name}` is stopped"),
+            Some(("Start it:", format!("warren start {name}"))),
+            false,
+        ),
+        Recorded::State(EnvState::Gone) => (
+            "environment_gone",
+            format!(
+                "environment `{name}` is gone: its container or sandbox no longer exists (removed outside warren, or the machine restarted); `warren start {name}` creates it again on the same worktree, `warren rm {name}` removes it"
+            ),
+            Some((
+                "Create it again on the same worktree (or remove it with `warren rm`):",
+                format!("warren start {name}"),
+            )),
+            false,
+        ),
+        Recorded::State(EnvState::Failed) => (
+            "environment_failed",
+            format!("environment `{name}` failed while it was being created"),
+            Some((
+                "See what went wrong, then remove it:",
+                format!("warren logs {name}; warren rm {name}"),
+            )),
+            false,
+        ),
+        Recorded::State(EnvState::Creating) => (
+            "environment_starting",
+            format!("environment `{name}` is being created; its services are routed once it runs"),
+            None,
+            true,
+        ),
+        Recorded::State(EnvState::Running) | Recorded::RoutesOnly => (
+            "no_routes",
+            format!(
+                "environment `{name}` is running but none of its services is routed (it is starting or stopping, or it declares no services)"
+            ),
+            Some(("See its services:", format!("warren ls {name}"))),
+            true,
+        ),
+        Recorded::Unknown(state) => (
+            "environment_unavailable",
+            format!("environment `{name}` is `{state}` and has no routes"),
+            Some(("See it:", format!("warren ls {name}"))),
+            false,
+        ),
+    };
+    let state = match &env.recorded {
+        Recorded::State(s) => s.as_str().to_string(),
+        Recorded::Unknown(s) => s.clone(),
+        Recorded::RoutesOnly => "unknown".to_string(),
+    };
+    NotRouted {
+        error,
+        state,
+        message,
+        hint,
+        transient,
+    }
+}
+
+/// 503: the environment exists but nothing of it is routed: stopped (start
+/// it), gone (create it again or remove it), failed, or not running yet.
+pub fn not_routed(env: &EnvRoutes, port: u16, format: Format) -> Response<Body> {
+    let words = not_routed_words(env);
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    let mut resp = match format {
+        Format::Json => json_response(
+            status,
+            &json!({
+                "error": words.error,
+                "message": match &words.hint {
+                    Some((_, cmd)) if words.error != "environment_gone" => {
+                        format!("{}; `{cmd}`", words.message)
+                    }
+                    _ => words.message.clone(),
+                },
+                "environment": env.name,
+                "state": words.state,
+                "hint": words.hint.as_ref().map(|(_, cmd)| cmd),
+            }),
+        ),
+        Format::Html => {
+            let mut page = Page::new(&format!("{} is {}", env.name, words.state));
+            page.html(&escape(&capitalise(&words.message)));
+            if let Some((lead, cmd)) = &words.hint {
+                page.command(lead, cmd);
+            }
+            if words.transient {
+                page.html("This page reloads by itself every few seconds.");
+                // No script needed: the browser reloads on its own.
+                page.head
+                    .push_str("<meta http-equiv=\"refresh\" content=\"3\">");
+            }
+            page.finish(status, port)
+        }
+    };
+    if words.transient {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
+    }
+    resp
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
@@ -391,27 +529,32 @@ pub fn status(pid: u32, port: u16, started_at: i64, table: &RouteTable) -> Respo
             "pid": pid,
             "port": port,
             "started_at": started_at,
-            "routes": table.routes().len(),
+            "routes": table.served(),
             "environments": table.env_names(),
         }),
     )
 }
 
-/// The landing page: every environment and its services, as links. It
-/// names no backend addresses: they are nobody's business but the proxy's.
+/// The landing page: every environment and its services, as links, and
+/// what to do about the ones that are not routed. It names no backend
+/// addresses: they are nobody's business but the proxy's.
 pub fn landing(table: &RouteTable, port: u16, format: Format) -> Response<Body> {
-    let envs = table.env_names().iter().filter_map(|n| table.env(n));
     match format {
         Format::Json => {
-            let envs: Vec<_> = envs
+            let envs: Vec<_> = table
+                .known()
                 .map(|e| {
+                    let words = (!e.routed()).then(|| not_routed_words(e));
                     json!({
                         "name": e.name,
+                        "state": words.as_ref().map_or("running", |w| w.state.as_str()),
                         "url": route_url(None, &e.name, port),
                         "services": e.services.iter().map(|b| json!({
                             "name": b.service,
                             "url": route_url(Some(&b.service), &e.name, port),
                         })).collect::<Vec<_>>(),
+                        "message": words.as_ref().map(|w| &w.message),
+                        "hint": words.as_ref().and_then(|w| w.hint.as_ref().map(|(_, c)| c)),
                     })
                 })
                 .collect();
@@ -422,14 +565,25 @@ pub fn landing(table: &RouteTable, port: u16, format: Format) -> Response<Body> 
         }
         Format::Html => {
             let mut rows = String::new();
-            for e in envs {
+            for e in table.known() {
                 let env_url = format!("{}/", route_url(None, &e.name, port));
+                let env_cell = link_text(&env_url, &e.name);
+                if !e.routed() {
+                    let words = not_routed_words(e);
+                    let hint = words
+                        .hint
+                        .as_ref()
+                        .map(|(_, cmd)| format!("<code>{}</code>", escape(cmd)))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        rows,
+                        "<tr><td>{env_cell}</td><td><i>{}</i></td><td>{hint}</td></tr>",
+                        escape(&words.state),
+                    );
+                    continue;
+                }
                 for (i, b) in e.services.iter().enumerate() {
-                    let env_cell = if i == 0 {
-                        link_text(&env_url, &e.name)
-                    } else {
-                        String::new()
-                    };
+                    let env_cell = if i == 0 { env_cell.as_str() } else { "" };
                     let label = b
                         .label
                         .as_deref()
@@ -454,7 +608,7 @@ pub fn landing(table: &RouteTable, port: u16, format: Format) -> Response<Body> 
             }
             let mut page = Page::new("warren proxy");
             if rows.is_empty() {
-                page.html("No environment has routes right now.");
+                page.html("There are no environments right now.");
                 page.command(
                     "Start one from your project's checkout:",
                     "warren run --name NAME",

@@ -20,7 +20,7 @@ use crate::error::ProxyError;
 use crate::forward::Forwarder;
 use crate::lock::{Acquired, ProxyInfo, ProxyLock};
 use crate::port_owner;
-use crate::table::{RouteTable, SharedTable};
+use crate::table::{self, RouteTable, SharedTable, StateRow};
 use warren_config::ProxyConfig;
 
 /// How often the store is asked whether routes changed. `data_version` is
@@ -34,8 +34,8 @@ const POLL: Duration = Duration::from_millis(100);
 pub fn serve(root: &Path, settings: &ProxyConfig) -> Result<(), ProxyError> {
     let store = Store::open(root)?;
     let table = SharedTable::default();
-    let mut rows = load(&store)?;
-    table.store(RouteTable::new(rows.1.clone()));
+    let mut rows = Rows::load(&store)?;
+    table.store(rows.table());
 
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = {
@@ -117,7 +117,7 @@ async fn serve_loop(
             "listening on http://{} (pid {}, {} routes, idle exit after {} s)",
             SocketAddr::new(settings.bind, port),
             info.pid,
-            table.load().routes().len(),
+            table.load().served(),
             settings.idle.as_secs_f64()
         );
         let forwarder = Arc::new(Forwarder::new(table.clone(), port, info.started_at));
@@ -141,7 +141,7 @@ async fn serve_loop(
             Exit::Idle => {
                 // An environment may have added a route (and seen this proxy
                 // as running) just before the lock went: look once more.
-                if Store::open(root)?.routes()?.is_empty() {
+                if Rows::load(&Store::open(root)?)?.table().is_empty() {
                     tracing::info!("no routes for the idle period; exiting");
                     return Ok(());
                 }
@@ -229,25 +229,37 @@ async fn connection(stream: TcpStream, peer: SocketAddr, forwarder: Arc<Forwarde
         .await;
 }
 
-/// `(data_version, routes)`, read in that order so a commit in between is
-/// seen by the next poll rather than missed.
-fn load(store: &Store) -> Result<(i64, Vec<Route>), ProxyError> {
-    let version = store.data_version()?;
-    Ok((version, store.routes()?))
+/// What the route table is built from.
+#[derive(Debug)]
+struct Rows {
+    data_version: i64,
+    routes: Vec<Route>,
+    states: Vec<StateRow>,
+}
+
+impl Rows {
+    /// Reads `data_version` first, then the rows, so a commit in between is
+    /// seen by the next poll rather than missed.
+    fn load(store: &Store) -> Result<Rows, ProxyError> {
+        Ok(Rows {
+            data_version: store.data_version()?,
+            routes: store.routes()?,
+            states: table::load_states(store)?,
+        })
+    }
+
+    fn table(&self) -> RouteTable {
+        RouteTable::new(self.routes.clone(), &self.states)
+    }
 }
 
 /// Reloads the table whenever the store changes, until `stop`.
-fn watch_routes(
-    store: &Store,
-    table: &SharedTable,
-    stop: &AtomicBool,
-    current: &mut (i64, Vec<Route>),
-) {
+fn watch_routes(store: &Store, table: &SharedTable, stop: &AtomicBool, current: &mut Rows) {
     let mut failing = false;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(POLL);
         match store.data_version() {
-            Ok(v) if v == current.0 => continue,
+            Ok(v) if v == current.data_version => continue,
             Ok(_) => {}
             Err(e) => {
                 if !failing {
@@ -257,16 +269,17 @@ fn watch_routes(
                 continue;
             }
         }
-        match load(store) {
-            Ok((version, rows)) => {
+        match Rows::load(store) {
+            Ok(rows) => {
                 failing = false;
-                current.0 = version;
-                // Other tables change too; rebuild only when routes did.
-                if rows != current.1 {
-                    tracing::info!("routes changed: {} now", rows.len());
-                    table.store(RouteTable::new(rows.clone()));
-                    current.1 = rows;
+                // Other tables (tasks, lifecycle runs) change too; rebuild
+                // only when routes or environment states did.
+                if rows.routes != current.routes || rows.states != current.states {
+                    let new = rows.table();
+                    tracing::info!("routes changed: {} now", new.served());
+                    table.store(new);
                 }
+                *current = rows;
             }
             Err(e) => {
                 if !failing {

@@ -1,11 +1,17 @@
 //! The in-memory route table the proxy answers from. Built from the store's
-//! rows whenever they change and swapped in whole, so a request never
-//! touches SQLite and never sees half an update.
+//! routes and environment states whenever they change and swapped in whole,
+//! so a request never touches SQLite and never sees half an update.
+//!
+//! Routes are served only for environments that may be running: a stopped,
+//! gone or failed environment's routes (if any are left in the table) point
+//! at ports its runtime has given back, which another program may hold by
+//! now, so the proxy answers for it instead of forwarding.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use http::uri::Authority;
+use warren_core::EnvState;
 use warren_store::Route;
 
 /// One service's backend, ready to forward to.
@@ -18,18 +24,53 @@ pub struct Backend {
     pub authority: Authority,
 }
 
-/// The services of one environment, in declaration order (first = default).
-#[derive(Debug, Clone, Default)]
+/// What the store says about an environment the proxy knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Routes without an `environments` row (written straight into the
+    /// store, as tests and benchmarks do): served as they are.
+    RoutesOnly,
+    /// The state in the `environments` table.
+    State(EnvState),
+    /// A state this warren does not know (a newer one wrote it); its routes
+    /// are served, since whoever wrote them meant them to be.
+    Unknown(String),
+}
+
+impl Recorded {
+    /// Whether routes of an environment in this state are forwarded to.
+    /// `creating` counts: routes are registered just before the state
+    /// becomes `running`.
+    pub fn routable(&self) -> bool {
+        !matches!(
+            self,
+            Recorded::State(EnvState::Stopped | EnvState::Gone | EnvState::Failed)
+        )
+    }
+}
+
+/// One environment: its state and the services it is routed to, in
+/// declaration order (first = default).
+#[derive(Debug, Clone)]
 pub struct EnvRoutes {
     /// Lowercase environment name.
     pub name: String,
+    pub recorded: Recorded,
+    /// Empty unless the environment is routable and has usable routes.
     pub services: Vec<Backend>,
+    /// Routes in the store that are not served because of the state.
+    pub ignored: usize,
 }
 
 impl EnvRoutes {
     /// Service names in declaration order.
     pub fn service_names(&self) -> Vec<&str> {
         self.services.iter().map(|b| b.service.as_str()).collect()
+    }
+
+    /// Whether requests for it are forwarded.
+    pub fn routed(&self) -> bool {
+        !self.services.is_empty()
     }
 }
 
@@ -40,51 +81,104 @@ pub enum Lookup<'t> {
         env: &'t EnvRoutes,
         backend: &'t Backend,
     },
+    /// Neither a route nor an environment of that name.
     UnknownEnv,
+    /// Routed, but not to that service.
     UnknownService(&'t EnvRoutes),
+    /// Known, but nothing of it is routed (stopped, gone, starting…).
+    NotRouted(&'t EnvRoutes),
 }
 
-/// Every route, indexed by lowercase environment name.
+/// Every environment the proxy knows, indexed by lowercase name.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     envs: HashMap<String, EnvRoutes>,
-    names: Vec<String>,
-    routes: Vec<Route>,
-    /// Routes whose target could not be used, with why (shown on the landing page).
+    /// Every known environment, sorted.
+    known: Vec<String>,
+    /// Environments with served routes, sorted.
+    routed: Vec<String>,
+    /// How many routes are served.
+    served: usize,
+    /// Routes whose target could not be used, with why.
     skipped: Vec<(Route, String)>,
 }
 
+/// An environment's state as read from the store (`Err`: a state this
+/// warren does not know, as written).
+pub type StateRow = (String, Result<EnvState, String>);
+
+/// Every environment's state, read from the store.
+pub fn load_states(store: &warren_store::Store) -> Result<Vec<StateRow>, warren_store::StoreError> {
+    Ok(store
+        .environment_states()?
+        .into_iter()
+        .map(|(name, state)| (name, state.map_err(|unknown| unknown.0)))
+        .collect())
+}
+
 impl RouteTable {
-    /// Builds the table from store rows (any order; `ord` decides the default).
-    pub fn new(mut routes: Vec<Route>) -> RouteTable {
+    /// Builds the table from store rows (any order; `ord` decides the
+    /// default service).
+    pub fn new(mut routes: Vec<Route>, states: &[StateRow]) -> RouteTable {
         routes.sort_by(|a, b| (&a.env, a.ord, &a.service).cmp(&(&b.env, b.ord, &b.service)));
         let mut envs: HashMap<String, EnvRoutes> = HashMap::new();
+        for (name, state) in states {
+            let name = name.to_ascii_lowercase();
+            let recorded = match state {
+                Ok(s) => Recorded::State(*s),
+                Err(unknown) => Recorded::Unknown(unknown.clone()),
+            };
+            envs.insert(
+                name.clone(),
+                EnvRoutes {
+                    name,
+                    recorded,
+                    services: Vec::new(),
+                    ignored: 0,
+                },
+            );
+        }
         let mut skipped = Vec::new();
-        for r in &routes {
-            match authority(r) {
+        let mut served = 0;
+        for r in routes {
+            let name = r.env.to_ascii_lowercase();
+            let env = envs.entry(name.clone()).or_insert_with(|| EnvRoutes {
+                name,
+                recorded: Recorded::RoutesOnly,
+                services: Vec::new(),
+                ignored: 0,
+            });
+            if !env.recorded.routable() {
+                env.ignored += 1;
+                continue;
+            }
+            match authority(&r) {
                 Ok(authority) => {
-                    let name = r.env.to_ascii_lowercase();
-                    envs.entry(name.clone())
-                        .or_insert_with(|| EnvRoutes {
-                            name,
-                            services: Vec::new(),
-                        })
-                        .services
-                        .push(Backend {
-                            service: r.service.to_ascii_lowercase(),
-                            label: r.label.clone(),
-                            authority,
-                        });
+                    served += 1;
+                    env.services.push(Backend {
+                        service: r.service.to_ascii_lowercase(),
+                        label: r.label.clone(),
+                        authority,
+                    });
                 }
-                Err(why) => skipped.push((r.clone(), why)),
+                Err(why) => skipped.push((r, why)),
             }
         }
-        let mut names: Vec<String> = envs.keys().cloned().collect();
-        names.sort();
+        // An environment known only through routes that were all unusable
+        // is not worth a listing of its own (the landing page shows them).
+        envs.retain(|_, e| e.recorded != Recorded::RoutesOnly || e.routed());
+        let mut known: Vec<String> = envs.keys().cloned().collect();
+        known.sort();
+        let routed = known
+            .iter()
+            .filter(|n| envs.get(*n).is_some_and(EnvRoutes::routed))
+            .cloned()
+            .collect();
         RouteTable {
             envs,
-            names,
-            routes,
+            known,
+            routed,
+            served,
             skipped,
         }
     }
@@ -114,23 +208,40 @@ impl RouteTable {
                 env: routes,
                 backend,
             },
-            None => Lookup::UnknownService(routes),
+            None if routes.routed() => Lookup::UnknownService(routes),
+            None => Lookup::NotRouted(routes),
         }
     }
 
-    /// The routes of environment `name` (lowercase).
-    pub fn env(&self, name: &str) -> Option<&EnvRoutes> {
-        self.envs.get(name)
+    /// Every environment the proxy knows of, sorted by name.
+    pub fn known(&self) -> impl Iterator<Item = &EnvRoutes> {
+        self.known.iter().filter_map(|n| self.envs.get(n))
     }
 
-    /// Environment names with at least one route, sorted.
+    /// Names of every environment the proxy knows of, sorted.
+    pub fn known_names(&self) -> &[String] {
+        &self.known
+    }
+
+    /// Whether `route` is one of those served.
+    pub fn routes_to(&self, route: &Route) -> bool {
+        match self.envs.get(&route.env.to_ascii_lowercase()) {
+            Some(e) => e
+                .services
+                .iter()
+                .any(|b| b.service.eq_ignore_ascii_case(&route.service)),
+            None => false,
+        }
+    }
+
+    /// Names of the environments with served routes, sorted.
     pub fn env_names(&self) -> &[String] {
-        &self.names
+        &self.routed
     }
 
-    /// Every route, by environment then declaration order.
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
+    /// How many routes are served.
+    pub fn served(&self) -> usize {
+        self.served
     }
 
     /// Routes left out because their target is not a usable address.
@@ -138,9 +249,9 @@ impl RouteTable {
         &self.skipped
     }
 
-    /// No routes at all (the proxy's idle clock runs).
+    /// Nothing is served (the proxy's idle clock runs).
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.served == 0
     }
 }
 
@@ -202,11 +313,14 @@ mod tests {
 
     #[test]
     fn default_is_lowest_ord_and_lookups_ignore_case() {
-        let t = RouteTable::new(vec![
-            route("otter", "api", 1, "127.0.0.1", 2),
-            route("otter", "web", 0, "127.0.0.1", 1),
-            route("Badger", "web", 0, "::1", 3),
-        ]);
+        let t = RouteTable::new(
+            vec![
+                route("otter", "api", 1, "127.0.0.1", 2),
+                route("otter", "web", 0, "127.0.0.1", 1),
+                route("Badger", "web", 0, "::1", 3),
+            ],
+            &[],
+        );
         let found = |env, svc| match t.lookup(env, svc) {
             Lookup::Found { backend, .. } => backend.authority.to_string(),
             other => format!("{other:?}"),
@@ -221,16 +335,67 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(t.env_names(), ["badger", "otter"]);
+        assert_eq!(t.served(), 3);
     }
 
     #[test]
     fn unusable_targets_are_skipped() {
-        let t = RouteTable::new(vec![
-            route("a", "web", 0, "bad host", 1),
-            route("a", "x", 1, "h", 0),
-        ]);
+        let t = RouteTable::new(
+            vec![
+                route("a", "web", 0, "bad host", 1),
+                route("a", "x", 1, "h", 0),
+            ],
+            &[],
+        );
         assert_eq!(t.skipped().len(), 2);
         assert!(matches!(t.lookup("a", None), Lookup::UnknownEnv));
-        assert!(!t.is_empty());
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn only_environments_that_may_run_are_routed() {
+        let states: Vec<StateRow> = vec![
+            ("run".into(), Ok(EnvState::Running)),
+            ("new".into(), Ok(EnvState::Creating)),
+            ("stop".into(), Ok(EnvState::Stopped)),
+            ("gone".into(), Ok(EnvState::Gone)),
+            ("fail".into(), Ok(EnvState::Failed)),
+            ("idle".into(), Ok(EnvState::Running)),
+            ("later".into(), Err("hibernating".into())),
+        ];
+        let routes = ["run", "new", "stop", "gone", "fail", "later", "bare"]
+            .iter()
+            .map(|e| route(e, "web", 0, "127.0.0.1", 1))
+            .collect();
+        let t = RouteTable::new(routes, &states);
+        for routed in ["run", "new", "later", "bare"] {
+            assert!(
+                matches!(t.lookup(routed, None), Lookup::Found { .. }),
+                "{routed}"
+            );
+        }
+        for (name, state) in [
+            ("stop", EnvState::Stopped),
+            ("gone", EnvState::Gone),
+            ("fail", EnvState::Failed),
+            ("idle", EnvState::Running),
+        ] {
+            match t.lookup(name, Some("web")) {
+                Lookup::NotRouted(e) => assert_eq!(e.recorded, Recorded::State(state)),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        match t.lookup("gone", None) {
+            Lookup::NotRouted(e) => assert_eq!(e.ignored, 1, "its route is left out"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.env_names(), ["bare", "later", "new", "run"]);
+        assert_eq!(
+            t.known_names(),
+            [
+                "bare", "fail", "gone", "idle", "later", "new", "run", "stop"
+            ]
+        );
+        assert_eq!(t.served(), 4);
     }
 }

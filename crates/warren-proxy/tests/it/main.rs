@@ -14,5 +14,6 @@ mod daemon;
 mod docker;
 mod pages;
 mod routing;
+mod states;
 mod streaming;
 mod websocket;
