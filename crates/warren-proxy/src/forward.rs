@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 
 use http::uri::PathAndQuery;
-use http::{HeaderValue, Request, Response, Uri, Version, header};
+use http::{HeaderValue, Method, Request, Response, Uri, Version, header};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -60,20 +60,31 @@ impl Forwarder {
     ) -> Result<Response<Body>, Infallible> {
         let table = self.table.load();
         let client_version = req.version();
-        let host_header = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok());
-        let host = host_header.or_else(|| req.uri().authority().map(|a| a.as_str()));
+        let host = match headers::request_host(&req) {
+            Ok(host) => host,
+            Err(bad) => {
+                let format = Format::for_error(req.headers());
+                return Ok(pages::bad_request(bad.reason(), self.port, format));
+            }
+        };
+        // A reverse proxy: tunnelling to an address the client names is a
+        // forward proxy's job, and would reach far beyond the routes.
+        if req.method() == Method::CONNECT {
+            let format = Format::for_error(req.headers());
+            return Ok(pages::method_not_allowed(self.port, format));
+        }
         let (env, service) = match host::classify(host) {
             HostTarget::Route { env, service } => (env, service),
             HostTarget::Proxy if req.uri().path() == STATUS_PATH => {
                 return Ok(pages::status(self.pid, self.port, self.started_at, &table));
             }
-            HostTarget::Proxy | HostTarget::Foreign => {
+            HostTarget::Proxy => {
                 let format = Format::for_page(req.headers());
                 return Ok(pages::landing(&table, self.port, format));
             }
+            // Any other name may be a DNS-rebinding site's, whose scripts
+            // can read the answer: it learns nothing.
+            HostTarget::Foreign => return Ok(pages::foreign_host()),
         };
         let (env, backend) = match table.lookup(env, service) {
             Lookup::Found { env, backend } => (env, backend),
@@ -102,6 +113,13 @@ impl Forwarder {
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
 
         let (mut parts, body) = req.into_parts();
+        if let Some(authority) = parts.uri.authority() {
+            // Routed on an absolute-form target: the backend gets that as
+            // its Host, not whatever Host header came along.
+            if let Ok(h) = HeaderValue::from_str(authority.as_str()) {
+                parts.headers.insert(header::HOST, h);
+            }
+        }
         // Origin-form for the backend: the connection already says where.
         parts.uri = match parts.uri.path_and_query() {
             Some(pq) => Uri::from(pq.clone()),
@@ -112,12 +130,6 @@ impl Forwarder {
         // The client connection's extensions (its upgrade handle) must not
         // travel to the backend connection.
         parts.extensions = http::Extensions::new();
-        if !parts.headers.contains_key(header::HOST) {
-            // Routed by an absolute-form URI: the backend still gets a Host.
-            if let Ok(h) = HeaderValue::from_str(&format!("{}.localhost", env.name)) {
-                parts.headers.insert(header::HOST, h);
-            }
-        }
         headers::to_backend(&mut parts.headers, &conn.client_ip, hops, upgrade);
 
         // The request is gone once sent; a 502 still has to suit the client.

@@ -150,6 +150,8 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body
 /// An HTML page under construction: a title, paragraphs, lists of links,
 /// and a link back to the landing page at the bottom.
 struct Page {
+    /// `<title>` (plain text).
+    title: String,
     /// Extra elements for `<head>` (HTML).
     head: String,
     body: String,
@@ -161,6 +163,7 @@ impl Page {
         let mut body = String::with_capacity(1024);
         let _ = writeln!(body, "<h1>{}</h1>", escape(title));
         Page {
+            title: title.to_string(),
             head: String::new(),
             body,
         }
@@ -210,13 +213,22 @@ impl Page {
         );
         let html = format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width\">{}<title>{status} · warren</title>\n\
+<meta name=\"viewport\" content=\"width=device-width\">{}<title>{} · warren</title>\n\
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:50rem;line-height:1.4}}\
 pre{{background:#f4f4f4;padding:.5rem .8rem}}td,th{{padding:.2rem .8rem;text-align:left}}\
 .home{{margin-top:2rem;color:#666}}</style>\n</head><body>\n{}</body></html>\n",
-            self.head, self.body
+            self.head,
+            escape(&self.title),
+            self.body
         );
-        respond(status, "text/html; charset=utf-8", html.into_bytes())
+        let mut resp = respond(status, "text/html; charset=utf-8", html.into_bytes());
+        // The pages have no scripts: should a name ever slip through
+        // unescaped, the browser still runs nothing.
+        resp.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        );
+        resp
     }
 }
 
@@ -495,6 +507,56 @@ pub fn bad_gateway(
             page.finish(status, port)
         }
     }
+}
+
+/// 400: the request cannot be routed as sent (two Hosts, a Host that
+/// `Connection` would strip, no Host). Lists nothing.
+pub fn bad_request(reason: &str, port: u16, format: Format) -> Response<Body> {
+    let status = StatusCode::BAD_REQUEST;
+    match format {
+        Format::Json => json_response(
+            status,
+            &json!({ "error": "bad_request", "message": reason }),
+        ),
+        Format::Html => {
+            let mut page = Page::new("Bad request");
+            page.html(&escape(&capitalise(reason)));
+            page.finish(status, port)
+        }
+    }
+}
+
+/// 405: `CONNECT`; this proxy routes by host name, it does not tunnel.
+pub fn method_not_allowed(port: u16, format: Format) -> Response<Body> {
+    let status = StatusCode::METHOD_NOT_ALLOWED;
+    let message = "CONNECT is not supported: this proxy routes by host name (SERVICE.ENV.localhost), it does not tunnel";
+    let mut resp = match format {
+        Format::Json => json_response(
+            status,
+            &json!({ "error": "method_not_allowed", "message": message }),
+        ),
+        Format::Html => {
+            let mut page = Page::new("Method not allowed");
+            page.html(&escape(message));
+            page.finish(status, port)
+        }
+    };
+    resp.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+    );
+    resp
+}
+
+/// 404 for a Host that is neither `*.localhost` nor the proxy's own name.
+/// Plain text that names nothing: the asker may be a DNS-rebinding page
+/// whose scripts read it.
+pub fn foreign_host() -> Response<Body> {
+    respond(
+        StatusCode::NOT_FOUND,
+        "text/plain; charset=utf-8",
+        b"404 not found\n".to_vec(),
+    )
 }
 
 /// 508: the request has looped through the proxy too often.

@@ -412,3 +412,26 @@ pub fn get_as(url: &str, accept: &str, extra: &[&str]) -> (u16, String, String) 
         body.to_string(),
     )
 }
+
+/// Sends `request` as raw bytes on a new connection to the proxy's port
+/// and returns everything it answers until it closes (or 5 s pass).
+pub fn raw(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A backend that counts its requests and echoes them (see [`echo_handler`]).
+pub fn counting_echo(t: &TestContext) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = Arc::clone(&hits);
+    let addr = t.backend(move |r, p| {
+        h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        echo_handler(r, p)
+    });
+    (addr, hits)
+}

@@ -12,6 +12,7 @@ mod harness;
 mod concurrency;
 mod daemon;
 mod docker;
+mod hardening;
 mod pages;
 mod routing;
 mod states;
