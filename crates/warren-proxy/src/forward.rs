@@ -9,9 +9,11 @@ use http::{HeaderValue, Method, Request, Response, Uri, Version, header};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::headers;
 use crate::host::{self, HostTarget};
+use crate::limit::{Limiter, Slot};
 use crate::pages::{self, Body, Format};
 use crate::table::{Lookup, SharedTable};
 use crate::upgrade;
@@ -25,6 +27,7 @@ pub const STATUS_PATH: &str = "/__warren/status";
 #[derive(Debug)]
 pub struct Forwarder {
     table: SharedTable,
+    limiter: Arc<Limiter>,
     upstream: Arc<Upstream>,
     port: u16,
     pid: u32,
@@ -34,9 +37,10 @@ pub struct Forwarder {
 impl Forwarder {
     /// A forwarder answering from `table`; `port` is where clients reach it
     /// (for links on the landing page).
-    pub fn new(table: SharedTable, port: u16, started_at: i64) -> Forwarder {
+    pub fn new(table: SharedTable, limiter: Arc<Limiter>, port: u16, started_at: i64) -> Forwarder {
         Forwarder {
             table,
+            limiter,
             upstream: Arc::default(),
             port,
             pid: std::process::id(),
@@ -44,11 +48,13 @@ impl Forwarder {
         }
     }
 
-    /// State for one new client connection from `client_ip`.
-    pub fn connection(&self, client_ip: HeaderValue) -> ClientConn {
+    /// State for one new client connection from `client_ip`, holding `slot`.
+    pub fn connection(&self, client_ip: HeaderValue, slot: Arc<Slot>) -> ClientConn {
         ClientConn {
             client_ip,
             backends: ConnCache::new(Arc::clone(&self.upstream)),
+            slot,
+            requested: AtomicBool::new(false),
         }
     }
 
@@ -58,6 +64,12 @@ impl Forwarder {
         mut req: Request<Incoming>,
         conn: &ClientConn,
     ) -> Result<Response<Body>, Infallible> {
+        if !conn.requested.load(Ordering::Relaxed) {
+            // Once per connection: from now on it is never closed to make
+            // room for a new one.
+            conn.requested.store(true, Ordering::Relaxed);
+            conn.slot.requested();
+        }
         let table = self.table.load();
         let client_version = req.version();
         let host = match headers::request_host(&req) {
@@ -76,7 +88,13 @@ impl Forwarder {
         let (env, service) = match host::classify(host) {
             HostTarget::Route { env, service } => (env, service),
             HostTarget::Proxy if req.uri().path() == STATUS_PATH => {
-                return Ok(pages::status(self.pid, self.port, self.started_at, &table));
+                return Ok(pages::status(
+                    self.pid,
+                    self.port,
+                    self.started_at,
+                    &table,
+                    &self.limiter,
+                ));
             }
             HostTarget::Proxy => {
                 let format = Format::for_page(req.headers());
@@ -157,7 +175,9 @@ impl Forwarder {
         let switched = resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
         if switched && let Some(client_upgrade) = client_upgrade {
             let backend_upgrade = hyper::upgrade::on(&mut resp);
-            tokio::spawn(upgrade::tunnel(client_upgrade, backend_upgrade));
+            // The tunnel keeps the connection's slot: it holds both sockets.
+            let slot = Arc::clone(&conn.slot);
+            tokio::spawn(upgrade::tunnel(client_upgrade, backend_upgrade, slot));
         }
         headers::to_client(resp.headers_mut(), switched);
         // Answer in the client's HTTP version: a backend speaking HTTP/1.0
@@ -173,6 +193,9 @@ pub struct ClientConn {
     /// `X-Forwarded-For` value, formatted once per connection.
     client_ip: HeaderValue,
     backends: ConnCache,
+    slot: Arc<Slot>,
+    /// Has sent a request (and told the slot so).
+    requested: AtomicBool,
 }
 
 /// `outer: inner: innermost`, skipping repeats (hyper's errors nest deeply

@@ -16,6 +16,7 @@ use warren_core::routes::route_url;
 
 use warren_core::EnvState;
 
+use crate::limit::Limiter;
 use crate::table::{EnvRoutes, Recorded, RouteTable};
 
 /// Body of every response: streamed from a backend, or made here.
@@ -582,7 +583,13 @@ pub fn loop_detected(hops: usize, port: u16, format: Format) -> Response<Body> {
 }
 
 /// Identity and health of this proxy (answered on the proxy's own names).
-pub fn status(pid: u32, port: u16, started_at: i64, table: &RouteTable) -> Response<Body> {
+pub fn status(
+    pid: u32,
+    port: u16,
+    started_at: i64,
+    table: &RouteTable,
+    limiter: &Limiter,
+) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &json!({
@@ -593,6 +600,8 @@ pub fn status(pid: u32, port: u16, started_at: i64, table: &RouteTable) -> Respo
             "started_at": started_at,
             "routes": table.served(),
             "environments": table.env_names(),
+            "connections": limiter.open(),
+            "max_connections": limiter.max(),
         }),
     )
 }

@@ -12,12 +12,13 @@ use http::HeaderValue;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use warren_store::{Route, Store};
 
 use crate::error::ProxyError;
 use crate::forward::Forwarder;
+use crate::limit::{self, Limiter, Slot};
 use crate::lock::{Acquired, ProxyInfo, ProxyLock};
 use crate::port_owner;
 use crate::table::{self, RouteTable, SharedTable, StateRow};
@@ -45,7 +46,9 @@ pub fn serve(root: &Path, settings: &ProxyConfig) -> Result<(), ProxyError> {
             .spawn(move || watch_routes(&store, &table, &stop, &mut rows))
             .map_err(ProxyError::Runtime)?
     };
-    let result = runtime()?.block_on(serve_loop(root, settings, &table));
+    let (max_connections, open_files) = limit::connection_budget();
+    let limiter = Limiter::new(max_connections, open_files);
+    let result = runtime()?.block_on(serve_loop(root, settings, &table, &limiter));
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     result
@@ -74,6 +77,7 @@ async fn serve_loop(
     root: &Path,
     settings: &ProxyConfig,
     table: &SharedTable,
+    limiter: &Arc<Limiter>,
 ) -> Result<(), ProxyError> {
     let mut term = signal(SignalKind::terminate()).map_err(ProxyError::Runtime)?;
     let mut int = signal(SignalKind::interrupt()).map_err(ProxyError::Runtime)?;
@@ -94,7 +98,7 @@ async fn serve_loop(
                 stale.port
             );
         }
-        let listener = match bind(settings).await {
+        let listener = match bind(settings) {
             Ok(l) => l,
             Err(e) => {
                 lock.release();
@@ -120,10 +124,22 @@ async fn serve_loop(
             table.load().served(),
             settings.idle.as_secs_f64()
         );
-        let forwarder = Arc::new(Forwarder::new(table.clone(), port, info.started_at));
+        tracing::info!(
+            "holding at most {} client connections at once (open-file limit {}); a client has {} s to send its request headers",
+            limiter.max(),
+            limiter.open_files(),
+            limit::HEADER_TIMEOUT.as_secs()
+        );
+        let forwarder = Arc::new(Forwarder::new(
+            table.clone(),
+            Arc::clone(limiter),
+            port,
+            info.started_at,
+        ));
         let exit = accept_loop(
             listener,
             forwarder,
+            limiter,
             table,
             settings.idle,
             &mut term,
@@ -152,9 +168,26 @@ async fn serve_loop(
     }
 }
 
-async fn bind(settings: &ProxyConfig) -> Result<TcpListener, ProxyError> {
+/// Connections the kernel queues for `accept` (capped by `somaxconn`). A
+/// burst larger than the queue loses SYNs, and each lost one costs its
+/// client a second; tokio's default is 1024.
+const BACKLOG: u32 = 4096;
+
+fn bind(settings: &ProxyConfig) -> Result<TcpListener, ProxyError> {
     let addr = SocketAddr::new(settings.bind, settings.port);
-    TcpListener::bind(addr).await.map_err(|source| {
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // As TcpListener::bind does: a restarted proxy gets its port back
+        // while old connections linger in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(BACKLOG)
+    };
+    listen().map_err(|source| {
         if source.kind() == std::io::ErrorKind::AddrInUse {
             ProxyError::PortTaken {
                 bind: settings.bind,
@@ -174,6 +207,7 @@ async fn bind(settings: &ProxyConfig) -> Result<TcpListener, ProxyError> {
 async fn accept_loop(
     listener: TcpListener,
     forwarder: Arc<Forwarder>,
+    limiter: &Arc<Limiter>,
     table: &SharedTable,
     idle: Duration,
     term: &mut Signal,
@@ -185,9 +219,22 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    tokio::spawn(connection(stream, peer, Arc::clone(&forwarder)));
-                }
+                Ok((stream, peer)) => match limiter.admit() {
+                    Some(slot) => {
+                        let slot = Arc::new(slot);
+                        let task = tokio::spawn(connection(
+                            stream,
+                            peer,
+                            Arc::clone(&forwarder),
+                            Arc::clone(&slot),
+                        ));
+                        // Still holding the slot here, so the task cannot
+                        // have given it back yet.
+                        slot.attach(task.abort_handle());
+                    }
+                    // Every connection is busy: closed at once.
+                    None => drop(stream),
+                },
                 Err(e) => {
                     // Usually EMFILE: back off instead of spinning.
                     tracing::warn!("accept failed: {e}");
@@ -210,12 +257,17 @@ async fn accept_loop(
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, forwarder: Arc<Forwarder>) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    forwarder: Arc<Forwarder>,
+    slot: Arc<Slot>,
+) {
     let _ = stream.set_nodelay(true);
     // Formatted once per connection, cloned (a refcount) per request.
     let client_ip = HeaderValue::from_str(&peer.ip().to_canonical().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-    let conn = Arc::new(forwarder.connection(client_ip));
+    let conn = Arc::new(forwarder.connection(client_ip, slot));
     let service = service_fn(move |req| {
         let forwarder = Arc::clone(&forwarder);
         let conn = Arc::clone(&conn);
@@ -224,6 +276,9 @@ async fn connection(stream: TcpStream, peer: SocketAddr, forwarder: Arc<Forwarde
     // Errors here are clients going away mid-request; nothing to report.
     let _ = http1::Builder::new()
         .timer(TokioTimer::new())
+        // Also between requests on a kept-alive connection: an idle
+        // connection holds a slot and files, so it does not hold them long.
+        .header_read_timeout(limit::HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await;

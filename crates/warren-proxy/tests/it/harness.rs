@@ -84,6 +84,7 @@ pub struct TestContext {
     proxy: Option<ProxyInfo>,
     /// The port this test's proxy listens on (free when the test began).
     pub proxy_port: u16,
+    started: Instant,
 }
 
 impl TestContext {
@@ -103,11 +104,13 @@ impl TestContext {
             proxy_port: dead_port().port(),
             children: Vec::new(),
             proxy: None,
+            started: Instant::now(),
         }
     }
 
     pub fn step(&self, msg: &str) {
-        eprintln!("[{}] {msg}", self.name);
+        let at = self.started.elapsed().as_secs_f64();
+        eprintln!("[{} +{at:.1}s] {msg}", self.name);
     }
 
     pub fn root(&self) -> PathBuf {
@@ -177,10 +180,13 @@ impl TestContext {
         F: Fn(Request<Incoming>, SocketAddr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response<Body>> + Send + 'static,
     {
-        let listener = self
-            .rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        // A deep accept queue: a burst of connections from the proxy must
+        // not lose SYNs (each lost one costs a second or more).
+        let listener = self.rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            socket.listen(4096).unwrap()
+        });
         let addr = listener.local_addr().unwrap();
         let handler = Arc::new(handler);
         self.rt.spawn(async move {

@@ -13,6 +13,7 @@ mod concurrency;
 mod daemon;
 mod docker;
 mod hardening;
+mod limits;
 mod pages;
 mod routing;
 mod states;
