@@ -75,6 +75,8 @@ impl Forwarder {
         let host = match headers::request_host(&req) {
             Ok(host) => host,
             Err(bad) => {
+                // Debug only: any client can send these, as often as it likes.
+                tracing::debug!("answering 400: {}", bad.reason());
                 let format = Format::for_error(req.headers());
                 return Ok(pages::bad_request(bad.reason(), self.port, format));
             }
@@ -124,6 +126,11 @@ impl Forwarder {
         };
         let hops = headers::hops(req.headers());
         if hops >= headers::MAX_HOPS {
+            tracing::warn!(
+                "a request for {}.{} has passed {hops} warren proxies: a route points back at a proxy; answering 508",
+                backend.service,
+                env.name
+            );
             let format = Format::for_error(req.headers());
             return Ok(pages::loop_detected(hops, self.port, format));
         }
@@ -158,6 +165,15 @@ impl Forwarder {
         let mut resp = match conn.backends.send(&backend.authority, request, keep).await {
             Ok(r) => r,
             Err(e) => {
+                let why = error_chain(&*e);
+                if !backend.down.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "{}.{} at {} is not answering ({why}); answering 502 until it does",
+                        backend.service,
+                        env.name,
+                        backend.authority
+                    );
+                }
                 let mut asked = http::HeaderMap::new();
                 if let Some(a) = accept {
                     asked.insert(header::ACCEPT, a);
@@ -166,12 +182,21 @@ impl Forwarder {
                     env,
                     &backend.service,
                     backend.authority.as_str(),
-                    &error_chain(&*e),
+                    &why,
                     self.port,
                     Format::for_error(&asked),
                 ));
             }
         };
+        // One relaxed load per request; the swap only after an outage.
+        if backend.down.load(Ordering::Relaxed) && backend.down.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                "{}.{} at {} answers again",
+                backend.service,
+                env.name,
+                backend.authority
+            );
+        }
         let switched = resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
         if switched && let Some(client_upgrade) = client_upgrade {
             let backend_upgrade = hyper::upgrade::on(&mut resp);

@@ -70,7 +70,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, ProxyError> {
 
 enum Exit {
     Idle,
-    Signal,
+    /// The signal's name.
+    Signal(&'static str),
 }
 
 async fn serve_loop(
@@ -87,13 +88,15 @@ async fn serve_loop(
             Acquired::Owned(lock) => lock,
             Acquired::Held(info) if first => return Err(ProxyError::AlreadyRunning(info)),
             Acquired::Held(_) => {
-                tracing::info!("another proxy took over; exiting");
+                tracing::info!(
+                    "another proxy took over the lock while this one was exiting; leaving it to that one"
+                );
                 return Ok(());
             }
         };
         if let Some(stale) = &lock.replaced {
             tracing::info!(
-                "replacing the stale lock of pid {} (port {})",
+                "replacing the stale lock of pid {} (port {}): that proxy is no longer running",
                 stale.pid,
                 stale.port
             );
@@ -117,12 +120,20 @@ async fn serve_loop(
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
         lock.publish(&info)?;
+        let loaded = table.load();
+        let idle = if settings.idle.is_zero() {
+            "never exits for lack of routes".to_string()
+        } else {
+            format!(
+                "exits after {} s with nothing to route",
+                settings.idle.as_secs_f64()
+            )
+        };
         tracing::info!(
-            "listening on http://{} (pid {}, {} routes, idle exit after {} s)",
+            "listening on http://{} (pid {}): routing {}; {idle}",
             SocketAddr::new(settings.bind, port),
             info.pid,
-            table.load().served(),
-            settings.idle.as_secs_f64()
+            routing(&loaded),
         );
         tracing::info!(
             "holding at most {} client connections at once (open-file limit {}); a client has {} s to send its request headers",
@@ -150,15 +161,18 @@ async fn serve_loop(
         // looks next starts a fresh proxy instead of trusting this one.
         lock.release();
         match exit {
-            Exit::Signal => {
-                tracing::info!("stopped by signal");
+            Exit::Signal(name) => {
+                tracing::info!("stopping: received {name}");
                 return Ok(());
             }
             Exit::Idle => {
                 // An environment may have added a route (and seen this proxy
                 // as running) just before the lock went: look once more.
                 if Rows::load(&Store::open(root)?)?.table().is_empty() {
-                    tracing::info!("no routes for the idle period; exiting");
+                    tracing::info!(
+                        "exiting: nothing to route for {} s",
+                        settings.idle.as_secs_f64()
+                    );
                     return Ok(());
                 }
                 tracing::info!("routes appeared while exiting; staying up");
@@ -216,10 +230,17 @@ async fn accept_loop(
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut empty_since: Option<Instant> = None;
+    // Accept failures in a row.
+    let mut failing = 0u64;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match limiter.admit() {
+                Ok((stream, peer)) => {
+                    if failing > 0 {
+                        tracing::info!("accepting connections again, after {failing} failures");
+                        failing = 0;
+                    }
+                    match limiter.admit() {
                     Some(slot) => {
                         let slot = Arc::new(slot);
                         let task = tokio::spawn(connection(
@@ -234,10 +255,15 @@ async fn accept_loop(
                     }
                     // Every connection is busy: closed at once.
                     None => drop(stream),
-                },
+                    }
+                }
                 Err(e) => {
-                    // Usually EMFILE: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
+                    // Usually EMFILE: back off instead of spinning, and say
+                    // so once, not twenty times a second.
+                    if failing == 0 {
+                        tracing::warn!("cannot accept connections: {e}; retrying every 50 ms");
+                    }
+                    failing += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -251,8 +277,8 @@ async fn accept_loop(
                     empty_since = None;
                 }
             }
-            _ = term.recv() => return Exit::Signal,
-            _ = int.recv() => return Exit::Signal,
+            _ = term.recv() => return Exit::Signal("SIGTERM"),
+            _ = int.recv() => return Exit::Signal("SIGINT"),
         }
     }
 }
@@ -314,11 +340,14 @@ fn watch_routes(store: &Store, table: &SharedTable, stop: &AtomicBool, current: 
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(POLL);
         match store.data_version() {
-            Ok(v) if v == current.data_version => continue,
+            Ok(v) if v == current.data_version && !failing => continue,
             Ok(_) => {}
             Err(e) => {
                 if !failing {
-                    tracing::warn!("cannot poll the state database: {e}");
+                    tracing::warn!(
+                        "cannot read the state database: {}; still serving the routes loaded before, retrying",
+                        error_chain(&e)
+                    );
                 }
                 failing = true;
                 continue;
@@ -326,22 +355,56 @@ fn watch_routes(store: &Store, table: &SharedTable, stop: &AtomicBool, current: 
         }
         match Rows::load(store) {
             Ok(rows) => {
+                if failing {
+                    tracing::info!("reading the state database again");
+                }
                 failing = false;
                 // Other tables (tasks, lifecycle runs) change too; rebuild
                 // only when routes or environment states did.
                 if rows.routes != current.routes || rows.states != current.states {
                     let new = rows.table();
-                    tracing::info!("routes changed: {} now", new.served());
+                    for change in table::changes(&table.load(), &new) {
+                        tracing::info!("{change}");
+                    }
+                    tracing::info!("now routing {}", routing(&new));
                     table.store(new);
                 }
                 *current = rows;
             }
             Err(e) => {
                 if !failing {
-                    tracing::warn!("cannot reload routes: {e}");
+                    tracing::warn!(
+                        "cannot read the routes: {}; still serving the routes loaded before, retrying",
+                        error_chain(&e)
+                    );
                 }
                 failing = true;
             }
         }
     }
+}
+
+/// `3 services of 2 environments`, or `nothing`.
+fn routing(table: &RouteTable) -> String {
+    if table.is_empty() {
+        return "nothing".to_string();
+    }
+    format!(
+        "{} of {}",
+        table::count(table.served(), "service"),
+        table::count(table.env_names().len(), "environment")
+    )
+}
+
+/// `error: cause: cause`, so the log says why (the store's own message is
+/// only "state database error").
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cur = e.source();
+    }
+    text
 }

@@ -8,6 +8,7 @@
 //! now, so the proxy answers for it instead of forwarding.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use http::uri::Authority;
@@ -15,13 +16,16 @@ use warren_core::EnvState;
 use warren_store::Route;
 
 /// One service's backend, ready to forward to.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Backend {
     pub service: String,
     /// Human label (devcontainer `portsAttributes`), for the landing page.
     pub label: Option<String>,
     /// `host:port` as a URI authority (cloning it is a reference-count bump).
     pub authority: Authority,
+    /// Did not answer the last request sent to it (so the log says once
+    /// that it is down, and once that it is back).
+    pub down: AtomicBool,
 }
 
 /// What the store says about an environment the proxy knows.
@@ -51,7 +55,7 @@ impl Recorded {
 
 /// One environment: its state and the services it is routed to, in
 /// declaration order (first = default).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct EnvRoutes {
     /// Lowercase environment name.
     pub name: String,
@@ -159,6 +163,7 @@ impl RouteTable {
                         service: r.service.to_ascii_lowercase(),
                         label: r.label.clone(),
                         authority,
+                        down: AtomicBool::new(false),
                     });
                 }
                 Err(why) => skipped.push((r, why)),
@@ -253,6 +258,95 @@ impl RouteTable {
     pub fn is_empty(&self) -> bool {
         self.served == 0
     }
+}
+
+impl Recorded {
+    /// The state in words (`stopped`, or `no environment record` for routes
+    /// written without one).
+    pub fn describe(&self) -> &str {
+        match self {
+            Recorded::RoutesOnly => "no environment record",
+            Recorded::State(s) => s.as_str(),
+            Recorded::Unknown(s) => s,
+        }
+    }
+}
+
+/// `1 environment`, `2 environments`.
+pub fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// The most lines one reload writes to the log.
+const MAX_CHANGE_LINES: usize = 20;
+
+/// What changed from `old` to `new`, one sentence per environment, for the
+/// proxy's log.
+pub fn changes(old: &RouteTable, new: &RouteTable) -> Vec<String> {
+    let mut names: Vec<&String> = old.known.iter().chain(&new.known).collect();
+    names.sort();
+    names.dedup();
+    let mut lines = Vec::new();
+    for name in names {
+        let (before, after) = (old.envs.get(name), new.envs.get(name));
+        let same = match (before, after) {
+            (Some(b), Some(a)) => {
+                b.recorded == a.recorded
+                    && b.ignored == a.ignored
+                    && b.services.len() == a.services.len()
+                    && b.services
+                        .iter()
+                        .zip(&a.services)
+                        .all(|(x, y)| x.service == y.service && x.authority == y.authority)
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            continue;
+        }
+        let line = match after {
+            None => format!("{name} was removed; nothing of it is routed"),
+            Some(a) if a.routed() => {
+                let targets: Vec<String> = a
+                    .services
+                    .iter()
+                    .map(|b| format!("{} -> {}", b.service, b.authority))
+                    .collect();
+                format!("{name} is routed: {}", targets.join(", "))
+            }
+            Some(a) if a.ignored > 0 => format!(
+                "{name} is {}: {} not served (its ports may belong to another program by now)",
+                a.recorded.describe(),
+                if a.ignored == 1 {
+                    "its route is".to_string()
+                } else {
+                    format!("its {} routes are", a.ignored)
+                }
+            ),
+            Some(a) if before.is_some_and(EnvRoutes::routed) => format!(
+                "{name} is no longer routed: it is {}",
+                a.recorded.describe()
+            ),
+            Some(a) => format!("{name} is {}, with nothing routed", a.recorded.describe()),
+        };
+        lines.push(line);
+    }
+    for (r, why) in &new.skipped {
+        if !old.skipped.iter().any(|(o, _)| o == r) {
+            lines.push(format!("{}.{} is not routed: {why}", r.service, r.env));
+        }
+    }
+    if lines.len() > MAX_CHANGE_LINES {
+        let more = lines.len() - MAX_CHANGE_LINES + 1;
+        lines.truncate(MAX_CHANGE_LINES - 1);
+        lines.push(format!("… and {more} more changes"));
+    }
+    lines
 }
 
 fn authority(r: &Route) -> Result<Authority, String> {
@@ -397,5 +491,53 @@ mod tests {
             ]
         );
         assert_eq!(t.served(), 4);
+    }
+
+    #[test]
+    fn changes_in_words() {
+        let old = RouteTable::new(
+            vec![
+                route("otter", "web", 0, "127.0.0.1", 1),
+                route("hare", "web", 0, "127.0.0.1", 2),
+                route("fox", "web", 0, "127.0.0.1", 3),
+            ],
+            &[
+                ("otter".into(), Ok(EnvState::Running)),
+                ("hare".into(), Ok(EnvState::Running)),
+                ("fox".into(), Ok(EnvState::Running)),
+                ("mole".into(), Ok(EnvState::Stopped)),
+            ],
+        );
+        let new = RouteTable::new(
+            vec![
+                route("otter", "web", 0, "127.0.0.1", 1),
+                route("otter", "api", 1, "127.0.0.1", 4),
+                route("hare", "web", 0, "127.0.0.1", 2),
+                route("mole", "web", 0, "bad host", 5),
+            ],
+            &[
+                ("otter".into(), Ok(EnvState::Running)),
+                ("hare".into(), Ok(EnvState::Gone)),
+                ("fox".into(), Ok(EnvState::Stopped)),
+                ("mole".into(), Ok(EnvState::Running)),
+            ],
+        );
+        assert_eq!(
+            changes(&old, &new),
+            [
+                "fox is no longer routed: it is stopped",
+                "hare is gone: its route is not served (its ports may belong to another program by now)",
+                "mole is running, with nothing routed",
+                "otter is routed: web -> 127.0.0.1:1, api -> 127.0.0.1:4",
+                "web.mole is not routed: target `bad host:5`: invalid uri character",
+            ]
+        );
+        assert!(changes(&new, &new).is_empty());
+        assert_eq!(
+            changes(&new, &RouteTable::default())
+                .last()
+                .map(String::as_str),
+            Some("otter was removed; nothing of it is routed")
+        );
     }
 }

@@ -17,7 +17,9 @@ pub async fn tunnel(client: OnUpgrade, backend: OnUpgrade, slot: Arc<Slot>) {
     let (client, backend) = match tokio::try_join!(client, backend) {
         Ok(pair) => pair,
         Err(e) => {
-            tracing::info!("upgrade failed: {e}");
+            tracing::info!(
+                "an upgraded connection (WebSocket or the like) could not be joined to its backend: {e}"
+            );
             return;
         }
     };

@@ -14,6 +14,7 @@ mod daemon;
 mod docker;
 mod hardening;
 mod limits;
+mod log;
 mod pages;
 mod routing;
 mod states;
