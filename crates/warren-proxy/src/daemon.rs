@@ -21,6 +21,7 @@ use warren_store::Store;
 use crate::error::ProxyError;
 use crate::forward::STATUS_PATH;
 use crate::lock::{self, Acquired, Probe, ProxyInfo, ProxyLock};
+use crate::table::{self, RouteTable};
 use warren_config::ProxyConfig;
 use warren_core::routes::route_url;
 
@@ -265,10 +266,15 @@ pub fn status(root: &Path, settings: &ProxyConfig) -> Result<ProxyStatus, ProxyE
         Probe::Stopped { stale } => (None, false, stale),
     };
     let port = running.as_ref().map_or(settings.port, |i| i.port);
+    let store = Store::open(root)?;
+    // The routes the proxy serves: none of an environment that is stopped,
+    // gone or failed, whatever the routes table still holds.
+    let table = RouteTable::new(store.routes()?, &table::load_states(&store)?);
     let mut last_env = String::new();
-    let routes = Store::open(root)?
+    let routes = store
         .routes()?
         .into_iter()
+        .filter(|r| table.routes_to(r))
         .map(|r| {
             let first = r.env != last_env;
             last_env.clone_from(&r.env);

@@ -1,7 +1,8 @@
 //! Host header grammar: `[<service>.]<env>.localhost[:port]` names a route;
-//! the proxy's own names (`localhost`, `127.0.0.1`, `[::1]`) and everything
-//! else get the landing page and are never forwarded (DNS rebinding: a
-//! foreign name pointing at 127.0.0.1 must not reach a dev server).
+//! the proxy's own names (`localhost`, `127.0.0.1`, `[::1]`) get the landing
+//! page; everything else gets a bare 404 and is never forwarded (DNS
+//! rebinding: a foreign name pointing at 127.0.0.1 must neither reach a dev
+//! server nor read what the proxy knows).
 
 /// What a Host header asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,7 +13,8 @@ pub enum HostTarget<'a> {
         env: &'a str,
         service: Option<&'a str>,
     },
-    /// The proxy itself: `localhost`, `127.0.0.1`, `[::1]`, or no Host.
+    /// The proxy itself: `localhost`, `127.0.0.1`, `[::1]`, or no Host
+    /// (HTTP/1.0; an HTTP/1.1 request without one is refused earlier).
     Proxy,
     /// Any other name: never forwarded.
     Foreign,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use rusqlite::{OptionalExtension, Row, params};
+use warren_core::types::UnknownState;
 use warren_core::{EnvState, RuntimeKind};
 
 use crate::{Result, Store, StoreError, now_unix};
@@ -154,6 +155,25 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every environment's name and state, by name: what the proxy needs to
+    /// answer for environments that are not running. A state this warren
+    /// does not know (a newer one wrote it) comes back as the error, so one
+    /// such row hides nothing else.
+    pub fn environment_states(
+        &self,
+    ) -> Result<Vec<(String, std::result::Result<EnvState, UnknownState>)>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT name, state FROM environments ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, state) = row?;
+            out.push((name, state.parse()));
+        }
+        Ok(out)
+    }
+
     /// Sets the state (and bumps `updated_at`).
     pub fn set_state(&self, name: &str, state: EnvState) -> Result<()> {
         self.update(name, "state = ?2", params![name, state.as_str()])
@@ -271,6 +291,33 @@ mod tests {
             store.set_state("a", EnvState::Running),
             Err(StoreError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn states_by_name_survive_an_unknown_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_environment(&new_env("b")).unwrap();
+        store.insert_environment(&new_env("a")).unwrap();
+        store.insert_environment(&new_env("c")).unwrap();
+        store.set_state("a", EnvState::Stopped).unwrap();
+        // What a newer warren might write.
+        store
+            .conn()
+            .execute(
+                "UPDATE environments SET state = 'hibernating' WHERE name = 'c'",
+                [],
+            )
+            .unwrap();
+        let states = store.environment_states().unwrap();
+        assert_eq!(states.len(), 3);
+        assert_eq!(states[0].0, "a");
+        assert_eq!(states[0].1.as_ref().ok(), Some(&EnvState::Stopped));
+        assert_eq!(states[1].1.as_ref().ok(), Some(&EnvState::Creating));
+        assert_eq!(
+            states[2].1.as_ref().map_err(|e| e.0.as_str()),
+            Err("hibernating")
+        );
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn proxy_port_from_the_file_reaches_run_ls_status_and_serve() {
     assert!(start.elapsed() < Duration::from_secs(10));
     let mut log = String::new();
     std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut log).unwrap();
-    assert!(log.contains("idle exit after 1.5 s"), "{log}");
+    assert!(log.contains("exits after 1.5 s"), "{log}");
     assert!(
         log.lines().all(|l| l.starts_with("20")),
         "RFC 3339 times on every line: {log}"

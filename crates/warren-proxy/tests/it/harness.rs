@@ -84,6 +84,7 @@ pub struct TestContext {
     proxy: Option<ProxyInfo>,
     /// The port this test's proxy listens on (free when the test began).
     pub proxy_port: u16,
+    started: Instant,
 }
 
 impl TestContext {
@@ -103,11 +104,13 @@ impl TestContext {
             proxy_port: dead_port().port(),
             children: Vec::new(),
             proxy: None,
+            started: Instant::now(),
         }
     }
 
     pub fn step(&self, msg: &str) {
-        eprintln!("[{}] {msg}", self.name);
+        let at = self.started.elapsed().as_secs_f64();
+        eprintln!("[{} +{at:.1}s] {msg}", self.name);
     }
 
     pub fn root(&self) -> PathBuf {
@@ -177,10 +180,13 @@ impl TestContext {
         F: Fn(Request<Incoming>, SocketAddr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response<Body>> + Send + 'static,
     {
-        let listener = self
-            .rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        // A deep accept queue: a burst of connections from the proxy must
+        // not lose SYNs (each lost one costs a second or more).
+        let listener = self.rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            socket.listen(4096).unwrap()
+        });
         let addr = listener.local_addr().unwrap();
         let handler = Arc::new(handler);
         self.rt.spawn(async move {
@@ -386,4 +392,52 @@ pub fn channel_body() -> (tokio::sync::mpsc::UnboundedSender<Bytes>, Body) {
     use http_body_util::BodyExt;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     (tx, ChannelBody(rx).boxed_unsync())
+}
+
+/// What a browser sends as `Accept` when it navigates (Chrome's).
+pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
+
+/// `(status, content type, body)` of a GET with `Accept: accept`.
+pub fn get_as(url: &str, accept: &str, extra: &[&str]) -> (u16, String, String) {
+    let accept = format!("Accept: {accept}");
+    let mut args = vec![
+        "-s",
+        "-H",
+        &accept,
+        "-w",
+        "\n%{http_code} %{content_type}",
+        url,
+    ];
+    args.extend_from_slice(extra);
+    let out = curl(&args);
+    let (body, tail) = out.rsplit_once('\n').unwrap();
+    let (code, ctype) = tail.split_once(' ').unwrap_or((tail, ""));
+    (
+        code.trim().parse().unwrap_or(0),
+        ctype.trim().to_string(),
+        body.to_string(),
+    )
+}
+
+/// Sends `request` as raw bytes on a new connection to the proxy's port
+/// and returns everything it answers until it closes (or 5 s pass).
+pub fn raw(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A backend that counts its requests and echoes them (see [`echo_handler`]).
+pub fn counting_echo(t: &TestContext) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = Arc::clone(&hits);
+    let addr = t.backend(move |r, p| {
+        h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        echo_handler(r, p)
+    });
+    (addr, hits)
 }
