@@ -94,10 +94,11 @@ batch() { # NAME JSON CMD [hyperfine options...]
 batch sandbox "$tmp/run-sandbox.json" "$WARREN_BIN run $proj --rm --runtime sandbox -- true"
 batch docker "$tmp/run-docker.json" "$WARREN_BIN run $proj --rm --runtime docker -- true"
 batch sandbox-offline "$tmp/run-offline.json" "$WARREN_BIN run $repo --rm --runtime sandbox -- true"
-# The same sandbox run without a spare worktree to take (each run starts
-# with none: `git worktree add` and a full checkout, as on a first run).
+# The same sandbox run with no ready repository in the project's pool (as on
+# a first run, or right after HEAD moved): `read-tree` into a new repository.
+# The pause lets the previous run's background filler finish first.
 batch sandbox-cold "$tmp/cold.json" "$WARREN_BIN run $proj --rm --runtime sandbox -- true" \
-  --prepare "sh -c 'rm -rf $WARREN_ROOT/worktrees/runproj/.spare && git -C $proj worktree prune'"
+  --prepare "sh -c 'sleep 0.5; rm -rf $WARREN_ROOT/pool'"
 python3 - "$tmp"/run-sandbox.json "$tmp"/run-docker.json "$tmp"/run-offline.json >"$tmp/run.json" <<'PY'
 import json, sys
 print(json.dumps({"results": [json.load(open(f))["results"][0] for f in sys.argv[1:]]}))
@@ -135,19 +136,20 @@ cold_speed = dk["median"] / cold["median"]
 off = run["sandbox-offline"]
 off_speed = dk["median"] / off["median"]
 print("\n`warren run --rm --runtime sandbox -- true` vs the same with `--runtime docker`")
-print("(worktree, environment, command, removal; busybox image present locally), 10 warm-up and 30 timed runs each,")
-print("on a project with the default settings (the sandbox shares the host network, docker")
-print("uses its bridge). Both runtimes take the spare worktree the previous run left (a rename")
-print("instead of `git worktree add`). Two more sandbox rows for context: `network: none` (a")
-print("network namespace of its own, same hyperfine run), and no spare to take (first run, or")
-print("HEAD moved; measured apart, the spare deleted before every run).")
+print("(the environment's own repository, environment, command, removal; busybox image present")
+print("locally), 10 warm-up and 30 timed runs each, on a project with the default settings (the")
+print("sandbox shares the host network, docker uses its bridge). Both runtimes take the")
+print("repository the project's pool prepared in the background (a rename; it holds a tree no")
+print("environment ever had). Two more sandbox rows for context: `network: none` (a network")
+print("namespace of its own), and no ready repository (first run, or HEAD moved: `read-tree`")
+print("into a new repository; the pool emptied before every run).")
 print("Target: sandbox ≥ 20× faster.\n")
 print("| runtime | median | mean ± σ | speed-up |")
 print("| --- | --- | --- | --- |")
 print(f"| sandbox | {ms(sb['median'])} | {ms(sb['mean'])} ± {ms(sb['stddev'])} | **{speed:.1f}×** |")
 print(f"| docker | {ms(dk['median'])} | {ms(dk['mean'])} ± {ms(dk['stddev'])} | 1.0× |")
 print(f"| sandbox, `network: none` | {ms(off['median'])} | {ms(off['mean'])} ± {ms(off['stddev'])} | {off_speed:.1f}× |")
-print(f"| sandbox, no spare | {ms(cold['median'])} | {ms(cold['mean'])} ± {ms(cold['stddev'])} | {cold_speed:.1f}× |")
+print(f"| sandbox, no ready repository | {ms(cold['median'])} | {ms(cold['mean'])} ± {ms(cold['stddev'])} | {cold_speed:.1f}× |")
 print(f"\nThe sandbox {'meets' if speed >= 20 else 'misses'} the target ({speed:.1f}× faster;"
-      f" {off_speed:.1f}× with `network: none`, {cold_speed:.1f}× without a spare).")
+      f" {off_speed:.1f}× with `network: none`, {cold_speed:.1f}× without a ready repository).")
 PY
