@@ -46,9 +46,9 @@ pub enum Placeholder {
     /// An empty directory: nothing can be created beneath a read-only mount of it, and
     /// git does not see empty directories.
     Dir,
-    /// An empty file (only for `.git/config`, which git must be able to read as a file).
+    /// An empty file.
     File,
-    /// Protect it only if it exists (e.g. the worktree's `.git` pointer file).
+    /// Protect it only if it exists.
     None,
 }
 
@@ -57,7 +57,7 @@ pub enum Placeholder {
 pub struct ProtectedPath {
     /// The protected path.
     pub path: PathBuf,
-    /// The writable tree that contains it (worktree, `.git`, or a read-write path).
+    /// The writable tree that contains it (the worktree or a read-write path).
     pub root: PathBuf,
     /// What stands in for it while it does not exist.
     pub placeholder: Placeholder,
@@ -67,7 +67,9 @@ pub struct ProtectedPath {
 ///
 /// Host paths appear inside at the same absolute path, except `tmp_dir` (appears at
 /// `/tmp`) and `home_dir` (appears at `home`). Missing `read_only`/`read_write`/`sockets`
-/// entries are skipped (tool dirs are optional); a missing worktree is an error.
+/// entries are skipped (tool dirs are optional); a missing worktree is an error. The
+/// main repository's objects, which an environment's own repository borrows through
+/// `objects/info/alternates`, are one of the `read_only` paths like any other.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -75,9 +77,6 @@ pub struct Policy {
     pub name: String,
     /// The worktree, read-write, at its host path.
     pub worktree: PathBuf,
-    /// The main repository's `.git` dir: read-write except `hooks/` and `config`.
-    #[serde(default)]
-    pub git_dir: Option<PathBuf>,
     /// Host dir shown at `/tmp` (per environment, shared by its commands).
     pub tmp_dir: PathBuf,
     /// Host dir shown at `home` (per environment, shared by its commands).
@@ -118,6 +117,13 @@ pub struct Policy {
     #[doc(hidden)]
     #[serde(default)]
     pub fail_layer: Option<Layer>,
+    /// Accepted and ignored. Policies stored before each environment owned its
+    /// repository (in `env.json`) name the main repository's `.git` here, which was then
+    /// mounted read-write; they still load, and that directory is now shown only as far
+    /// as `read_only`/`read_write` say.
+    #[serde(default, rename = "git_dir", skip_serializing)]
+    #[allow(dead_code)] // read by serde only
+    legacy_git_dir: Option<PathBuf>,
 }
 
 impl Policy {
@@ -128,7 +134,6 @@ impl Policy {
         Policy {
             name: name.to_string(),
             worktree: worktree.to_path_buf(),
-            git_dir: None,
             tmp_dir: env_dir.join("tmp"),
             home_dir: env_dir.join("home"),
             home: home.to_path_buf(),
@@ -142,6 +147,7 @@ impl Policy {
             protect: Vec::new(),
             state_dir: Some(env_dir.to_path_buf()),
             fail_layer: None,
+            legacy_git_dir: None,
         }
     }
 
@@ -168,9 +174,6 @@ impl Policy {
             ("home", &self.home),
             ("cwd", &self.cwd),
         ];
-        if let Some(git) = &self.git_dir {
-            paths.push(("git_dir", git));
-        }
         if let Some(state) = &self.state_dir {
             paths.push(("state_dir", state));
         }
@@ -205,7 +208,7 @@ impl Policy {
         for p in &self.protect {
             if self.writable_root_of(p).is_none() {
                 return bad(format!(
-                    "protected path `{}` is not inside the worktree, the git dir or a read-write path",
+                    "protected path `{}` is not inside the worktree or a read-write path",
                     p.display()
                 ));
             }
@@ -213,10 +216,9 @@ impl Policy {
         Ok(())
     }
 
-    /// Writable trees visible at their host path (worktree, git dir, read-write paths).
+    /// Writable trees visible at their host path (worktree, read-write paths).
     pub fn writable_roots(&self) -> Vec<&Path> {
         let mut roots = vec![self.worktree.as_path()];
-        roots.extend(self.git_dir.as_deref());
         roots.extend(self.read_write.iter().map(PathBuf::as_path));
         roots
     }
@@ -230,8 +232,7 @@ impl Policy {
     }
 
     /// Every always-read-only path of this policy: the worktree names of
-    /// [`PROTECTED_WORKTREE_NAMES`], the worktree's `.git` pointer file, the main repo's
-    /// `.git/hooks` and `.git/config`, and `protect`.
+    /// [`PROTECTED_WORKTREE_NAMES`] and `protect`.
     pub fn protected_paths(&self) -> Vec<ProtectedPath> {
         let mut out = Vec::new();
         let wt = &self.worktree;
@@ -240,25 +241,6 @@ impl Policy {
                 path: wt.join(name),
                 root: wt.clone(),
                 placeholder: Placeholder::Dir,
-            });
-        }
-        // A worktree's `.git` is a file naming its gitdir; rewritten, it could point host
-        // git at a directory with an agent-written config (core.fsmonitor runs code).
-        out.push(ProtectedPath {
-            path: wt.join(".git"),
-            root: wt.clone(),
-            placeholder: Placeholder::None,
-        });
-        if let Some(git) = &self.git_dir {
-            out.push(ProtectedPath {
-                path: git.join("hooks"),
-                root: git.clone(),
-                placeholder: Placeholder::Dir,
-            });
-            out.push(ProtectedPath {
-                path: git.join("config"),
-                root: git.clone(),
-                placeholder: Placeholder::File,
             });
         }
         for p in &self.protect {
@@ -270,8 +252,7 @@ impl Policy {
                 });
             }
         }
-        // When the worktree *is* a `.git` dir's sibling inside another root, duplicates
-        // are harmless but noisy: keep the first of each path.
+        // A `protect` entry may repeat a name of the list: keep the first of each path.
         let mut seen = std::collections::HashSet::new();
         out.retain(|p| seen.insert(p.path.clone()));
         out
@@ -322,7 +303,7 @@ mod tests {
             Path::new("/w/env"),
             Path::new("/root"),
         );
-        p.git_dir = Some(PathBuf::from("/w/repo/.git"));
+        p.read_only.push(PathBuf::from("/w/repo/.git/objects"));
         p
     }
 
@@ -355,15 +336,15 @@ mod tests {
     fn protected_paths_cover_design_list() {
         let p = policy();
         let paths: Vec<_> = p.protected_paths().into_iter().map(|p| p.path).collect();
-        for want in [
-            "/w/wt/.mcp.json",
-            "/w/wt/.claude/commands",
-            "/w/wt/.git",
-            "/w/repo/.git/hooks",
-            "/w/repo/.git/config",
-        ] {
+        for want in ["/w/wt/.mcp.json", "/w/wt/.claude/commands", "/w/wt/.bashrc"] {
             assert!(paths.contains(&PathBuf::from(want)), "{want}");
         }
+        assert!(
+            paths
+                .iter()
+                .all(|p| !p.starts_with("/w/repo") && p != Path::new("/w/wt/.git")),
+            "nothing of a repository is special any more"
+        );
     }
 
     #[test]
@@ -371,6 +352,21 @@ mod tests {
         let a = ancestors_between(Path::new("/w/wt"), Path::new("/w/wt/.claude/commands"));
         assert_eq!(a, vec![PathBuf::from("/w/wt/.claude")]);
         assert!(ancestors_between(Path::new("/w/wt"), Path::new("/w/wt/.mcp.json")).is_empty());
+    }
+
+    #[test]
+    fn a_stored_policy_with_a_git_dir_still_loads() {
+        let mut json = serde_json::to_value(policy()).unwrap();
+        assert!(json.get("git_dir").is_none(), "never written");
+        json["git_dir"] = serde_json::json!("/w/repo/.git");
+        let back: Policy = serde_json::from_value(json).unwrap();
+        assert!(back.read_write.is_empty() && !back.read_only.contains(&"/w/repo/.git".into()));
+        let mut typo = serde_json::to_value(policy()).unwrap();
+        typo["read_olny"] = serde_json::json!([]);
+        assert!(
+            serde_json::from_value::<Policy>(typo).is_err(),
+            "other unknown fields are errors"
+        );
     }
 
     #[test]

@@ -208,11 +208,6 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     let worktree = canonical(&policy.worktree, "worktree")?;
     mounts.push(bind_rw(&worktree, &worktree));
     rules.push((worktree.clone(), Access::ReadWrite));
-    if let Some(git) = &policy.git_dir {
-        let git = canonical(git, "git_dir")?;
-        mounts.push(bind_rw(&git, &git));
-        rules.push((git, Access::ReadWrite));
-    }
     for path in &policy.read_write {
         if let Ok(real) = std::fs::canonicalize(path) {
             let file = !real.is_dir();

@@ -191,8 +191,5 @@ fn canonical_policy(policy: &Policy) -> Result<Policy, SandboxError> {
     if let Ok(rest) = policy.cwd.strip_prefix(&policy.worktree) {
         p.cwd = p.worktree.join(rest);
     }
-    if let Some(git) = &policy.git_dir {
-        p.git_dir = Some(canon(git, "git_dir")?);
-    }
     Ok(p)
 }

@@ -46,7 +46,9 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A throwaway warren root with one environment (`env1`) and a second one's worktree.
+/// A throwaway warren root with one environment (`env1`), whose tree is a repository of
+/// its own borrowing the main repository's objects (`objects/info/alternates`), and a
+/// second environment's worktree.
 pub struct Layout {
     pub dir: tempfile::TempDir,
     pub mark: String,
@@ -62,9 +64,14 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(mark: &str) -> Layout {
+        // Not under /tmp: the sandbox shows its private dir there, so a path of the
+        // layout under /tmp could be created inside without reaching the host, and an
+        // attempt that did so would look like an escape.
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(base).unwrap();
         let dir = tempfile::Builder::new()
             .prefix("warren-sbx-")
-            .tempdir()
+            .tempdir_in(base)
             .unwrap();
         let root = dir.path().canonicalize().unwrap();
         let real_home = root.join("home");
@@ -91,15 +98,9 @@ impl Layout {
         let worktree = warren_root.join("worktrees/proj/env1");
         git(
             &repo,
-            &[
-                "worktree",
-                "add",
-                "-q",
-                "-b",
-                "warren/env1",
-                worktree.to_str().unwrap(),
-            ],
+            &["clone", "-q", "--shared", ".", worktree.to_str().unwrap()],
         );
+        git(&worktree, &["checkout", "-q", "-b", "warren/env1"]);
         let other_wt = warren_root.join("worktrees/proj/env2");
         std::fs::create_dir_all(&other_wt).unwrap();
         std::fs::write(other_wt.join("secret.txt"), format!("other env {mark}")).unwrap();
@@ -158,7 +159,7 @@ impl Layout {
 
     pub fn policy(&self, network: Network, extra_env: &[(String, String)]) -> Policy {
         let mut policy = Policy::new("env1", &self.worktree, &self.env_dir, &self.real_home);
-        policy.git_dir = Some(self.git_dir.clone());
+        policy.read_only.push(self.git_dir.join("objects"));
         policy.network = network;
         policy.env = vec![
             ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),

@@ -109,7 +109,11 @@ fn suite() {
     let sandbox = Layout::new(&mark);
     let ctrl = Layout::new(&mark);
     let servers = Servers::start(&mark);
-    let git_config_before = std::fs::read(sandbox.git_dir.join("config")).unwrap();
+    let main_git = |l: &Layout| {
+        ["config", "HEAD", "packed-refs"]
+            .map(|f| std::fs::read(l.git_dir.join(f)).unwrap_or_default())
+    };
+    let main_git_before = main_git(&sandbox);
 
     let (code, out, err) = common::output(
         {
@@ -216,7 +220,8 @@ fn suite() {
     }
     for (what, path) in [
         ("hook", sandbox.git_dir.join("hooks/pre-commit")),
-        ("hook", sandbox.git_dir.join("hooks/evil")),
+        ("object", sandbox.git_dir.join("objects/esc-pwned")),
+        ("ref", sandbox.git_dir.join("refs/heads/esc-pwned")),
         ("other worktree", sandbox.other_wt.join("pwned")),
         ("mcp", sandbox.worktree.join(".mcp.json/evil")),
         (
@@ -236,8 +241,11 @@ fn suite() {
             escapes.push(format!("the warren root's {file} changed"));
         }
     }
-    if std::fs::read(sandbox.git_dir.join("config")).unwrap() != git_config_before {
-        escapes.push(".git/config changed on the host".into());
+    if main_git(&sandbox) != main_git_before {
+        escapes.push("the main repository's config, HEAD or packed-refs changed".into());
+    }
+    if !sandbox.git_dir.join("objects").is_dir() {
+        escapes.push("the main repository's objects were moved".into());
     }
     for placeholder in [".mcp.json", ".gitmodules", ".bashrc", ".claude/commands"] {
         let p = sandbox.worktree.join(placeholder);

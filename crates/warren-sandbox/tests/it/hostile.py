@@ -182,7 +182,8 @@ def write_via_symlink():
 def move_parent_away():
     """Rename a parent of a protected path away, recreate it writable, rename back."""
     escaped = []
-    for parent, child, fname in [(WT + "/.claude", "commands", "evil.md"), (GITDIR, "hooks", "pre-commit")]:
+    last = ""
+    for parent, child, fname in [(WT + "/.claude", "commands", "evil.md")]:
         away = parent + "-away"
         try:
             os.rename(parent, away)
@@ -212,14 +213,33 @@ def move_parent_away():
     return bool(escaped), ", ".join(escaped) or last
 
 
+def main_git():
+    """No write to the main repository's `.git` at all (its objects are shown read-only
+    for the environment's own repository to borrow)."""
+    done, last = [], ""
+    for rel in ["objects/esc-pwned", "hooks/pre-commit", "config", "refs/heads/esc-pwned", "HEAD"]:
+        path = os.path.join(GITDIR, rel)
+        try:
+            with open(path, "a") as f:
+                f.write("# " + MARK + "\n")
+            done.append(rel)
+        except OSError as e:
+            last = f"{rel}: {e.strerror}"
+    try:
+        os.rename(os.path.join(GITDIR, "objects"), os.path.join(GITDIR, "objects-away"))
+        done.append("rename objects")
+    except OSError as e:
+        last += f"; rename objects: {e.strerror}"
+    return bool(done), ", ".join(done) or last
+
+
 def protected(rel):
     def attempt():
-        base = GITDIR if rel.startswith(".git/") else WT
-        path = os.path.join(base, rel[5:] if rel.startswith(".git/") else rel)
+        path = os.path.join(WT, rel)
         # Create or change it: replace a placeholder directory by a file, write into a
         # directory, or append to a file.
         try:
-            if os.path.isdir(path) and not rel.endswith(("commands", "agents", "hooks", ".vscode", ".idea")):
+            if os.path.isdir(path) and not rel.endswith(("commands", "agents", ".vscode", ".idea")):
                 os.rmdir(path)
             if os.path.isdir(path):
                 target = os.path.join(path, "evil")
@@ -233,8 +253,8 @@ def protected(rel):
     return attempt
 
 
-PROTECTED = [".git/hooks", ".git/config", ".gitmodules", ".mcp.json", ".bashrc", ".profile", ".zshrc",
-             ".vscode", ".idea", ".claude/commands", ".claude/agents", ".git"]
+PROTECTED = [".gitmodules", ".mcp.json", ".bashrc", ".profile", ".zshrc",
+             ".vscode", ".idea", ".claude/commands", ".claude/agents"]
 
 
 def net_tcp():
@@ -522,6 +542,7 @@ ATTEMPTS = {
     "write_system_dirs": write_system_dirs,
     "write_via_symlink": write_via_symlink,
     "move_parent_away_and_back": move_parent_away,
+    "write_main_git": main_git,
     **{f"protected:{p}": protected(p) for p in PROTECTED},
     "net_tcp": net_tcp,
     "net_udp": net_udp,
