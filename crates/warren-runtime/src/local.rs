@@ -24,8 +24,8 @@ use crate::{
     MountKind, PortBinding, ProgressSink, Result, Runtime, Stream,
 };
 
-/// Names in a worktree that the sandbox keeps read-only, with an empty
-/// placeholder directory where they do not exist.
+/// Paths in a worktree that the sandbox keeps read-only, also where they do
+/// not exist (without creating them on the host).
 pub use warren_sandbox::PROTECTED_WORKTREE_NAMES;
 
 /// PATH inside when the configuration sets none.

@@ -19,9 +19,11 @@ pub enum Network {
     None,
 }
 
-/// Names that are always read-only at the root of the worktree, whether they exist or
-/// not (docs/SECURITY.md): files the host side (git, editors, AI tools, shells) would
-/// later trust. Missing ones get an empty-directory placeholder (git ignores empty dirs).
+/// Paths (relative to the worktree) that are always read-only, whether they exist or
+/// not (DESIGN.md section 8): files the host side (git, editors, AI tools, shells, CI)
+/// would later trust or run. None is ever created in the worktree on the host: on
+/// Linux the ones that do not exist are shown as empty read-only directories by the
+/// worktree's overlay (`linux/overlay.rs`); seatbelt denies writes to them by path.
 pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
     ".gitmodules",
     ".mcp.json",
@@ -38,30 +40,6 @@ pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
     ".zprofile",
     ".zlogin",
 ];
-
-/// What to create on the host when a protected path does not exist yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Placeholder {
-    /// An empty directory: nothing can be created beneath a read-only mount of it, and
-    /// git does not see empty directories.
-    Dir,
-    /// An empty file.
-    File,
-    /// Protect it only if it exists.
-    None,
-}
-
-/// One always-read-only path (host path, same path inside) and its writable root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtectedPath {
-    /// The protected path.
-    pub path: PathBuf,
-    /// The writable tree that contains it (the worktree or a read-write path).
-    pub root: PathBuf,
-    /// What stands in for it while it does not exist.
-    pub placeholder: Placeholder,
-}
 
 /// Everything one sandboxed command may see and do.
 ///
@@ -105,11 +83,14 @@ pub struct Policy {
     /// Granted host unix sockets (none by default), bound at their host paths.
     #[serde(default)]
     pub sockets: Vec<PathBuf>,
-    /// Extra always-read-only paths inside a writable tree (placeholder: empty dir).
+    /// Extra always-read-only paths inside the worktree, treated like
+    /// [`PROTECTED_WORKTREE_NAMES`].
     #[serde(default)]
     pub protect: Vec<PathBuf>,
-    /// Per-environment state dir: running instances are registered under `run/` so
-    /// [`crate::stop_all`] can end every process of the environment.
+    /// Per-environment state dir, on the worktree's mount (required on Linux: the
+    /// worktree's overlay keeps its skeleton and work dirs here). Running instances are
+    /// registered under `run/` so [`crate::stop_all`] can end every process of the
+    /// environment.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
     /// Test hook: make this layer fail as if the kernel refused it. It can only make a
@@ -206,55 +187,29 @@ impl Policy {
             }
         }
         for p in &self.protect {
-            if self.writable_root_of(p).is_none() {
+            if p == &self.worktree || !p.starts_with(&self.worktree) {
                 return bad(format!(
-                    "protected path `{}` is not inside the worktree or a read-write path",
-                    p.display()
+                    "protected path `{}` is not inside the worktree `{}`",
+                    p.display(),
+                    self.worktree.display()
                 ));
             }
         }
         Ok(())
     }
 
-    /// Writable trees visible at their host path (worktree, read-write paths).
-    pub fn writable_roots(&self) -> Vec<&Path> {
-        let mut roots = vec![self.worktree.as_path()];
-        roots.extend(self.read_write.iter().map(PathBuf::as_path));
-        roots
-    }
-
-    /// The deepest writable root that contains `path` (strictly or equal).
-    pub fn writable_root_of(&self, path: &Path) -> Option<&Path> {
-        self.writable_roots()
-            .into_iter()
-            .filter(|r| path.starts_with(r))
-            .max_by_key(|r| r.components().count())
-    }
-
-    /// Every always-read-only path of this policy: the worktree names of
-    /// [`PROTECTED_WORKTREE_NAMES`] and `protect`.
-    pub fn protected_paths(&self) -> Vec<ProtectedPath> {
-        let mut out = Vec::new();
-        let wt = &self.worktree;
-        for name in PROTECTED_WORKTREE_NAMES {
-            out.push(ProtectedPath {
-                path: wt.join(name),
-                root: wt.clone(),
-                placeholder: Placeholder::Dir,
-            });
-        }
-        for p in &self.protect {
-            if let Some(root) = self.writable_root_of(p) {
-                out.push(ProtectedPath {
-                    path: p.clone(),
-                    root: root.to_path_buf(),
-                    placeholder: Placeholder::Dir,
-                });
+    /// Every always-read-only path of this policy, inside the worktree: the names of
+    /// [`PROTECTED_WORKTREE_NAMES`], then `protect`, without duplicates.
+    pub fn protected_paths(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        let names = PROTECTED_WORKTREE_NAMES
+            .iter()
+            .map(|n| self.worktree.join(n));
+        for p in names.chain(self.protect.iter().cloned()) {
+            if !out.contains(&p) {
+                out.push(p);
             }
         }
-        // A `protect` entry may repeat a name of the list: keep the first of each path.
-        let mut seen = std::collections::HashSet::new();
-        out.retain(|p| seen.insert(p.path.clone()));
         out
     }
 
@@ -330,20 +285,41 @@ mod tests {
         let mut p = policy();
         p.protect.push(PathBuf::from("/elsewhere/x"));
         assert!(p.validate().is_err());
+        let mut p = policy();
+        p.protect.push(PathBuf::from("/w/wt"));
+        assert!(
+            p.validate().is_err(),
+            "the worktree itself is not a protected path"
+        );
+        let mut p = policy();
+        p.protect.push(PathBuf::from("/w/wt/Makefile"));
+        assert!(p.validate().is_ok());
     }
 
     #[test]
     fn protected_paths_cover_design_list() {
-        let p = policy();
-        let paths: Vec<_> = p.protected_paths().into_iter().map(|p| p.path).collect();
-        for want in ["/w/wt/.mcp.json", "/w/wt/.claude/commands", "/w/wt/.bashrc"] {
+        let mut p = policy();
+        p.protect.push(PathBuf::from("/w/wt/.mcp.json"));
+        p.protect.push(PathBuf::from("/w/wt/Makefile"));
+        let paths = p.protected_paths();
+        for want in [
+            "/w/wt/.mcp.json",
+            "/w/wt/.gitmodules",
+            "/w/wt/.bashrc",
+            "/w/wt/.claude/commands",
+            "/w/wt/.claude/agents",
+            "/w/wt/Makefile",
+        ] {
             assert!(paths.contains(&PathBuf::from(want)), "{want}");
         }
+        assert_eq!(
+            paths.len(),
+            PROTECTED_WORKTREE_NAMES.len() + 1,
+            "no duplicates"
+        );
         assert!(
-            paths
-                .iter()
-                .all(|p| !p.starts_with("/w/repo") && p != Path::new("/w/wt/.git")),
-            "nothing of a repository is special any more"
+            paths.iter().all(|p| !p.starts_with("/w/repo")),
+            "nothing of the main repository is special any more"
         );
     }
 

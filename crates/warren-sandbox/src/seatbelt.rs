@@ -93,7 +93,7 @@ pub fn profile(policy: &Policy) -> String {
     for prot in policy.protected_paths() {
         // `subpath` matches the path itself and everything beneath it, so it covers
         // files and directories alike, existing or not.
-        let _ = write!(p, "\n  (subpath {})", quote(&prot.path));
+        let _ = write!(p, "\n  (subpath {})", quote(&prot));
     }
     let _ = writeln!(p, ")");
 

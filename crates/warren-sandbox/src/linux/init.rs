@@ -104,6 +104,9 @@ fn prepare(
     }
 
     forced(policy, Layer::Mounts)?;
+    if setup.plan.overlay.is_some() {
+        forced(policy, Layer::Overlay)?;
+    }
     mounts::build_root(setup.plan)?;
     rustix::system::sethostname(policy.name.as_bytes())
         .map_err(|e| SandboxError::sys(Layer::UtsNamespace, "sethostname", e))?;

@@ -178,8 +178,8 @@ fn wait_for(init: libc::pid_t) -> i32 {
     }
 }
 
-/// Resolves symlinks in the host-side paths, so the plan, the placeholders and the
-/// Landlock rules all talk about the same directories.
+/// Resolves symlinks in the host-side paths, so the plan, the overlay and the Landlock
+/// rules all talk about the same directories.
 fn canonical_policy(policy: &Policy) -> Result<Policy, SandboxError> {
     let mut p = policy.clone();
     let canon = |path: &std::path::Path, field: &str| {
@@ -190,6 +190,11 @@ fn canonical_policy(policy: &Policy) -> Result<Policy, SandboxError> {
     p.worktree = canon(&policy.worktree, "worktree")?;
     if let Ok(rest) = policy.cwd.strip_prefix(&policy.worktree) {
         p.cwd = p.worktree.join(rest);
+    }
+    for path in &mut p.protect {
+        if let Ok(rest) = path.strip_prefix(&policy.worktree) {
+            *path = p.worktree.join(rest);
+        }
     }
     Ok(p)
 }

@@ -13,6 +13,17 @@ use warren_sandbox::{Network, Policy};
 
 pub const SECRET_NAME: &str = "WARREN_TEST_PARENT_SECRET";
 
+/// Always-read-only names that are directories where they exist (`hostile.py` knows the
+/// same list); the others are files.
+pub const PROTECTED_DIRS: &[&str] = &[
+    ".vscode",
+    ".idea",
+    ".claude/commands",
+    ".claude/agents",
+    ".husky",
+    ".github/workflows",
+];
+
 pub fn is_root() -> bool {
     rustix::process::getuid().is_root()
 }
@@ -154,7 +165,48 @@ impl Layout {
             ("ESC_WARREN_ROOT".into(), p(&self.warren_root)),
             ("ESC_OTHER_WT".into(), p(&self.other_wt)),
             ("ESC_SECRET_NAME".into(), SECRET_NAME.into()),
+            (
+                "ESC_PROTECTED".into(),
+                warren_sandbox::PROTECTED_WORKTREE_NAMES.join(":"),
+            ),
         ]
+    }
+
+    /// Creates every always-read-only path on the host (directories with a `keep` file,
+    /// files), each holding `orig`.
+    pub fn create_protected(&self) {
+        for name in warren_sandbox::PROTECTED_WORKTREE_NAMES {
+            let path = self.worktree.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            if PROTECTED_DIRS.contains(name) {
+                std::fs::create_dir_all(&path).unwrap();
+                std::fs::write(path.join("keep"), "orig").unwrap();
+            } else {
+                std::fs::write(&path, "orig").unwrap();
+            }
+        }
+    }
+
+    /// Whether every always-read-only path is as [`Layout::create_protected`] made it.
+    pub fn protected_unchanged(&self) -> Vec<String> {
+        let mut changed = Vec::new();
+        for name in warren_sandbox::PROTECTED_WORKTREE_NAMES {
+            let path = self.worktree.join(name);
+            let ok = if PROTECTED_DIRS.contains(name) {
+                let entries: Vec<_> = std::fs::read_dir(&path)
+                    .map(|r| r.flatten().map(|e| e.file_name()).collect())
+                    .unwrap_or_default();
+                entries == ["keep"]
+                    && std::fs::read_to_string(path.join("keep")).ok().as_deref() == Some("orig")
+            } else {
+                std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+                    && std::fs::read_to_string(&path).ok().as_deref() == Some("orig")
+            };
+            if !ok {
+                changed.push(name.to_string());
+            }
+        }
+        changed
     }
 
     pub fn policy(&self, network: Network, extra_env: &[(String, String)]) -> Policy {
