@@ -24,6 +24,8 @@ pub enum Network {
 /// would later trust or run. None is ever created in the worktree on the host: on
 /// Linux the ones that do not exist are shown as empty read-only directories by the
 /// worktree's overlay (`linux/overlay.rs`); seatbelt denies writes to them by path.
+/// Names that do not exist must be listed one by one (nothing can be mounted on a
+/// pattern), hence both real `.claude/settings*.json` names.
 pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
     ".gitmodules",
     ".mcp.json",
@@ -31,6 +33,14 @@ pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
     ".idea",
     ".claude/commands",
     ".claude/agents",
+    ".claude/settings.json",
+    ".claude/settings.local.json",
+    ".gemini/settings.json",
+    ".codex/config.toml",
+    ".cursor/mcp.json",
+    ".envrc",
+    ".husky",
+    ".github/workflows",
     ".bashrc",
     ".bash_profile",
     ".bash_login",
@@ -308,6 +318,14 @@ mod tests {
             "/w/wt/.bashrc",
             "/w/wt/.claude/commands",
             "/w/wt/.claude/agents",
+            "/w/wt/.claude/settings.json",
+            "/w/wt/.claude/settings.local.json",
+            "/w/wt/.gemini/settings.json",
+            "/w/wt/.codex/config.toml",
+            "/w/wt/.cursor/mcp.json",
+            "/w/wt/.envrc",
+            "/w/wt/.husky",
+            "/w/wt/.github/workflows",
             "/w/wt/Makefile",
         ] {
             assert!(paths.contains(&PathBuf::from(want)), "{want}");

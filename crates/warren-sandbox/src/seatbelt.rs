@@ -180,6 +180,8 @@ mod tests {
         assert!(deny > allow, "the deny must come last to win");
         for p in [
             "/Users/me/wt/.mcp.json",
+            "/Users/me/wt/.claude/settings.json",
+            "/Users/me/wt/.github/workflows",
             "/Users/me/wt/.claude/commands",
             "/Users/me/wt/.bashrc",
         ] {

@@ -656,7 +656,7 @@ ATTEMPTS = {
     **{f"protected:rename_onto:{p}": protected_rename(p) for p in PROTECTED},
     **{f"protected:symlink:{p}": protected_symlink(p) for p in PROTECTED},
     **{f"protected:remove:{p}": protected_remove(p) for p in PROTECTED},
-    **{f"protected:move_parent:{p}": protected_move_parent(p) for p in [".claude"]},
+    **{f"protected:move_parent:{p}": protected_move_parent(p) for p in [".claude", ".github"]},
     "net_tcp": net_tcp,
     "net_udp": net_udp,
     "net_dns": net_dns,
