@@ -48,12 +48,15 @@ fn forced(policy: &Policy, layer: Layer) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// Runs as pid 1; never returns.
-pub(crate) fn pid1(setup: &Setup<'_>, status: OwnedFd, alive: OwnedFd) -> ! {
-    let code = match prepare(setup, &status, alive) {
+/// Runs as pid 1; never returns. Writes the command's status on `done` before it
+/// exits, so the helper need not wait for the namespaces to be torn down.
+pub(crate) fn pid1(setup: &Setup<'_>, status: OwnedFd, alive: OwnedFd, done: OwnedFd) -> ! {
+    let code = match prepare(setup, &status, alive, &done) {
         Ok((child, sigfd)) => {
             drop(status);
-            supervise(child, &sigfd)
+            let code = supervise(child, &sigfd);
+            let _ = rustix::io::write(&done, &code.to_le_bytes());
+            code
         }
         Err(err) => {
             report(&status, &err);
@@ -67,6 +70,7 @@ fn prepare(
     setup: &Setup<'_>,
     status: &OwnedFd,
     alive: OwnedFd,
+    done: &OwnedFd,
 ) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
     let policy = setup.policy;
     forced(policy, Layer::DeathSignal)?;
@@ -86,7 +90,9 @@ fn prepare(
     }
     drop(alive);
     // No host descriptor may reach the command (an open state.db would be an escape).
-    sys::close_fds_from(3, &[status.as_raw_fd()])
+    let mut keep = [status.as_raw_fd(), done.as_raw_fd()];
+    keep.sort_unstable();
+    sys::close_fds_from(3, &keep)
         .map_err(|e| SandboxError::sys(Layer::Process, "closing inherited descriptors", e))?;
 
     for (layer, flag) in [
