@@ -19,10 +19,13 @@
 //! # Process model
 //! `helper (host pid) ─ pid 1 (mini init) ─ command`. The helper enters the user and
 //! pid namespaces and forks pid 1, which builds the rest, restricts itself, forks the
-//! command, forwards signals and reaps. [`exec_in_place`] makes the calling process the
-//! helper (the CLI's fast path, single-threaded); [`spawn`] re-executes the current
-//! binary as `warren __sandbox` (the helper ships in the one binary; its `main` calls
-//! [`helper_main`]) so multi-threaded callers never run setup code after `fork`.
+//! command, forwards signals and reaps. While a sandbox of the environment with the same
+//! view runs, a new one enters that one's user namespace and a copy of its mount
+//! namespace instead of building a root, so they share one worktree overlay.
+//! [`exec_in_place`] makes the calling process the helper (the CLI's fast path,
+//! single-threaded); [`spawn`] re-executes the current binary as `warren __sandbox` (the
+//! helper ships in the one binary; its `main` calls [`helper_main`]) so multi-threaded
+//! callers never run setup code after `fork`.
 //!
 //! # Crates
 //! `rustix` for namespaces, the new mount API (`open_tree`/`move_mount`, fd-based and

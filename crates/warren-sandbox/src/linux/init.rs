@@ -12,7 +12,7 @@ use rustix::event::{PollFd, PollFlags, poll};
 use rustix::process::{
     DumpableBehavior, Signal, set_dumpable_behavior, set_parent_process_death_signal,
 };
-use rustix::thread::UnshareFlags;
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
 
 use super::plan::Plan;
 use super::sys::{self, Fork, SigSet};
@@ -29,6 +29,9 @@ pub(crate) struct Setup<'a> {
     pub(crate) argv: &'a [OsString],
     /// The signal mask to give back to the command.
     pub(crate) mask: SigSet,
+    /// The mount namespace of a running sandbox of the environment to copy instead of
+    /// building a root (`linux/join.rs`).
+    pub(crate) join: Option<&'a OwnedFd>,
 }
 
 /// Writes an error for the helper to read (best effort: it is the only channel).
@@ -90,10 +93,17 @@ fn prepare(
     }
     drop(alive);
     // No host descriptor may reach the command (an open state.db would be an escape).
-    let mut keep = [status.as_raw_fd(), done.as_raw_fd()];
+    let mut keep = vec![status.as_raw_fd(), done.as_raw_fd()];
+    keep.extend(setup.join.map(|fd| fd.as_raw_fd()));
     keep.sort_unstable();
     sys::close_fds_from(3, &keep)
         .map_err(|e| SandboxError::sys(Layer::Process, "closing inherited descriptors", e))?;
+    if let Some(mnt) = setup.join {
+        // Into the running sandbox's view; the NEWNS below then makes a private copy,
+        // so what is mounted here (this sandbox's /proc) stays here.
+        forced(policy, Layer::MountNamespace)?;
+        namespaces::join(Layer::MountNamespace, mnt, LinkNameSpaceType::Mount)?;
+    }
 
     for (layer, flag) in [
         (Layer::MountNamespace, UnshareFlags::NEWNS),
@@ -113,7 +123,11 @@ fn prepare(
     if setup.plan.overlay.is_some() {
         forced(policy, Layer::Overlay)?;
     }
-    mounts::build_root(setup.plan)?;
+    if setup.join.is_some() {
+        mounts::refresh_joined()?;
+    } else {
+        mounts::build_root(setup.plan)?;
+    }
     rustix::system::sethostname(policy.name.as_bytes())
         .map_err(|e| SandboxError::sys(Layer::UtsNamespace, "sethostname", e))?;
     // Not dumpable: /proc/1/{mem,environ} stay closed to the command even though it

@@ -2,6 +2,7 @@
 
 pub(crate) mod caps;
 pub(crate) mod init;
+pub(crate) mod join;
 pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;

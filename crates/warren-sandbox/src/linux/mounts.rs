@@ -187,6 +187,36 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// In a copy of a running sandbox's mount namespace (`linux/join.rs`): this sandbox's
+/// own `/proc` (its pid namespace), `/dev/pts` and `/dev/shm`, mounted over that
+/// sandbox's. The kernel allows the new procfs because a fully visible one is there.
+pub(crate) fn refresh_joined() -> Result<(), SandboxError> {
+    mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(|e| err("making / private", e))?;
+    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    mount("proc", "/proc", "proc", flags, None)
+        .map_err(|e| err("mounting /proc for the new pid namespace", e))?;
+    mount(
+        "devpts",
+        "/dev/pts",
+        "devpts",
+        MountFlags::NOSUID | MountFlags::NOEXEC,
+        c"newinstance,ptmxmode=0666,mode=620",
+    )
+    .map_err(|e| err("mounting /dev/pts", e))?;
+    mount(
+        "tmpfs",
+        "/dev/shm",
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        c"mode=1777",
+    )
+    .map_err(|e| err("mounting /dev/shm", e))
+}
+
 /// Attaches the detached mount `tree` on `target` (an O_PATH descriptor of `dst`).
 fn attach(tree: &OwnedFd, target: &OwnedFd, dst: &Path) -> Result<(), SandboxError> {
     move_mount(

@@ -31,18 +31,20 @@
 //! paths and their ancestors, all mount points, which cannot be removed or renamed.
 //!
 //! The trade-off (overlayfs's documented limit: changes to a layer behind the overlay's
-//! back are undefined): each sandbox has its own overlay, which caches what it looked
-//! up. A file that another process (on the host, or in another sandbox of the
-//! environment) writes in place is seen at once, and so is a new file whose name this
-//! sandbox had not looked up; but a name it had looked up and found missing, or a file
-//! replaced by rename or deleted, may show the old state for the life of this sandbox,
-//! and inotify watches here see no events for changes made elsewhere. The repository
-//! (`.git`) is therefore bound directly, past the overlay, so git's refs and index are
-//! never stale. When nothing protected is missing the worktree is a plain bind.
+//! back are undefined): an overlay caches what it looked up. Commands of an environment
+//! that run at the same time share one overlay (`linux/join.rs`), so what one changes
+//! the others see at once, inotify included. A change the host makes in the worktree
+//! while a sandbox runs is seen at once when it writes a file in place or creates a name
+//! the sandbox had not looked up; a name the sandbox had looked up and found missing,
+//! or a file the host replaced by rename or deleted, may show the old state until the
+//! sandboxes of the environment end, and inotify inside hears nothing of host changes.
+//! The repository (`.git`) is therefore bound directly, past the overlay, so git's refs
+//! and index are never stale. When nothing protected is missing the worktree is a plain
+//! bind.
 //!
 //! The overlay's work dir must be on the same mount as the upper layer. It lives in the
-//! state dir (one per running sandbox, picked and held with `flock`, because the kernel
-//! empties a work dir when it mounts one); a state dir on another mount than the
+//! state dir (one per overlay in use, held with `flock` by every sandbox on it, because
+//! the kernel empties a work dir when it mounts one); a state dir on another mount than the
 //! worktree is an error naming this layer, not a fallback to placeholders: the kernels
 //! warren supports (Landlock needs 5.13) all have unprivileged overlayfs, so the only
 //! way to hit it is a layout that can be changed, and a silent weaker mode is what the
@@ -95,10 +97,10 @@ pub(crate) struct Prepared {
 #[derive(Debug)]
 pub(crate) struct Layers {
     pub(crate) lower: PathBuf,
-    pub(crate) work: PathBuf,
-    /// Holds the work dir for this sandbox (an exclusive `flock`, released when the
-    /// helper, which outlives every process of the sandbox, exits).
-    pub(crate) _lock: OwnedFd,
+    /// `state/overlay`, where work dirs are claimed.
+    pub(crate) base: PathBuf,
+    /// The work dir, once claimed ([`claim_work_dir`]).
+    pub(crate) work: Option<PathBuf>,
 }
 
 /// Looks at the host worktree and prepares what the overlay needs: which protected
@@ -182,14 +184,13 @@ pub(crate) fn prepare(policy: &Policy, worktree: &Path) -> Result<Prepared, Sand
     for p in protected.iter_mut().filter(|p| p.source.is_relative()) {
         p.source = lower.join(&p.source);
     }
-    let (work, lock) = work_dir(&base)?;
     Ok(Prepared {
         protected,
         ancestors,
         layers: Some(Layers {
             lower,
-            work,
-            _lock: lock,
+            base,
+            work: None,
         }),
     })
 }
@@ -267,8 +268,22 @@ fn skeleton(base: &Path, missing: &[PathBuf]) -> Result<PathBuf, SandboxError> {
     }
 }
 
-/// A work dir no other running sandbox holds (`base/work-N`), locked for this one.
-fn work_dir(base: &Path) -> Result<(PathBuf, OwnedFd), SandboxError> {
+/// A work dir no running sandbox uses (`base/work-N`), for a new overlay. Every
+/// sandbox on an overlay holds a shared `flock` on its work dir for its whole life (the
+/// overlay outlives the sandbox that made it while others that joined it run); a dir
+/// is free when an exclusive lock can be had. The test and the switch to a shared lock
+/// happen under `base/slots.lock`, so two new sandboxes never pick the same dir.
+pub(crate) fn claim_work_dir(base: &Path) -> Result<(PathBuf, OwnedFd), SandboxError> {
+    let state = |what: String, e: Errno| SandboxError::sys(Layer::State, what, e);
+    let mutex_path = base.join("slots.lock");
+    let mutex = open(
+        &mutex_path,
+        OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| state(format!("opening `{}`", mutex_path.display()), e))?;
+    flock(&mutex, FlockOperation::LockExclusive)
+        .map_err(|e| state(format!("locking `{}`", mutex_path.display()), e))?;
     for n in 0..MAX_SLOTS {
         let dir = base.join(format!("work-{n}"));
         match std::fs::create_dir(&dir) {
@@ -282,31 +297,42 @@ fn work_dir(base: &Path) -> Result<(PathBuf, OwnedFd), SandboxError> {
                 ));
             }
         }
-        let fd = open(
-            &dir,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| SandboxError::sys(Layer::State, format!("opening `{}`", dir.display()), e))?;
+        let fd = open_work_dir(&dir)?;
         match flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => return Ok((dir, fd)),
-            Err(Errno::WOULDBLOCK) => continue,
-            Err(e) => {
-                return Err(SandboxError::sys(
-                    Layer::State,
-                    format!("locking `{}`", dir.display()),
-                    e,
-                ));
+            Ok(()) => {
+                flock(&fd, FlockOperation::LockShared)
+                    .map_err(|e| state(format!("locking `{}`", dir.display()), e))?;
+                return Ok((dir, fd));
             }
+            Err(Errno::WOULDBLOCK) => continue,
+            Err(e) => return Err(state(format!("locking `{}`", dir.display()), e)),
         }
     }
     Err(SandboxError::layer(
         Layer::State,
         format!(
-            "{MAX_SLOTS} sandboxes of this environment already run (no free work dir in `{}`)",
+            "{MAX_SLOTS} overlays of this environment are in use (no free work dir in `{}`)",
             base.display()
         ),
     ))
+}
+
+/// Holds the work dir of an overlay this sandbox joins (a shared lock; see
+/// [`claim_work_dir`]).
+pub(crate) fn share_work_dir(dir: &Path) -> Result<OwnedFd, SandboxError> {
+    let fd = open_work_dir(dir)?;
+    flock(&fd, FlockOperation::LockShared)
+        .map_err(|e| SandboxError::sys(Layer::State, format!("locking `{}`", dir.display()), e))?;
+    Ok(fd)
+}
+
+fn open_work_dir(dir: &Path) -> Result<OwnedFd, SandboxError> {
+    open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| SandboxError::sys(Layer::State, format!("opening `{}`", dir.display()), e))
 }
 
 /// Creates the overlay (in the sandbox's mount namespace, before the host paths are
@@ -322,7 +348,11 @@ pub(crate) fn mount(upper: &Path, layers: &Layers) -> Result<OwnedFd, SandboxErr
         )
         .map_err(|e| err(format!("opening `{}`", p.display()), e))
     };
-    let fds = [dir(&layers.lower)?, dir(upper)?, dir(&layers.work)?];
+    let work = layers
+        .work
+        .as_deref()
+        .ok_or_else(|| SandboxError::layer(Layer::Overlay, "no work dir was claimed"))?;
+    let fds = [dir(&layers.lower)?, dir(upper)?, dir(work)?];
     let names = fds
         .iter()
         .map(|fd| CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())))

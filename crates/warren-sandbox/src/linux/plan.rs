@@ -111,9 +111,18 @@ pub(crate) enum Access {
 pub(crate) struct Plan {
     pub(crate) mounts: Vec<MountOp>,
     pub(crate) rules: Vec<(PathBuf, Access)>,
-    /// The worktree overlay's layers (held for as long as the plan lives: its work dir
-    /// is locked for this sandbox), when there is one.
+    /// The worktree overlay's layers, when there is one.
     pub(crate) overlay: Option<overlay::Layers>,
+}
+
+impl Plan {
+    /// The filesystem view as text (mounts and Landlock rules, every path and flag; not
+    /// the overlay's work dir): sandboxes of one environment with equal views can share a
+    /// mount namespace. Compared whole, not hashed, so no collision can ever match two
+    /// different views.
+    pub(crate) fn view(&self) -> String {
+        format!("{:?} {:?}", self.mounts, self.rules)
+    }
 }
 
 /// Builds the plan. `policy` must be validated; paths are canonicalised here.

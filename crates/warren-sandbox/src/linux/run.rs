@@ -10,9 +10,11 @@ use rustix::event::{PollFd, PollFlags, poll};
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::thread::UnshareFlags;
 
+use rustix::thread::LinkNameSpaceType;
+
 use super::init::{self, Setup};
 use super::sys::{self, Fork, SigSet};
-use super::{namespaces, plan};
+use super::{join, namespaces, overlay, plan};
 use crate::error::{Layer, SandboxError};
 use crate::policy::Policy;
 use crate::registry::{self, Instance};
@@ -37,7 +39,7 @@ pub(crate) fn run(
     }
     let policy = &canonical_policy(policy)?;
     crate::env::prepare_env(policy)?;
-    let plan = plan::build(policy)?;
+    let mut plan = plan::build(policy)?;
 
     for layer in [Layer::UserNamespace, Layer::PidNamespace] {
         if policy.fail_layer == Some(layer) {
@@ -47,14 +49,54 @@ pub(crate) fn run(
             ));
         }
     }
+    // One mount namespace (so one overlay) for the commands of an environment that run
+    // at the same time; a one-command environment has nothing to share.
+    let view = plan.view();
+    let joined = match &policy.state_dir {
+        Some(dir) if !policy.scratch => join::find(dir, &view),
+        _ => None,
+    };
+    let mut work_lock = None;
+    if joined.is_none()
+        && let Some(layers) = plan.overlay.as_mut()
+    {
+        let (dir, lock) = overlay::claim_work_dir(&layers.base)?;
+        layers.work = Some(dir);
+        work_lock = Some(lock);
+    }
+    let record = Ready {
+        view: (!policy.scratch).then_some(view),
+        work_dir: match &joined {
+            Some(j) => j.work_dir.clone(),
+            None => plan.overlay.as_ref().and_then(|l| l.work.clone()),
+        },
+    };
     // Blocked before fork so no signal is lost between fork and pid 1's signalfd.
     let mask = sys::block(&SigSet::waited())
         .map_err(|e| SandboxError::sys(Layer::Process, "sigprocmask", e))?;
-    let result = run_blocked(policy, &plan, argv, mask, status, lifeline);
+    let result = run_blocked(
+        policy,
+        &plan,
+        argv,
+        mask,
+        status,
+        lifeline,
+        joined.as_ref(),
+        record,
+    );
     let _ = sys::set_mask(&mask);
+    // The work dir stays held until here: the overlay may outlive pid 1's status.
+    drop(work_lock);
     result
 }
 
+/// What an instance's record gets once it is set up, so others can join it.
+struct Ready {
+    view: Option<String>,
+    work_dir: Option<std::path::PathBuf>,
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 fn run_blocked(
     policy: &Policy,
     plan: &plan::Plan,
@@ -62,8 +104,13 @@ fn run_blocked(
     mask: SigSet,
     status: &mut Option<OwnedFd>,
     lifeline: Option<OwnedFd>,
+    joined: Option<&join::Joined>,
+    ready: Ready,
 ) -> Result<i32, SandboxError> {
-    namespaces::enter_user()?;
+    match joined {
+        Some(j) => namespaces::join(Layer::UserNamespace, &j.user_ns, LinkNameSpaceType::User)?,
+        None => namespaces::enter_user()?,
+    }
     namespaces::enter(Layer::PidNamespace, UnshareFlags::NEWPID)?;
 
     let pipe = |what| {
@@ -77,6 +124,7 @@ fn run_blocked(
         plan,
         argv,
         mask,
+        join: joined.map(|j| &j.mnt_ns),
     };
     let init = match sys::fork().map_err(|e| SandboxError::sys(Layer::Process, "fork", e))? {
         Fork::Child => {
@@ -87,25 +135,25 @@ fn run_blocked(
     };
     drop((setup_w, alive_r, done_w));
 
+    let mut instance = Instance {
+        pid: init,
+        start_time: registry::start_time(init).unwrap_or(0),
+        argv: argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        view: None,
+        work_dir: None,
+    };
     let registered = match &policy.state_dir {
-        Some(dir) => {
-            let instance = Instance {
-                pid: init,
-                start_time: registry::start_time(init).unwrap_or(0),
-                argv: argv
-                    .iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect(),
-            };
-            match registry::register(dir, &instance) {
-                Ok(path) => Some(path),
-                Err(e) => {
-                    let _ = sys::kill(init, libc::SIGKILL);
-                    let _ = sys::waitpid(init, false);
-                    return Err(e);
-                }
+        Some(dir) => match registry::register(dir, &instance) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                let _ = sys::kill(init, libc::SIGKILL);
+                let _ = sys::waitpid(init, false);
+                return Err(e);
             }
-        }
+        },
         None => None,
     };
 
@@ -118,6 +166,14 @@ fn run_blocked(
         // a binary that is not a warren helper cannot pass for a successful start.
         if let Some(fd) = status.take() {
             let _ = rustix::io::write(&fd, STARTED);
+        }
+        // Only now may another sandbox join this one: its view is complete.
+        if let Some(path) = &registered
+            && ready.view.is_some()
+        {
+            instance.view = ready.view;
+            instance.work_dir = ready.work_dir;
+            let _ = registry::update(path, &instance);
         }
         Ok(supervise(init, lifeline, done_r))
     } else {

@@ -251,10 +251,16 @@ pub fn leak_fd(cmd: &mut Command, path: &Path) {
     // Keep the file open in the parent until the child has exec'd.
     let keep = Box::leak(Box::new(file));
     let _ = keep;
-    // SAFETY: dup2 is async-signal-safe and touches no memory.
+    // SAFETY: dup2 and fcntl are async-signal-safe and touch no memory.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 9) < 0 {
+            // dup2 onto itself would keep the close-on-exec flag the file was opened with.
+            let rc = if raw == 9 {
+                libc::fcntl(9, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 9)
+            };
+            if rc < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

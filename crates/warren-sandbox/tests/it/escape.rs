@@ -160,6 +160,39 @@ fn suite() {
     let mut ctrl_attempts = offline.clone();
     ctrl_attempts.extend(online.iter().cloned());
 
+    // A long-running sandbox of the environment: the runs on `sandbox` below join its
+    // mount namespace (linux/join.rs), so the attempts face a joined sandbox there and
+    // a freshly built one on `existing`.
+    let st_dev = "import os, sys\nprint(os.stat('.').st_dev, flush=True)\nsys.stdin.read()";
+    let mut background = warren_sandbox::spawn(
+        &sandbox.policy(Network::None, &[]),
+        &common::os(&["/usr/bin/python3", "-c", st_dev]),
+        warren_sandbox::SandboxStdio::piped(),
+    )
+    .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(background.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let probe = common::helper_command(
+        &sandbox,
+        &sandbox.policy(Network::Host, &[]),
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import os; print(os.stat('.').st_dev)",
+        ],
+    );
+    let (code, out, err) = common::output(probe, Duration::from_secs(30));
+    assert_eq!(
+        (code, out.trim()),
+        (0, line.trim()),
+        "a later run joins: {err}"
+    );
+    eprintln!("escape: the runs on the missing-paths worktree join a running sandbox");
+
     let control_missing = control(&ctrl, &servers, &ctrl_attempts);
     let control_existing = control(&ctrl_existing, &servers, &protected_existing);
     let runs = [
@@ -216,6 +249,9 @@ fn suite() {
             }
         }
     }
+
+    drop(background.stdin.take());
+    assert_eq!(background.wait().unwrap(), 0);
 
     // The overlay's own xattrs, planted from inside (judged on the host and by the next
     // sandbox, which is where they would act).

@@ -71,6 +71,10 @@ pub const TESTS: &[crate::Test] = &[
         host_edits_are_seen_while_a_sandbox_runs,
     ),
     (
+        "functional::sandboxes_of_one_environment_share_one_overlay",
+        sandboxes_of_one_environment_share_one_overlay,
+    ),
+    (
         "functional::a_binary_that_is_not_a_helper_is_an_error",
         a_binary_that_is_not_a_helper_is_an_error,
     ),
@@ -600,6 +604,84 @@ for line in sys.stdin:
     assert_eq!(ask(&head), "0000000000000000000000000000000000000001|");
     drop(stdin);
     assert_eq!(child.wait().unwrap(), 0);
+}
+
+/// A sandbox started while another of the environment runs joins its mount namespace:
+/// what one changes the other sees at once, by any means (rename, delete, create), and
+/// inotify in one hears of writes through the other (a dev server's reload).
+fn sandboxes_of_one_environment_share_one_overlay() {
+    let layout = Layout::new(&common::unique("J"));
+    let wt = layout.worktree.clone();
+    for f in ["inplace", "renamed", "gone"] {
+        std::fs::write(wt.join(f), "old\n").unwrap();
+    }
+    let policy = layout.policy(Network::None, &[]);
+    let watcher = r#"
+import ctypes, os, select, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK)
+libc.inotify_add_watch(fd, b".", 0x2 | 0x80 | 0x100 | 0x200 | 0x40)  # modify, moved, create, delete
+def rd(n):
+    try:
+        return open(n).read().strip()
+    except FileNotFoundError:
+        return "missing"
+names = ["inplace", "renamed", "gone", "created"]
+print(os.stat(".").st_dev, *[rd(n) for n in names], flush=True)
+sys.stdin.readline()
+events = 0
+while select.select([fd], [], [], 0.5)[0]:
+    events += len(os.read(fd, 65536))
+print(events > 0, *[rd(n) for n in names], flush=True)
+"#;
+    let mut b = spawn(
+        &policy,
+        &os(&["/usr/bin/python3", "-c", watcher]),
+        SandboxStdio::piped(),
+    )
+    .unwrap();
+    let mut b_in = b.stdin.take().unwrap();
+    let mut b_out = std::io::BufReader::new(b.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut b_out, &mut line).unwrap();
+    let before: Vec<String> = line.split_whitespace().map(String::from).collect();
+    assert_eq!(before[1..], ["old", "old", "old", "missing"]);
+    let running = warren_sandbox::list(policy.state_dir.as_ref().unwrap());
+    assert!(
+        running.iter().any(|i| i.view.is_some()),
+        "B is joinable: {running:?}"
+    );
+
+    // A: another command of the environment, while B runs.
+    let marker = "joined-sandbox-marker";
+    let change = format!(
+        "import os\nprint(os.stat('.').st_dev)\n\
+         print(any('{marker}' not in open('/proc/%s/cmdline' % p).read() and 'inotify' in open('/proc/%s/cmdline' % p).read() for p in os.listdir('/proc') if p.isdigit()))\n\
+         open('inplace', 'w').write('new\\n')\n\
+         open('r.tmp', 'w').write('new\\n'); os.rename('r.tmp', 'renamed')\n\
+         os.remove('gone'); open('created', 'w').write('new\\n')\n"
+    );
+    let (code, out) = run_piped(&policy, &["/usr/bin/python3", "-c", &change, marker]);
+    assert_eq!(code, 0, "{out}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some(before[0].as_str()),
+        "one overlay: the same device"
+    );
+    assert_eq!(lines.next(), Some("False"), "A does not see B's processes");
+
+    use std::io::Write;
+    writeln!(b_in, "go").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut b_out, &mut line).unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["True", "new", "new", "missing", "new"],
+        "B sees every change and hears of it"
+    );
+    drop(b_in);
+    assert_eq!(b.wait().unwrap(), 0);
 }
 
 fn a_binary_that_is_not_a_helper_is_an_error() {
