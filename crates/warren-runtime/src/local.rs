@@ -24,8 +24,8 @@ use crate::{
     MountKind, PortBinding, ProgressSink, Result, Runtime, Stream,
 };
 
-/// Names in a worktree that the sandbox keeps read-only, with an empty
-/// placeholder directory where they do not exist.
+/// Paths in a worktree that the sandbox keeps read-only, also where they do
+/// not exist (without creating them on the host).
 pub use warren_sandbox::PROTECTED_WORKTREE_NAMES;
 
 /// PATH inside when the configuration sets none.
@@ -161,15 +161,9 @@ impl LocalRuntime {
                     m.source, m.target, m.source
                 )));
             }
-            if source.file_name().is_some_and(|n| n == ".git") && source.is_dir() {
-                policy.git_dir = Some(source);
-            } else if policy
-                .git_dir
-                .as_ref()
-                .is_some_and(|g| source.starts_with(g))
-            {
-                // `.git/hooks` and `.git/config`: the policy keeps them read-only.
-            } else if m.read_only {
+            // The main repository's `.git/objects` arrives as a read-only mount like
+            // any other; a `.git` dir gets no special case either.
+            if m.read_only {
                 policy.read_only.push(source);
             } else {
                 policy.read_write.push(source);

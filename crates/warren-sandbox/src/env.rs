@@ -1,21 +1,25 @@
-//! Environment-level state on the host: the private `/tmp` and `$HOME` dirs, the
-//! placeholders that stand in for always-read-only paths which do not exist yet, and
-//! their removal when the environment is removed.
+//! Environment-level state on the host: the private `/tmp` and `$HOME` dirs and the
+//! state dir (instance registry, the worktree overlay's skeletons and work dirs), and
+//! their removal when the environment is removed. Nothing here writes to the worktree:
+//! always-read-only paths that do not exist are shown by the overlay, not created.
+//!
+//! Environments made by an older warren have empty placeholder directories in their
+//! worktree, listed in `placeholders.json` in the state dir; they are taken out the next
+//! time nothing of the environment runs (they are mount points in a running sandbox).
 
 use std::fs;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Layer, SandboxError};
-use crate::policy::{Placeholder, Policy};
+use crate::policy::Policy;
 
-/// File (in the state dir) listing the placeholders warren created, so removal only
-/// deletes what it made.
+/// File (in the state dir) in which an older warren listed the placeholders it created.
 const PLACEHOLDERS_FILE: &str = "placeholders.json";
 
-/// Creates the policy's private dirs (0700) and every missing placeholder. Call at
-/// environment create; [`crate::spawn`] and [`crate::exec_in_place`] call it too, so a
-/// placeholder removed on the host while nothing ran is recreated. Idempotent.
+/// Creates the policy's private dirs and its state dir (0700), and removes an older
+/// warren's placeholders when nothing of the environment runs. Call at environment
+/// create; [`crate::spawn`] and [`crate::exec_in_place`] call it too. Idempotent.
 pub fn prepare_env(policy: &Policy) -> Result<(), SandboxError> {
     policy.validate()?;
     if !policy.scratch {
@@ -25,94 +29,24 @@ pub fn prepare_env(policy: &Policy) -> Result<(), SandboxError> {
     }
     if let Some(state) = &policy.state_dir {
         create_private_dir(state)?;
-    }
-    ensure_placeholders(policy)
-}
-
-/// Creates the placeholders of missing always-read-only paths, recording them in the
-/// state dir. Never follows a symlink (an agent may have planted one in the worktree).
-pub fn ensure_placeholders(policy: &Policy) -> Result<(), SandboxError> {
-    let mut created = read_manifest(policy);
-    let before = created.len();
-    for p in policy.protected_paths() {
-        if p.placeholder == Placeholder::None {
-            continue;
+        if state.join(PLACEHOLDERS_FILE).exists() && !crate::registry::is_running(state) {
+            remove_placeholders_where(policy, |_| true)?;
         }
-        match fs::symlink_metadata(&p.path) {
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(state_err(format!("checking `{}`", p.path.display()), e)),
-        }
-        let rel = p.path.strip_prefix(&p.root).unwrap_or(&p.path);
-        let comps: Vec<_> = rel
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .collect();
-        let mut cur = p.root.clone();
-        for (i, comp) in comps.iter().enumerate() {
-            cur.push(comp);
-            let last = i + 1 == comps.len();
-            match fs::symlink_metadata(&cur) {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(SandboxError::layer(
-                        Layer::State,
-                        format!(
-                            "`{}` is a symlink; refusing to create a placeholder through it",
-                            cur.display()
-                        ),
-                    )
-                    .with_hint(format!("remove it on the host: `rm {}`", cur.display())));
-                }
-                Ok(meta) if !last && !meta.is_dir() => {
-                    return Err(SandboxError::layer(
-                        Layer::State,
-                        format!("`{}` is not a directory", cur.display()),
-                    ));
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    let res = if last && p.placeholder == Placeholder::File {
-                        fs::OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .open(&cur)
-                            .map(drop)
-                    } else {
-                        fs::create_dir(&cur)
-                    };
-                    match res {
-                        Ok(()) => created.push(cur.clone()),
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                        Err(e) => {
-                            return Err(state_err(
-                                format!("creating placeholder `{}`", cur.display()),
-                                e,
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if created.len() != before {
-        write_manifest(policy, &created)?;
     }
     Ok(())
 }
 
-/// Removes the placeholders warren created (only empty ones, deepest first) and the
-/// private dirs. Call at environment removal only, once nothing of the environment
-/// runs: removing a placeholder that is a mount point in a running sandbox would
-/// detach that read-only mount there.
+/// Removes an older warren's placeholders (only empty ones, deepest first), the private
+/// dirs and the state dir. Call at environment removal only, once nothing of the
+/// environment runs.
 pub fn remove_env(policy: &Policy) -> Result<(), SandboxError> {
     remove_placeholders_where(policy, |_| true)?;
     remove_private_dirs(policy)
 }
 
 /// [`remove_env`] for an environment whose worktree goes with it (deleted, or kept
-/// whole for another environment): placeholders inside the worktree stay there, the
-/// others and the private dirs are removed. Saves a directory operation per
-/// placeholder, which on a journalling file system is most of what removal costs.
+/// whole for another environment): an older warren's placeholders inside the worktree
+/// stay there, the others and the private dirs are removed.
 pub fn remove_env_except_worktree(policy: &Policy) -> Result<(), SandboxError> {
     remove_placeholders_where(policy, |p| {
         !p.starts_with(&policy.worktree)
@@ -131,26 +65,28 @@ fn remove_private_dirs(policy: &Policy) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// Removes the placeholders `wanted` selects (only empty ones, deepest first).
-/// Refused while a sandbox of the environment runs (the placeholders are its mount
-/// points).
+/// Removes the legacy placeholders `wanted` selects (only empty ones, deepest first) and
+/// the list of them. Refused while a sandbox of the environment runs (the placeholders
+/// are its mount points: removing one would detach that read-only mount there).
 fn remove_placeholders_where(
     policy: &Policy,
     wanted: impl Fn(&Path) -> bool,
 ) -> Result<(), SandboxError> {
-    if let Some(state) = &policy.state_dir
-        && crate::registry::is_running(state)
-    {
+    let Some(state) = &policy.state_dir else {
+        return Ok(());
+    };
+    let manifest = state.join(PLACEHOLDERS_FILE);
+    let Ok(bytes) = fs::read(&manifest) else {
+        return Ok(());
+    };
+    if crate::registry::is_running(state) {
         let msg = format!(
             "environment `{}` still has running sandboxed processes",
             policy.name
         );
         return Err(SandboxError::layer(Layer::State, msg).with_hint("stop it first (`stop_all`)"));
     }
-    let mut created = read_manifest(policy);
-    if created.is_empty() {
-        return Ok(());
-    }
+    let mut created: Vec<PathBuf> = serde_json::from_slice(&bytes).unwrap_or_default();
     created.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for path in created.into_iter().filter(|p| wanted(p)) {
         match fs::symlink_metadata(&path) {
@@ -163,14 +99,40 @@ fn remove_placeholders_where(
             _ => {}
         }
     }
-    Ok(())
-}
-
-fn remove_tree(dir: &Path) -> Result<(), SandboxError> {
-    match fs::remove_dir_all(dir) {
+    match fs::remove_file(&manifest) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(state_err(format!("removing `{}`", dir.display()), e)),
+        Err(e) => Err(state_err(format!("removing `{}`", manifest.display()), e)),
+    }
+}
+
+/// Removes `dir` and everything beneath it. The overlay leaves its `work/work` dir with
+/// mode 000, which an unprivileged owner cannot list, so a refused removal makes every
+/// directory beneath owner-accessible and tries once more.
+fn remove_tree(dir: &Path) -> Result<(), SandboxError> {
+    let first = match fs::remove_dir_all(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => e,
+    };
+    if first.kind() != io::ErrorKind::PermissionDenied {
+        return Err(state_err(format!("removing `{}`", dir.display()), first));
+    }
+    open_up(dir);
+    fs::remove_dir_all(dir).map_err(|e| state_err(format!("removing `{}`", dir.display()), e))
+}
+
+/// Gives the owner rwx on every directory under `dir` (never following a symlink).
+fn open_up(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            open_up(&entry.path());
+        }
     }
 }
 
@@ -181,29 +143,6 @@ fn create_private_dir(dir: &Path) -> Result<(), SandboxError> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| state_err(format!("creating `{}`", dir.display()), e))
-}
-
-fn manifest_path(policy: &Policy) -> Option<PathBuf> {
-    policy.state_dir.as_ref().map(|s| s.join(PLACEHOLDERS_FILE))
-}
-
-fn read_manifest(policy: &Policy) -> Vec<PathBuf> {
-    manifest_path(policy)
-        .and_then(|p| fs::read(p).ok())
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
-}
-
-fn write_manifest(policy: &Policy, created: &[PathBuf]) -> Result<(), SandboxError> {
-    let Some(path) = manifest_path(policy) else {
-        return Ok(());
-    };
-    if let Some(parent) = path.parent() {
-        create_private_dir(parent)?;
-    }
-    let json =
-        serde_json::to_vec(created).map_err(|e| state_err("encoding placeholder list", e))?;
-    fs::write(&path, json).map_err(|e| state_err(format!("writing `{}`", path.display()), e))
 }
 
 fn state_err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> SandboxError {

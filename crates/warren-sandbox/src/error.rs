@@ -31,6 +31,9 @@ pub enum Layer {
     CgroupNamespace,
     /// The filesystem view: binds, `/proc`, `/dev`, `pivot_root`.
     Mounts,
+    /// The worktree's overlay (the host worktree as its upper layer), which shows the
+    /// always-read-only paths that do not exist on the host without creating them there.
+    Overlay,
     /// Landlock filesystem, network and scope rules.
     Landlock,
     /// The seccomp filter.
@@ -43,7 +46,8 @@ pub enum Layer {
     DeathSignal,
     /// The process tree: fork, signals, the new session.
     Process,
-    /// Per-environment state: private dirs, placeholders, the instance registry.
+    /// Per-environment state: private dirs, the overlay's skeleton and work dirs, the
+    /// instance registry.
     State,
 }
 
@@ -61,6 +65,7 @@ impl Layer {
             Layer::NetNamespace => "net_namespace",
             Layer::CgroupNamespace => "cgroup_namespace",
             Layer::Mounts => "mounts",
+            Layer::Overlay => "overlay",
             Layer::Landlock => "landlock",
             Layer::Seccomp => "seccomp",
             Layer::Capabilities => "capabilities",

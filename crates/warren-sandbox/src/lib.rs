@@ -5,21 +5,27 @@
 //! # Layers (Linux)
 //! New user, pid, mount, ipc, uts and cgroup namespaces (+ network for `network: none`);
 //! a fresh tmpfs root with read-only system trees, a few `/etc` files, its own `/proc`
-//! and a minimal `/dev`; always-read-only paths as read-only mount points (placeholders
-//! where they do not exist, and their ancestors made mount points so they cannot be
-//! renamed away); a new session; death with the parent; no capabilities, locked
-//! securebits and `no_new_privs`; a seccomp deny-list; Landlock rules mirroring the
-//! mounts, TCP denial when offline, and abstract-socket/signal scoping. Every layer is
-//! required: if one cannot be set up the command does not run ([`SandboxError`] names
-//! the layer). [`probe`] reports which layers this kernel supports.
+//! and a minimal `/dev`; the worktree as an overlay whose upper layer is the host
+//! worktree itself (writes land there at once) and whose lower layer supplies the
+//! always-read-only paths that do not exist on the host, so every one of them is a
+//! read-only mount point without a placeholder in the host tree (their ancestors are
+//! mount points too, so they cannot be renamed away); a new session; death with the
+//! parent; no capabilities, locked securebits and `no_new_privs`; a seccomp deny-list;
+//! Landlock rules mirroring the mounts, TCP denial when offline, and
+//! abstract-socket/signal scoping. Every layer is required: if one cannot be set up the
+//! command does not run ([`SandboxError`] names the layer). [`probe`] reports which
+//! layers this kernel supports.
 //!
 //! # Process model
 //! `helper (host pid) ─ pid 1 (mini init) ─ command`. The helper enters the user and
 //! pid namespaces and forks pid 1, which builds the rest, restricts itself, forks the
-//! command, forwards signals and reaps. [`exec_in_place`] makes the calling process the
-//! helper (the CLI's fast path, single-threaded); [`spawn`] re-executes the current
-//! binary as `warren __sandbox` (the helper ships in the one binary; its `main` calls
-//! [`helper_main`]) so multi-threaded callers never run setup code after `fork`.
+//! command, forwards signals and reaps. While a sandbox of the environment with the same
+//! view runs, a new one enters that one's user namespace and a copy of its mount
+//! namespace instead of building a root, so they share one worktree overlay.
+//! [`exec_in_place`] makes the calling process the helper (the CLI's fast path,
+//! single-threaded); [`spawn`] re-executes the current binary as `warren __sandbox` (the
+//! helper ships in the one binary; its `main` calls [`helper_main`]) so multi-threaded
+//! callers never run setup code after `fork`.
 //!
 //! # Crates
 //! `rustix` for namespaces, the new mount API (`open_tree`/`move_mount`, fd-based and
@@ -42,11 +48,9 @@ pub mod seatbelt;
 #[cfg(target_os = "linux")]
 mod linux;
 
-pub use env::{ensure_placeholders, prepare_env, remove_env, remove_env_except_worktree};
+pub use env::{prepare_env, remove_env, remove_env_except_worktree};
 pub use error::{Layer, SandboxError};
-pub use policy::{
-    Network, PROTECTED_WORKTREE_NAMES, Placeholder, Policy, ProtectedPath, ancestors_between,
-};
+pub use policy::{Network, PROTECTED_WORKTREE_NAMES, Policy, ancestors_between};
 pub use probe_types::LayerStatus;
 pub use registry::{Instance, is_running, list, stop_all};
 

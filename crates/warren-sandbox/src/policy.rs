@@ -19,9 +19,13 @@ pub enum Network {
     None,
 }
 
-/// Names that are always read-only at the root of the worktree, whether they exist or
-/// not (docs/SECURITY.md): files the host side (git, editors, AI tools, shells) would
-/// later trust. Missing ones get an empty-directory placeholder (git ignores empty dirs).
+/// Paths (relative to the worktree) that are always read-only, whether they exist or
+/// not (DESIGN.md section 8): files the host side (git, editors, AI tools, shells, CI)
+/// would later trust or run. None is ever created in the worktree on the host: on
+/// Linux the ones that do not exist are shown as empty read-only directories by the
+/// worktree's overlay (`linux/overlay.rs`); seatbelt denies writes to them by path.
+/// Names that do not exist must be listed one by one (nothing can be mounted on a
+/// pattern), hence both real `.claude/settings*.json` names.
 pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
     ".gitmodules",
     ".mcp.json",
@@ -29,6 +33,14 @@ pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
     ".idea",
     ".claude/commands",
     ".claude/agents",
+    ".claude/settings.json",
+    ".claude/settings.local.json",
+    ".gemini/settings.json",
+    ".codex/config.toml",
+    ".cursor/mcp.json",
+    ".envrc",
+    ".husky",
+    ".github/workflows",
     ".bashrc",
     ".bash_profile",
     ".bash_login",
@@ -39,35 +51,13 @@ pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
     ".zlogin",
 ];
 
-/// What to create on the host when a protected path does not exist yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Placeholder {
-    /// An empty directory: nothing can be created beneath a read-only mount of it, and
-    /// git does not see empty directories.
-    Dir,
-    /// An empty file (only for `.git/config`, which git must be able to read as a file).
-    File,
-    /// Protect it only if it exists (e.g. the worktree's `.git` pointer file).
-    None,
-}
-
-/// One always-read-only path (host path, same path inside) and its writable root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtectedPath {
-    /// The protected path.
-    pub path: PathBuf,
-    /// The writable tree that contains it (worktree, `.git`, or a read-write path).
-    pub root: PathBuf,
-    /// What stands in for it while it does not exist.
-    pub placeholder: Placeholder,
-}
-
 /// Everything one sandboxed command may see and do.
 ///
 /// Host paths appear inside at the same absolute path, except `tmp_dir` (appears at
 /// `/tmp`) and `home_dir` (appears at `home`). Missing `read_only`/`read_write`/`sockets`
-/// entries are skipped (tool dirs are optional); a missing worktree is an error.
+/// entries are skipped (tool dirs are optional); a missing worktree is an error. The
+/// main repository's objects, which an environment's own repository borrows through
+/// `objects/info/alternates`, are one of the `read_only` paths like any other.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -75,9 +65,6 @@ pub struct Policy {
     pub name: String,
     /// The worktree, read-write, at its host path.
     pub worktree: PathBuf,
-    /// The main repository's `.git` dir: read-write except `hooks/` and `config`.
-    #[serde(default)]
-    pub git_dir: Option<PathBuf>,
     /// Host dir shown at `/tmp` (per environment, shared by its commands).
     pub tmp_dir: PathBuf,
     /// Host dir shown at `home` (per environment, shared by its commands).
@@ -106,11 +93,14 @@ pub struct Policy {
     /// Granted host unix sockets (none by default), bound at their host paths.
     #[serde(default)]
     pub sockets: Vec<PathBuf>,
-    /// Extra always-read-only paths inside a writable tree (placeholder: empty dir).
+    /// Extra always-read-only paths inside the worktree, treated like
+    /// [`PROTECTED_WORKTREE_NAMES`].
     #[serde(default)]
     pub protect: Vec<PathBuf>,
-    /// Per-environment state dir: running instances are registered under `run/` so
-    /// [`crate::stop_all`] can end every process of the environment.
+    /// Per-environment state dir, on the worktree's mount (required on Linux: the
+    /// worktree's overlay keeps its skeleton and work dirs here). Running instances are
+    /// registered under `run/` so [`crate::stop_all`] can end every process of the
+    /// environment.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
     /// Test hook: make this layer fail as if the kernel refused it. It can only make a
@@ -118,6 +108,13 @@ pub struct Policy {
     #[doc(hidden)]
     #[serde(default)]
     pub fail_layer: Option<Layer>,
+    /// Accepted and ignored. Policies stored before each environment owned its
+    /// repository (in `env.json`) name the main repository's `.git` here, which was then
+    /// mounted read-write; they still load, and that directory is now shown only as far
+    /// as `read_only`/`read_write` say.
+    #[serde(default, rename = "git_dir", skip_serializing)]
+    #[allow(dead_code)] // read by serde only
+    legacy_git_dir: Option<PathBuf>,
 }
 
 impl Policy {
@@ -128,7 +125,6 @@ impl Policy {
         Policy {
             name: name.to_string(),
             worktree: worktree.to_path_buf(),
-            git_dir: None,
             tmp_dir: env_dir.join("tmp"),
             home_dir: env_dir.join("home"),
             home: home.to_path_buf(),
@@ -142,6 +138,7 @@ impl Policy {
             protect: Vec::new(),
             state_dir: Some(env_dir.to_path_buf()),
             fail_layer: None,
+            legacy_git_dir: None,
         }
     }
 
@@ -168,9 +165,6 @@ impl Policy {
             ("home", &self.home),
             ("cwd", &self.cwd),
         ];
-        if let Some(git) = &self.git_dir {
-            paths.push(("git_dir", git));
-        }
         if let Some(state) = &self.state_dir {
             paths.push(("state_dir", state));
         }
@@ -203,70 +197,29 @@ impl Policy {
             }
         }
         for p in &self.protect {
-            if self.writable_root_of(p).is_none() {
+            if p == &self.worktree || !p.starts_with(&self.worktree) {
                 return bad(format!(
-                    "protected path `{}` is not inside the worktree, the git dir or a read-write path",
-                    p.display()
+                    "protected path `{}` is not inside the worktree `{}`",
+                    p.display(),
+                    self.worktree.display()
                 ));
             }
         }
         Ok(())
     }
 
-    /// Writable trees visible at their host path (worktree, git dir, read-write paths).
-    pub fn writable_roots(&self) -> Vec<&Path> {
-        let mut roots = vec![self.worktree.as_path()];
-        roots.extend(self.git_dir.as_deref());
-        roots.extend(self.read_write.iter().map(PathBuf::as_path));
-        roots
-    }
-
-    /// The deepest writable root that contains `path` (strictly or equal).
-    pub fn writable_root_of(&self, path: &Path) -> Option<&Path> {
-        self.writable_roots()
-            .into_iter()
-            .filter(|r| path.starts_with(r))
-            .max_by_key(|r| r.components().count())
-    }
-
-    /// Every always-read-only path of this policy: the worktree names of
-    /// [`PROTECTED_WORKTREE_NAMES`], the worktree's `.git` pointer file, the main repo's
-    /// `.git/hooks` and `.git/config`, and `protect`.
-    pub fn protected_paths(&self) -> Vec<ProtectedPath> {
-        let mut out = Vec::new();
-        let wt = &self.worktree;
-        for name in PROTECTED_WORKTREE_NAMES {
-            out.push(ProtectedPath {
-                path: wt.join(name),
-                root: wt.clone(),
-                placeholder: Placeholder::Dir,
-            });
-        }
-        if let Some(git) = &self.git_dir {
-            out.push(ProtectedPath {
-                path: git.join("hooks"),
-                root: git.clone(),
-                placeholder: Placeholder::Dir,
-            });
-            out.push(ProtectedPath {
-                path: git.join("config"),
-                root: git.clone(),
-                placeholder: Placeholder::File,
-            });
-        }
-        for p in &self.protect {
-            if let Some(root) = self.writable_root_of(p) {
-                out.push(ProtectedPath {
-                    path: p.clone(),
-                    root: root.to_path_buf(),
-                    placeholder: Placeholder::Dir,
-                });
+    /// Every always-read-only path of this policy, inside the worktree: the names of
+    /// [`PROTECTED_WORKTREE_NAMES`], then `protect`, without duplicates.
+    pub fn protected_paths(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        let names = PROTECTED_WORKTREE_NAMES
+            .iter()
+            .map(|n| self.worktree.join(n));
+        for p in names.chain(self.protect.iter().cloned()) {
+            if !out.contains(&p) {
+                out.push(p);
             }
         }
-        // When the worktree *is* a `.git` dir's sibling inside another root, duplicates
-        // are harmless but noisy: keep the first of each path.
-        let mut seen = std::collections::HashSet::new();
-        out.retain(|p| seen.insert(p.path.clone()));
         out
     }
 
@@ -315,7 +268,7 @@ mod tests {
             Path::new("/w/env"),
             Path::new("/root"),
         );
-        p.git_dir = Some(PathBuf::from("/w/repo/.git"));
+        p.read_only.push(PathBuf::from("/w/repo/.git/objects"));
         p
     }
 
@@ -342,21 +295,50 @@ mod tests {
         let mut p = policy();
         p.protect.push(PathBuf::from("/elsewhere/x"));
         assert!(p.validate().is_err());
+        let mut p = policy();
+        p.protect.push(PathBuf::from("/w/wt"));
+        assert!(
+            p.validate().is_err(),
+            "the worktree itself is not a protected path"
+        );
+        let mut p = policy();
+        p.protect.push(PathBuf::from("/w/wt/Makefile"));
+        assert!(p.validate().is_ok());
     }
 
     #[test]
     fn protected_paths_cover_design_list() {
-        let p = policy();
-        let paths: Vec<_> = p.protected_paths().into_iter().map(|p| p.path).collect();
+        let mut p = policy();
+        p.protect.push(PathBuf::from("/w/wt/.mcp.json"));
+        p.protect.push(PathBuf::from("/w/wt/Makefile"));
+        let paths = p.protected_paths();
         for want in [
             "/w/wt/.mcp.json",
+            "/w/wt/.gitmodules",
+            "/w/wt/.bashrc",
             "/w/wt/.claude/commands",
-            "/w/wt/.git",
-            "/w/repo/.git/hooks",
-            "/w/repo/.git/config",
+            "/w/wt/.claude/agents",
+            "/w/wt/.claude/settings.json",
+            "/w/wt/.claude/settings.local.json",
+            "/w/wt/.gemini/settings.json",
+            "/w/wt/.codex/config.toml",
+            "/w/wt/.cursor/mcp.json",
+            "/w/wt/.envrc",
+            "/w/wt/.husky",
+            "/w/wt/.github/workflows",
+            "/w/wt/Makefile",
         ] {
             assert!(paths.contains(&PathBuf::from(want)), "{want}");
         }
+        assert_eq!(
+            paths.len(),
+            PROTECTED_WORKTREE_NAMES.len() + 1,
+            "no duplicates"
+        );
+        assert!(
+            paths.iter().all(|p| !p.starts_with("/w/repo")),
+            "nothing of the main repository is special any more"
+        );
     }
 
     #[test]
@@ -364,6 +346,21 @@ mod tests {
         let a = ancestors_between(Path::new("/w/wt"), Path::new("/w/wt/.claude/commands"));
         assert_eq!(a, vec![PathBuf::from("/w/wt/.claude")]);
         assert!(ancestors_between(Path::new("/w/wt"), Path::new("/w/wt/.mcp.json")).is_empty());
+    }
+
+    #[test]
+    fn a_stored_policy_with_a_git_dir_still_loads() {
+        let mut json = serde_json::to_value(policy()).unwrap();
+        assert!(json.get("git_dir").is_none(), "never written");
+        json["git_dir"] = serde_json::json!("/w/repo/.git");
+        let back: Policy = serde_json::from_value(json).unwrap();
+        assert!(back.read_write.is_empty() && !back.read_only.contains(&"/w/repo/.git".into()));
+        let mut typo = serde_json::to_value(policy()).unwrap();
+        typo["read_olny"] = serde_json::json!([]);
+        assert!(
+            serde_json::from_value::<Policy>(typo).is_err(),
+            "other unknown fields are errors"
+        );
     }
 
     #[test]

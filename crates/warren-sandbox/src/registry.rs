@@ -21,6 +21,14 @@ pub struct Instance {
     pub start_time: u64,
     /// The command it runs.
     pub argv: Vec<String>,
+    /// Set once the sandbox is set up: its filesystem view (the plan, as text), so that
+    /// a later sandbox of the environment with the same view joins its mount namespace
+    /// (one overlay of the worktree for every command that runs at the same time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
+    /// The overlay work dir that view uses (every sandbox on it holds a shared lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_dir: Option<PathBuf>,
 }
 
 fn run_dir(state_dir: &Path) -> PathBuf {
@@ -38,6 +46,17 @@ pub(crate) fn register(state_dir: &Path, instance: &Instance) -> Result<PathBuf,
     fs::write(&path, json)
         .map_err(|e| SandboxError::sys(Layer::State, format!("writing `{}`", path.display()), e))?;
     Ok(path)
+}
+
+/// Rewrites an instance's record (once it is set up), atomically: a reader never sees
+/// half of one (`list` removes records it cannot parse).
+pub(crate) fn update(path: &Path, instance: &Instance) -> Result<(), SandboxError> {
+    let json = serde_json::to_vec(instance)
+        .map_err(|e| SandboxError::sys(Layer::State, "encoding instance", e))?;
+    let tmp = path.with_file_name(format!(".{}.tmp", instance.pid));
+    fs::write(&tmp, json)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| SandboxError::sys(Layer::State, format!("writing `{}`", path.display()), e))
 }
 
 /// Start time of `pid` (field 22 of `/proc/<pid>/stat`), if it exists.
@@ -60,6 +79,9 @@ pub fn list(state_dir: &Path) -> Vec<Instance> {
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue; // a record being rewritten
+        }
         let path = entry.path();
         let parsed: Option<Instance> = fs::read(&path)
             .ok()

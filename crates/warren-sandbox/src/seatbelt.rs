@@ -75,10 +75,9 @@ pub fn profile(policy: &Policy) -> String {
 
     let _ = writeln!(
         p,
-        "; read-write: worktree, git dir, private tmp and home, granted paths"
+        "; read-write: worktree, private tmp and home, granted paths"
     );
     let mut writable: Vec<&Path> = vec![&policy.worktree, &policy.tmp_dir, &policy.home_dir];
-    writable.extend(policy.git_dir.as_deref());
     writable.extend(policy.read_write.iter().map(|p| p.as_path()));
     let _ = write!(p, "(allow file-read* file-write*");
     for path in &writable {
@@ -94,7 +93,7 @@ pub fn profile(policy: &Policy) -> String {
     for prot in policy.protected_paths() {
         // `subpath` matches the path itself and everything beneath it, so it covers
         // files and directories alike, existing or not.
-        let _ = write!(p, "\n  (subpath {})", quote(&prot.path));
+        let _ = write!(p, "\n  (subpath {})", quote(&prot));
     }
     let _ = writeln!(p, ")");
 
@@ -135,7 +134,8 @@ mod tests {
             Path::new("/Users/me/.warren/env"),
             Path::new("/Users/me"),
         );
-        p.git_dir = Some(PathBuf::from("/Users/me/repo/.git"));
+        p.read_only
+            .push(PathBuf::from("/Users/me/repo/.git/objects"));
         p.read_only.push(PathBuf::from("/Users/me/.claude"));
         p.network = network;
         p
@@ -161,7 +161,10 @@ mod tests {
             .join(")");
         assert!(rw.contains("(subpath \"/Users/me/wt\")"));
         assert!(rw.contains("(subpath \"/Users/me/.warren/env/tmp\")"));
-        assert!(rw.contains("(subpath \"/Users/me/repo/.git\")"));
+        assert!(
+            !rw.contains("/Users/me/repo/.git"),
+            "the main .git is never writable"
+        );
         assert_eq!(
             text.matches("file-write*").count(),
             2,
@@ -176,9 +179,9 @@ mod tests {
         let deny = text.find("(deny file-write*").unwrap();
         assert!(deny > allow, "the deny must come last to win");
         for p in [
-            "/Users/me/repo/.git/hooks",
-            "/Users/me/repo/.git/config",
             "/Users/me/wt/.mcp.json",
+            "/Users/me/wt/.claude/settings.json",
+            "/Users/me/wt/.github/workflows",
             "/Users/me/wt/.claude/commands",
             "/Users/me/wt/.bashrc",
         ] {

@@ -17,7 +17,7 @@ fn rm_refuses_what_it_cannot_prove_and_a_failed_removal_can_be_finished() {
         "--",
         "sh",
         "-c",
-        "rm -rf .git && ln -s /etc .git",
+        "echo garbage > .git/refs/heads/warren/odd",
     ])
     .ok();
     let rm = ctx.warren(&["rm", "odd"]).fails(1);

@@ -88,7 +88,9 @@ fn services_get_names_through_a_proxy_that_starts_and_stops_itself() {
         "the 404 lists live environments: {body}"
     );
 
-    progress!("stop removes the routes at once (the proxy says it is stopped); start brings them back");
+    progress!(
+        "stop removes the routes at once (the proxy says it is stopped); start brings them back"
+    );
     ctx.warren(&["stop", "site"]).ok();
     // The proxy polls the store every 100 ms.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -98,7 +100,10 @@ fn services_get_names_through_a_proxy_that_starts_and_stops_itself() {
         if code == "503" && body.contains("warren start site") {
             break;
         }
-        assert!(Instant::now() < deadline, "the route outlived stop: {code} {body}");
+        assert!(
+            Instant::now() < deadline,
+            "the route outlived stop: {code} {body}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     ctx.warren(&["start", "site"]).ok();

@@ -12,7 +12,7 @@ use rustix::event::{PollFd, PollFlags, poll};
 use rustix::process::{
     DumpableBehavior, Signal, set_dumpable_behavior, set_parent_process_death_signal,
 };
-use rustix::thread::UnshareFlags;
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
 
 use super::plan::Plan;
 use super::sys::{self, Fork, SigSet};
@@ -29,6 +29,9 @@ pub(crate) struct Setup<'a> {
     pub(crate) argv: &'a [OsString],
     /// The signal mask to give back to the command.
     pub(crate) mask: SigSet,
+    /// The mount namespace of a running sandbox of the environment to copy instead of
+    /// building a root (`linux/join.rs`).
+    pub(crate) join: Option<&'a OwnedFd>,
 }
 
 /// Writes an error for the helper to read (best effort: it is the only channel).
@@ -48,12 +51,15 @@ fn forced(policy: &Policy, layer: Layer) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// Runs as pid 1; never returns.
-pub(crate) fn pid1(setup: &Setup<'_>, status: OwnedFd, alive: OwnedFd) -> ! {
-    let code = match prepare(setup, &status, alive) {
+/// Runs as pid 1; never returns. Writes the command's status on `done` before it
+/// exits, so the helper need not wait for the namespaces to be torn down.
+pub(crate) fn pid1(setup: &Setup<'_>, status: OwnedFd, alive: OwnedFd, done: OwnedFd) -> ! {
+    let code = match prepare(setup, &status, alive, &done) {
         Ok((child, sigfd)) => {
             drop(status);
-            supervise(child, &sigfd)
+            let code = supervise(child, &sigfd);
+            let _ = rustix::io::write(&done, &code.to_le_bytes());
+            code
         }
         Err(err) => {
             report(&status, &err);
@@ -67,6 +73,7 @@ fn prepare(
     setup: &Setup<'_>,
     status: &OwnedFd,
     alive: OwnedFd,
+    done: &OwnedFd,
 ) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
     let policy = setup.policy;
     forced(policy, Layer::DeathSignal)?;
@@ -86,8 +93,17 @@ fn prepare(
     }
     drop(alive);
     // No host descriptor may reach the command (an open state.db would be an escape).
-    sys::close_fds_from(3, &[status.as_raw_fd()])
+    let mut keep = vec![status.as_raw_fd(), done.as_raw_fd()];
+    keep.extend(setup.join.map(|fd| fd.as_raw_fd()));
+    keep.sort_unstable();
+    sys::close_fds_from(3, &keep)
         .map_err(|e| SandboxError::sys(Layer::Process, "closing inherited descriptors", e))?;
+    if let Some(mnt) = setup.join {
+        // Into the running sandbox's view; the NEWNS below then makes a private copy,
+        // so what is mounted here (this sandbox's /proc) stays here.
+        forced(policy, Layer::MountNamespace)?;
+        namespaces::join(Layer::MountNamespace, mnt, LinkNameSpaceType::Mount)?;
+    }
 
     for (layer, flag) in [
         (Layer::MountNamespace, UnshareFlags::NEWNS),
@@ -104,7 +120,14 @@ fn prepare(
     }
 
     forced(policy, Layer::Mounts)?;
-    mounts::build_root(setup.plan)?;
+    if setup.plan.overlay.is_some() {
+        forced(policy, Layer::Overlay)?;
+    }
+    if setup.join.is_some() {
+        mounts::refresh_joined()?;
+    } else {
+        mounts::build_root(setup.plan)?;
+    }
     rustix::system::sethostname(policy.name.as_bytes())
         .map_err(|e| SandboxError::sys(Layer::UtsNamespace, "sethostname", e))?;
     // Not dumpable: /proc/1/{mem,environ} stay closed to the command even though it

@@ -2,9 +2,11 @@
 
 pub(crate) mod caps;
 pub(crate) mod init;
+pub(crate) mod join;
 pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
+pub(crate) mod overlay;
 pub(crate) mod plan;
 pub(crate) mod probe;
 pub(crate) mod run;

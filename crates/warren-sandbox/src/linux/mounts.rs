@@ -3,9 +3,11 @@
 //!
 //! How: every bind source is first cloned as a detached mount tree (`open_tree`) while
 //! the host tree is still visible, its flags set with `mount_setattr` (read-only,
-//! nosuid, nodev, recursively); then a tmpfs is mounted over `/tmp` (only in this
-//! namespace) as the new root, targets are created in it and each tree is attached with
-//! `move_mount`; finally `pivot_root` and a lazy unmount of the old root. Targets are
+//! nosuid, nodev, recursively), and the worktree's overlay is created the same way
+//! (`fsmount`); then a tmpfs is mounted over `/tmp` (only in this namespace) as the new
+//! root, targets are created in it and each tree is attached with `move_mount`, parents
+//! first (a pin clones its directory from the new root at that point, so it sees the
+//! overlay); finally `pivot_root` and a lazy unmount of the old root. Targets are
 //! resolved component by component with `RESOLVE_NO_SYMLINKS`, so a symlink planted in
 //! the worktree can never redirect a mount.
 
@@ -20,7 +22,7 @@ use rustix::mount::{
 };
 
 use super::plan::{MountOp, Plan};
-use super::sys;
+use super::{overlay, sys};
 use crate::error::{Layer, SandboxError};
 
 /// Where the new root is assembled (a tmpfs mounted over it, visible only here).
@@ -44,6 +46,12 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
     for op in &plan.mounts {
         trees.push(match op {
             MountOp::Bind { src, ro, dev, .. } => Some(clone_tree(src, *ro, *dev)?),
+            MountOp::Overlay { upper, .. } => {
+                let layers = plan.overlay.as_ref().ok_or_else(|| {
+                    SandboxError::layer(Layer::Overlay, "the plan has no overlay layers")
+                })?;
+                Some(overlay::mount(upper, layers)?)
+            }
             _ => None,
         });
     }
@@ -71,15 +79,29 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
             } => {
                 let Some(tree) = tree else { continue };
                 let target = target(&root, dst, *file, *create)?;
-                move_mount(
-                    tree.as_fd(),
-                    c"",
-                    target.as_fd(),
-                    c"",
-                    MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
-                        | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-                )
-                .map_err(|e| err(format!("mounting `{}`", dst.display()), e))?;
+                attach(&tree, &target, dst)?;
+            }
+            MountOp::Overlay { dst, .. } => {
+                let Some(tree) = tree else { continue };
+                let target = target(&root, dst, false, true)?;
+                attach(&tree, &target, dst).map_err(|e| match e {
+                    SandboxError::Layer { reason, hint, .. } => SandboxError::Layer {
+                        layer: Layer::Overlay,
+                        reason,
+                        hint,
+                    },
+                    e => e,
+                })?;
+            }
+            MountOp::Pin { dst } => {
+                let target = target(&root, dst, false, false)?;
+                let flags = OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_RECURSIVE
+                    | OpenTreeFlags::AT_EMPTY_PATH;
+                let tree = open_tree(target.as_fd(), c"", flags)
+                    .map_err(|e| err(format!("cloning `{}`", dst.display()), e))?;
+                attach(&tree, &target, dst)?;
             }
             MountOp::Symlink { target: link, dst } => {
                 let (parent, name) = split(dst)?;
@@ -163,6 +185,48 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
     unmount(".", UnmountFlags::DETACH).map_err(|e| err("detaching the old root", e))?;
     rustix::process::chdir("/").map_err(|e| err("chdir /", e))?;
     Ok(())
+}
+
+/// In a copy of a running sandbox's mount namespace (`linux/join.rs`): this sandbox's
+/// own `/proc` (its pid namespace), `/dev/pts` and `/dev/shm`, mounted over that
+/// sandbox's. The kernel allows the new procfs because a fully visible one is there.
+pub(crate) fn refresh_joined() -> Result<(), SandboxError> {
+    mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(|e| err("making / private", e))?;
+    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    mount("proc", "/proc", "proc", flags, None)
+        .map_err(|e| err("mounting /proc for the new pid namespace", e))?;
+    mount(
+        "devpts",
+        "/dev/pts",
+        "devpts",
+        MountFlags::NOSUID | MountFlags::NOEXEC,
+        c"newinstance,ptmxmode=0666,mode=620",
+    )
+    .map_err(|e| err("mounting /dev/pts", e))?;
+    mount(
+        "tmpfs",
+        "/dev/shm",
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        c"mode=1777",
+    )
+    .map_err(|e| err("mounting /dev/shm", e))
+}
+
+/// Attaches the detached mount `tree` on `target` (an O_PATH descriptor of `dst`).
+fn attach(tree: &OwnedFd, target: &OwnedFd, dst: &Path) -> Result<(), SandboxError> {
+    move_mount(
+        tree.as_fd(),
+        c"",
+        target.as_fd(),
+        c"",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(|e| err(format!("mounting `{}`", dst.display()), e))
 }
 
 /// A detached, recursive clone of `src` with the sandbox's mount flags.

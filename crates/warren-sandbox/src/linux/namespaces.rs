@@ -20,6 +20,19 @@ pub(crate) fn enter(layer: Layer, flags: UnshareFlags) -> Result<(), SandboxErro
     })
 }
 
+/// Enters the namespace `fd` refers to (`/proc/PID/ns/KIND`), naming `layer` on failure.
+pub(crate) fn join(
+    layer: Layer,
+    fd: &std::os::fd::OwnedFd,
+    kind: rustix::thread::LinkNameSpaceType,
+) -> Result<(), SandboxError> {
+    use std::os::fd::AsFd;
+    rustix::thread::move_into_link_name_space(fd.as_fd(), Some(kind)).map_err(|e| {
+        let err = io::Error::from(e);
+        explain(SandboxError::sys(layer, "setns", &err), &err)
+    })
+}
+
 /// Creates the user namespace and maps the caller's uid/gid to themselves (so files
 /// keep their owners and tools see the same uid as on the host).
 pub(crate) fn enter_user() -> Result<(), SandboxError> {

@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::overlay;
 use crate::error::{Layer, SandboxError};
-use crate::policy::{Placeholder, Policy, ancestors_between};
+use crate::policy::Policy;
 
 /// System trees shown read-only (or re-created as symlinks on merged-/usr systems).
 const SYSTEM_DIRS: &[&str] = &[
@@ -51,6 +52,12 @@ const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 /// One step of building the new root, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MountOp {
+    /// The worktree's overlay (`linux/overlay.rs`) at `dst`, with `upper` (the host
+    /// worktree) as its upper layer.
+    Overlay { dst: PathBuf, upper: PathBuf },
+    /// A bind of `dst`, as the new root shows it by then, onto itself: makes a directory
+    /// of the overlay a mount point, so that it cannot be renamed away (nor removed).
+    Pin { dst: PathBuf },
     /// Bind `src` (host) at `dst` (inside).
     Bind {
         src: PathBuf,
@@ -74,6 +81,8 @@ impl MountOp {
     fn dst(&self) -> &Path {
         match self {
             MountOp::Bind { dst, .. }
+            | MountOp::Overlay { dst, .. }
+            | MountOp::Pin { dst }
             | MountOp::Symlink { dst, .. }
             | MountOp::Tmpfs { dst, .. }
             | MountOp::Proc { dst }
@@ -98,10 +107,22 @@ pub(crate) enum Access {
 }
 
 /// The whole filesystem plan.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Plan {
     pub(crate) mounts: Vec<MountOp>,
     pub(crate) rules: Vec<(PathBuf, Access)>,
+    /// The worktree overlay's layers, when there is one.
+    pub(crate) overlay: Option<overlay::Layers>,
+}
+
+impl Plan {
+    /// The filesystem view as text (mounts and Landlock rules, every path and flag; not
+    /// the overlay's work dir): sandboxes of one environment with equal views can share a
+    /// mount namespace. Compared whole, not hashed, so no collision can ever match two
+    /// different views.
+    pub(crate) fn view(&self) -> String {
+        format!("{:?} {:?}", self.mounts, self.rules)
+    }
 }
 
 /// Builds the plan. `policy` must be validated; paths are canonicalised here.
@@ -206,13 +227,23 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     rules.push((policy.home.clone(), Access::ReadWrite));
 
     let worktree = canonical(&policy.worktree, "worktree")?;
-    mounts.push(bind_rw(&worktree, &worktree));
-    rules.push((worktree.clone(), Access::ReadWrite));
-    if let Some(git) = &policy.git_dir {
-        let git = canonical(git, "git_dir")?;
-        mounts.push(bind_rw(&git, &git));
-        rules.push((git, Access::ReadWrite));
+    let prepared = overlay::prepare(policy, &worktree)?;
+    if prepared.layers.is_some() {
+        mounts.push(MountOp::Overlay {
+            dst: worktree.clone(),
+            upper: worktree.clone(),
+        });
+        // The repository past the overlay, straight from the host: an overlay caches
+        // what it looked up, and git's refs and index, rewritten by rename, must never
+        // be stale for a sandbox that runs beside another one (see `linux/overlay.rs`).
+        let git = worktree.join(".git");
+        if std::fs::symlink_metadata(&git).is_ok_and(|m| m.is_dir()) {
+            mounts.push(bind_rw(&git, &git));
+        }
+    } else {
+        mounts.push(bind_rw(&worktree, &worktree));
     }
+    rules.push((worktree.clone(), Access::ReadWrite));
     for path in &policy.read_write {
         if let Ok(real) = std::fs::canonicalize(path) {
             let file = !real.is_dir();
@@ -239,59 +270,30 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
         }
     }
 
-    // Always-read-only paths: a read-only self-bind of each (placeholders were created
-    // by `env::ensure_placeholders`), and a writable self-bind of every directory between
-    // its writable root and it, so no parent can be renamed away and back.
-    let mut protected_mounts = Vec::new();
-    for p in policy.protected_paths() {
-        let meta = match std::fs::symlink_metadata(&p.path) {
-            Ok(meta) => meta,
-            Err(_) if p.placeholder == Placeholder::None => continue,
-            Err(e) => {
-                return Err(SandboxError::sys(
-                    Layer::Mounts,
-                    format!(
-                        "always-read-only path `{}` has no placeholder",
-                        p.path.display()
-                    ),
-                    e,
-                ));
-            }
-        };
-        if meta.file_type().is_symlink() {
-            return Err(SandboxError::layer(
-                Layer::Mounts,
-                format!("always-read-only path `{}` is a symlink", p.path.display()),
-            )
-            .with_hint(format!("remove it on the host: `rm {}`", p.path.display())));
-        }
-        for anc in ancestors_between(&p.root, &p.path) {
-            let op = MountOp::Bind {
-                src: anc.clone(),
-                dst: anc,
-                ro: false,
-                dev: false,
-                file: false,
-                create: false,
-            };
-            if !protected_mounts.contains(&op) {
-                protected_mounts.push(op);
-            }
-        }
-        protected_mounts.push(MountOp::Bind {
-            src: p.path.clone(),
+    // Always-read-only paths: a read-only bind on each (the host path, or the
+    // skeleton's empty dir where the host has none), and a self-bind of every directory
+    // between the worktree and it, so no parent can be renamed away and back.
+    for anc in &prepared.ancestors {
+        mounts.push(MountOp::Pin { dst: anc.clone() });
+    }
+    for p in &prepared.protected {
+        mounts.push(MountOp::Bind {
+            src: p.source.clone(),
             dst: p.path.clone(),
             ro: true,
             dev: false,
-            file: !meta.is_dir(),
+            file: p.file,
             create: false,
         });
     }
-    mounts.extend(protected_mounts);
 
     // Parents before children; the sort is stable, so equal depths keep policy order.
     mounts.sort_by_key(|m| m.dst().components().count());
-    Ok(Plan { mounts, rules })
+    Ok(Plan {
+        mounts,
+        rules,
+        overlay: prepared.layers,
+    })
 }
 
 fn bind_ro(src: &Path, dst: &Path, file: bool) -> MountOp {

@@ -13,7 +13,7 @@ use super::sys::{self, Fork};
 use crate::error::Layer;
 use crate::probe_types::LayerStatus;
 
-const STEPS: usize = 9;
+const STEPS: usize = 10;
 
 /// Probes every layer.
 pub fn probe() -> Vec<LayerStatus> {
@@ -33,6 +33,11 @@ pub fn probe() -> Vec<LayerStatus> {
         (Layer::NetNamespace, 6, "network namespace"),
         (Layer::CgroupNamespace, 7, "cgroup namespace"),
         (Layer::Mounts, 8, "tmpfs mount inside the namespaces"),
+        (
+            Layer::Overlay,
+            9,
+            "overlayfs in a user namespace (userxattr): always-read-only paths need no placeholder in the worktree",
+        ),
     ];
     for (layer, idx, what) in ns {
         let status = match &results {
@@ -89,6 +94,83 @@ pub fn probe() -> Vec<LayerStatus> {
     out
 }
 
+/// Scratch layers for the overlay step, in the temp dir (removed on drop). Named by
+/// path: a descriptor opened here would belong to this process's mount namespace, and
+/// overlayfs only takes layers from the mount namespace it is mounted in.
+struct OverlayScratch {
+    dir: std::path::PathBuf,
+    /// lower, upper, work.
+    names: Vec<std::ffi::CString>,
+}
+
+impl OverlayScratch {
+    fn new() -> std::io::Result<OverlayScratch> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("warren-probe-{}-{nanos}", std::process::id()));
+        let mut scratch = OverlayScratch {
+            dir,
+            names: Vec::new(),
+        };
+        for layer in ["lower", "upper", "work"] {
+            let path = scratch.dir.join(layer);
+            std::fs::create_dir_all(&path)?;
+            let name = std::ffi::CString::new(path.into_os_string().into_encoded_bytes())
+                .map_err(std::io::Error::other)?;
+            scratch.names.push(name);
+        }
+        Ok(scratch)
+    }
+}
+
+impl Drop for OverlayScratch {
+    fn drop(&mut self) {
+        // The overlay leaves `work/work` with mode 000.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(
+            self.dir.join("work/work"),
+            std::fs::Permissions::from_mode(0o700),
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The overlay as `linux/overlay.rs` mounts it; errno or 0.
+fn try_overlay(names: &[std::ffi::CString]) -> i32 {
+    use rustix::mount::{
+        FsMountFlags, FsOpenFlags, MountAttrFlags, fsconfig_create, fsconfig_set_flag,
+        fsconfig_set_string, fsmount, fsopen,
+    };
+    let run = || -> rustix::io::Result<()> {
+        let fs = fsopen(c"overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+        fsconfig_set_flag(&fs, c"userxattr")?;
+        for (key, value) in [
+            (c"redirect_dir", c"nofollow"),
+            (c"metacopy", c"off"),
+            (c"index", c"off"),
+            (c"xino", c"off"),
+        ] {
+            fsconfig_set_string(&fs, key, value)?;
+        }
+        for (key, value) in [c"lowerdir", c"upperdir", c"workdir"]
+            .into_iter()
+            .zip(names)
+        {
+            fsconfig_set_string(&fs, key, value.as_c_str())?;
+        }
+        fsconfig_create(&fs)?;
+        fsmount(
+            &fs,
+            FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::MOUNT_ATTR_NOSUID,
+        )
+        .map(drop)
+    };
+    run().map(|_| 0).unwrap_or_else(|e| e.raw_os_error())
+}
+
 /// errno per step (0 ok, -1 not tried), from a forked child.
 fn namespace_results() -> std::io::Result<[i32; STEPS]> {
     let uid = rustix::process::getuid().as_raw();
@@ -97,6 +179,7 @@ fn namespace_results() -> std::io::Result<[i32; STEPS]> {
     // process it may not allocate.
     let uid_map = format!("{uid} {uid} 1\n");
     let gid_map = format!("{gid} {gid} 1\n");
+    let scratch = OverlayScratch::new();
     let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
     match sys::fork()? {
         Fork::Child => {
@@ -143,6 +226,12 @@ fn namespace_results() -> std::io::Result<[i32; STEPS]> {
                         c"/",
                         MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
                     );
+                    // Before the tmpfs below hides the temp dir.
+                    res[9] = match (&private, &scratch) {
+                        (Ok(()), Ok(s)) => try_overlay(&s.names),
+                        (Err(e), _) => e.raw_os_error(),
+                        (_, Err(e)) => e.raw_os_error().unwrap_or(libc::EIO),
+                    };
                     res[8] = private
                         .and_then(|_| {
                             rustix::mount::mount(
@@ -177,6 +266,7 @@ fn namespace_results() -> std::io::Result<[i32; STEPS]> {
                 }
             }
             let _ = sys::waitpid(pid, false);
+            drop(scratch);
             if got != bytes.len() {
                 return Err(std::io::Error::other("the probe process died"));
             }

@@ -13,6 +13,17 @@ use warren_sandbox::{Network, Policy};
 
 pub const SECRET_NAME: &str = "WARREN_TEST_PARENT_SECRET";
 
+/// Always-read-only names that are directories where they exist (`hostile.py` knows the
+/// same list); the others are files.
+pub const PROTECTED_DIRS: &[&str] = &[
+    ".vscode",
+    ".idea",
+    ".claude/commands",
+    ".claude/agents",
+    ".husky",
+    ".github/workflows",
+];
+
 pub fn is_root() -> bool {
     rustix::process::getuid().is_root()
 }
@@ -46,7 +57,9 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A throwaway warren root with one environment (`env1`) and a second one's worktree.
+/// A throwaway warren root with one environment (`env1`), whose tree is a repository of
+/// its own borrowing the main repository's objects (`objects/info/alternates`), and a
+/// second environment's worktree.
 pub struct Layout {
     pub dir: tempfile::TempDir,
     pub mark: String,
@@ -62,9 +75,14 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(mark: &str) -> Layout {
+        // Not under /tmp: the sandbox shows its private dir there, so a path of the
+        // layout under /tmp could be created inside without reaching the host, and an
+        // attempt that did so would look like an escape.
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(base).unwrap();
         let dir = tempfile::Builder::new()
             .prefix("warren-sbx-")
-            .tempdir()
+            .tempdir_in(base)
             .unwrap();
         let root = dir.path().canonicalize().unwrap();
         let real_home = root.join("home");
@@ -91,15 +109,9 @@ impl Layout {
         let worktree = warren_root.join("worktrees/proj/env1");
         git(
             &repo,
-            &[
-                "worktree",
-                "add",
-                "-q",
-                "-b",
-                "warren/env1",
-                worktree.to_str().unwrap(),
-            ],
+            &["clone", "-q", "--shared", ".", worktree.to_str().unwrap()],
         );
+        git(&worktree, &["checkout", "-q", "-b", "warren/env1"]);
         let other_wt = warren_root.join("worktrees/proj/env2");
         std::fs::create_dir_all(&other_wt).unwrap();
         std::fs::write(other_wt.join("secret.txt"), format!("other env {mark}")).unwrap();
@@ -153,12 +165,53 @@ impl Layout {
             ("ESC_WARREN_ROOT".into(), p(&self.warren_root)),
             ("ESC_OTHER_WT".into(), p(&self.other_wt)),
             ("ESC_SECRET_NAME".into(), SECRET_NAME.into()),
+            (
+                "ESC_PROTECTED".into(),
+                warren_sandbox::PROTECTED_WORKTREE_NAMES.join(":"),
+            ),
         ]
+    }
+
+    /// Creates every always-read-only path on the host (directories with a `keep` file,
+    /// files), each holding `orig`.
+    pub fn create_protected(&self) {
+        for name in warren_sandbox::PROTECTED_WORKTREE_NAMES {
+            let path = self.worktree.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            if PROTECTED_DIRS.contains(name) {
+                std::fs::create_dir_all(&path).unwrap();
+                std::fs::write(path.join("keep"), "orig").unwrap();
+            } else {
+                std::fs::write(&path, "orig").unwrap();
+            }
+        }
+    }
+
+    /// Whether every always-read-only path is as [`Layout::create_protected`] made it.
+    pub fn protected_unchanged(&self) -> Vec<String> {
+        let mut changed = Vec::new();
+        for name in warren_sandbox::PROTECTED_WORKTREE_NAMES {
+            let path = self.worktree.join(name);
+            let ok = if PROTECTED_DIRS.contains(name) {
+                let entries: Vec<_> = std::fs::read_dir(&path)
+                    .map(|r| r.flatten().map(|e| e.file_name()).collect())
+                    .unwrap_or_default();
+                entries == ["keep"]
+                    && std::fs::read_to_string(path.join("keep")).ok().as_deref() == Some("orig")
+            } else {
+                std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+                    && std::fs::read_to_string(&path).ok().as_deref() == Some("orig")
+            };
+            if !ok {
+                changed.push(name.to_string());
+            }
+        }
+        changed
     }
 
     pub fn policy(&self, network: Network, extra_env: &[(String, String)]) -> Policy {
         let mut policy = Policy::new("env1", &self.worktree, &self.env_dir, &self.real_home);
-        policy.git_dir = Some(self.git_dir.clone());
+        policy.read_only.push(self.git_dir.join("objects"));
         policy.network = network;
         policy.env = vec![
             ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
@@ -198,10 +251,16 @@ pub fn leak_fd(cmd: &mut Command, path: &Path) {
     // Keep the file open in the parent until the child has exec'd.
     let keep = Box::leak(Box::new(file));
     let _ = keep;
-    // SAFETY: dup2 is async-signal-safe and touches no memory.
+    // SAFETY: dup2 and fcntl are async-signal-safe and touch no memory.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 9) < 0 {
+            // dup2 onto itself would keep the close-on-exec flag the file was opened with.
+            let rc = if raw == 9 {
+                libc::fcntl(9, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 9)
+            };
+            if rc < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -1,9 +1,12 @@
 //! The sandbox as the runtime uses it: spawn, exact env, exit codes and signals, shared
-//! private dirs, git in the worktree, the instance registry, and failing closed.
+//! private dirs, git in the worktree, the worktree's overlay (no placeholders on the
+//! host, writes seen on the host at once, host edits seen inside), the instance
+//! registry, and failing closed.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -55,6 +58,22 @@ pub const TESTS: &[crate::Test] = &[
         symlinked_protected_path_is_refused,
     ),
     ("functional::remove_env_cleans_up", remove_env_cleans_up),
+    (
+        "functional::no_placeholder_is_left_in_the_host_tree",
+        no_placeholder_is_left_in_the_host_tree,
+    ),
+    (
+        "functional::files_the_agent_creates_appear_on_the_host_at_once",
+        files_the_agent_creates_appear_on_the_host_at_once,
+    ),
+    (
+        "functional::host_edits_are_seen_while_a_sandbox_runs",
+        host_edits_are_seen_while_a_sandbox_runs,
+    ),
+    (
+        "functional::sandboxes_of_one_environment_share_one_overlay",
+        sandboxes_of_one_environment_share_one_overlay,
+    ),
     (
         "functional::a_binary_that_is_not_a_helper_is_an_error",
         a_binary_that_is_not_a_helper_is_an_error,
@@ -154,13 +173,21 @@ fn git_works_in_the_worktree() {
                   && git -c user.name=agent -c user.email=agent@example.invalid commit -qm from-sandbox && git log --oneline -1";
     let (code, out) = run_piped(&policy, &["sh", "-c", script]);
     assert_eq!(code, 0, "{out}");
+    // The commit is in the environment's own repository (its objects there, the
+    // main repository's borrowed read-only), and nothing reached the main one.
     let log = Command::new("git")
         .args(["log", "--oneline", "-1", "warren/env1"])
-        .current_dir(&layout.repo)
+        .current_dir(&layout.worktree)
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&log.stdout).contains("from-sandbox"));
-    // Placeholders are invisible to git on the host.
+    let main = Command::new("git")
+        .args(["branch", "--list", "warren/env1"])
+        .current_dir(&layout.repo)
+        .output()
+        .unwrap();
+    assert!(main.stdout.is_empty(), "the main repository is untouched");
+    // No protected path shows up in git on the host (none exists there).
     let status = Command::new("git")
         .args(["status", "--porcelain"])
         .current_dir(&layout.worktree)
@@ -240,6 +267,7 @@ fn probe_reports_every_layer() {
         Layer::MountNamespace,
         Layer::PidNamespace,
         Layer::NetNamespace,
+        Layer::Overlay,
         Layer::Landlock,
         Layer::Seccomp,
         Layer::NoNewPrivs,
@@ -262,6 +290,7 @@ fn fails_closed_at_every_layer() {
         Layer::CgroupNamespace,
         Layer::NetNamespace,
         Layer::Mounts,
+        Layer::Overlay,
         Layer::Landlock,
         Layer::Capabilities,
         Layer::NoNewPrivs,
@@ -299,6 +328,12 @@ fn fails_closed_when_the_kernel_refuses() {
             libc::SYS_mount,
             libc::EPERM as u32,
             "sandbox_error: mounts",
+        ),
+        (
+            "kernel without overlayfs in user namespaces",
+            libc::SYS_fsopen,
+            libc::EPERM as u32,
+            "sandbox_error: overlay",
         ),
         (
             "kernel without Landlock",
@@ -357,17 +392,296 @@ fn symlinked_protected_path_is_refused() {
 fn remove_env_cleans_up() {
     let layout = Layout::new(&common::unique("C"));
     let policy = layout.policy(Network::None, &[]);
+    // An environment made by an older warren: a placeholder in the worktree, listed in
+    // the state dir. The next start takes it out.
+    let old = layout.worktree.join(".mcp.json");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::create_dir_all(&layout.env_dir).unwrap();
+    std::fs::write(
+        layout.env_dir.join("placeholders.json"),
+        serde_json::to_vec(&[&old]).unwrap(),
+    )
+    .unwrap();
     warren_sandbox::prepare_env(&policy).unwrap();
-    assert!(layout.worktree.join(".claude/commands").is_dir());
-    assert!(layout.git_dir.join("hooks").is_dir());
+    assert!(!old.exists(), "the old placeholder is gone");
+    let (code, _) = run_piped(&policy, &["true"]);
+    assert_eq!(code, 0);
+    assert!(layout.env_dir.join("overlay").is_dir());
     warren_sandbox::remove_env(&policy).unwrap();
-    assert!(!layout.worktree.join(".claude").exists());
-    assert!(!layout.worktree.join(".mcp.json").exists());
-    assert!(
-        layout.git_dir.join("hooks").exists(),
-        "git's own hooks dir is not a placeholder"
-    );
     assert!(!layout.env_dir.exists());
+    assert!(
+        layout.worktree.join("README").exists(),
+        "the worktree stays"
+    );
+}
+
+/// Every entry under `dir` (relative, sorted), `.git` excluded (git itself writes there).
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel == ".git" {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            out.push(format!("{rel}{}", if meta.is_dir() { "/" } else { "" }));
+            if meta.is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn no_placeholder_is_left_in_the_host_tree() {
+    let layout = Layout::new(&common::unique("P"));
+    // Some protected paths exist (a parent without its protected child too), most do not.
+    std::fs::create_dir_all(layout.worktree.join(".github/ISSUE_TEMPLATE")).unwrap();
+    std::fs::write(layout.worktree.join(".envrc"), "export A=1\n").unwrap();
+    let before = tree(&layout.worktree);
+    let policy = layout.policy(Network::None, &[]);
+    // Inside, every protected path exists and is read-only, also where the host has none.
+    let script = r#"
+import os, sys
+names = os.environ["NAMES"].split(":")
+for n in names:
+    p = os.path.join(os.environ["ESC_WT"], n)
+    assert os.path.lexists(p), f"{n} missing inside"
+    try:
+        target = os.path.join(p, "x") if os.path.isdir(p) else p
+        open(target, "a").close()
+        sys.exit(f"{n} is writable")
+    except OSError:
+        pass
+print("ok")
+"#;
+    let mut policy_names = policy.clone();
+    policy_names.env.push((
+        "NAMES".into(),
+        warren_sandbox::PROTECTED_WORKTREE_NAMES.join(":"),
+    ));
+    let (code, out) = run_piped(&policy_names, &["/usr/bin/python3", "-c", script]);
+    assert_eq!((code, out.trim()), (0, "ok"));
+    for argv in [
+        &["true"][..],
+        &["ls", "-laR", "."][..],
+        &["git", "status"][..],
+    ] {
+        let (code, _) = run_piped(&policy, argv);
+        assert_eq!(code, 0, "{argv:?}");
+    }
+    let after = tree(&layout.worktree);
+    assert_eq!(before, after, "the host worktree is exactly as it was");
+    assert_eq!(
+        std::fs::read_to_string(layout.worktree.join(".envrc")).unwrap(),
+        "export A=1\n"
+    );
+}
+
+fn files_the_agent_creates_appear_on_the_host_at_once() {
+    let layout = Layout::new(&common::unique("A"));
+    std::fs::create_dir_all(layout.worktree.join(".github")).unwrap();
+    std::fs::write(layout.worktree.join(".github/CODEOWNERS"), "* @me\n").unwrap();
+    let before = tree(&layout.worktree);
+    let policy = layout.policy(Network::None, &[]);
+    // `.claude` exists only in the overlay's skeleton; `.github` on the host too.
+    let script = "mkdir -p src .claude/skills .github/ISSUE_TEMPLATE && echo a > new.txt \
+                  && echo b > .claude/notes.md && echo c > .claude/skills/s.md \
+                  && echo d > .github/ISSUE_TEMPLATE/bug.md && echo e > src/lib.rs \
+                  && mv new.txt renamed.txt && echo ready && (read line || true)";
+    let mut child = spawn(&policy, &os(&["sh", "-c", script]), SandboxStdio::piped()).unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // While the sandbox still runs.
+    let wt = &layout.worktree;
+    for (path, want) in [
+        ("renamed.txt", "a\n"),
+        (".claude/notes.md", "b\n"),
+        (".claude/skills/s.md", "c\n"),
+        (".github/ISSUE_TEMPLATE/bug.md", "d\n"),
+        ("src/lib.rs", "e\n"),
+        (".github/CODEOWNERS", "* @me\n"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(wt.join(path)).unwrap(),
+            want,
+            "{path}"
+        );
+    }
+    let mut want = before.clone();
+    for new in [
+        ".claude/",
+        ".claude/notes.md",
+        ".claude/skills/",
+        ".claude/skills/s.md",
+        ".github/ISSUE_TEMPLATE/",
+        ".github/ISSUE_TEMPLATE/bug.md",
+        "renamed.txt",
+        "src/",
+        "src/lib.rs",
+    ] {
+        want.push(new.to_string());
+    }
+    want.sort();
+    assert_eq!(
+        tree(wt),
+        want,
+        "exactly what the agent made, no protected path"
+    );
+    drop(child.stdin.take());
+    assert_eq!(child.wait().unwrap(), 0);
+}
+
+fn host_edits_are_seen_while_a_sandbox_runs() {
+    let layout = Layout::new(&common::unique("W"));
+    let wt = layout.worktree.clone();
+    std::fs::write(wt.join("notes.txt"), "one\n").unwrap();
+    let policy = layout.policy(Network::None, &[]);
+    // Prints what it is asked to read, one line per request, until stdin closes.
+    let script = r#"
+import sys
+for line in sys.stdin:
+    try:
+        print(open(line.strip()).read().replace("\n", "|"), flush=True)
+    except OSError as e:
+        print("error", e.strerror, flush=True)
+"#;
+    let mut child = spawn(
+        &policy,
+        &os(&["/usr/bin/python3", "-c", script]),
+        SandboxStdio::piped(),
+    )
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut ask = |path: &Path| {
+        use std::io::Write;
+        writeln!(stdin, "{}", path.display()).unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        line.trim_end().to_string()
+    };
+    assert_eq!(ask(&wt.join("notes.txt")), "one|");
+    // In place, as an editor that truncates and writes does.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(wt.join("notes.txt"))
+            .unwrap();
+        f.write_all(b"two\n").unwrap();
+    }
+    assert_eq!(ask(&wt.join("notes.txt")), "one|two|");
+    std::fs::write(wt.join("notes.txt"), "three\n").unwrap();
+    assert_eq!(ask(&wt.join("notes.txt")), "three|");
+    // New files and directories.
+    std::fs::write(wt.join("fresh.txt"), "fresh\n").unwrap();
+    assert_eq!(ask(&wt.join("fresh.txt")), "fresh|");
+    std::fs::create_dir_all(wt.join("docs/new")).unwrap();
+    std::fs::write(wt.join("docs/new/a.md"), "a\n").unwrap();
+    assert_eq!(ask(&wt.join("docs/new/a.md")), "a|");
+    // The repository is bound past the overlay: a ref rewritten by rename (as git does)
+    // is seen at once, even after the sandbox has read the old one.
+    let head = wt.join(".git/refs/heads/warren/env1");
+    let old = std::fs::read_to_string(&head).unwrap();
+    assert_eq!(ask(&head), format!("{}|", old.trim()));
+    std::fs::write(
+        wt.join(".git/new-ref.tmp"),
+        "0000000000000000000000000000000000000001\n",
+    )
+    .unwrap();
+    std::fs::rename(wt.join(".git/new-ref.tmp"), &head).unwrap();
+    assert_eq!(ask(&head), "0000000000000000000000000000000000000001|");
+    drop(stdin);
+    assert_eq!(child.wait().unwrap(), 0);
+}
+
+/// A sandbox started while another of the environment runs joins its mount namespace:
+/// what one changes the other sees at once, by any means (rename, delete, create), and
+/// inotify in one hears of writes through the other (a dev server's reload).
+fn sandboxes_of_one_environment_share_one_overlay() {
+    let layout = Layout::new(&common::unique("J"));
+    let wt = layout.worktree.clone();
+    for f in ["inplace", "renamed", "gone"] {
+        std::fs::write(wt.join(f), "old\n").unwrap();
+    }
+    let policy = layout.policy(Network::None, &[]);
+    let watcher = r#"
+import ctypes, os, select, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK)
+libc.inotify_add_watch(fd, b".", 0x2 | 0x80 | 0x100 | 0x200 | 0x40)  # modify, moved, create, delete
+def rd(n):
+    try:
+        return open(n).read().strip()
+    except FileNotFoundError:
+        return "missing"
+names = ["inplace", "renamed", "gone", "created"]
+print(os.stat(".").st_dev, *[rd(n) for n in names], flush=True)
+sys.stdin.readline()
+events = 0
+while select.select([fd], [], [], 0.5)[0]:
+    events += len(os.read(fd, 65536))
+print(events > 0, *[rd(n) for n in names], flush=True)
+"#;
+    let mut b = spawn(
+        &policy,
+        &os(&["/usr/bin/python3", "-c", watcher]),
+        SandboxStdio::piped(),
+    )
+    .unwrap();
+    let mut b_in = b.stdin.take().unwrap();
+    let mut b_out = std::io::BufReader::new(b.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut b_out, &mut line).unwrap();
+    let before: Vec<String> = line.split_whitespace().map(String::from).collect();
+    assert_eq!(before[1..], ["old", "old", "old", "missing"]);
+    let running = warren_sandbox::list(policy.state_dir.as_ref().unwrap());
+    assert!(
+        running.iter().any(|i| i.view.is_some()),
+        "B is joinable: {running:?}"
+    );
+
+    // A: another command of the environment, while B runs.
+    let marker = "joined-sandbox-marker";
+    let change = format!(
+        "import os\nprint(os.stat('.').st_dev)\n\
+         print(any('{marker}' not in open('/proc/%s/cmdline' % p).read() and 'inotify' in open('/proc/%s/cmdline' % p).read() for p in os.listdir('/proc') if p.isdigit()))\n\
+         open('inplace', 'w').write('new\\n')\n\
+         open('r.tmp', 'w').write('new\\n'); os.rename('r.tmp', 'renamed')\n\
+         os.remove('gone'); open('created', 'w').write('new\\n')\n"
+    );
+    let (code, out) = run_piped(&policy, &["/usr/bin/python3", "-c", &change, marker]);
+    assert_eq!(code, 0, "{out}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some(before[0].as_str()),
+        "one overlay: the same device"
+    );
+    assert_eq!(lines.next(), Some("False"), "A does not see B's processes");
+
+    use std::io::Write;
+    writeln!(b_in, "go").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut b_out, &mut line).unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["True", "new", "new", "missing", "new"],
+        "B sees every change and hears of it"
+    );
+    drop(b_in);
+    assert_eq!(b.wait().unwrap(), 0);
 }
 
 fn a_binary_that_is_not_a_helper_is_an_error() {

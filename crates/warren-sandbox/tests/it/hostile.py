@@ -179,62 +179,191 @@ def write_via_symlink():
     return bool(done), ", ".join(done) or last
 
 
-def move_parent_away():
-    """Rename a parent of a protected path away, recreate it writable, rename back."""
-    escaped = []
-    for parent, child, fname in [(WT + "/.claude", "commands", "evil.md"), (GITDIR, "hooks", "pre-commit")]:
-        away = parent + "-away"
-        try:
-            os.rename(parent, away)
-        except OSError as e:
-            last = f"{parent}: {e.strerror}"
-            continue
-        try:
-            os.makedirs(os.path.join(parent, child), exist_ok=True)
-            with open(os.path.join(parent, child, fname), "w") as f:
-                f.write(MARK)
-            escaped.append(parent)
-        except OSError as e:
-            last = e.strerror
-        finally:
-            shutil.rmtree(parent, ignore_errors=True)
-            try:
-                os.rename(away, parent)
-            except OSError:
-                pass
-    # And the worktree itself.
-    try:
-        os.rename(WT, WT + "-away")
-        os.rename(WT + "-away", WT)
-        escaped.append(WT)
-    except OSError:
-        pass
-    return bool(escaped), ", ".join(escaped) or last
+# Always-read-only paths, from the sandbox crate's own list (ESC_PROTECTED), and which
+# of them are directories where they exist; the others are files.
+PROTECTED = [p for p in E.get("ESC_PROTECTED", "").split(":") if p]
+DIR_NAMES = {".vscode", ".idea", ".claude/commands", ".claude/agents", ".husky", ".github/workflows"}
 
 
-def protected(rel):
+def holds_mark(path):
+    """Whether attacker content is now at `path` (the file itself, or `evil` in it)."""
+    for p in (path, os.path.join(path, "evil")):
+        try:
+            if os.path.isfile(p) and MARK.encode() in read(p):
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def payload(rel, where):
+    """A file (or, for a directory name, a directory holding `evil`) with MARK, made in
+    the worktree's root, ready to be moved onto `rel`."""
+    tmp = os.path.join(WT, where)
+    shutil.rmtree(tmp, ignore_errors=True)
+    if rel in DIR_NAMES:
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, "evil"), "w") as f:
+            f.write(MARK)
+    else:
+        with open(tmp, "w") as f:
+            f.write(MARK)
+    return tmp
+
+
+def discard(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def aside(path):
+    """Moves an existing `path` out of the way (the first step of replacing it)."""
+    if os.path.lexists(path):
+        os.rename(path, path + "-away")
+
+
+def protected_write(rel):
     def attempt():
-        base = GITDIR if rel.startswith(".git/") else WT
-        path = os.path.join(base, rel[5:] if rel.startswith(".git/") else rel)
-        # Create or change it: replace a placeholder directory by a file, write into a
-        # directory, or append to a file.
+        path = os.path.join(WT, rel)
         try:
-            if os.path.isdir(path) and not rel.endswith(("commands", "agents", "hooks", ".vscode", ".idea")):
-                os.rmdir(path)
-            if os.path.isdir(path):
-                target = os.path.join(path, "evil")
-            else:
-                target = path
+            if os.path.isdir(path) and rel not in DIR_NAMES:
+                os.rmdir(path)  # an empty directory standing in for a file
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            target = os.path.join(path, "evil") if rel in DIR_NAMES or os.path.isdir(path) else path
+            if rel in DIR_NAMES:
+                os.makedirs(path, exist_ok=True)
             with open(target, "a") as f:
                 f.write(MARK)
-            return True, f"wrote {target}"
         except OSError as e:
-            return False, e.strerror
+            return holds_mark(path), e.strerror
+        return holds_mark(path), f"wrote {target}"
     return attempt
 
 
-PROTECTED = [".git/hooks", ".git/config", ".gitmodules", ".mcp.json", ".bashrc", ".profile", ".zshrc",
-             ".vscode", ".idea", ".claude/commands", ".claude/agents", ".git"]
+def protected_rename(rel):
+    def attempt():
+        path = os.path.join(WT, rel)
+        tmp = None
+        try:
+            tmp = payload(rel, ".esc-rename-tmp")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            aside(path)
+            os.rename(tmp, path)
+        except OSError as e:
+            return holds_mark(path), e.strerror
+        finally:
+            if tmp:
+                discard(tmp)
+        return holds_mark(path), "renamed onto it"
+    return attempt
+
+
+def protected_symlink(rel):
+    def attempt():
+        path = os.path.join(WT, rel)
+        details = []
+        # 1. Write through a symlink planted elsewhere that points at it.
+        link = os.path.join(WT, ".esc-link")
+        try:
+            if os.path.lexists(link):
+                os.remove(link)
+            os.symlink(path, link)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            target = os.path.join(link, "evil") if rel in DIR_NAMES or os.path.isdir(path) else link
+            with open(target, "a") as f:
+                f.write(MARK)
+        except OSError as e:
+            details.append(f"through a link: {e.strerror}")
+        finally:
+            if os.path.lexists(link):
+                os.remove(link)
+        if holds_mark(path):
+            return True, "wrote through a symlink to it"
+        # 2. Replace it by a symlink to attacker content.
+        tmp = None
+        try:
+            tmp = payload(rel, ".esc-symlink-target")
+            aside(path)
+            os.symlink(tmp, path)
+        except OSError as e:
+            details.append(f"replacing it by a symlink: {e.strerror}")
+        escaped = holds_mark(path)
+        if tmp and not escaped:
+            discard(tmp)
+        return escaped, "; ".join(details) or "replaced it by a symlink"
+    return attempt
+
+
+def protected_remove(rel):
+    """Only meaningful where it exists on the host (`existing` layout)."""
+    def attempt():
+        path = os.path.join(WT, rel)
+        if not os.path.lexists(path):
+            raise NA("does not exist here")
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        except OSError as e:
+            return not os.path.lexists(path), e.strerror
+        return not os.path.lexists(path), "removed"
+    return attempt
+
+
+def protected_move_parent(parent):
+    """Rename a parent of protected paths away, recreate it with attacker content at
+    every protected path beneath it, rename it back over the original if possible."""
+    def attempt():
+        base = os.path.join(WT, parent)
+        away = base + "-esc-away"
+        children = [p for p in PROTECTED if p.startswith(parent + "/")]
+        try:
+            os.rename(base, away)
+        except OSError as e:
+            return False, f"{parent}: {e.strerror}"
+        try:
+            for rel in children:
+                path = os.path.join(WT, rel)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                tmp = payload(rel, ".esc-parent-tmp")
+                os.rename(tmp, path)
+        except OSError as e:
+            return False, e.strerror
+        escaped = any(holds_mark(os.path.join(WT, rel)) for rel in children)
+        return escaped, f"recreated {parent} with " + ", ".join(children)
+    return attempt
+
+
+def main_git():
+    """No write to the main repository's `.git` at all (its objects are shown read-only
+    for the environment's own repository to borrow)."""
+    done, last = [], ""
+    for rel in ["objects/esc-pwned", "hooks/pre-commit", "config", "refs/heads/esc-pwned", "HEAD"]:
+        path = os.path.join(GITDIR, rel)
+        try:
+            with open(path, "a") as f:
+                f.write("# " + MARK + "\n")
+            done.append(rel)
+        except OSError as e:
+            last = f"{rel}: {e.strerror}"
+    try:
+        os.rename(os.path.join(GITDIR, "objects"), os.path.join(GITDIR, "objects-away"))
+        done.append("rename objects")
+    except OSError as e:
+        last += f"; rename objects: {e.strerror}"
+    return bool(done), ", ".join(done) or last
+
+
+def move_worktree_away():
+    try:
+        os.rename(WT, WT + "-away")
+        os.rename(WT + "-away", WT)
+        return True, "renamed the worktree"
+    except OSError as e:
+        return False, e.strerror
 
 
 def net_tcp():
@@ -521,8 +650,13 @@ ATTEMPTS = {
     "write_warren_root": write_warren_root,
     "write_system_dirs": write_system_dirs,
     "write_via_symlink": write_via_symlink,
-    "move_parent_away_and_back": move_parent_away,
-    **{f"protected:{p}": protected(p) for p in PROTECTED},
+    "write_main_git": main_git,
+    "move_worktree_away": move_worktree_away,
+    **{f"protected:write:{p}": protected_write(p) for p in PROTECTED},
+    **{f"protected:rename_onto:{p}": protected_rename(p) for p in PROTECTED},
+    **{f"protected:symlink:{p}": protected_symlink(p) for p in PROTECTED},
+    **{f"protected:remove:{p}": protected_remove(p) for p in PROTECTED},
+    **{f"protected:move_parent:{p}": protected_move_parent(p) for p in [".claude", ".github"]},
     "net_tcp": net_tcp,
     "net_udp": net_udp,
     "net_dns": net_dns,
