@@ -117,21 +117,24 @@ pub fn fill_in_background(warren_exe: &Path, root: &Path, main_checkout: &Path) 
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    // SAFETY: setsid is async-signal-safe and touches no memory.
+    // SAFETY: setsid, fork and _exit are async-signal-safe and touch no
+    // memory. The second fork detaches the filler from this process: the
+    // intermediate child exits at once and is reaped below, so a
+    // long-running caller (a server) collects no zombies and needs no
+    // reaper thread (a thread would keep a single-threaded command from
+    // forking its sandbox helper).
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();
-            Ok(())
+            match libc::fork() {
+                -1 => Err(std::io::Error::last_os_error()),
+                0 => Ok(()),
+                _ => libc::_exit(0),
+            }
         });
     }
-    if let Ok(mut child) = cmd.spawn() {
-        // Reaped by a thread so it never lingers as a zombie of a
-        // long-running caller; a short-lived caller just exits.
-        let _ = std::thread::Builder::new()
-            .name("pool-filler".into())
-            .spawn(move || {
-                let _ = child.wait();
-            });
+    if let Ok(mut intermediate) = cmd.spawn() {
+        let _ = intermediate.wait();
     }
 }
 

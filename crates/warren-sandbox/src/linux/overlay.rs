@@ -5,8 +5,8 @@
 //! host worktree is a placeholder every host tool trips over (`cat .mcp.json`: "Is a
 //! directory"). So the sandbox shows the worktree as an overlayfs whose *upper* layer is
 //! the host worktree itself (every write lands there at once, as with a bind) and whose
-//! *lower* layer is a skeleton in the state dir holding only the missing protected
-//! names, as empty directories (git ignores empty directories, so `git add -A` inside
+//! *lower* layer is a skeleton (in `Policy::skeleton_dir`, shared by environments, or
+//! the state dir) holding only the missing protected names, as empty directories (git ignores empty directories, so `git add -A` inside
 //! never picks one up). Each protected path, now present in the merged view, then gets a
 //! read-only bind (of the host path when it exists, of the skeleton's entry otherwise),
 //! and every directory between the worktree and it a self-bind, so that neither can be
@@ -19,7 +19,12 @@
 //! `index=off` (no index dir, and several sandboxes of one environment may share the
 //! upper layer: with an index the second mount would be refused as "in use");
 //! `xino=off`; `uuid=off` where the kernel knows it (otherwise 6.6+ stores a
-//! `user.overlay.uuid` xattr on the worktree's root at every mount).
+//! `user.overlay.uuid` xattr on the worktree's root at every mount); `volatile`: the
+//! overlay does not sync the whole upper file system when it is unmounted, which cost
+//! every sandbox's teardown 5 ms and more on a busy disk. An `fsync` of a working-tree
+//! file inside then reaches the page cache only (the repository, `.git`, is bound past
+//! the overlay, so git's own syncs are real); after a host crash the work dir's
+//! `incompat/volatile` mark is cleared when the dir is next claimed.
 //!
 //! What the kernel does in the host tree: a directory the agent creates something in
 //! that exists only in the skeleton (`.claude` when the host has none, for
@@ -180,7 +185,16 @@ pub(crate) fn prepare(policy: &Policy, worktree: &Path) -> Result<Prepared, Sand
         SandboxError::sys(Layer::State, format!("creating `{}`", base.display()), e)
     })?;
     same_mount(worktree, &base)?;
-    let lower = skeleton(&base, &missing)?;
+    let skeletons = match &policy.skeleton_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                SandboxError::sys(Layer::State, format!("creating `{}`", dir.display()), e)
+            })?;
+            dir.clone()
+        }
+        None => base.clone(),
+    };
+    let lower = skeleton(&skeletons, &missing)?;
     for p in protected.iter_mut().filter(|p| p.source.is_relative()) {
         p.source = lower.join(&p.source);
     }
@@ -300,6 +314,10 @@ pub(crate) fn claim_work_dir(base: &Path) -> Result<(PathBuf, OwnedFd), SandboxE
         let fd = open_work_dir(&dir)?;
         match flock(&fd, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {
+                // A `volatile` overlay that did not unmount cleanly (the host
+                // crashed) leaves this mark, and the kernel refuses the work
+                // dir until it goes: nobody uses the dir now, so it can.
+                let _ = std::fs::remove_dir_all(dir.join("work/incompat"));
                 flock(&fd, FlockOperation::LockShared)
                     .map_err(|e| state(format!("locking `{}`", dir.display()), e))?;
                 return Ok((dir, fd));
@@ -378,6 +396,7 @@ fn attempt(names: &[CString], uuid_off: bool) -> Result<OwnedFd, (Errno, Sandbox
         .map_err(|e| (e, err("fsopen(overlay)", e)))?;
     let fail = |what: &str, e: Errno| (e, err(format!("{what}{}", kernel_log(&fs)), e));
     fsconfig_set_flag(fs.as_fd(), "userxattr").map_err(|e| fail("userxattr", e))?;
+    fsconfig_set_flag(fs.as_fd(), "volatile").map_err(|e| fail("volatile", e))?;
     let mut options = vec![
         ("redirect_dir", "nofollow"),
         ("metacopy", "off"),

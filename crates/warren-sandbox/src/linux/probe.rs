@@ -146,6 +146,7 @@ fn try_overlay(names: &[std::ffi::CString]) -> i32 {
     let run = || -> rustix::io::Result<()> {
         let fs = fsopen(c"overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
         fsconfig_set_flag(&fs, c"userxattr")?;
+        fsconfig_set_flag(&fs, c"volatile")?;
         for (key, value) in [
             (c"redirect_dir", c"nofollow"),
             (c"metacopy", c"off"),

@@ -59,6 +59,10 @@ pub const TESTS: &[crate::Test] = &[
     ),
     ("functional::remove_env_cleans_up", remove_env_cleans_up),
     (
+        "functional::environments_share_a_read_only_skeleton",
+        environments_share_a_read_only_skeleton,
+    ),
+    (
         "functional::no_placeholder_is_left_in_the_host_tree",
         no_placeholder_is_left_in_the_host_tree,
     ),
@@ -413,6 +417,68 @@ fn remove_env_cleans_up() {
         layout.worktree.join("README").exists(),
         "the worktree stays"
     );
+}
+
+/// Names of the `skel-*` dirs in `dir` (none when it does not exist).
+fn skeletons(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("skel-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn environments_share_a_read_only_skeleton() {
+    // Two environments (two state dirs) of one worktree layout, one skeleton dir.
+    let layout = Layout::new(&common::unique("K"));
+    let shared = layout.dir.path().join("skeletons");
+    let mut first = layout.policy(Network::None, &[]);
+    first.skeleton_dir = Some(shared.clone());
+    let mut second = first.clone();
+    second.state_dir = Some(layout.dir.path().join("env2"));
+    second.tmp_dir = layout.dir.path().join("env2/tmp");
+    second.home_dir = layout.dir.path().join("env2/home");
+    // The agent tries to put something into the skeleton, the lower layer every
+    // environment shares: through the protected path and through the overlay.
+    let attack = "mkdir .claude/commands/x 2>/dev/null; echo p > .claude/settings.json/x 2>/dev/null; \
+                  touch .mcp.json/x 2>/dev/null; \
+                  if [ -e .claude/commands/x ] || [ -e .mcp.json/x ]; then echo written; else echo refused; fi";
+    for policy in [&first, &second] {
+        let (code, out) = run_piped(policy, &["sh", "-c", attack]);
+        assert_eq!((code, out.trim()), (0, "refused"));
+    }
+    let names = skeletons(&shared);
+    assert_eq!(names.len(), 1, "one skeleton for both: {names:?}");
+    for state in [&first.state_dir, &second.state_dir] {
+        let overlay = state.as_ref().unwrap().join("overlay");
+        assert!(skeletons(&overlay).is_empty(), "none in {overlay:?}");
+    }
+    // Every entry of the skeleton is an empty directory, as it was made.
+    let skel = shared.join(&names[0]);
+    let mut stack = vec![skel.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let meta = std::fs::symlink_metadata(e.path()).unwrap();
+            assert!(meta.is_dir(), "{:?} is not a directory", e.path());
+            stack.push(e.path());
+        }
+    }
+    assert!(
+        !tree(&skel)
+            .iter()
+            .any(|p| p.ends_with("/x") || p.ends_with("/x/"))
+    );
+    // Removing an environment leaves the skeleton to the other.
+    warren_sandbox::remove_env(&first).unwrap();
+    assert_eq!(skeletons(&shared), names);
+    let (code, out) = run_piped(&second, &["sh", "-c", attack]);
+    assert_eq!((code, out.trim()), (0, "refused"));
+    warren_sandbox::remove_env(&second).unwrap();
 }
 
 /// Every entry under `dir` (relative, sorted), `.git` excluded (git itself writes there).
