@@ -50,14 +50,18 @@ if ! docker info >/dev/null 2>&1; then
 fi
 log "docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 
-# Test-only extras, best effort (tests that need them skip with a printed
-# reason when they are missing): a WebSocket client for the proxy tests,
-# schemathesis for the agent API fuzz test, npm for the real agent CLIs.
+# Test-only extras (tests that need them skip with a printed reason when they
+# are missing, and fail under CI): a WebSocket client for the proxy tests,
+# a C compiler for the LD_PRELOAD test, npm for the real agent CLIs
+# (schemathesis for the fuzz test is installed by crates/warren-agent/tests/fuzz.sh).
 if [ "${WARREN_TEST_EXTRAS:-0}" = 1 ]; then
+  command -v cc >/dev/null 2>&1 \
+    || apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null 2>&1 \
+    || log "could not install gcc (the LD_PRELOAD test will skip)"
   python3 -c 'import websockets.sync.client' 2>/dev/null \
     || python3 -m pip install -q websockets >/dev/null 2>&1 \
-    || log "could not pip install websockets (the Python WebSocket test will skip)"
+    || log "could not pip install websockets (the Python WebSocket test will skip, or fail under CI)"
   command -v npm >/dev/null 2>&1 \
     || apt-get install -y -qq --no-install-recommends npm >/dev/null 2>&1 \
-    || log "could not install npm (the real-CLI flag test will skip)"
+    || log "could not install npm (the real-CLI flag test will skip, or fail under CI)"
 fi

@@ -392,7 +392,7 @@ fn ld_preload_for_the_command_never_loads_into_the_host_side_warren_exec() {
     use warren_agent::executor::{self, EnvLauncher, RunLimits, RunSink};
 
     if Command::new("cc").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: no C compiler to build the preload library");
+        crate::harness::skip("no C compiler (`cc`) to build the preload library");
         return;
     }
     let env = TestEnv::new("preload", "sandbox");

@@ -189,7 +189,7 @@ fn real_clis_accept_the_argument_lists_warren_builds() {
     let bin = match real_clis() {
         Ok(b) => b,
         Err(why) => {
-            eprintln!("SKIPPED real CLI test: {why}");
+            crate::harness::skip(&format!("real CLI test: {why}"));
             return;
         }
     };

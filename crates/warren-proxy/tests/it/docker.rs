@@ -48,11 +48,7 @@ impl Drop for Container {
 fn busybox_container_behind_the_proxy() {
     let mut t = TestContext::new("busybox_container_behind_the_proxy");
     if !docker(&["version"]).status.success() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "docker is required under CI"
-        );
-        eprintln!("SKIP: no docker engine answers");
+        crate::harness::skip("no Docker engine answers");
         return;
     }
     if let Err(e) = ensure_image(&t) {

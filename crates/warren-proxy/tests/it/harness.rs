@@ -441,3 +441,13 @@ pub fn counting_echo(t: &TestContext) -> (SocketAddr, Arc<std::sync::atomic::Ato
     });
     (addr, hits)
 }
+
+/// A test that cannot run here for want of a tool: under `CI` that is a broken
+/// install step, so it fails; elsewhere the reason is printed and the test passes.
+pub fn skip(reason: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{reason}; under CI this is a failure (scripts/install-deps.sh installs it)"
+    );
+    eprintln!("SKIPPED: {reason}");
+}

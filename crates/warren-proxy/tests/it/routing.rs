@@ -285,7 +285,7 @@ fn python_http_server_backend() {
 fn busybox_httpd_backend() {
     let mut t = TestContext::new("busybox_httpd_backend");
     let Ok(busybox) = which("busybox") else {
-        eprintln!("SKIP: busybox not installed");
+        crate::harness::skip("busybox is not installed");
         return;
     };
     let site = t.dir.path().join("www");

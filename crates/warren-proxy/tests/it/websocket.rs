@@ -98,8 +98,8 @@ fn python_client_echo() {
     match probe {
         Ok(o) if o.status.success() => {}
         _ => {
-            eprintln!(
-                "SKIP: python3 with the `websockets` package (>= 11) is not installed (pip install websockets)"
+            crate::harness::skip(
+                "python3 with the `websockets` package (>= 11) is not installed (pip install websockets)",
             );
             return;
         }
