@@ -29,9 +29,14 @@ cleanup() {
 trap cleanup EXIT
 
 serve() { # name -> url on stdout
-  WARREN_ROOT="$tmp/root" HOME="$tmp/root" WARREN_TOOL_CLAUDE_BIN="$tool" \
-    "$WARREN_BIN" agent serve --runtime host --name "$1" --retries 0 \
-    >"$tmp/$1.url" 2>"$tmp/$1.log" &
+  # The test tool needs no key, but the server refuses to start a tool with
+  # no credentials at all (it would only fail), so it gets a dummy one.
+  # A host agent works in the directory it was started in: a scratch one.
+  mkdir -p "$tmp/work/$1"
+  (cd "$tmp/work/$1" && WARREN_ROOT="$tmp/root" HOME="$tmp/root" WARREN_TOOL_CLAUDE_BIN="$tool" \
+    ANTHROPIC_API_KEY=sk-ant-bench-dummy \
+    exec "$WARREN_BIN" agent serve --runtime host --name "$1" --retries 0 \
+    >"$tmp/$1.url" 2>"$tmp/$1.log") &
   pids+=($!)
 }
 wait_url() {

@@ -105,10 +105,18 @@ fn try_lock(path: &Path) -> Option<std::fs::File> {
     (rc == 0).then_some(file)
 }
 
-/// Starts `warren __fill-pool REPO` detached (its own session, no output),
-/// so the command that asks does not wait for it. Best effort.
+/// Starts `warren __fill-pool REPO` detached (its own process group, no
+/// output), so the command that asks does not wait for it. Best effort.
 pub fn fill_in_background(warren_exe: &Path, root: &Path, main_checkout: &Path) {
     use std::os::unix::process::CommandExt;
+    use std::sync::Mutex;
+    // Fillers started earlier by this process, reaped here once they have
+    // ended: a long-running caller (a server) collects no zombies, and no
+    // thread waits for them (a thread would keep a single-threaded command
+    // from forking its sandbox helper). A short-lived caller just exits.
+    static STARTED: Mutex<Vec<std::process::Child>> = Mutex::new(Vec::new());
+    let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+    started.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
     let mut cmd = std::process::Command::new(warren_exe);
     cmd.arg("__fill-pool")
         .arg(main_checkout)
@@ -116,25 +124,13 @@ pub fn fill_in_background(warren_exe: &Path, root: &Path, main_checkout: &Path) 
         .current_dir(root)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    // SAFETY: setsid, fork and _exit are async-signal-safe and touch no
-    // memory. The second fork detaches the filler from this process: the
-    // intermediate child exits at once and is reaped below, so a
-    // long-running caller (a server) collects no zombies and needs no
-    // reaper thread (a thread would keep a single-threaded command from
-    // forking its sandbox helper).
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            match libc::fork() {
-                -1 => Err(std::io::Error::last_os_error()),
-                0 => Ok(()),
-                _ => libc::_exit(0),
-            }
-        });
-    }
-    if let Ok(mut intermediate) = cmd.spawn() {
-        let _ = intermediate.wait();
+        .stderr(std::process::Stdio::null())
+        // Out of the terminal's foreground group, so Ctrl-C on the command
+        // does not stop it halfway; and no `pre_exec`, so the spawn takes
+        // the `vfork` path instead of copying this process's page tables.
+        .process_group(0);
+    if let Ok(child) = cmd.spawn() {
+        started.push(child);
     }
 }
 

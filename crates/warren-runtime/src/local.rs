@@ -134,7 +134,7 @@ impl LocalRuntime {
     ) -> Result<(warren_sandbox::Policy, Vec<(PathBuf, PathBuf)>)> {
         let name = spec.hostname.clone().unwrap_or_else(|| id.to_string());
         let mut policy = warren_sandbox::Policy::new(&name, workdir, &self.env_dir(id), &self.home);
-        policy.skeleton_dir = Some(self.dir.join("skeletons"));
+        policy.overlay_dir = Some(self.dir.join("overlay"));
         let mut home_links = Vec::new();
         for m in &spec.mounts {
             if m.kind != MountKind::Bind {

@@ -103,12 +103,13 @@ pub struct Policy {
     /// environment.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
-    /// Where the worktree overlay's skeletons are kept when several environments may
-    /// share them (`state_dir/overlay` when unset). A skeleton is named after its
-    /// content and never changed once made, so one made for an earlier environment
-    /// serves the next without a directory created or removed.
+    /// Where the worktree's overlay keeps its layers when environments share them
+    /// (`state_dir/overlay` when unset); on the worktree's mount. Skeletons are named
+    /// after their content and never changed once made, and a work dir is claimed
+    /// with a lock while an overlay uses it, so what one environment made serves the
+    /// next without a directory created or removed.
     #[serde(default)]
-    pub skeleton_dir: Option<PathBuf>,
+    pub overlay_dir: Option<PathBuf>,
     /// Test hook: make this layer fail as if the kernel refused it. It can only make a
     /// run fail, never weaken one, so honouring it in production is harmless.
     #[doc(hidden)]
@@ -143,7 +144,7 @@ impl Policy {
             sockets: Vec::new(),
             protect: Vec::new(),
             state_dir: Some(env_dir.to_path_buf()),
-            skeleton_dir: None,
+            overlay_dir: None,
             fail_layer: None,
             legacy_git_dir: None,
         }

@@ -137,10 +137,24 @@ fn a_sandbox_environment_works_like_a_container() {
     progress!("rm removes the worktree and the sandbox state");
     ctx.warren(&["rm", "--force", "box"]).ok();
     assert!(!worktree.exists());
-    let local = std::fs::read_dir(ctx.root.join("local"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(local, 0);
+    // What is left is the overlay layers every environment shares: skeletons
+    // and free work dirs, nothing of `box`.
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(names(&ctx.root.join("local")), ["overlay"]);
+    for name in names(&ctx.root.join("local/overlay")) {
+        assert!(
+            name.starts_with("skel-") || name.starts_with("work-") || name == "slots.lock",
+            "{name} left in the shared overlay dir"
+        );
+    }
     assert!(ctx.ls().is_empty());
 }
 

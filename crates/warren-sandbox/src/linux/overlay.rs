@@ -5,7 +5,7 @@
 //! host worktree is a placeholder every host tool trips over (`cat .mcp.json`: "Is a
 //! directory"). So the sandbox shows the worktree as an overlayfs whose *upper* layer is
 //! the host worktree itself (every write lands there at once, as with a bind) and whose
-//! *lower* layer is a skeleton (in `Policy::skeleton_dir`, shared by environments, or
+//! *lower* layer is a skeleton (in `Policy::overlay_dir`, which environments share, or
 //! the state dir) holding only the missing protected names, as empty directories (git ignores empty directories, so `git add -A` inside
 //! never picks one up). Each protected path, now present in the merged view, then gets a
 //! read-only bind (of the host path when it exists, of the skeleton's entry otherwise),
@@ -47,9 +47,10 @@
 //! and index are never stale. When nothing protected is missing the worktree is a plain
 //! bind.
 //!
-//! The overlay's work dir must be on the same mount as the upper layer. It lives in the
-//! state dir (one per overlay in use, held with `flock` by every sandbox on it, because
-//! the kernel empties a work dir when it mounts one); a state dir on another mount than the
+//! The overlay's work dir must be on the same mount as the upper layer. It lives next to
+//! the skeletons (one per overlay in use, held with `flock` by every sandbox on it,
+//! because the kernel empties a work dir when it mounts one; a free one is reused, by any
+//! environment when they share the dir, so a sandbox creates and removes none); a state dir on another mount than the
 //! worktree is an error naming this layer, not a fallback to placeholders: the kernels
 //! warren supports (Landlock needs 5.13) all have unprivileged overlayfs, so the only
 //! way to hit it is a layout that can be changed, and a silent weaker mode is what the
@@ -180,21 +181,15 @@ pub(crate) fn prepare(policy: &Policy, worktree: &Path) -> Result<Prepared, Sand
             "the policy has no state_dir, where the worktree's overlay keeps its layers",
         )
     })?;
-    let base = state.join("overlay");
+    let base = match &policy.overlay_dir {
+        Some(dir) => dir.clone(),
+        None => state.join("overlay"),
+    };
     std::fs::create_dir_all(&base).map_err(|e| {
         SandboxError::sys(Layer::State, format!("creating `{}`", base.display()), e)
     })?;
     same_mount(worktree, &base)?;
-    let skeletons = match &policy.skeleton_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                SandboxError::sys(Layer::State, format!("creating `{}`", dir.display()), e)
-            })?;
-            dir.clone()
-        }
-        None => base.clone(),
-    };
-    let lower = skeleton(&skeletons, &missing)?;
+    let lower = skeleton(&base, &missing)?;
     for p in protected.iter_mut().filter(|p| p.source.is_relative()) {
         p.source = lower.join(&p.source);
     }

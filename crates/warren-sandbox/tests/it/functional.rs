@@ -59,8 +59,8 @@ pub const TESTS: &[crate::Test] = &[
     ),
     ("functional::remove_env_cleans_up", remove_env_cleans_up),
     (
-        "functional::environments_share_a_read_only_skeleton",
-        environments_share_a_read_only_skeleton,
+        "functional::environments_share_overlay_layers",
+        environments_share_overlay_layers,
     ),
     (
         "functional::no_placeholder_is_left_in_the_host_tree",
@@ -433,12 +433,12 @@ fn skeletons(dir: &Path) -> Vec<String> {
     names
 }
 
-fn environments_share_a_read_only_skeleton() {
+fn environments_share_overlay_layers() {
     // Two environments (two state dirs) of one worktree layout, one skeleton dir.
     let layout = Layout::new(&common::unique("K"));
-    let shared = layout.dir.path().join("skeletons");
+    let shared = layout.env_dir.parent().unwrap().join("shared-overlay");
     let mut first = layout.policy(Network::None, &[]);
-    first.skeleton_dir = Some(shared.clone());
+    first.overlay_dir = Some(shared.clone());
     let mut second = first.clone();
     second.state_dir = Some(layout.dir.path().join("env2"));
     second.tmp_dir = layout.dir.path().join("env2/tmp");
@@ -456,8 +456,16 @@ fn environments_share_a_read_only_skeleton() {
     assert_eq!(names.len(), 1, "one skeleton for both: {names:?}");
     for state in [&first.state_dir, &second.state_dir] {
         let overlay = state.as_ref().unwrap().join("overlay");
-        assert!(skeletons(&overlay).is_empty(), "none in {overlay:?}");
+        assert!(!overlay.exists(), "nothing in {overlay:?}");
     }
+    // The second environment reused the work dir the first one's overlay left.
+    let work: Vec<String> = std::fs::read_dir(&shared)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("work-"))
+        .collect();
+    assert_eq!(work, ["work-0"]);
     // Every entry of the skeleton is an empty directory, as it was made.
     let skel = shared.join(&names[0]);
     let mut stack = vec![skel.clone()];
