@@ -83,25 +83,38 @@ eval "$bwrap_cmd"
 # namespaces especially); let that finish so no batch pays for the one before.
 settle() { sleep "${BENCH_SETTLE:-3}"; }
 
-log "hyperfine: warren run --rm -- true, sandbox vs docker (one batch each)"
-run_runs=${BENCH_RUN_RUNS:-30}
-batch() { # NAME JSON CMD [hyperfine options...]
-  local name=$1 json=$2 cmd=$3
-  shift 3
+# The machine's speed drifts (a VM with neighbours): one sandbox batch takes half
+# a second, one docker batch ten, so batches alternate over several rounds and
+# every sample of a command is pooled, so both see the same conditions.
+rounds=${BENCH_ROUNDS:-5}
+log "hyperfine: warren run --rm -- true, sandbox vs docker ($rounds alternating rounds)"
+batch() { # NAME JSON RUNS WARMUP CMD [hyperfine options...]
+  local name=$1 json=$2 n=$3 warm=$4 cmd=$5
+  shift 5
   settle
-  hyperfine -N --warmup 10 --runs "$run_runs" --export-json "$json" "$@" -n "$name" "$cmd" >&2
+  hyperfine -N --warmup "$warm" --runs "$n" --export-json "$json" "$@" -n "$name" "$cmd" >&2
 }
-batch sandbox "$tmp/run-sandbox.json" "$WARREN_BIN run $proj --rm --runtime sandbox -- true"
-batch docker "$tmp/run-docker.json" "$WARREN_BIN run $proj --rm --runtime docker -- true"
-batch sandbox-offline "$tmp/run-offline.json" "$WARREN_BIN run $repo --rm --runtime sandbox -- true"
+for r in $(seq 1 "$rounds"); do
+  batch sandbox "$tmp/run-sandbox-$r.json" 20 5 "$WARREN_BIN run $proj --rm --runtime sandbox -- true"
+  batch docker "$tmp/run-docker-$r.json" 6 1 "$WARREN_BIN run $proj --rm --runtime docker -- true"
+  batch sandbox-offline "$tmp/run-offline-$r.json" 20 5 "$WARREN_BIN run $repo --rm --runtime sandbox -- true"
+done
 # The same sandbox run with no ready repository in the project's pool (as on
 # a first run, or right after HEAD moved): `read-tree` into a new repository.
 # The pause lets the previous run's background filler finish first.
-batch sandbox-cold "$tmp/cold.json" "$WARREN_BIN run $proj --rm --runtime sandbox -- true" \
+batch sandbox-cold "$tmp/cold.json" 30 3 "$WARREN_BIN run $proj --rm --runtime sandbox -- true" \
   --prepare "sh -c 'sleep 0.5; rm -rf $WARREN_ROOT/pool'"
-python3 - "$tmp"/run-sandbox.json "$tmp"/run-docker.json "$tmp"/run-offline.json >"$tmp/run.json" <<'PY'
-import json, sys
-print(json.dumps({"results": [json.load(open(f))["results"][0] for f in sys.argv[1:]]}))
+python3 - "$tmp" "$rounds" >"$tmp/run.json" <<'PY'
+import json, statistics, sys
+tmp, rounds = sys.argv[1], int(sys.argv[2])
+def pooled(name, files):
+    times = [t for f in files for t in json.load(open(f))["results"][0]["times"]]
+    return {"command": name, "median": statistics.median(times), "mean": statistics.mean(times),
+            "stddev": statistics.stdev(times), "runs": len(times)}
+out = [pooled(n, [f"{tmp}/run-{f}-{r}.json" for r in range(1, rounds + 1)])
+       for n, f in (("sandbox", "sandbox"), ("docker", "docker"), ("sandbox-offline", "offline"))]
+out.append(pooled("sandbox-cold", [f"{tmp}/cold.json"]))
+print(json.dumps({"results": out}))
 PY
 
 log "hyperfine: $runs runs each"
@@ -109,7 +122,7 @@ settle
 hyperfine -N --warmup 30 --runs "$runs" --export-json "$tmp/result.json" \
   -n warren "$warren_cmd" -n bwrap "$bwrap_cmd" >&2
 
-python3 - "$tmp/result.json" "$tmp/run.json" "$tmp/cold.json" <<'PY'
+python3 - "$tmp/result.json" "$tmp/run.json" "$rounds" <<'PY'
 import json, sys
 res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 w, b = res["warren"], res["bwrap"]
@@ -129,7 +142,8 @@ for name, r in (("warren", w), ("bwrap", b)):
 verdict = "meets" if ratio <= 2.0 and w["median"] < 0.015 else "misses"
 print(f"\nwarren {verdict} the target ({ratio:.2f}× bwrap, {ms(w['median'])} median).")
 run = {r["command"]: r for r in json.load(open(sys.argv[2]))["results"]}
-cold = json.load(open(sys.argv[3]))["results"][0]
+rounds = int(sys.argv[3])
+cold = run["sandbox-cold"]
 sb, dk = run["sandbox"], run["docker"]
 speed = dk["median"] / sb["median"]
 cold_speed = dk["median"] / cold["median"]
@@ -137,7 +151,8 @@ off = run["sandbox-offline"]
 off_speed = dk["median"] / off["median"]
 print("\n`warren run --rm --runtime sandbox -- true` vs the same with `--runtime docker`")
 print("(the environment's own repository, environment, command, removal; busybox image present")
-print("locally), 10 warm-up and 30 timed runs each, on a project with the default settings (the")
+print(f"locally), in {rounds} alternating rounds (per round: 20 sandbox runs, 6 docker runs, after")
+print(f"warm-ups; {sb['runs']} and {dk['runs']} timed runs in all, pooled), on a project with the default settings (the")
 print("sandbox shares the host network, docker uses its bridge). Both runtimes take the")
 print("repository the project's pool prepared in the background (a rename; it holds a tree no")
 print("environment ever had). Two more sandbox rows for context: `network: none` (a network")

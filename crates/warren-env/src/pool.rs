@@ -72,6 +72,13 @@ impl Pool {
     /// Builds a ready entry for `base` unless there is one, and empties the
     /// trash. Another filler at work means this one has nothing to do.
     pub fn fill(&self, main: &Repo, base: &str, trash: &Path) -> Result<(), GitError> {
+        // Background work: the command that started it (an environment
+        // being set up right now) comes first when they share a CPU. `git`
+        // inherits the niceness.
+        // SAFETY: setpriority on this process; no memory is involved.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        }
         std::fs::create_dir_all(&self.dir).map_err(GitError::Spawn)?;
         let Some(_lock) = try_lock(&self.dir.join("fill.lock")) else {
             return Ok(());

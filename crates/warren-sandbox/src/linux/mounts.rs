@@ -12,7 +12,7 @@
 //! the worktree can never redirect a mount.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags, mkdirat, openat, openat2, symlinkat};
 use rustix::io::Errno;
@@ -271,6 +271,21 @@ fn target(root: &OwnedFd, dst: &Path, file: bool, create: bool) -> Result<OwnedF
         })
         .collect();
     let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::BENEATH;
+    // Most targets exist: one walk of the whole path, with the same rules
+    // (the kernel crosses mounts and refuses symlinks at every component),
+    // instead of one call per component.
+    if !comps.is_empty() {
+        let rel: PathBuf = comps.iter().collect();
+        let mut oflags = OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        if !file {
+            oflags |= OFlags::DIRECTORY;
+        }
+        // On failure (missing, to be created, or an error) the walk below
+        // does it one component at a time and reports what it finds.
+        if let Ok(fd) = openat2(root, &rel, oflags, Mode::empty(), resolve) {
+            return Ok(fd);
+        }
+    }
     let mut cur = rustix::io::dup(root).map_err(|e| err("dup", e))?;
     for (i, name) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
