@@ -199,11 +199,16 @@ impl Repo {
         let _ = std::fs::remove_file(&lock);
         if result.is_ok() {
             let _ = std::fs::remove_file(self.git_dir.join("logs").join(&name));
-            // Empty `refs/heads/warren/` and `logs/refs/heads/warren/` go too,
-            // as git leaves them.
+            // Empty directories below `refs/heads/warren/` go, as git
+            // removes them; `refs/heads/warren/` itself stays for the next
+            // environment (git reads an empty ref directory as no refs), so
+            // an environment's life makes and frees no directory here.
             for base in [self.git_dir.clone(), self.git_dir.join("logs")] {
                 let mut dir = base.join(&name);
-                while dir.pop() && dir != base.join("refs/heads") {
+                while dir.pop()
+                    && dir != base.join("refs/heads")
+                    && dir != base.join("refs/heads/warren")
+                {
                     if std::fs::remove_dir(&dir).is_err() {
                         break;
                     }
@@ -356,11 +361,14 @@ mod tests {
         assert!(repo.create_branch_fs("warren/one", &head).unwrap().is_err());
         repo.delete_branch_fs("warren/one").unwrap().unwrap();
         assert!(!repo.branch_exists("warren/one"));
-        assert!(!tmp.path().join(".git/refs/heads/warren").exists());
         assert_eq!(
             git(tmp.path(), ["branch", "--list", "warren/*"]).unwrap(),
             ""
         );
+        // The empty `refs/heads/warren/` left for the next environment is
+        // no ref to git, and no obstacle to a branch named `warren`.
+        git(tmp.path(), ["branch", "warren"]).unwrap();
+        git(tmp.path(), ["branch", "-D", "warren"]).unwrap();
         // A packed ref or one with config is git's to delete.
         git(tmp.path(), ["branch", "warren/packed"]).unwrap();
         git(tmp.path(), ["pack-refs", "--all"]).unwrap();

@@ -492,11 +492,10 @@ impl Warren {
         let (tree, trash, branch) = (rec.worktree.clone(), self.trash(), rec.branch.clone());
         let delete_branch = opts.delete_branch && rec.project_path.exists();
         let files = move || -> Result<bool, EnvError> {
+            // The per-project directory stays for the project's next
+            // environment (one directory less made and freed per life).
             crate::repo::discard(&tree, &trash)
                 .map_err(|e| EnvError::Io(format!("cannot remove `{}`", tree.display()), e))?;
-            if let Some(parent) = tree.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
             if delete_branch {
                 match main.delete_branch(&branch) {
                     Ok(()) => return Ok(true),

@@ -157,17 +157,25 @@ pub fn create(main: &Repo, tree: &Path, branch: &str, base: &str) -> Result<(), 
 }
 
 /// Sets the branch of a repository `create`d for another name (a pool
-/// entry): `HEAD` and `refs/heads/<branch>` at `base`, the old ref gone.
+/// entry, whose ref the caller checked is at `base`): `HEAD` and
+/// `refs/heads/<branch>` at `base`, the old ref gone.
 pub fn rename_branch(tree: &Path, from: &str, to: &str, base: &str) -> std::io::Result<()> {
     let git_dir = tree.join(".git");
     let new_ref = git_dir.join(format!("refs/heads/{to}"));
     if let Some(parent) = new_ref.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&new_ref, format!("{base}\n"))?;
-    std::fs::write(git_dir.join("HEAD"), format!("ref: refs/heads/{to}\n"))?;
     let old = git_dir.join(format!("refs/heads/{from}"));
-    std::fs::remove_file(&old)?;
+    // The ref file moves rather than being written anew: an environment is
+    // created on a hot path, and a file system without a journal (ext4)
+    // makes every new inode skip the recently freed ones.
+    if read_untrusted(&old).is_some_and(|t| t.trim() == base) {
+        std::fs::rename(&old, &new_ref)?;
+    } else {
+        std::fs::write(&new_ref, format!("{base}\n"))?;
+        std::fs::remove_file(&old)?;
+    }
+    std::fs::write(git_dir.join("HEAD"), format!("ref: refs/heads/{to}\n"))?;
     if let Some(dir) = old.parent()
         && dir != git_dir.join("refs/heads")
     {

@@ -99,7 +99,7 @@ pub struct Policy {
     pub protect: Vec<PathBuf>,
     /// Per-environment state dir, on the worktree's mount (required on Linux: the
     /// worktree's overlay keeps its skeleton and work dirs here). Running instances are
-    /// registered under `run/` so [`crate::stop_all`] can end every process of the
+    /// registered in it (`run-<pid>.json`) so [`crate::stop_all`] can end every process of the
     /// environment.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,

@@ -1,5 +1,6 @@
 //! The registry of running sandbox instances of one environment: one file per
-//! instance under `<state_dir>/run/`, naming the host pid of the instance's pid 1 and
+//! instance, `<state_dir>/run-<pid>.json` (beside the state dir's other files rather
+//! than in a directory of its own, which every environment would make and free), naming the host pid of the instance's pid 1 and
 //! its start time (so a recycled pid is never mistaken for it). Killing that pid 1 makes
 //! the kernel kill every process of its pid namespace, which is how `stop_all` ends
 //! everything an environment started, double-forked daemons included.
@@ -31,16 +32,16 @@ pub struct Instance {
     pub work_dir: Option<PathBuf>,
 }
 
-fn run_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("run")
+const PREFIX: &str = "run-";
+const SUFFIX: &str = ".json";
+
+fn record(state_dir: &Path, pid: i32) -> PathBuf {
+    state_dir.join(format!("{PREFIX}{pid}{SUFFIX}"))
 }
 
 /// Records an instance; returns the file to remove when it ends.
 pub(crate) fn register(state_dir: &Path, instance: &Instance) -> Result<PathBuf, SandboxError> {
-    let dir = run_dir(state_dir);
-    fs::create_dir_all(&dir)
-        .map_err(|e| SandboxError::sys(Layer::State, format!("creating `{}`", dir.display()), e))?;
-    let path = dir.join(format!("{}.json", instance.pid));
+    let path = record(state_dir, instance.pid);
     let json = serde_json::to_vec(instance)
         .map_err(|e| SandboxError::sys(Layer::State, "encoding instance", e))?;
     fs::write(&path, json)
@@ -53,7 +54,7 @@ pub(crate) fn register(state_dir: &Path, instance: &Instance) -> Result<PathBuf,
 pub(crate) fn update(path: &Path, instance: &Instance) -> Result<(), SandboxError> {
     let json = serde_json::to_vec(instance)
         .map_err(|e| SandboxError::sys(Layer::State, "encoding instance", e))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", instance.pid));
+    let tmp = path.with_file_name(format!(".{PREFIX}{}.tmp", instance.pid));
     fs::write(&tmp, json)
         .and_then(|()| fs::rename(&tmp, path))
         .map_err(|e| SandboxError::sys(Layer::State, format!("writing `{}`", path.display()), e))
@@ -74,13 +75,17 @@ fn alive(instance: &Instance) -> bool {
 /// Running instances of the environment whose state dir is `state_dir`; stale entries
 /// (the process is gone or the pid was reused) are removed as a side effect.
 pub fn list(state_dir: &Path) -> Vec<Instance> {
-    let Ok(entries) = fs::read_dir(run_dir(state_dir)) else {
+    let Ok(entries) = fs::read_dir(state_dir) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {
-        if entry.file_name().as_encoded_bytes().starts_with(b".") {
-            continue; // a record being rewritten
+        // Only records: the state dir holds the environment's other files too, and
+        // `.run-<pid>.tmp` is a record being rewritten.
+        let name = entry.file_name();
+        let name = name.as_encoded_bytes();
+        if !(name.starts_with(PREFIX.as_bytes()) && name.ends_with(SUFFIX.as_bytes())) {
+            continue;
         }
         let path = entry.path();
         let parsed: Option<Instance> = fs::read(&path)
@@ -136,7 +141,7 @@ pub fn stop_all(state_dir: &Path, grace: Duration) -> Result<usize, SandboxError
         std::thread::sleep(Duration::from_millis(5));
     }
     for inst in &instances {
-        let _ = fs::remove_file(run_dir(state_dir).join(format!("{}.json", inst.pid)));
+        let _ = fs::remove_file(record(state_dir, inst.pid));
     }
     Ok(instances.len())
 }
