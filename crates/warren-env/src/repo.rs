@@ -116,6 +116,24 @@ fn config_text(main: &Repo) -> String {
     s
 }
 
+/// Writes `text` to `dir/rel`, making the directories between.
+fn write_under(dir: &Path, rel: &str, text: &str) -> Result<(), GitError> {
+    let p = dir.join(rel);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
+    }
+    std::fs::write(&p, text).map_err(GitError::Spawn)
+}
+
+/// `objects/info/alternates` of a repository borrowing `main`'s objects.
+fn alternates_text(main: &Repo) -> String {
+    object_dirs(main)
+        .iter()
+        .take(1)
+        .map(|d| format!("{}\n", d.display()))
+        .collect()
+}
+
 /// Makes `tree` (which must not exist) a checkout of `base` in a repository
 /// of its own on `branch`, borrowing `main`'s objects.
 pub fn create(main: &Repo, tree: &Path, branch: &str, base: &str) -> Result<(), GitError> {
@@ -130,18 +148,8 @@ pub fn create(main: &Repo, tree: &Path, branch: &str, base: &str) -> Result<(), 
     }
     std::fs::create_dir(tree).map_err(GitError::Spawn)?;
     let git_dir = tree.join(".git");
-    let write = |rel: &str, text: &str| -> Result<(), GitError> {
-        let p = git_dir.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
-        }
-        std::fs::write(&p, text).map_err(GitError::Spawn)
-    };
-    let alternates: String = object_dirs(main)
-        .iter()
-        .take(1)
-        .map(|d| format!("{}\n", d.display()))
-        .collect();
+    let write = |rel: &str, text: &str| write_under(&git_dir, rel, text);
+    let alternates = alternates_text(main);
     write("HEAD", &format!("ref: refs/heads/{branch}\n"))?;
     write("config", &config_text(main))?;
     write("objects/info/alternates", &alternates)?;
@@ -314,18 +322,8 @@ fn shadow_status(
             stderr: format!("`{commit}` is not a commit"),
         });
     }
-    let write = |rel: &str, text: &str| -> Result<(), GitError> {
-        let p = shadow.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
-        }
-        std::fs::write(&p, text).map_err(GitError::Spawn)
-    };
-    let objects: String = object_dirs(main)
-        .iter()
-        .take(1)
-        .map(|d| format!("{}\n", d.display()))
-        .collect();
+    let write = |rel: &str, text: &str| write_under(shadow, rel, text);
+    let objects = alternates_text(main);
     write("HEAD", &format!("{commit}\n"))?;
     write(
         "config",
