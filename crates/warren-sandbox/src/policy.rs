@@ -20,10 +20,10 @@ pub enum Network {
 }
 
 /// Paths (relative to the worktree) that are always read-only, whether they exist or
-/// not (DESIGN.md section 8): files the host side (git, editors, AI tools, shells, CI)
-/// would later trust or run. None is ever created in the worktree on the host: on
-/// Linux the ones that do not exist are shown as empty read-only directories by the
-/// worktree's overlay (`linux/overlay.rs`); seatbelt denies writes to them by path.
+/// not (docs/SECURITY.md, "The sandbox"): files the host side (git, editors, AI tools,
+/// shells, CI) would later trust or run. None is ever created in the worktree on the
+/// host: on Linux the ones that do not exist are shown as empty read-only directories by
+/// the worktree's overlay (`linux/overlay.rs`); seatbelt denies writes to them by path.
 /// Names that do not exist must be listed one by one (nothing can be mounted on a
 /// pattern), hence both real `.claude/settings*.json` names.
 pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[

@@ -140,7 +140,7 @@ fn retry_text(v: &Value) -> String {
 fn class_of_api_error(kind: &str) -> Option<(ErrorClass, &'static str)> {
     Some(match kind {
         "authentication_failed" | "oauth_org_not_allowed" => (ErrorClass::Fatal, "not_logged_in"),
-        // DESIGN.md §7: 429 and 529 are rate limits.
+        // HTTP 429 and 529 ("overloaded"): a rate limit, retried later, not a failure.
         "rate_limit" | "overloaded" => (ErrorClass::RateLimit, "rate_limited"),
         "billing_error" => (ErrorClass::Fatal, "billing"),
         "model_not_found" => (ErrorClass::Fatal, "model_not_found"),
