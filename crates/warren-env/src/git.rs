@@ -242,6 +242,23 @@ impl Repo {
 pub(crate) mod tests {
     use super::*;
 
+    /// Commits what is staged in `dir` as a fixed test identity.
+    pub fn commit(dir: &Path, message: &str) {
+        git(
+            dir,
+            [
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                message,
+            ],
+        )
+        .unwrap();
+    }
+
     pub fn init_repo(dir: &Path) {
         for args in [
             vec!["init", "--quiet", "-b", "main"],

@@ -460,19 +460,7 @@ mod tests {
         crate::git::tests::init_repo(dir);
         std::fs::write(dir.join("a.txt"), "a\n").unwrap();
         git(dir, ["add", "a.txt"]).unwrap();
-        git(
-            dir,
-            [
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                "a",
-            ],
-        )
-        .unwrap();
+        crate::git::tests::commit(dir, "a");
         let head = git(dir, ["rev-parse", "HEAD"]).unwrap();
         (Repo::at_checkout(dir), head)
     }
@@ -496,19 +484,7 @@ mod tests {
         // A commit inside lands in the environment's objects, not main's.
         std::fs::write(tree.join("b.txt"), "b\n").unwrap();
         git(&tree, ["add", "b.txt"]).unwrap();
-        git(
-            &tree,
-            [
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                "b",
-            ],
-        )
-        .unwrap();
+        crate::git::tests::commit(&tree, "b");
         let new = tip(&tree, "warren/env").unwrap();
         assert!(!has_commit(&main, &new));
         // Brought back through a bundle, into warren/env only.

@@ -36,19 +36,7 @@ fn world(devcontainer: &str) -> World {
     crate::git::tests::init_repo(&repo);
     std::fs::write(repo.join(".devcontainer.json"), devcontainer).unwrap();
     git(&repo, ["add", "-A"]).unwrap();
-    git(
-        &repo,
-        [
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "dc",
-        ],
-    )
-    .unwrap();
+    crate::git::tests::commit(&repo, "dc");
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let mut settings = Settings::with_root(&dir.path().join("root"));
