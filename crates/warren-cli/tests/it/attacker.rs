@@ -185,16 +185,6 @@ fn user_reads_the_repository(repo: &Path, branch: &str) {
     }
 }
 
-fn payloads(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Shows that the attempt's git configuration does run its payload where
 /// nothing stops it: in a repository the user runs `git status`/`log -p`/
 /// `diff` in directly.
@@ -224,7 +214,7 @@ fn payloads_work_unguarded(ctx: &TestContext) {
         String::from_utf8_lossy(&out.stderr)
     );
     user_reads_the_repository(&control, "main");
-    let ran = payloads(&pwn);
+    let ran = dir_names(&pwn);
     progress!("control: unguarded, the payloads ran: {ran:?}");
     assert!(
         ran.contains(&"fsmonitor".to_string()) && ran.contains(&"diff".to_string()),
@@ -331,7 +321,7 @@ fn suite(runtime: &str) {
         );
         user_reads_the_repository(&ctx.repo, &format!("warren/{name}"));
 
-        let ran = payloads(&pwn);
+        let ran = dir_names(&pwn);
         let after = main_state(&ctx.repo);
         let mut why = Vec::new();
         if !ran.is_empty() {

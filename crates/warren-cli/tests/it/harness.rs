@@ -77,6 +77,17 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A free TCP port on 127.0.0.1.
+/// The names in `dir` (none when it does not exist), in directory order.
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

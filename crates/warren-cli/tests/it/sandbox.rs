@@ -139,17 +139,8 @@ fn a_sandbox_environment_works_like_a_container() {
     assert!(!worktree.exists());
     // What is left is the overlay layers every environment shares: skeletons
     // and free work dirs, nothing of `box`.
-    let names = |dir: &std::path::Path| -> Vec<String> {
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    assert_eq!(names(&ctx.root.join("local")), ["overlay"]);
-    for name in names(&ctx.root.join("local/overlay")) {
+    assert_eq!(dir_names(&ctx.root.join("local")), ["overlay"]);
+    for name in dir_names(&ctx.root.join("local/overlay")) {
         assert!(
             name.starts_with("skel-") || name.starts_with("work-") || name == "slots.lock",
             "{name} left in the shared overlay dir"
