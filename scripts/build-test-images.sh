@@ -31,14 +31,31 @@ ENV PATH=/usr/local/bin:/usr/bin:/bin
 DOCKERFILE
 }
 
+# Bump when what an image holds changes: an image built by an older version of
+# this script is built again.
+version=2
+
 build() {
   local tag=$1 dir=$2
-  if [ "$force" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1; then
+  if [ "$force" = 0 ] && [ "$(docker image inspect -f '{{index .Config.Labels "warren.test-image"}}' "$tag" 2>/dev/null)" = "$version" ]; then
     log "$tag exists"
     return
   fi
   log "building $tag"
+  printf 'LABEL warren.test-image=%s\n' "$version" >>"$dir/Dockerfile"
   docker build -q -t "$tag" "$dir" >/dev/null
+}
+
+# Copies binary $2 to $1/rootfs at the same path, with the libraries it links.
+copy_with_libs() {
+  local dir=$1 bin=$2 dest=${3:-$2}
+  mkdir -p "$dir/rootfs$(dirname "$dest")"
+  cp -L "$bin" "$dir/rootfs$dest"
+  for lib in $(ldd "$bin" | awk '/=>/ {print $3} /^\s*\// {print $1}'); do
+    [ -f "$lib" ] || continue
+    mkdir -p "$dir/rootfs$(dirname "$lib")"
+    cp -L "$lib" "$dir/rootfs$lib"
+  done
 }
 
 tmp=$(mktemp -d)
@@ -48,13 +65,13 @@ stage_common "$tmp/busybox"
 build warren-test/busybox:latest "$tmp/busybox"
 
 stage_common "$tmp/git"
-mkdir -p "$tmp/git/rootfs/usr/bin"
-cp "$git_bin" "$tmp/git/rootfs/usr/bin/git"
-for lib in $(ldd "$git_bin" | awk '/=>/ {print $3} /^\s*\// {print $1}'); do
-  [ -f "$lib" ] || continue
-  mkdir -p "$tmp/git/rootfs$(dirname "$lib")"
-  cp -L "$lib" "$tmp/git/rootfs$lib"
-done
+copy_with_libs "$tmp/git" "$git_bin" /usr/bin/git
+# git over HTTPS (the grant tests clone through the egress proxy).
+exec_path=$("$git_bin" --exec-path)
+if [ -x "$exec_path/git-remote-http" ]; then
+  copy_with_libs "$tmp/git" "$exec_path/git-remote-http"
+  cp -L "$exec_path/git-remote-http" "$tmp/git/rootfs$exec_path/git-remote-https"
+fi
 # The dynamic loader is referenced by its canonical path.
 interp=$(readelf -l "$git_bin" 2>/dev/null | sed -n 's/.*interpreter: \(.*\)]/\1/p')
 if [ -n "$interp" ]; then

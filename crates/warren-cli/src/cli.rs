@@ -67,6 +67,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Check which runtimes, tools and credentials are usable here, and why not.
     Doctor(DoctorArgs),
+    /// An environment's network: `warren net log NAME [-f] [--json]`.
+    Net(NetArgs),
     /// Validate configuration files; print every error with file:line:col.
     Validate(ValidateArgs),
     /// The hostname proxy: `warren proxy [serve|status|stop]`.
@@ -106,6 +108,10 @@ pub struct RunArgs {
     /// Isolation: docker, sandbox or host (default: `runtime` from config, else auto).
     #[arg(long, add = ArgValueCandidates::new(complete::runtimes))]
     pub runtime: Option<String>,
+    /// Network: isolated (default: only loopback, out through warren's egress proxy to
+    /// allowed domains), open (any public domain, through the proxy), none, or host.
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
     /// Expose a service: `-p web=3000`.
     #[arg(long = "publish", short = 'p', value_name = "SVC=PORT")]
     pub publish: Vec<String>,
@@ -124,6 +130,32 @@ pub struct RunArgs {
     /// Command to run inside; its exit code becomes warren's.
     #[arg(last = true)]
     pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    #[command(subcommand)]
+    pub command: NetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetCommand {
+    /// The environment's egress log: time, method, host, path (intercepted hosts),
+    /// status, bytes, allowed or denied.
+    Log(NetLogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetLogArgs {
+    /// The environment.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub name: String,
+    /// Keep printing new entries.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

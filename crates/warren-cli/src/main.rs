@@ -16,8 +16,13 @@ fn main() -> ExitCode {
     // single-threaded and touch nothing but its own arguments.
     let mut args = std::env::args_os();
     let _argv0 = args.next();
-    if args.next().as_deref() == Some(std::ffi::OsStr::new(warren_sandbox::HELPER_SUBCOMMAND)) {
+    let first = args.next();
+    if first.as_deref() == Some(std::ffi::OsStr::new(warren_sandbox::HELPER_SUBCOMMAND)) {
         let code = warren_sandbox::helper_main(args.collect());
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    if first.as_deref() == Some(std::ffi::OsStr::new(warren_net::DAEMON_SUBCOMMAND)) {
+        let code = warren_net::daemon_main(args.collect());
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
     // `COMPLETE=bash warren -- …`: the shell asks for completions.

@@ -53,9 +53,11 @@ mod files;
 mod global;
 mod jsonc;
 mod lifecycle;
+mod network;
 mod node;
 mod project;
 mod resolve;
+mod resources;
 mod runargs;
 mod settings;
 mod template;
@@ -75,6 +77,7 @@ pub use global::{
     load_global, parse_global,
 };
 pub use lifecycle::LifecycleCommand;
+pub use network::GrantSpec;
 pub use node::Span;
 pub use project::{
     EnvSettings, Hooks, PROJECT_FILES, ProjectConfig, RoleConfig, SandboxNetwork, SandboxSettings,
@@ -85,6 +88,7 @@ pub use resolve::{
     EffectiveSandbox, EffectiveSession, ImageSource, LoadRequest, ResolveInputs, Service,
     ServiceOrigin, load_effective, resolve,
 };
+pub use resources::{Limit, ResourceSettings};
 pub use runargs::{RunArgs, RunNetwork, SUPPORTED_RUN_ARGS};
 pub use settings::Settings;
 pub use template::{

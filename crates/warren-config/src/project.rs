@@ -29,6 +29,7 @@
 //! allow_dangerous: true
 //! interactive: false
 //! sandbox: {network: host, read_only_paths: [], read_write_paths: []}
+//! resources: {memory: 4g, cpus: 2, pids: 4096, tmp_size: 1g}
 //! pre_start: [{run: ./setup.sh}]   # also post_start, pre_stop, post_stop
 //! devcontainer: .devcontainer/ci/devcontainer.json
 //! ```
@@ -92,6 +93,14 @@ pub struct EnvSettings {
     pub allow_dangerous: Option<bool>,
     pub interactive: Option<bool>,
     pub sandbox: SandboxSettings,
+    /// `network:` mode (replaced by a child type).
+    pub network: Option<warren_core::NetworkMode>,
+    /// `egress: {allow}` (accumulates through `extends`).
+    pub egress_allow: Vec<String>,
+    /// `grants:` (accumulate through `extends`, by name).
+    pub grants: Vec<crate::network::GrantSpec>,
+    /// `resources:` (limits), merged key by key through `extends`.
+    pub resources: crate::resources::ResourceSettings,
     pub hooks: Hooks,
     /// Path (relative to the repo root) of the devcontainer.json to use.
     pub devcontainer: Option<String>,
@@ -732,6 +741,18 @@ fn decode_settings(
         }
         sf.finish(d, Severity::Error);
     }
+    if let Some(n) = f.take("resources") {
+        s.resources = crate::resources::decode(d, n, &w("resources"));
+    }
+    if let Some(n) = f.take("network") {
+        s.network = crate::network::decode_mode(d, n, &w("network"));
+    }
+    if let Some(n) = f.take("egress") {
+        s.egress_allow = crate::network::decode_egress(d, n, &w("egress"));
+    }
+    if let Some(n) = f.take("grants") {
+        s.grants = crate::network::decode_grants(d, n, &w("grants"));
+    }
     s.hooks.pre_start = f
         .take("pre_start")
         .and_then(|n| hooks(d, n, &w("pre_start")));
@@ -879,6 +900,47 @@ types:                             # environment types (`containers:` accepted a
         assert_eq!(issue.extends.as_ref().unwrap().value, "_base");
         assert_eq!(issue.roles.as_ref().unwrap().len(), 2);
         assert_eq!(issue.span.line, 25);
+    }
+
+    #[test]
+    fn network_egress_and_grants() {
+        let p = parse(
+            "network: open\negress: {allow: [registry.npmjs.org, \"*.PyPI.org\"]}\ngrants: [anthropic, {name: internal, hosts: [api.internal.example], header: Authorization, format: \"Bearer {}\", env: INTERNAL_TOKEN}]\n",
+        )
+        .unwrap()
+        .value;
+        let s = &p.defaults;
+        assert_eq!(s.network, Some(warren_core::NetworkMode::Open));
+        assert_eq!(s.egress_allow, ["registry.npmjs.org", "*.pypi.org"]);
+        assert_eq!(s.grants.len(), 2);
+        assert_eq!(s.grants[0].name, "anthropic");
+        assert_eq!(s.grants[1].header.as_deref(), Some("authorization"));
+        assert_eq!(s.grants[1].env.as_deref(), Some("INTERNAL_TOKEN"));
+    }
+
+    #[test]
+    fn bad_network_settings_point_at_the_value() {
+        let got = errors(
+            "network: bridge\negress: {allow: [\"https://x.example/\"], deny: []}\ngrants: [anthropik, {name: x, hosts: [h.example], header: a, format: nope, env: V}, {name: y}]\n",
+        );
+        let msgs: Vec<_> = got
+            .iter()
+            .map(|(l, c, m, h)| format!("{l}:{c} {m} | {}", h.clone().unwrap_or_default()))
+            .collect();
+        let want = [
+            "1:10 unknown network mode `bridge`",
+            "2:18 `https://x.example/` is not a domain or `*.domain` pattern",
+            "2:41 unknown key `deny` in egress",
+            "3:10 unknown grant `anthropik` | did you mean `anthropic`?",
+            "3:70 the format has no `{}` for the credential",
+            "3:85 a custom grant needs `name`, `hosts`, `header` and `env`",
+        ];
+        for w in want {
+            assert!(
+                msgs.iter().any(|m| m.starts_with(w)),
+                "missing {w} in {msgs:#?}"
+            );
+        }
     }
 
     #[test]

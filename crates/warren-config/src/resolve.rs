@@ -237,6 +237,18 @@ pub struct Effective {
     /// `.warren.yaml interactive`, default false.
     pub interactive: bool,
     pub sandbox: EffectiveSandbox,
+    /// `.warren.yaml network` (type > top) > `sandbox.network` > devcontainer
+    /// `runArgs --network host|none` > `isolated`. The CLI's `--network` wins over all.
+    pub network: warren_core::NetworkMode,
+    /// `.warren.yaml egress.allow` (type and top, accumulated); the tools' own API
+    /// hosts are added when the proxy starts.
+    pub egress_allow: Vec<String>,
+    /// `.warren.yaml grants` (type and top, accumulated by name).
+    pub grants: Vec<crate::network::GrantSpec>,
+    /// `.warren.yaml resources` (type > top, key by key) > devcontainer
+    /// `runArgs` (`--memory`, `--cpus`, `--shm-size`) > defaults (memory
+    /// min(8 GiB, half of RAM), 4096 pids, 1 GiB tmpfs, every CPU).
+    pub resources: warren_core::Resources,
     /// `WARREN_PORT_RANGE` > `.warren.yaml port_range` > global `port_range`.
     pub port_range: PortRange,
     /// `.warren.yaml default_session_name_template` > [`DEFAULT_SESSION_NAME_TEMPLATE`].
@@ -268,13 +280,15 @@ struct HashView<'a> {
     credentials: &'a [String],
     tools: &'a [String],
     sandbox: &'a EffectiveSandbox,
+    resources: &'a warren_core::Resources,
 }
 
 impl Effective {
     /// Hex SHA-256 over everything that affects the container (runtime,
     /// image source, published ports, container env, mounts, run args,
     /// workspace folder, container user, override command, init, privileged,
-    /// capabilities, security options, credentials, tools, sandbox). Not
+    /// capabilities, security options, credentials, tools, sandbox, resource
+    /// limits). Not
     /// included: lifecycle commands (hashed one by one), hooks, sessions,
     /// roles and `remoteEnv`, which apply without recreating. Stored as the
     /// `warren.config-hash` label: an unchanged config is recognised.
@@ -302,6 +316,7 @@ impl Effective {
             credentials: &self.credentials,
             tools: &self.tools,
             sandbox: &self.sandbox,
+            resources: &self.resources,
         };
         // Serializing plain structs, vectors and ordered maps cannot fail.
         let json = serde_json::to_vec(&view).unwrap_or_default();
@@ -655,6 +670,24 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         post_stop: s.hooks.post_stop.clone().unwrap_or_default(),
     };
 
+    let network = s
+        .network
+        .or(s.sandbox.network.map(|n| match n {
+            SandboxNetwork::Host => warren_core::NetworkMode::Host,
+            SandboxNetwork::None => warren_core::NetworkMode::None,
+        }))
+        .or(match run_args.network {
+            Some(crate::runargs::RunNetwork::Host) => Some(warren_core::NetworkMode::Host),
+            Some(crate::runargs::RunNetwork::None) => Some(warren_core::NetworkMode::None),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let resources = crate::resources::resolve(
+        &s.resources,
+        &run_args,
+        warren_core::resources::host_memory(),
+    );
+
     if diags.iter().any(Diagnostic::is_error) {
         return Err(ConfigError::new(diags));
     }
@@ -695,6 +728,10 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
             read_only_paths: s.sandbox.read_only_paths.clone(),
             read_write_paths: s.sandbox.read_write_paths.clone(),
         },
+        network,
+        egress_allow: s.egress_allow.clone(),
+        grants: s.grants.clone(),
+        resources,
         port_range,
         session_name_template: inputs
             .project

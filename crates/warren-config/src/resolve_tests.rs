@@ -674,3 +674,31 @@ fn load_effective_reads_every_file() {
         "{msgs:?}"
     );
 }
+
+#[test]
+fn resources_type_over_top_over_run_args_over_defaults() {
+    let host = warren_core::resources::host_memory();
+    let e = Case::new().run();
+    assert_eq!(e.resources, warren_core::Resources::defaults_for(host));
+    let e = Case::new()
+        .dc(r#"{"image": "dc:1", "runArgs": ["--memory=2g", "--cpus=1.5", "--shm-size=256m"]}"#)
+        .project("resources: {pids: 100, cpus: 3}\ntypes:\n  _b: {resources: {tmp_size: 64m}}\n  t: {extends: _b, resources: {pids: 50, enforce: false}}\n")
+        .ty("t")
+        .run();
+    let r = e.resources;
+    assert_eq!(r.memory, Some(2 << 30), "runArgs --memory");
+    assert_eq!(r.millicpus, Some(3000), ".warren.yaml beats --cpus");
+    assert_eq!(r.pids, Some(50), "the type beats the top level");
+    assert_eq!(
+        r.tmp_size,
+        Some(64 << 20),
+        "the parent type beats --shm-size"
+    );
+    assert!(!r.enforce);
+    let before = Case::new().run().config_hash();
+    let after = Case::new()
+        .project("resources: {pids: 1}\n")
+        .run()
+        .config_hash();
+    assert_ne!(before, after, "limits shape the container");
+}

@@ -5,8 +5,8 @@
 //! act as the implicit root of every chain):
 //! - scalars (`image`/`build` as one image source, `runtime`, `tool`,
 //!   `workspace_folder`, `user`, `allow_dangerous`, `interactive`,
-//!   `devcontainer`, `sandbox.network`), hooks, `roles` and `sessions`: the
-//!   child's value replaces the parent's when set;
+//!   `devcontainer`, `sandbox.network`, each key of `resources`), hooks,
+//!   `roles` and `sessions`: the child's value replaces the parent's when set;
 //! - `mounts` accumulate, parent first (a child mount on the same target
 //!   replaces the parent's in place); `credentials` and the sandbox path
 //!   lists accumulate too (they are grants, like mounts);
@@ -198,6 +198,19 @@ pub fn merge_settings(base: &mut EnvSettings, child: &EnvSettings) {
     replace(&mut base.interactive, &child.interactive);
     replace(&mut base.devcontainer, &child.devcontainer);
     replace(&mut base.sandbox.network, &child.sandbox.network);
+    replace(&mut base.network, &child.network);
+    for a in &child.egress_allow {
+        if !base.egress_allow.contains(a) {
+            base.egress_allow.push(a.clone());
+        }
+    }
+    for g in &child.grants {
+        match base.grants.iter_mut().find(|b| b.name == g.name) {
+            Some(existing) => *existing = g.clone(),
+            None => base.grants.push(g.clone()),
+        }
+    }
+    crate::resources::merge(&mut base.resources, &child.resources);
     replace(&mut base.hooks.pre_start, &child.hooks.pre_start);
     replace(&mut base.hooks.post_start, &child.hooks.post_start);
     replace(&mut base.hooks.pre_stop, &child.hooks.pre_stop);

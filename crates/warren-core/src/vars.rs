@@ -32,6 +32,13 @@ pub const WARREN_TOOL_PREFIX: &str = "WARREN_TOOL_";
 pub const DOCKER_HOST: &str = "DOCKER_HOST";
 /// Disables colour in all output.
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Test only: `host=ip:port,…` DNS answers the egress proxy of environments
+/// created now uses instead of resolving (an overridden host skips the
+/// public-address check). Never set it outside tests.
+pub const WARREN_EGRESS_TEST_RESOLVE: &str = "WARREN_EGRESS_TEST_RESOLVE";
+/// Test only: PEM files (comma-separated) of extra CAs the egress proxy
+/// trusts upstream, for local HTTPS test servers.
+pub const WARREN_EGRESS_TEST_UPSTREAM_CA: &str = "WARREN_EGRESS_TEST_UPSTREAM_CA";
 /// Set by CI systems; integration tests fail instead of skipping under it.
 pub const CI: &str = "CI";
 

@@ -160,6 +160,7 @@ impl Warren {
                 }
                 Undo::Reservation(name) => {
                     crate::tools::remove_private_config(&self.root, &name);
+                    crate::network::remove(&self.root, &name);
                     let _ = self.store.delete_environment(&name);
                     crate::envlog::remove(&self.root, &name);
                 }
@@ -301,6 +302,9 @@ impl Warren {
             local_plan = self.local_plan(plan, &rec)?;
             &local_plan
         };
+        if plan.network.own_namespace() {
+            self.write_net_config(plan, &name)?;
+        }
         let (create, spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
         self.reporter.step(&format!(
             "creating {}",
@@ -339,6 +343,54 @@ impl Warren {
         Ok(self.store.require_environment(&name)?)
     }
 
+    /// Writes the network daemon's configuration (grants resolved from the host) and,
+    /// for grants, makes sure warren's CA and the bundle exist.
+    fn write_net_config(&self, plan: &Plan, name: &str) -> Result<(), EnvError> {
+        let lookup = |k: &str| {
+            self.credential_values(&[k.to_string()])
+                .into_iter()
+                .next()
+                .map(|(_, v)| v)
+        };
+        let grants = crate::network::resolve_grants(plan, &lookup)?;
+        if !grants.is_empty() && plan.network.has_egress() {
+            crate::network::ensure_ca(&self.root)?;
+        }
+        let mut allow = plan.egress_allow.clone();
+        for g in &grants {
+            for h in &g.hosts {
+                if !allow.contains(h) {
+                    allow.push(h.clone());
+                }
+            }
+        }
+        let split = |v: &str| -> Vec<(String, String)> {
+            v.split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect()
+        };
+        let config = warren_core::network::NetConfig {
+            env: name.to_string(),
+            root: self.root.clone(),
+            mode: plan.network,
+            allow,
+            grants,
+            test_resolve: self
+                .host
+                .get(warren_core::vars::WARREN_EGRESS_TEST_RESOLVE)
+                .map(split)
+                .unwrap_or_default(),
+            test_upstream_ca: self
+                .host
+                .get(warren_core::vars::WARREN_EGRESS_TEST_UPSTREAM_CA)
+                .map(|v| v.split(',').map(PathBuf::from).collect())
+                .unwrap_or_default(),
+        };
+        crate::network::write_config(&self.root, name, &config)?;
+        Ok(())
+    }
+
     /// The plan adjusted for a runtime without containers (sandbox, host):
     /// the worktree stays at its host path, `$HOME` is the user's, and each
     /// service gets a port of `port_range` that nothing else uses (its
@@ -349,7 +401,10 @@ impl Warren {
         let (start, end) = (plan.local.port_range.start, plan.local.port_range.end);
         let mut taken: std::collections::HashSet<u16> =
             self.store.routes()?.iter().map(|r| r.target_port).collect();
-        for s in &mut p.services {
+        // With a network namespace of its own, a service listens on its declared
+        // port on the environment's own loopback: nothing on the host to share.
+        let host_ports = !plan.network.own_namespace();
+        for s in p.services.iter_mut().filter(|_| host_ports) {
             let port = (start..=end)
                 .find(|port| {
                     !taken.contains(port) && std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok()
@@ -364,9 +419,7 @@ impl Warren {
             s.port = port;
             s.host_port = Some(port);
         }
-        if plan.local.network == warren_config::SandboxNetwork::None {
-            p.container.network = Some("none".into());
-        }
+        p.container.network = Some(plan.network.as_str().into());
         let paths = [
             (&plan.local.read_only_paths, true),
             (&plan.local.read_write_paths, false),
@@ -513,6 +566,32 @@ impl Warren {
         }
         let mut mounts = sys.mounts;
         mounts.extend(plan.container.mounts.iter().cloned());
+        // The network: the egress proxy's variables, the grants' placeholders (never
+        // the credentials), and warren's CA for intercepted hosts.
+        let ca = (!plan.grants.is_empty() && plan.network.has_egress())
+            .then(|| crate::network::ca_inside(plan.runtime, &self.root));
+        if ca.is_some() {
+            let (host_ca, host_bundle) = crate::network::ca_paths(&self.root);
+            let (in_ca, in_bundle) = crate::network::ca_inside(plan.runtime, &self.root);
+            for (source, target) in [(host_ca, in_ca), (host_bundle, in_bundle)] {
+                mounts.push(warren_runtime::Mount {
+                    kind: warren_runtime::MountKind::Bind,
+                    source: source.to_string_lossy().into_owned(),
+                    target,
+                    read_only: true,
+                });
+            }
+        }
+        let placeholders = crate::network::placeholder_vars(plan);
+        let mut passthrough_env = sys.passthrough_env;
+        passthrough_env.retain(|k| !placeholders.iter().any(|(p, _)| p == k));
+        env.retain(|(k, _)| !placeholders.iter().any(|(p, _)| p == k));
+        env.extend(crate::network::proxy_vars(
+            plan.network,
+            ca.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+        ));
+        env.extend(placeholders);
+        let own_ns = plan.network.own_namespace();
         let create = CreateSpec {
             container_name: self.container_name(&rec.name),
             hostname: plan
@@ -527,6 +606,7 @@ impl Warren {
             publish: plan
                 .services
                 .iter()
+                .filter(|_| !own_ns)
                 .map(|s| PublishPort {
                     container_port: s.port,
                     host_port: s.host_port,
@@ -546,14 +626,21 @@ impl Warren {
             privileged: plan.container.privileged,
             cap_add: plan.container.cap_add.clone(),
             security_opt: plan.container.security_opt.clone(),
-            network: plan.container.network.clone(),
+            network: match plan.runtime {
+                // No veth, no bridge: nothing but loopback; the network daemon holds
+                // the only sockets that cross.
+                RuntimeKind::Docker if own_ns => Some("none".into()),
+                // `host`: the engine's own networking (its bridge, or runArgs
+                // `--network`), as before network modes existed.
+                _ => plan.container.network.clone(),
+            },
+            net_dir: own_ns.then(|| crate::network::net_dir(&self.root, &rec.name)),
             extra_hosts: plan.container.extra_hosts.clone(),
-            memory_bytes: plan.container.memory_bytes,
-            nano_cpus: plan.container.nano_cpus,
-            shm_size_bytes: plan.container.shm_size_bytes,
+            resources: plan.container.resources,
             ulimits: plan.container.ulimits.clone(),
             oneshot: plan.oneshot.clone(),
             scratch: plan.scratch,
+            ephemeral: plan.ephemeral,
         };
         let mut spec = EnvSpec {
             runtime: plan.runtime,
@@ -566,7 +653,8 @@ impl Warren {
             lifecycle: plan.lifecycle.clone(),
             hooks: plan.hooks.clone(),
             tool: plan.tools.first().cloned(),
-            passthrough_env: sys.passthrough_env,
+            passthrough_env,
+            network: plan.network,
             proxy_port: plan.proxy_port,
             base_commit: plan.repo.branch_tip(&rec.branch),
             create: None,

@@ -82,6 +82,7 @@ fn info(id: &str, c: &FakeContainer) -> ContainerInfo {
             })
             .collect(),
         env: c.spec.env.clone(),
+        pid: None,
     }
 }
 

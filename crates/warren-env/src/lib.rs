@@ -15,6 +15,7 @@ pub mod inject;
 mod ls;
 mod manager;
 pub mod mounts;
+pub mod network;
 mod ops;
 pub mod plan;
 pub mod pool;

@@ -20,6 +20,8 @@ pub struct EnvView {
     #[serde(rename = "type")]
     pub env_type: Option<String>,
     pub runtime: RuntimeKind,
+    /// How it reaches the network (`host` = no network isolation).
+    pub network: warren_core::NetworkMode,
     pub state: EnvState,
     pub services: Vec<ServiceView>,
     pub created_at: i64,
@@ -218,7 +220,10 @@ impl Warren {
                         url: warren_core::routes::route_url(Some(&s.name), &rec.name, proxy_port),
                         routed: route.is_some(),
                         port: s.port,
-                        host_port: route.map(|r| r.target_port),
+                        // A route into the environment's own namespace has no host port.
+                        host_port: route
+                            .filter(|r| r.target_host != warren_store::NETNS_TARGET)
+                            .map(|r| r.target_port),
                     }
                 })
                 .collect(),
@@ -229,6 +234,10 @@ impl Warren {
             project: rec.project.clone(),
             env_type: rec.env_type.clone(),
             runtime: rec.runtime,
+            network: spec
+                .as_ref()
+                .map(|s| s.network)
+                .unwrap_or(warren_core::NetworkMode::Host),
             state,
             services,
             created_at: rec.created_at,

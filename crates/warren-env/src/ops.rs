@@ -119,6 +119,25 @@ impl Warren {
         let id = Self::container_id(rec)?;
         let mut spec = Self::spec_of(rec)?;
 
+        // A container's network namespace has nothing but loopback until its daemon
+        // holds the sockets that cross (the sandbox's helper forks its own).
+        if rec.runtime == warren_core::RuntimeKind::Docker && spec.network.own_namespace() {
+            let pid = runtime
+                .inspect(id)
+                .await?
+                .and_then(|i| i.pid)
+                .ok_or_else(|| {
+                    EnvError::Other(format!("the container of `{}` does not run", rec.name))
+                })?;
+            let (root, name) = (self.root.clone(), rec.name.clone());
+            tokio::task::spawn_blocking(move || {
+                crate::network::start_docker_daemon(&root, &name, pid)
+            })
+            .await
+            .map_err(|e| EnvError::Other(e.to_string()))?
+            .map_err(EnvError::at("starting the network daemon"))?;
+        }
+
         // remoteEnv may read the container's own env: resolve it now that it runs.
         if spec
             .remote_env_raw
@@ -509,6 +528,8 @@ impl Warren {
             .await
             .map_err(|e| EnvError::Other(e.to_string()))??;
         crate::tools::remove_private_config(&self.root, name);
+        crate::network::remove(&self.root, name);
+        let _ = self.store.remove_net_log(name);
         self.store.delete_environment(name)?;
         crate::envlog::remove(&self.root, name);
         // The filler empties the trash (and readies the next repository).
@@ -694,6 +715,24 @@ pub(crate) fn routes_for(
     spec: &EnvSpec,
     bindings: &[warren_runtime::PortBinding],
 ) -> Vec<Route> {
+    if spec.network.own_namespace() {
+        // Reached through the network daemon's socket into the environment's own
+        // loopback: no host port at all (see `warren_net::dial`).
+        return spec
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Route {
+                env: name.to_string(),
+                service: s.name.clone(),
+                ord: i as i64,
+                target_host: warren_store::NETNS_TARGET.into(),
+                target_port: s.port,
+                inner_port: Some(s.port),
+                label: s.label.clone(),
+            })
+            .collect();
+    }
     spec.services
         .iter()
         .enumerate()

@@ -24,9 +24,9 @@ pub struct ContainerPlan {
     pub security_opt: Vec<String>,
     pub network: Option<String>,
     pub extra_hosts: Vec<String>,
-    pub memory_bytes: Option<i64>,
-    pub nano_cpus: Option<i64>,
-    pub shm_size_bytes: Option<i64>,
+    /// `.warren.yaml resources` over runArgs `--memory`/`--cpus`/`--shm-size`
+    /// and the defaults; every runtime enforces them its own way.
+    pub resources: warren_core::Resources,
     pub ulimits: Vec<String>,
     pub hostname: Option<String>,
     pub labels: BTreeMap<String, String>,
@@ -73,6 +73,12 @@ pub struct Plan {
     pub config_hash: String,
     /// `.warren.yaml` settings of the runtimes without an engine.
     pub local: LocalSettings,
+    /// `--network` > `.warren.yaml network` > … > `isolated`.
+    pub network: warren_core::NetworkMode,
+    /// Hosts the egress proxy lets through (`isolated`), the tools' own included.
+    pub egress_allow: Vec<String>,
+    /// Credentials the proxy adds (`grants:`).
+    pub grants: Vec<warren_config::GrantSpec>,
     /// `run --rm -- CMD` with nothing to run before CMD: the container's
     /// only process is CMD (like `docker run --rm`), saving an exec. See
     /// [`Plan::can_run_oneshot`].
@@ -81,13 +87,18 @@ pub struct Plan {
     /// CMD`, [`Plan::single_command`]): the sandbox gives it a tmpfs `/tmp`
     /// and `$HOME` instead of directories on disk.
     pub scratch: bool,
+    /// `run --rm`: the environment lives only as long as this process (the sandbox's
+    /// keeper dies with it).
+    pub ephemeral: bool,
 }
 
 impl Plan {
     /// Whether CMD can be the container's own process: docker, and nothing
     /// before CMD (see [`Plan::single_command`]).
     pub fn can_run_oneshot(&self) -> bool {
-        self.runtime == RuntimeKind::Docker && self.single_command()
+        // The egress proxy of a container is served once it runs (its network daemon
+        // enters it by pid), so CMD could start before it: such a one runs by exec.
+        self.runtime == RuntimeKind::Docker && self.single_command() && !self.network.has_egress()
     }
 
     /// Whether CMD would be the environment's only command: no lifecycle

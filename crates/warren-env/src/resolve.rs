@@ -38,6 +38,8 @@ pub struct RunRequest {
     pub env: Vec<(String, String)>,
     /// `--config`: a devcontainer.json.
     pub devcontainer: Option<PathBuf>,
+    /// `--network`.
+    pub network: Option<warren_core::NetworkMode>,
 }
 
 /// How long `runtime: auto` waits for a Docker engine before choosing the
@@ -202,12 +204,14 @@ impl Warren {
                 host_port: s.host_port,
             })
             .collect();
-        if runtime != RuntimeKind::Docker {
+        let network = req.network.unwrap_or(eff.network);
+        if runtime != RuntimeKind::Docker && !network.own_namespace() {
             // Without port mapping, a service listens on the host port itself.
             for s in &mut services {
                 s.host_port.get_or_insert(s.port);
             }
         }
+        let mut egress_allow = eff.egress_allow.clone();
         let home = self.host.home();
         let mounts = eff
             .mounts
@@ -235,9 +239,7 @@ impl Warren {
             security_opt: dedup([eff.security_opt.clone(), ra.security_opt.clone()].concat()),
             network: ra.network.map(|n| n.as_str().to_string()),
             extra_hosts: ra.add_hosts.clone(),
-            memory_bytes: ra.memory.as_deref().map(parse_bytes).transpose()?,
-            nano_cpus: ra.cpus.as_deref().map(parse_cpus).transpose()?,
-            shm_size_bytes: ra.shm_size.as_deref().map(parse_bytes).transpose()?,
+            resources: eff.resources,
             ulimits: ra.ulimits.clone(),
             hostname: ra.hostname.clone(),
             labels: ra
@@ -266,6 +268,14 @@ impl Warren {
         {
             tools.insert(0, t.clone());
         }
+        // Each tool reaches its own API without a line in `egress.allow`.
+        for t in &tools {
+            for h in warren_egress::tool_hosts(t) {
+                if !egress_allow.iter().any(|a| a == h) {
+                    egress_allow.push(h.to_string());
+                }
+            }
+        }
         Ok(Plan {
             repo,
             project: eff.project.clone(),
@@ -293,8 +303,12 @@ impl Warren {
                 read_write_paths: eff.sandbox.read_write_paths.clone(),
                 port_range: eff.port_range,
             },
+            network,
+            egress_allow,
+            grants: eff.grants.clone(),
             oneshot: None,
             scratch: false,
+            ephemeral: false,
         })
     }
 }
@@ -395,56 +409,4 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     v.retain(|x| seen.insert(x.clone()));
     v
-}
-
-/// Docker-style sizes: `512m`, `4g`, `1024` (bytes), `1.5g`.
-fn parse_bytes(s: &str) -> Result<i64, EnvError> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    num.parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n > 0.0)
-        .map(|n| (n * mult as f64) as i64)
-        .ok_or_else(|| {
-            EnvError::Other(format!(
-                "`{s}` is not a size; use a number with k, m or g, e.g. `4g`"
-            ))
-        })
-}
-
-/// `--cpus 1.5` → nano CPUs.
-fn parse_cpus(s: &str) -> Result<i64, EnvError> {
-    s.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n > 0.0)
-        .map(|n| (n * 1e9) as i64)
-        .ok_or_else(|| {
-            EnvError::Other(format!(
-                "`--cpus {s}` is not a number of CPUs, e.g. `2` or `1.5`"
-            ))
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_and_cpus() {
-        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
-        assert_eq!(parse_bytes("4g").unwrap(), 4 << 30);
-        assert_eq!(parse_bytes("1024").unwrap(), 1024);
-        assert_eq!(parse_bytes("2GB").unwrap(), 2 << 30);
-        assert!(parse_bytes("lots").is_err());
-        assert_eq!(parse_cpus("1.5").unwrap(), 1_500_000_000);
-        assert!(parse_cpus("-1").is_err());
-    }
 }

@@ -94,6 +94,7 @@ impl Warren {
         // One command and gone: no private /tmp or $HOME on disk to create
         // and delete again (the sandbox mounts tmpfs instead).
         plan.value.scratch = spec.rm && has_cmd && plan.value.single_command();
+        plan.value.ephemeral = spec.rm;
         for w in &plan.warnings {
             self.reporter.diagnostic(w);
         }

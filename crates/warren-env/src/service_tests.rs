@@ -62,6 +62,9 @@ fn request(repo: &Path, name: &str) -> RunRequest {
         path: repo.to_path_buf(),
         name: Some(name.to_string()),
         runtime: Some(RuntimeChoice::Docker),
+        // The fake engine runs no process whose network namespace a daemon could
+        // enter: these tests are about the lifecycle, on the engine's own network.
+        network: Some(warren_core::NetworkMode::Host),
         ..RunRequest::default()
     }
 }

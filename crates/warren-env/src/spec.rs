@@ -61,6 +61,10 @@ pub struct EnvSpec {
     pub tool: Option<String>,
     /// Env var names passed through from the host at exec time (credentials).
     pub passthrough_env: Vec<String>,
+    /// How it reaches the network. Specs stored before network modes existed had the
+    /// host's (sandbox) or the engine's bridge (docker): `host` for both.
+    #[serde(default = "host_network")]
+    pub network: warren_core::NetworkMode,
     /// Proxy port the `WARREN_URL*` variables point at.
     pub proxy_port: u16,
     /// The commit the environment's branch started at (new commits on top
@@ -71,6 +75,10 @@ pub struct EnvSpec {
     /// gone (credential values left out).
     #[serde(default)]
     pub create: Option<warren_runtime::CreateSpec>,
+}
+
+fn host_network() -> warren_core::NetworkMode {
+    warren_core::NetworkMode::Host
 }
 
 impl EnvSpec {
@@ -117,6 +125,7 @@ mod tests {
             hooks: Hooks::default(),
             tool: Some("claude".into()),
             passthrough_env: vec!["ANTHROPIC_API_KEY".into()],
+            network: warren_core::NetworkMode::Isolated,
             proxy_port: 8080,
             base_commit: Some("0".repeat(40)),
             create: None,

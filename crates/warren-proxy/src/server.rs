@@ -33,6 +33,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// with [`ProxyError::AlreadyRunning`] when another proxy owns `root`'s
 /// lock and with [`ProxyError::PortTaken`] when the port is in use.
 pub fn serve(root: &Path, settings: &ProxyConfig) -> Result<(), ProxyError> {
+    crate::upstream::set_root(root);
     let store = Store::open(root)?;
     let table = SharedTable::default();
     let mut rows = Rows::load(&store)?;

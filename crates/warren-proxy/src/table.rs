@@ -351,6 +351,21 @@ pub fn changes(old: &RouteTable, new: &RouteTable) -> Vec<String> {
 
 fn authority(r: &Route) -> Result<Authority, String> {
     let host = r.target_host.trim();
+    if host == warren_store::NETNS_TARGET {
+        // A service on the environment's own loopback: the authority names the
+        // environment, so the connection cache keeps environments apart, and
+        // `upstream::connect` dials through its network daemon.
+        return Authority::try_from(
+            format!(
+                "{}{}:{}",
+                r.env,
+                crate::upstream::NETNS_SUFFIX,
+                r.target_port
+            )
+            .as_str(),
+        )
+        .map_err(|e| format!("route of `{}` into its namespace: {e}", r.env));
+    }
     // An IPv6 literal needs brackets inside an authority.
     let text = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{}", r.target_port)

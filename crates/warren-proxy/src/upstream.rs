@@ -169,8 +169,36 @@ impl Drop for ConnCache {
     }
 }
 
+/// Host suffix of a backend inside an environment's own network namespace
+/// (`<env>.warren-netns:<port>`, see `table::authority`).
+pub(crate) const NETNS_SUFFIX: &str = ".warren-netns";
+
+/// The warren root, whose `net/<env>/` dirs hold the environments' network daemons.
+static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Tells the proxy where the environments' network daemons are.
+pub fn set_root(root: &std::path::Path) {
+    let _ = ROOT.set(root.to_path_buf());
+}
+
+async fn dial(authority: &Authority) -> Result<TcpStream, UpstreamError> {
+    if let Some(env) = authority.host().strip_suffix(NETNS_SUFFIX) {
+        let root = ROOT
+            .get()
+            .ok_or("the proxy does not know the warren root")?;
+        let dir = root.join("net").join(env);
+        let port = authority.port_u16().unwrap_or(80);
+        let stream = tokio::task::spawn_blocking(move || warren_net::connect(&dir, port))
+            .await
+            .map_err(|e| e.to_string())??;
+        stream.set_nonblocking(true)?;
+        return Ok(TcpStream::from_std(stream)?);
+    }
+    Ok(TcpStream::connect(authority.as_str()).await?)
+}
+
 async fn connect(authority: &Authority) -> Result<SendRequest<Incoming>, UpstreamError> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str()))
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, dial(authority))
         .await
         .map_err(|_| format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()))??;
     // Small request/response pairs: Nagle would hold back every other write.

@@ -3,6 +3,7 @@
 
 mod context;
 mod convert;
+mod limits;
 
 use std::collections::HashMap;
 use std::time::Duration;

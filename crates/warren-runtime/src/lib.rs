@@ -122,12 +122,18 @@ pub struct CreateSpec {
     pub privileged: bool,
     pub cap_add: Vec<String>,
     pub security_opt: Vec<String>,
-    /// `host`, `none`, `bridge` or a network name.
+    /// `host`, `none`, `bridge` or a network name; for the sandbox `isolated`,
+    /// `open`, `none` or `host`.
     pub network: Option<String>,
+    /// The environment's network daemon dir (`ROOT/net/<name>`) when it has a network
+    /// namespace of its own: the sandbox forks the daemon with it.
+    #[serde(default)]
+    pub net_dir: Option<std::path::PathBuf>,
     pub extra_hosts: Vec<String>,
-    pub memory_bytes: Option<i64>,
-    pub nano_cpus: Option<i64>,
-    pub shm_size_bytes: Option<i64>,
+    /// Memory, CPU, pids and tmpfs limits (docker: the HostConfig; sandbox:
+    /// a cgroup and sized tmpfs). Specs stored before limits existed have none.
+    #[serde(default)]
+    pub resources: warren_core::Resources,
     /// `name=soft[:hard]`.
     pub ulimits: Vec<String>,
     /// A one-shot job: the container's only process is this command (no
@@ -138,6 +144,10 @@ pub struct CreateSpec {
     /// gives it a tmpfs `/tmp` and `$HOME`; docker ignores this).
     #[serde(default)]
     pub scratch: bool,
+    /// `run --rm`: nothing of it may outlive the process that runs it (the sandbox
+    /// ties its keeper to that process).
+    #[serde(default)]
+    pub ephemeral: bool,
 }
 
 /// A command to run inside an environment.
@@ -210,6 +220,9 @@ pub struct ContainerInfo {
     pub ports: Vec<PortBinding>,
     /// The container's environment (`KEY=VALUE`), when inspected.
     pub env: Vec<(String, String)>,
+    /// Host pid of its init while it runs, when inspected (its network namespace is
+    /// entered through it).
+    pub pid: Option<u32>,
 }
 
 /// An isolation backend. Implementations: docker (here), sandbox, host.

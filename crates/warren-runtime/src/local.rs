@@ -43,6 +43,9 @@ pub struct LocalEnv {
     pub ports: Vec<u16>,
     /// The sandbox policy (sandbox runtime only).
     pub policy: Option<warren_sandbox::Policy>,
+    /// `run --rm`: its keeper dies with the process that started it.
+    #[serde(default)]
+    pub ephemeral: bool,
 }
 
 /// The `sandbox` or `host` runtime.
@@ -122,6 +125,9 @@ impl LocalRuntime {
     /// returns its exit code. The process must be single-threaded.
     pub fn exec_in_place(&self, id: &str, spec: &ExecSpec) -> Result<i32> {
         let policy = self.command_policy(&self.load(id)?, spec)?;
+        if !policy.scratch {
+            ensure_keeper(&policy)?;
+        }
         let argv: Vec<OsString> = spec.cmd.iter().map(Into::into).collect();
         warren_sandbox::exec_in_place(&policy, &argv).map_err(sandbox_err)
     }
@@ -170,11 +176,17 @@ impl LocalRuntime {
                 policy.read_write.push(source);
             }
         }
-        if spec.network.as_deref() == Some("none") {
-            policy.network = warren_sandbox::Network::None;
+        policy.network = match spec.network.as_deref() {
+            Some("isolated" | "open") => warren_sandbox::Network::Isolated,
+            Some("none") => warren_sandbox::Network::None,
+            _ => warren_sandbox::Network::Host,
+        };
+        if policy.network.own_namespace() {
+            policy.net_dir = spec.net_dir.clone();
         }
         // The links live in the private `$HOME` on disk, not in a tmpfs.
         policy.scratch = spec.scratch && home_links.is_empty();
+        policy.resources = spec.resources;
         Ok((policy, home_links))
     }
 
@@ -200,6 +212,58 @@ impl LocalRuntime {
         }
         Ok(())
     }
+}
+
+/// Starts the environment's keeper (`warren_sandbox::spawn_keeper`) unless one runs,
+/// and waits for its network daemon's socket: every command of the environment then
+/// runs in the keeper's namespaces, and the router can reach its services.
+fn ensure_keeper(policy: &warren_sandbox::Policy) -> Result<()> {
+    ensure_keeper_tied(policy, false)
+}
+
+/// [`ensure_keeper`]; with `tied`, the keeper dies with this process (`run --rm`).
+fn ensure_keeper_tied(policy: &warren_sandbox::Policy, tied: bool) -> Result<()> {
+    let Some(state) = &policy.state_dir else {
+        return Ok(());
+    };
+    if warren_sandbox::list(state).iter().any(|i| i.keeper) {
+        return Ok(());
+    }
+    // One keeper per environment, also when two commands start at once.
+    let lock_path = state.join("keeper.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| io_err(format!("opening `{}`", lock_path.display()), e))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| io_err(format!("locking `{}`", lock_path.display()), e.into()))?;
+    if warren_sandbox::list(state).iter().any(|i| i.keeper) {
+        return Ok(());
+    }
+    let sock = policy.net_dir.as_ref().map(|d| d.join("sock"));
+    if let Some(s) = &sock {
+        let _ = std::fs::remove_file(s);
+    }
+    warren_sandbox::spawn_keeper(policy, tied).map_err(sandbox_err)?;
+    if let (Some(dir), Some(sock)) = (&policy.net_dir, sock) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !sock.exists() {
+            if std::time::Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.join("netd.log")).unwrap_or_default();
+                return Err(RuntimeError::Other(format!(
+                    "the environment's network daemon did not start{}",
+                    log.lines()
+                        .last()
+                        .map(|l| format!(": {l}"))
+                        .unwrap_or_default()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    Ok(())
 }
 
 /// The exact environment of a command: a base, the environment's own env,
@@ -354,6 +418,7 @@ impl Runtime for LocalRuntime {
             workdir,
             ports: spec.publish.iter().map(|p| p.container_port).collect(),
             policy,
+            ephemeral: spec.ephemeral,
         };
         let json =
             serde_json::to_vec_pretty(&env).map_err(|e| RuntimeError::Other(e.to_string()))?;
@@ -367,6 +432,12 @@ impl Runtime for LocalRuntime {
         let env = self.load(id)?;
         if let Some(p) = &env.policy {
             warren_sandbox::prepare_env(p).map_err(sandbox_err)?;
+            if !p.scratch {
+                let (p, tied) = (p.clone(), env.ephemeral);
+                tokio::task::spawn_blocking(move || ensure_keeper_tied(&p, tied))
+                    .await
+                    .map_err(|e| RuntimeError::Other(e.to_string()))??;
+            }
         }
         self.set_state(id, "running")
     }
@@ -384,6 +455,12 @@ impl Runtime for LocalRuntime {
         let code = match self.kind {
             RuntimeKind::Sandbox => {
                 let policy = self.command_policy(&env, spec)?;
+                if !policy.scratch {
+                    let p = policy.clone();
+                    tokio::task::spawn_blocking(move || ensure_keeper(&p))
+                        .await
+                        .map_err(|e| RuntimeError::Other(e.to_string()))??;
+                }
                 let mut child = match io {
                     // Streams the helper can simply inherit: fork rather than
                     // load the binary again (when this process is still
@@ -570,6 +647,7 @@ impl LocalRuntime {
                 })
                 .collect(),
             env: command_env(env, &ExecSpec::default(), &self.home),
+            pid: None,
         }
     }
 }

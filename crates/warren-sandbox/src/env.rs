@@ -56,6 +56,11 @@ pub fn remove_env_except_worktree(policy: &Policy) -> Result<(), SandboxError> {
 }
 
 fn remove_private_dirs(policy: &Policy) -> Result<(), SandboxError> {
+    // The cgroup first: its record is in the state dir.
+    #[cfg(target_os = "linux")]
+    if let Some(state) = &policy.state_dir {
+        crate::linux::cgroup::remove(state, std::time::Duration::from_secs(2));
+    }
     for dir in [&policy.tmp_dir, &policy.home_dir] {
         remove_tree(dir)?;
     }

@@ -29,6 +29,8 @@ pub enum Layer {
     NetNamespace,
     /// A new cgroup namespace.
     CgroupNamespace,
+    /// The environment's cgroup: its memory, CPU and pids limits.
+    Cgroup,
     /// The filesystem view: binds, `/proc`, `/dev`, `pivot_root`.
     Mounts,
     /// The worktree's overlay (the host worktree as its upper layer), which shows the
@@ -64,6 +66,7 @@ impl Layer {
             Layer::UtsNamespace => "uts_namespace",
             Layer::NetNamespace => "net_namespace",
             Layer::CgroupNamespace => "cgroup_namespace",
+            Layer::Cgroup => "cgroup",
             Layer::Mounts => "mounts",
             Layer::Overlay => "overlay",
             Layer::Landlock => "landlock",

@@ -55,9 +55,11 @@ pub use probe_types::LayerStatus;
 pub use registry::{Instance, is_running, list, stop_all};
 
 #[cfg(target_os = "linux")]
+pub use linux::netns::{DAEMON_SUBCOMMAND as NET_DAEMON_SUBCOMMAND, EGRESS_PORT};
+#[cfg(target_os = "linux")]
 pub use linux::spawn::{
     HELPER_SUBCOMMAND, SandboxChild, SandboxStdio, exec_in_place, helper_main, spawn, spawn_forked,
-    spawn_with_helper,
+    spawn_keeper, spawn_keeper_with_helper, spawn_with_helper,
 };
 
 /// Which isolation layers this machine supports (for `warren doctor`).

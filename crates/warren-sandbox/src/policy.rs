@@ -17,6 +17,18 @@ pub enum Network {
     /// An empty network namespace, plus Landlock TCP bind/connect denial where the
     /// kernel supports it (ABI 4+).
     None,
+    /// The environment's own network namespace with only its loopback (up): services
+    /// listen there, and warren's network daemon (see [`Policy::net_dir`]) holds the
+    /// sockets that connect it to the world — the egress proxy's listener and the
+    /// router's connections to its services.
+    Isolated,
+}
+
+impl Network {
+    /// Whether the sandbox gets a network namespace of its own.
+    pub fn own_namespace(self) -> bool {
+        self != Network::Host
+    }
 }
 
 /// Paths (relative to the worktree) that are always read-only, whether they exist or
@@ -110,6 +122,18 @@ pub struct Policy {
     /// next without a directory created or removed.
     #[serde(default)]
     pub overlay_dir: Option<PathBuf>,
+    /// The environment's network daemon dir (`ROOT/net/<name>`): when set and the
+    /// network is not the host's, the sandbox that creates the environment's network
+    /// namespace forks the daemon registered with [`crate::set_net_daemon`] and hands it
+    /// the namespace (and, for [`Network::Isolated`], a listener on the namespace's
+    /// loopback for the egress proxy).
+    #[serde(default)]
+    pub net_dir: Option<PathBuf>,
+    /// Limits of the environment: memory, CPU and pids through a cgroup shared by all
+    /// its commands (`linux/cgroup.rs`), the size of its tmpfs mounts. None by default
+    /// (and in policies stored before limits existed).
+    #[serde(default)]
+    pub resources: warren_core::Resources,
     /// Test hook: make this layer fail as if the kernel refused it. It can only make a
     /// run fail, never weaken one, so honouring it in production is harmless.
     #[doc(hidden)]
@@ -145,6 +169,8 @@ impl Policy {
             protect: Vec::new(),
             state_dir: Some(env_dir.to_path_buf()),
             overlay_dir: None,
+            net_dir: None,
+            resources: warren_core::Resources::default(),
             fail_layer: None,
             legacy_git_dir: None,
         }

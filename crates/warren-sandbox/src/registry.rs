@@ -30,6 +30,10 @@ pub struct Instance {
     /// The overlay work dir that view uses (every sandbox on it holds a shared lock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_dir: Option<PathBuf>,
+    /// The environment's keeper (`linux/keeper.rs`), whose namespaces every later
+    /// command joins.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keeper: bool,
 }
 
 const PREFIX: &str = "run-";
@@ -143,6 +147,10 @@ pub fn stop_all(state_dir: &Path, grace: Duration) -> Result<usize, SandboxError
     for inst in &instances {
         let _ = fs::remove_file(record(state_dir, inst.pid));
     }
+    // Briefly: helpers may still be exiting; a busy cgroup is reused, or removed with
+    // the environment.
+    #[cfg(target_os = "linux")]
+    crate::linux::cgroup::remove(state_dir, Duration::from_millis(300));
     Ok(instances.len())
 }
 

@@ -117,6 +117,14 @@ pub fn profile(policy: &Policy) -> String {
             let _ = writeln!(p, "; network: none");
             let _ = writeln!(p, "(deny network*)");
         }
+        Network::Isolated => {
+            // macOS has no network namespaces: only loopback, where warren's egress
+            // proxy listens.
+            let _ = writeln!(p, "; network: isolated (loopback only)");
+            let _ = writeln!(p, "(allow network-outbound (remote ip \"localhost:*\"))");
+            let _ = writeln!(p, "(allow network-inbound (local ip \"localhost:*\"))");
+            let _ = writeln!(p, "(allow network-bind (local ip \"localhost:*\"))");
+        }
     }
     p
 }

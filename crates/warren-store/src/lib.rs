@@ -9,6 +9,7 @@
 mod agents;
 mod environments;
 mod lifecycle_runs;
+mod netlog;
 mod routes;
 pub mod schema;
 pub mod tasks;
@@ -21,7 +22,8 @@ use rusqlite::Connection;
 pub use agents::AgentRecord;
 pub use environments::{EnvRecord, NewEnvironment};
 pub use lifecycle_runs::LifecycleRun;
-pub use routes::Route;
+pub use netlog::NetLogRow;
+pub use routes::{NETNS_TARGET, Route};
 pub use tasks::{TaskFinish, TaskRecord};
 
 /// Errors from the store.

@@ -6,6 +6,10 @@ use rusqlite::params;
 
 use crate::{Result, Store, StoreError, now_unix};
 
+/// `target_host` of a route into an environment's own network namespace: the proxy
+/// asks the environment's network daemon for a connection to `target_port` there.
+pub const NETNS_TARGET: &str = "netns";
+
 /// One service of one environment, reachable on the host at
 /// `target_host:target_port`.
 #[derive(Debug, Clone, PartialEq, Eq)]

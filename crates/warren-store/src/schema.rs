@@ -118,6 +118,27 @@ pub const COMPONENTS: &[Component] = &[
             CREATE INDEX tasks_session ON tasks(agent, session_id);
         "#],
     },
+    Component {
+        name: "net_log",
+        migrations: &[r#"
+            CREATE TABLE net_log (
+                id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                env        TEXT NOT NULL,
+                time_ms    INTEGER NOT NULL,
+                method     TEXT NOT NULL,
+                host       TEXT NOT NULL,
+                port       INTEGER NOT NULL,
+                path       TEXT,
+                status     INTEGER NOT NULL,
+                bytes_up   INTEGER NOT NULL,
+                bytes_down INTEGER NOT NULL,
+                allowed    INTEGER NOT NULL,
+                reason     TEXT,
+                grant_name TEXT
+            );
+            CREATE INDEX net_log_env ON net_log(env, id);
+        "#],
+    },
 ];
 
 pub(crate) fn migrate(store: &Store) -> Result<()> {

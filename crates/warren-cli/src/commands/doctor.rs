@@ -199,6 +199,9 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
         "only with `--runtime host`: NO isolation: the agent runs as you, reads your keys and home, changes every repository (the main .git too), reaches every local service and outlives warren (docs/SECURITY.md)",
     ));
 
+    // Network isolation (docs/SECURITY.md, "Network").
+    checks.extend(network_checks(settings_root(ctx).as_deref()));
+
     // Programs and name resolution.
     let scratch = tempfile::tempdir().ok();
     let probe_home = scratch
@@ -274,6 +277,75 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
         checks.push(check("credentials", cred.name, level, detail));
     }
     checks
+}
+
+fn settings_root(ctx: &Ctx) -> Option<std::path::PathBuf> {
+    ctx.settings().ok().map(|s| s.root.clone())
+}
+
+/// What network modes this host can enforce. `isolated`/`open`/`none` need a network
+/// namespace per environment: the sandbox makes its own (a user namespace suffices);
+/// for a container warren enters the engine's namespace to hold its sockets, which
+/// takes CAP_SYS_ADMIN over it (root here, with a rootful engine). No iptables needed.
+fn network_checks(root: Option<&std::path::Path>) -> Vec<Check> {
+    let mut out = Vec::new();
+    let netns = warren_sandbox::probe()
+        .into_iter()
+        .find(|l| l.layer == warren_sandbox::Layer::NetNamespace);
+    match netns {
+        Some(l) if l.available => out.push(check(
+            "network",
+            "sandbox",
+            Level::Ok,
+            "isolated, open, none: a network namespace per environment (loopback only; out through warren's egress proxy)",
+        )),
+        Some(l) => out.push(check(
+            "network",
+            "sandbox",
+            Level::Missing,
+            format!("no network namespaces ({}): only `network: host` would run, and warren refuses the other modes rather than run them unisolated", l.detail),
+        )),
+        None => {}
+    }
+    let root_user = rustix::process::geteuid().is_root();
+    out.push(if root_user {
+        check(
+            "network",
+            "docker",
+            Level::Ok,
+            "isolated, open, none: containers run with `--network none`; warren enters their namespace to serve the egress proxy and the routes (no iptables needed)",
+        )
+    } else {
+        check(
+            "network",
+            "docker",
+            Level::Missing,
+            "isolated/open/none need warren to enter a container's network namespace (root); such environments fail to start with sandbox_error: use the sandbox, or `network: host` on purpose",
+        )
+    });
+    out.push(check(
+        "network",
+        "host",
+        Level::Warn,
+        "only with `network: host`: the environment shares the host's network (other environments, local services, metadata addresses)",
+    ));
+    if let Some(root) = root {
+        let key = root.join("tls/egress-ca.key");
+        let detail = match std::fs::metadata(&key) {
+            Ok(m) => {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = m.permissions().mode() & 0o777;
+                format!(
+                    "{} (key mode {mode:o}{})",
+                    root.join("tls/egress-ca.pem").display(),
+                    if mode == 0o600 { "" } else { ": must be 600" }
+                )
+            }
+            Err(_) => "made at the first grant (`grants:` in .warren.yaml)".into(),
+        };
+        out.push(check("network", "egress CA", Level::Ok, detail));
+    }
+    out
 }
 
 /// Whether the system resolver (what Python, Node and most programs use)

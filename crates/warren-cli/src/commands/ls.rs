@@ -52,6 +52,9 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
             };
             let runtime = if e.runtime == RuntimeKind::Host {
                 paint(Style::Red, "host (no isolation)")
+            } else if e.network == warren_core::NetworkMode::Host {
+                // Isolated files and processes, but the host's network.
+                paint(Style::Red, &format!("{} (host network)", e.runtime))
             } else {
                 e.runtime.to_string()
             };

@@ -8,6 +8,7 @@ mod doctor;
 mod exec;
 mod logs;
 mod ls;
+mod net;
 mod proxy;
 mod restart;
 mod rm;
@@ -147,6 +148,7 @@ pub fn dispatch(cli: Cli, host: HostEnv) -> anyhow::Result<ExitCode> {
         Command::Rm(args) => rm::rm(&ctx, args),
         Command::Logs(args) => logs::logs(&ctx, args),
         Command::Doctor(args) => doctor::doctor(&ctx, args),
+        Command::Net(args) => net::net(&ctx, args),
         Command::Validate(args) => validate::validate(&ctx, args),
         Command::Proxy(args) => proxy::proxy(&ctx, args),
         Command::Agent(args) => agent::agent(&ctx, args),

@@ -57,6 +57,15 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
+    let network = match &args.network {
+        Some(n) => Some(warren_core::NetworkMode::parse(n).ok_or_else(|| {
+            UserError::msg(
+                format!("unknown network mode `{n}`"),
+                Some("use `--network isolated`, `open`, `none` or `host`".into()),
+            )
+        })?),
+        None => None,
+    };
     let spec = RunSpec {
         request: RunRequest {
             path,
@@ -67,6 +76,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
             publish,
             env,
             devcontainer: args.config,
+            network,
         },
         cmd: args.cmd,
         rm: args.rm,

@@ -39,6 +39,9 @@ fn run_passes_exit_code_and_sets_variables_labels_and_ports() {
     let run = ctx
         .warren(&[
             "run",
+            // The published port below: the engine's own network.
+            "--network",
+            "host",
             "--name",
             "alpha",
             "-e",
@@ -226,7 +229,9 @@ fn service_answers_on_its_published_port_from_the_host() {
           "postStartCommand": "mkdir -p /tmp/www && echo hello-from-env > /tmp/www/index.html && httpd -p 8000 -h /tmp/www"
         }"#,
     );
-    ctx.warren(&["run", "--name", "web", "--", "true"]).ok();
+    // Published on the host: the engine's own network.
+    ctx.warren(&["run", "--network", "host", "--name", "web", "--", "true"])
+        .ok();
     let env = ctx.env_json("web");
     let host_port = env["services"][0]["host_port"].as_u64().unwrap();
     assert_eq!(env["services"][0]["name"], "8000");

@@ -43,6 +43,9 @@ fn proxy_port_from_the_file_reaches_run_ls_status_and_serve() {
     let run = ctx
         .warren(&[
             "run",
+            // port_range hands out host ports: on the host's network.
+            "--network",
+            "host",
             "--name",
             "cfg",
             "-p",
@@ -121,6 +124,8 @@ fn the_variables_beat_the_file_everywhere() {
     let run = ctx
         .warren(&[
             "run",
+            "--network",
+            "host",
             "--name",
             "env",
             "-p",

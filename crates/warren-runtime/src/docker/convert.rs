@@ -66,7 +66,7 @@ pub fn create_body(spec: &CreateSpec) -> ContainerCreateBody {
             })
         })
         .collect::<Vec<_>>();
-    let host_config = HostConfig {
+    let mut host_config = HostConfig {
         mounts: Some(mounts),
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
         init: spec.init.then_some(true),
@@ -75,12 +75,10 @@ pub fn create_body(spec: &CreateSpec) -> ContainerCreateBody {
         security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
         network_mode: spec.network.clone(),
         extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
-        memory: spec.memory_bytes,
-        nano_cpus: spec.nano_cpus,
-        shm_size: spec.shm_size_bytes,
         ulimits: (!ulimits.is_empty()).then_some(ulimits),
         ..Default::default()
     };
+    super::limits::apply(&mut host_config, spec);
     let (entrypoint, cmd) = if let Some(job) = &spec.oneshot {
         (Some(Vec::new()), Some(job.clone()))
     } else if spec.override_command {
@@ -148,6 +146,12 @@ fn ports_from_map(map: Option<PortMap>) -> Vec<PortBinding> {
 
 pub fn from_inspect(r: ContainerInspectResponse) -> ContainerInfo {
     let config = r.config.unwrap_or_default();
+    let pid = r
+        .state
+        .as_ref()
+        .and_then(|s| s.pid)
+        .filter(|p| *p > 0)
+        .map(|p| p as u32);
     let state = match r.state.and_then(|s| s.status) {
         Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
         Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
@@ -182,6 +186,7 @@ pub fn from_inspect(r: ContainerInspectResponse) -> ContainerInfo {
                 None => (kv, String::new()),
             })
             .collect(),
+        pid,
     }
 }
 
@@ -227,6 +232,7 @@ pub fn from_summary(s: ContainerSummary) -> ContainerInfo {
         labels: s.labels.unwrap_or_default().into_iter().collect(),
         ports,
         env: Vec::new(),
+        pid: None,
     }
 }
 

@@ -18,7 +18,7 @@ use super::plan::Plan;
 use super::sys::{self, Fork, SigSet};
 use super::{caps, landlock, mounts, namespaces, seccomp};
 use crate::error::{Layer, SandboxError};
-use crate::policy::{Network, Policy};
+use crate::policy::Policy;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -32,6 +32,9 @@ pub(crate) struct Setup<'a> {
     /// The mount namespace of a running sandbox of the environment to copy instead of
     /// building a root (`linux/join.rs`).
     pub(crate) join: Option<&'a OwnedFd>,
+    /// The environment's keeper (`linux/keeper.rs`): no command, only reaping, until
+    /// it is told to end.
+    pub(crate) keeper: bool,
 }
 
 /// Writes an error for the helper to read (best effort: it is the only channel).
@@ -57,7 +60,10 @@ pub(crate) fn pid1(setup: &Setup<'_>, status: OwnedFd, alive: OwnedFd, done: Own
     let code = match prepare(setup, &status, alive, &done) {
         Ok((child, sigfd)) => {
             drop(status);
-            let code = supervise(child, &sigfd);
+            let code = match child {
+                Some(child) => supervise(child, &sigfd),
+                None => keep(&sigfd),
+            };
             let _ = rustix::io::write(&done, &code.to_le_bytes());
             code
         }
@@ -74,7 +80,7 @@ fn prepare(
     status: &OwnedFd,
     alive: OwnedFd,
     done: &OwnedFd,
-) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
+) -> Result<(Option<libc::pid_t>, OwnedFd), SandboxError> {
     let policy = setup.policy;
     forced(policy, Layer::DeathSignal)?;
     set_parent_process_death_signal(Some(Signal::KILL))
@@ -114,17 +120,15 @@ fn prepare(
         forced(policy, layer)?;
         namespaces::enter(layer, flag)?;
     }
-    if policy.network == Network::None {
-        forced(policy, Layer::NetNamespace)?;
-        namespaces::enter(Layer::NetNamespace, UnshareFlags::NEWNET)?;
-    }
+    // The network namespace, if the environment has one of its own, was made by the
+    // helper (`linux/netns.rs`): it hands the namespace to the network daemon.
 
     forced(policy, Layer::Mounts)?;
     if setup.plan.overlay.is_some() {
         forced(policy, Layer::Overlay)?;
     }
     if setup.join.is_some() {
-        mounts::refresh_joined()?;
+        mounts::refresh_joined(policy.resources.tmp_size)?;
     } else {
         mounts::build_root(setup.plan)?;
     }
@@ -134,19 +138,10 @@ fn prepare(
     // runs as the same uid (pid 1 still holds the helper's memory).
     set_dumpable_behavior(DumpableBehavior::NotDumpable)
         .map_err(|e| SandboxError::sys(Layer::Process, "prctl(PR_SET_DUMPABLE)", e))?;
-    rustix::process::chdir(&policy.cwd).map_err(|e| {
-        SandboxError::sys(
-            Layer::Policy,
-            format!(
-                "cwd `{}` is not visible in the sandbox",
-                policy.cwd.display()
-            ),
-            e,
-        )
-    })?;
+    enter_cwd(policy)?;
 
     forced(policy, Layer::Landlock)?;
-    landlock::restrict(setup.plan, policy.network)?;
+    landlock::restrict(setup.plan, policy.network, setup.keeper)?;
     forced(policy, Layer::Capabilities)?;
     caps::drop_all()?;
     forced(policy, Layer::NoNewPrivs)?;
@@ -156,6 +151,9 @@ fn prepare(
 
     let sigfd = sys::signalfd(&SigSet::waited())
         .map_err(|e| SandboxError::sys(Layer::Process, "signalfd", e))?;
+    if setup.keeper {
+        return Ok((None, sigfd));
+    }
     let (program, argv, envp) = command(policy, setup.argv)?;
     match sys::fork().map_err(|e| SandboxError::sys(Layer::Process, "fork", e))? {
         Fork::Child => {
@@ -188,12 +186,26 @@ fn prepare(
             );
             sys::exit_now(code)
         }
-        Fork::Parent(pid) => Ok((pid, sigfd)),
+        Fork::Parent(pid) => Ok((Some(pid), sigfd)),
     }
 }
 
+/// Moves into the policy's working directory (inside the sandbox's view).
+pub(crate) fn enter_cwd(policy: &Policy) -> Result<(), SandboxError> {
+    rustix::process::chdir(&policy.cwd).map_err(|e| {
+        SandboxError::sys(
+            Layer::Policy,
+            format!(
+                "cwd `{}` is not visible in the sandbox",
+                policy.cwd.display()
+            ),
+            e,
+        )
+    })
+}
+
 /// Resolves the program on the policy's PATH and builds argv/envp.
-fn command(
+pub(crate) fn command(
     policy: &Policy,
     argv: &[OsString],
 ) -> Result<(CString, Vec<CString>, Vec<CString>), SandboxError> {
@@ -254,6 +266,33 @@ fn supervise(child: libc::pid_t, sigfd: &OwnedFd) -> i32 {
             }
         } else {
             let _ = sys::kill(child, sig);
+        }
+    }
+}
+
+/// The keeper's loop: reaps whatever the environment's commands left behind until it
+/// is told to end (SIGTERM, SIGINT, SIGHUP); then passes SIGTERM on to every process of
+/// the namespace and exits once its children are gone (or at the SIGKILL `stop` sends
+/// after its grace period). Its exit ends the pid namespace.
+fn keep(sigfd: &OwnedFd) -> i32 {
+    let mut ending = false;
+    loop {
+        match sys::read_signal(sigfd.as_fd()) {
+            Ok(Some(libc::SIGTERM | libc::SIGINT | libc::SIGHUP)) if !ending => {
+                ending = true;
+                let _ = sys::kill(-1, libc::SIGTERM);
+            }
+            Ok(_) => {}
+            Err(_) => return 125,
+        }
+        loop {
+            match sys::waitpid(-1, true) {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                // No child left.
+                Err(_) if ending => return 0,
+                Err(_) => break,
+            }
         }
     }
 }

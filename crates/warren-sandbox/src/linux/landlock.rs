@@ -41,8 +41,20 @@ fn rights(access: plan::Access) -> BitFlags<AccessFs> {
     }
 }
 
-/// Restricts the calling thread (pid 1, before it forks the command).
-pub(crate) fn restrict(plan: &Plan, network: Network) -> Result<(), SandboxError> {
+/// Restricts the calling thread (pid 1, before it forks the command, or a command
+/// joining the environment's keeper).
+///
+/// `shared_pids`: the pid namespace is the environment's keeper's, shared by commands
+/// that each restrict themselves (sibling Landlock domains). Signal scoping would then
+/// keep one command from signalling a daemon another started (`pkill` of the dev
+/// server), and the pid namespace already hides every process outside the environment,
+/// so signals are left unscoped there; likewise abstract unix sockets, which a network
+/// namespace of its own already confines.
+pub(crate) fn restrict(
+    plan: &Plan,
+    network: Network,
+    shared_pids: bool,
+) -> Result<(), SandboxError> {
     let abi = TARGET_ABI;
     let mut ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
@@ -52,9 +64,18 @@ pub(crate) fn restrict(plan: &Plan, network: Network) -> Result<(), SandboxError
             .handle_access(AccessNet::from_all(abi))
             .map_err(|e| err("handling network access", e))?;
     }
-    ruleset = ruleset
-        .scope(Scope::from_all(abi))
-        .map_err(|e| err("scoping sockets and signals", e))?;
+    let mut scopes = Scope::from_all(abi);
+    if shared_pids {
+        scopes.remove(Scope::Signal);
+        if network.own_namespace() {
+            scopes.remove(Scope::AbstractUnixSocket);
+        }
+    }
+    if !scopes.is_empty() {
+        ruleset = ruleset
+            .scope(scopes)
+            .map_err(|e| err("scoping sockets and signals", e))?;
+    }
     let mut created = ruleset
         .create()
         .map_err(|e| err("creating the ruleset", e))?;

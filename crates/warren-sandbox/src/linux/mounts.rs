@@ -111,9 +111,9 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
                     Err(e) => return Err(err(format!("creating symlink `{}`", dst.display()), e)),
                 }
             }
-            MountOp::Tmpfs { dst, mode } => {
+            MountOp::Tmpfs { dst, mode, size } => {
                 target(&root, dst, false, true)?;
-                let data = std::ffi::CString::new(format!("mode={mode:o}"))
+                let data = std::ffi::CString::new(tmpfs_options(*mode, *size))
                     .map_err(|e| err("tmpfs options", e))?;
                 mount(
                     "tmpfs",
@@ -187,10 +187,24 @@ pub(crate) fn build_root(plan: &Plan) -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// Options of a tmpfs: its mode and, when sized, its size and an inode cap (one inode
+/// per 4 KiB, at least 4096: otherwise empty files, which take no blocks, would fill
+/// kernel memory past the size).
+pub(crate) fn tmpfs_options(mode: u32, size: Option<u64>) -> String {
+    match size {
+        Some(bytes) => format!(
+            "mode={mode:o},size={bytes},nr_inodes={}",
+            (bytes / 4096).max(4096)
+        ),
+        None => format!("mode={mode:o}"),
+    }
+}
+
 /// In a copy of a running sandbox's mount namespace (`linux/join.rs`): this sandbox's
-/// own `/proc` (its pid namespace), `/dev/pts` and `/dev/shm`, mounted over that
-/// sandbox's. The kernel allows the new procfs because a fully visible one is there.
-pub(crate) fn refresh_joined() -> Result<(), SandboxError> {
+/// own `/proc` (its pid namespace), `/dev/pts` and `/dev/shm` (of `shm_size`), mounted
+/// over that sandbox's. The kernel allows the new procfs because a fully visible one
+/// is there.
+pub(crate) fn refresh_joined(shm_size: Option<u64>) -> Result<(), SandboxError> {
     mount_change(
         "/",
         MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
@@ -207,12 +221,14 @@ pub(crate) fn refresh_joined() -> Result<(), SandboxError> {
         c"newinstance,ptmxmode=0666,mode=620",
     )
     .map_err(|e| err("mounting /dev/pts", e))?;
+    let data = std::ffi::CString::new(tmpfs_options(0o1777, shm_size))
+        .map_err(|e| err("tmpfs options", e))?;
     mount(
         "tmpfs",
         "/dev/shm",
         "tmpfs",
         MountFlags::NOSUID | MountFlags::NODEV,
-        c"mode=1777",
+        data.as_c_str(),
     )
     .map_err(|e| err("mounting /dev/shm", e))
 }

@@ -69,8 +69,13 @@ pub(crate) enum MountOp {
     },
     /// A symlink at `dst` pointing to `target`.
     Symlink { target: PathBuf, dst: PathBuf },
-    /// A fresh tmpfs at `dst`.
-    Tmpfs { dst: PathBuf, mode: u32 },
+    /// A fresh tmpfs at `dst`; `size` caps what the sandbox can write there (the
+    /// skeleton ones, read-only once built, need none).
+    Tmpfs {
+        dst: PathBuf,
+        mode: u32,
+        size: Option<u64>,
+    },
     /// The pid namespace's own procfs.
     Proc { dst: PathBuf },
     /// A private devpts instance.
@@ -153,6 +158,7 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     mounts.push(MountOp::Tmpfs {
         dst: PathBuf::from("/etc"),
         mode: 0o755,
+        size: None,
     });
     for entry in ETC_ENTRIES {
         let path = Path::new("/etc").join(entry);
@@ -171,6 +177,7 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     mounts.push(MountOp::Tmpfs {
         dst: PathBuf::from("/dev"),
         mode: 0o755,
+        size: None,
     });
     for dev in DEVICES {
         let path = Path::new("/dev").join(dev);
@@ -188,9 +195,11 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     mounts.push(MountOp::Devpts {
         dst: PathBuf::from("/dev/pts"),
     });
+    let tmp_size = policy.resources.tmp_size;
     mounts.push(MountOp::Tmpfs {
         dst: PathBuf::from("/dev/shm"),
         mode: 0o1777,
+        size: tmp_size,
     });
     for (name, target) in [
         ("ptmx", "pts/ptmx"),
@@ -212,10 +221,12 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
         mounts.push(MountOp::Tmpfs {
             dst: PathBuf::from("/tmp"),
             mode: 0o1777,
+            size: tmp_size,
         });
         mounts.push(MountOp::Tmpfs {
             dst: policy.home.clone(),
             mode: 0o700,
+            size: tmp_size,
         });
     } else {
         let tmp_dir = canonical(&policy.tmp_dir, "tmp_dir")?;

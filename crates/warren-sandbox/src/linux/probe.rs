@@ -87,6 +87,7 @@ pub fn probe() -> Vec<LayerStatus> {
         Ok(_) => LayerStatus::yes(Layer::Seccomp, "seccomp-bpf filters".to_string()),
         Err(e) => LayerStatus::no(Layer::Seccomp, format!("not available: {e}")),
     });
+    out.push(super::cgroup::status());
     out.push(match rustix::thread::no_new_privs() {
         Ok(_) => LayerStatus::yes(Layer::NoNewPrivs, "PR_SET_NO_NEW_PRIVS".to_string()),
         Err(e) => LayerStatus::no(Layer::NoNewPrivs, format!("not available: {e}")),

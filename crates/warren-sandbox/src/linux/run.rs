@@ -14,7 +14,7 @@ use rustix::thread::LinkNameSpaceType;
 
 use super::init::{self, Setup};
 use super::sys::{self, Fork, SigSet};
-use super::{join, namespaces, overlay, plan};
+use super::{join, keeper, namespaces, netns, overlay, plan};
 use crate::error::{Layer, SandboxError};
 use crate::policy::Policy;
 use crate::registry::{self, Instance};
@@ -33,13 +33,44 @@ pub(crate) fn run(
     status: &mut Option<OwnedFd>,
     lifeline: Option<OwnedFd>,
 ) -> Result<i32, SandboxError> {
+    run_as(policy, argv, status, lifeline, false)
+}
+
+/// Runs the environment's keeper (`linux/keeper.rs`) until it is stopped.
+pub(crate) fn run_keeper(
+    policy: &Policy,
+    status: &mut Option<OwnedFd>,
+    lifeline: Option<OwnedFd>,
+) -> Result<i32, SandboxError> {
+    run_as(policy, &[], status, lifeline, true)
+}
+
+fn run_as(
+    policy: &Policy,
+    argv: &[OsString],
+    status: &mut Option<OwnedFd>,
+    lifeline: Option<OwnedFd>,
+    keeper: bool,
+) -> Result<i32, SandboxError> {
     policy.validate()?;
-    if argv.is_empty() {
+    if argv.is_empty() && !keeper {
         return Err(SandboxError::layer(Layer::Policy, "empty command"));
+    }
+    if keeper && (policy.scratch || policy.state_dir.is_none()) {
+        return Err(SandboxError::layer(
+            Layer::Policy,
+            "a keeper needs an environment with a state dir (not a one-command scratch one)",
+        ));
     }
     let policy = &canonical_policy(policy)?;
     crate::env::prepare_env(policy)?;
     let mut plan = plan::build(policy)?;
+    // Into the environment's cgroup before anything is forked (there is no point
+    // after the fork where pid 1 waits for us): pid 1, the command and whatever they
+    // fork are born inside; and while the helper still holds the caller's capabilities
+    // (in the user namespace it has none over the host's cgroup files).
+    let origin = super::cgroup::origin(policy);
+    super::cgroup::enter(policy)?;
 
     for layer in [Layer::UserNamespace, Layer::PidNamespace] {
         if policy.fail_layer == Some(layer) {
@@ -52,8 +83,16 @@ pub(crate) fn run(
     // One mount namespace (so one overlay) for the commands of an environment that run
     // at the same time; a one-command environment has nothing to share.
     let view = plan.view();
+    // Every command of an environment with a keeper runs in the keeper's namespaces.
+    if !keeper
+        && !policy.scratch
+        && let Some(dir) = &policy.state_dir
+        && let Some(k) = keeper::find(dir, &view)
+    {
+        return keeper::run_in(policy, &plan, argv, status, lifeline, k);
+    }
     let joined = match &policy.state_dir {
-        Some(dir) if !policy.scratch => join::find(dir, &view),
+        Some(dir) if !policy.scratch && !keeper => join::find(dir, &view),
         _ => None,
     };
     let mut work_lock = None;
@@ -65,6 +104,8 @@ pub(crate) fn run(
         work_lock = Some(lock);
     }
     let record = Ready {
+        keeper,
+        origin,
         view: (!policy.scratch).then_some(view),
         work_dir: match &joined {
             Some(j) => j.work_dir.clone(),
@@ -92,6 +133,9 @@ pub(crate) fn run(
 
 /// What an instance's record gets once it is set up, so others can join it.
 struct Ready {
+    keeper: bool,
+    /// The cgroups the helper was in before it entered the environment's.
+    origin: Vec<std::path::PathBuf>,
     view: Option<String>,
     work_dir: Option<std::path::PathBuf>,
 }
@@ -111,6 +155,19 @@ fn run_blocked(
         Some(j) => namespaces::join(Layer::UserNamespace, &j.user_ns, LinkNameSpaceType::User)?,
         None => namespaces::enter_user()?,
     }
+    // Before the pid namespace, so the network daemon stays in the host's.
+    if policy.network.own_namespace() {
+        match joined {
+            None => {
+                netns::create(policy, &ready.origin)?;
+            }
+            Some(_) => {
+                let mut p = policy.clone();
+                p.net_dir = None;
+                netns::create(&p, &[])?;
+            }
+        }
+    }
     namespaces::enter(Layer::PidNamespace, UnshareFlags::NEWPID)?;
 
     let pipe = |what| {
@@ -125,6 +182,7 @@ fn run_blocked(
         argv,
         mask,
         join: joined.map(|j| &j.mnt_ns),
+        keeper: ready.keeper,
     };
     let init = match sys::fork().map_err(|e| SandboxError::sys(Layer::Process, "fork", e))? {
         Fork::Child => {
@@ -144,6 +202,7 @@ fn run_blocked(
             .collect(),
         view: None,
         work_dir: None,
+        keeper: ready.keeper,
     };
     let registered = match &policy.state_dir {
         Some(dir) => match registry::register(dir, &instance) {

@@ -234,6 +234,86 @@ pub fn spawn_with_helper(
     })
 }
 
+/// Starts the environment's keeper (`linux/keeper.rs`) for `policy` and returns once
+/// it is set up. It runs detached (its own session, no lifeline, standard streams on
+/// `/dev/null`) until [`crate::stop_all`] ends it; every later [`spawn`] or
+/// [`exec_in_place`] of the environment joins its namespaces.
+///
+/// `tied`: the keeper (and with it the environment's every process) dies with the
+/// calling process, as a `run --rm` environment must: its lifeline's write end is kept
+/// open, never closed, until this process exits.
+pub fn spawn_keeper(policy: &Policy, tied: bool) -> Result<(), SandboxError> {
+    spawn_keeper_with_helper(OsStr::new("/proc/self/exe"), policy, tied)
+}
+
+/// [`spawn_keeper`] with an explicit helper executable.
+pub fn spawn_keeper_with_helper(
+    helper: &OsStr,
+    policy: &Policy,
+    tied: bool,
+) -> Result<(), SandboxError> {
+    policy.validate()?;
+    let herr = |what: &str, e: &dyn std::fmt::Display| SandboxError::sys(Layer::Helper, what, e);
+    let json = serde_json::to_vec(policy).map_err(|e| herr("encoding the policy", &e))?;
+    let pipe = || pipe_with(PipeFlags::CLOEXEC).map_err(|e| herr("pipe", &e));
+    let (policy_r, policy_w) = pipe()?;
+    let (status_r, status_w) = pipe()?;
+    let lifeline = if tied { Some(pipe()?) } else { None };
+    let mut cmd = Command::new(helper);
+    cmd.arg0("warren").arg(HELPER_SUBCOMMAND);
+    let mut inherit = vec![policy_r.as_raw_fd(), status_w.as_raw_fd()];
+    if let Some((r, _)) = &lifeline {
+        cmd.arg("--lifeline-fd").arg(r.as_raw_fd().to_string());
+        inherit.push(r.as_raw_fd());
+    }
+    cmd.arg("--keeper")
+        .arg("--policy-fd")
+        .arg(policy_r.as_raw_fd().to_string())
+        .arg("--status-fd")
+        .arg(status_w.as_raw_fd().to_string())
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    sys::inherit_fds(&mut cmd, inherit);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| herr("starting the sandbox helper", &e))?;
+    drop((policy_r, status_w));
+    if let Some((r, w)) = lifeline {
+        drop(r);
+        // Closed only when this process exits (the kernel closes it then).
+        std::mem::forget(w);
+    }
+    let written = std::fs::File::from(policy_w).write_all(&json);
+    let mut buf = Vec::new();
+    if written.is_ok() {
+        let _ = std::fs::File::from(status_r).read_to_end(&mut buf);
+    }
+    // The helper forks the keeper's helper and exits at once (so nobody has to reap
+    // the keeper's helper but init).
+    let _ = child.wait();
+    if let Err(e) = written {
+        return Err(herr("sending the policy to the helper", &e));
+    }
+    if buf == run::STARTED {
+        return Ok(());
+    }
+    Err(if buf.is_empty() {
+        SandboxError::layer(
+            Layer::Helper,
+            format!(
+                "`{}` did not answer as a sandbox helper",
+                helper.to_string_lossy()
+            ),
+        )
+    } else {
+        serde_json::from_slice::<SandboxError>(&buf).unwrap_or_else(|_| {
+            SandboxError::layer(Layer::Helper, String::from_utf8_lossy(&buf).into_owned())
+        })
+    })
+}
+
 /// [`spawn`] by forking the calling process instead of re-executing the binary
 /// (loading it again costs a few milliseconds), for a command that inherits the
 /// caller's stdout and stderr (and stdin, or `/dev/null` with `stdin_null`). Only
@@ -345,6 +425,7 @@ fn helper(args: Vec<OsString>, status: &mut Option<OwnedFd>) -> Result<i32, Sand
     let usage = |what: String| SandboxError::layer(Layer::Helper, what);
     let mut policy_json: Option<Vec<u8>> = None;
     let mut lifeline = None;
+    let mut keeper = false;
     let mut it = args.into_iter();
     let fd_arg = |v: Option<OsString>, name: &str| -> Result<OwnedFd, SandboxError> {
         let n: i32 = v
@@ -359,6 +440,7 @@ fn helper(args: Vec<OsString>, status: &mut Option<OwnedFd>) -> Result<i32, Sand
         match arg.to_str() {
             Some("--status-fd") => *status = Some(fd_arg(it.next(), "--status-fd")?),
             Some("--lifeline-fd") => lifeline = Some(fd_arg(it.next(), "--lifeline-fd")?),
+            Some("--keeper") => keeper = true,
             Some("--policy-fd") => {
                 let fd = fd_arg(it.next(), "--policy-fd")?;
                 let mut buf = Vec::new();
@@ -395,5 +477,19 @@ fn helper(args: Vec<OsString>, status: &mut Option<OwnedFd>) -> Result<i32, Sand
         .ok_or_else(|| usage("no policy given (--policy-fd or --policy-file)".into()))?;
     let policy: Policy = serde_json::from_slice(&json)
         .map_err(|e| SandboxError::sys(Layer::Policy, "parsing the policy", e))?;
+    if keeper {
+        // Detach: the process that started this one reaps it now; the keeper's helper
+        // lives on in a session of its own until the keeper ends.
+        return match sys::fork().map_err(|e| SandboxError::sys(Layer::Helper, "fork", e))? {
+            sys::Fork::Parent(_) => {
+                *status = None;
+                Ok(0)
+            }
+            sys::Fork::Child => {
+                let _ = rustix::process::setsid();
+                run::run_keeper(&policy, status, lifeline)
+            }
+        };
+    }
     run::run(&policy, &rest, status, lifeline)
 }

@@ -391,3 +391,73 @@ pub(crate) fn stdin_null() -> io::Result<()> {
         Ok(())
     }
 }
+
+/// Brings the loopback interface of the calling thread's network namespace up (a new
+/// namespace starts with `lo` down: nothing, not even 127.0.0.1, would answer).
+pub(crate) fn loopback_up() -> io::Result<()> {
+    // SAFETY: a plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by socket(2) and nothing else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: the ioctls read and write only `req`, which lives across the calls.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Points stdin at `/dev/null` and stdout/stderr at `log` (a forked daemon).
+pub(crate) fn redirect_stdio(log: &std::fs::File) -> io::Result<()> {
+    let null = std::fs::File::open("/dev/null")?;
+    for (from, to) in [
+        (null.as_raw_fd(), 0),
+        (log.as_raw_fd(), 1),
+        (log.as_raw_fd(), 2),
+    ] {
+        // SAFETY: dup2 only replaces descriptor `to`; `from` stays owned.
+        if unsafe { libc::dup2(from, to) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Moves `fds` to descriptors `first`, `first + 1`, … without close-on-exec, and
+/// closes every other descriptor from `first` up (right before an exec).
+pub(crate) fn place_fds(fds: &[OwnedFd], first: RawFd) -> io::Result<()> {
+    // Out of the way first, so a dup2 never lands on a descriptor still to be moved.
+    let mut moved = Vec::with_capacity(fds.len());
+    for fd in fds {
+        // SAFETY: F_DUPFD_CLOEXEC on a valid descriptor makes a new one above 100.
+        let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        moved.push(n);
+    }
+    for (i, n) in moved.iter().enumerate() {
+        let to = first + i as RawFd;
+        // SAFETY: dup2 replaces descriptor `to` (no close-on-exec on the copy).
+        if unsafe { libc::dup2(*n, to) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    close_range(
+        (first + fds.len() as RawFd) as libc::c_uint,
+        libc::c_uint::MAX,
+    )
+}

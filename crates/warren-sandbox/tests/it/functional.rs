@@ -82,7 +82,72 @@ pub const TESTS: &[crate::Test] = &[
         "functional::a_binary_that_is_not_a_helper_is_an_error",
         a_binary_that_is_not_a_helper_is_an_error,
     ),
+    (
+        "functional::the_keeper_holds_the_environment_for_its_life",
+        the_keeper_holds_the_environment_for_its_life,
+    ),
 ];
+
+/// Item 1 of the network issue: a daemon started by one command (as
+/// `postStartCommand` starts a dev server) lives on after it, answers the next command
+/// on the environment's own loopback, is not reachable on the host's, and ends at stop.
+fn the_keeper_holds_the_environment_for_its_life() {
+    let layout = Layout::new(&common::unique("K"));
+    let policy = layout.policy(Network::Isolated, &[]);
+    let state = policy.state_dir.clone().unwrap();
+    warren_sandbox::spawn_keeper(&policy, false).unwrap();
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let (code, out) = run_piped(
+        &policy,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "echo hi > /tmp/page; busybox httpd -p 127.0.0.1:{port} -h /tmp; echo started $(hostname)"
+            ),
+        ],
+    );
+    assert_eq!((code, out.trim()), (0, "started env1"));
+    eprintln!("the server's command ended; asking from a second command");
+    let (code, out) = run_piped(
+        &policy,
+        &[
+            "busybox",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            &format!("http://127.0.0.1:{port}/page"),
+        ],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, "hi"),
+        "the daemon died with its command"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the environment's loopback is the host's"
+    );
+    let needle = format!("127.0.0.1:{port}");
+    assert_eq!(common::host_pids_matching(&needle).len(), 1);
+    // Every command and the keeper are one instance: the keeper.
+    let running = warren_sandbox::list(&state);
+    assert_eq!(running.len(), 1, "{running:?}");
+    assert!(running[0].keeper);
+    let t = std::time::Instant::now();
+    warren_sandbox::stop_all(&state, Duration::from_secs(2)).unwrap();
+    eprintln!("stopped in {:?}", t.elapsed());
+    assert!(warren_sandbox::list(&state).is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !common::host_pids_matching(&needle).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon outlived stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 fn run_piped(policy: &warren_sandbox::Policy, argv: &[&str]) -> (i32, String) {
     let mut child = spawn(policy, &os(argv), SandboxStdio::piped()).unwrap();

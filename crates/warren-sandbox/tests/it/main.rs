@@ -13,6 +13,7 @@
 mod common;
 mod escape;
 mod functional;
+mod limits;
 
 use std::time::Instant;
 
@@ -44,6 +45,7 @@ fn main() {
     let mut tests: Vec<Test> = Vec::new();
     tests.extend(functional::TESTS);
     tests.extend(escape::TESTS);
+    tests.extend(limits::TESTS);
     let matches = |name: &str| {
         filters.is_empty()
             || filters.iter().any(|f| {
