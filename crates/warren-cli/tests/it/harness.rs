@@ -263,14 +263,33 @@ impl TestContext {
 
 impl Drop for TestContext {
     fn drop(&mut self) {
-        // Environments through warren first (routes, worktrees), then
+        // Environments through warren first (routes, worktrees), with none of
+        // the variables a test set (one may have left a bad value), then
         // anything left on the engine, then git's worktree records.
+        self.extra_env.clear();
         if let Ok(out) = self.cmd(&["ls", "-q"]).output() {
             for name in String::from_utf8_lossy(&out.stdout).lines() {
                 let _ = self.cmd(&["rm", "--force", name]).output();
             }
         }
         let _ = self.cmd(&["proxy", "stop"]).output();
+        // A sandbox environment's keeper warren could not stop: its pid 1 is in
+        // the environment's registry (`local/<id>/run-<pid>.json`).
+        for env in dir_names(&self.root.join("local")) {
+            for rec in dir_names(&self.root.join("local").join(&env)) {
+                let Some(pid) = rec
+                    .strip_prefix("run-")
+                    .and_then(|r| r.strip_suffix(".json"))
+                else {
+                    continue;
+                };
+                let is_warren = std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("warren"));
+                if is_warren {
+                    let _ = Command::new("kill").args(["-9", pid]).output();
+                }
+            }
+        }
         let ids = self.containers();
         if !ids.is_empty() {
             let _ = Command::new("docker")
