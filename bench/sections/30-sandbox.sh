@@ -133,8 +133,9 @@ ms = lambda s: f"{s * 1000:.2f} ms"
 ratio = w["median"] / b["median"]
 print("## Sandbox: `warren exec` vs bwrap, and `run --rm` sandbox vs docker\n")
 print("`true` in a fresh sandbox, timed by hyperfine (`-N`, 30 warm-up runs) in the same run.")
-print("warren: `warren exec NAME -- true` on a sandbox environment (store lookup, policy,")
-print("namespaces, fresh root, Landlock, seccomp, capabilities, always-read-only mounts).")
+print("warren: `warren exec NAME -- true` on a sandbox environment (store lookup, policy, joining")
+print("the environment's keeper: its user, mount, pid, ipc, uts, cgroup and network namespaces; then")
+print("its own Landlock rules, seccomp, capabilities).")
 print("bwrap: the equivalent mounts and `--unshare-all --die-with-parent")
 print("--new-session` (no Landlock or seccomp). Target: ratio ≤ 2.0 and warren < 15 ms median.\n")
 print("| command | median | mean ± σ | min | ratio (median, warren / bwrap) |")
