@@ -272,6 +272,7 @@ fn scenario(runtime: &str) {
     );
 
     // The network log has the allowed and the refused requests.
+    assert!(wait_for_log(&t, "pb", "\"host\":\"169.254.169.254\""));
     let log = t.warren(&["net", "log", "pb", "--json"]).ok();
     let rows: Vec<serde_json::Value> = log
         .stdout
@@ -306,6 +307,21 @@ fn scenario(runtime: &str) {
 /// Ends pa's server (by its command line: in the sandbox it is `busybox`; the pattern
 /// is written so that it does not match this script's own command line).
 const KILL_SERVER: &str = r#"for p in /proc/[0-9]*; do case "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" in *"httpd -p 8"[0]00*) kill ${p#/proc/};; esac; done; true"#;
+
+/// Whether `warren net log NAME --json` has a line containing `needle` within 3 s.
+fn wait_for_log(t: &TestContext, name: &str, needle: &str) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let log = t.warren(&["net", "log", name, "--json"]).ok();
+        if log.stdout.contains(needle) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// A GET with no proxy, the body (or the error).
 fn http_get(url: &str) -> String {
@@ -481,12 +497,9 @@ fn open_and_none_modes() {
         .ok();
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines, ["allowed-content", "403", "403"], "{}", run.stdout);
-    let log = t.warren(&["net", "log", "po", "--json"]).ok();
-    assert!(
-        log.stdout.contains("\"host\":\"anything.test\""),
-        "{}",
-        log.stdout
-    );
+    // The daemon writes its log in batches (within ~20 ms).
+    let logged = wait_for_log(&t, "po", "\"host\":\"anything.test\"");
+    assert!(logged, "anything.test is not in the network log");
 
     let run = t
         .warren(&["run", "--runtime=sandbox", "--network", "none", "-n", "pn", "--", "sh", "-c",

@@ -26,13 +26,14 @@ macro_rules! snapshot {
     ($name:expr, $text:expr) => {
         insta::with_settings!({
             filters => vec![
+                // First: a root id of digits ending in `d` would read as an age.
+                (r"warren-([a-z0-9-]+)-[0-9a-f]{6}\b", "warren-$1-[ROOT-ID]"),
                 (r"\b\d+(\.\d+)?(s|m|h|d)\b", "[AGE]"),
                 (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]"),
                 (r"/tmp/[^\s`'\x22]+", "[TMP]"),
                 (r"\b[0-9a-f]{12,64}\b", "[ID]"),
                 (r"pid \d+", "pid [PID]"),
                 (r#""created_at": \d+"#, r#""created_at": [TIME]"#),
-                (r"warren-([a-z0-9-]+)-[0-9a-f]{6}\b", "warren-$1-[ROOT-ID]"),
             ],
             prepend_module_to_snapshot => false,
         }, {
