@@ -56,9 +56,13 @@ pub enum Command {
     /// Run a command inside an environment.
     Exec(ExecArgs),
     /// Stop environments (their worktrees and state stay).
-    Stop(NamesArgs),
+    Stop(StopArgs),
     /// Start stopped environments (a `gone` one is created again from its stored settings).
-    Start(NamesArgs),
+    Start(StartArgs),
+    /// Create and start an environment of a configured type (its sessions start with it).
+    New(NewArgs),
+    /// Run an entry of `commands:` in the current environment (its worktree, or `WARREN_NAME`).
+    Cmd(CmdArgs),
     /// Stop and start an environment.
     Restart(NameArg),
     /// Remove environments: container, routes, worktree and state (the branch stays).
@@ -69,14 +73,28 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// An environment's network: `warren net log NAME [-f] [--json]`.
     Net(NetArgs),
+    /// Attach your terminal to a session of an environment (detach with C-b d; it keeps running).
+    Attach(SessionArgs),
+    /// Print a session's output (its terminal's history).
+    Output(OutputArgs),
+    /// Type TEXT into a session, then Enter (e.g. to answer an agent's question).
+    Send(SendArgs),
+    /// Block until a session reaches a state (`waiting`, `idle`, `exited`).
+    Wait(WaitArgs),
+    /// Why each session of an environment is in its state: the evidence.
+    Explain(ExplainArgs),
     /// Validate configuration files; print every error with file:line:col.
     Validate(ValidateArgs),
     /// The hostname proxy: `warren proxy [serve|status|stop]`.
     Proxy(ProxyArgs),
     /// The task API server for one agent: `warren agent serve`, `warren agent ls`.
     Agent(AgentArgs),
-    /// Hand an agent a prompt, stream its progress, print the result.
+    /// Hand an agent a prompt, stream its progress, print the result;
+    /// `warren task ls` / `warren task show ID`: the task history.
     Task(TaskArgs),
+    /// The event stream: environments created, started, stopped, removed;
+    /// sessions started, exited, changing state.
+    Events(EventsArgs),
     /// Print the shell code that completes warren's commands, environment names, types and tools.
     #[command(
         after_help = "Load it in your shell's startup file, e.g. for bash:\n  \
@@ -130,6 +148,58 @@ pub struct RunArgs {
     /// Command to run inside; its exit code becomes warren's.
     #[arg(last = true)]
     pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// The environment.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub name: String,
+    /// The session (`serve`, a role's name); needed when there are several.
+    #[arg(long, short = 's')]
+    pub session: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    #[command(flatten)]
+    pub target: SessionArgs,
+    /// Only the last N lines.
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+    /// Keep printing what the session prints.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub target: SessionArgs,
+    /// What to type (Enter is pressed after it).
+    pub text: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub target: SessionArgs,
+    /// The state to wait for: waiting, idle, exited (or working, starting).
+    #[arg(long, value_name = "STATE")]
+    pub until: String,
+    /// Give up after this long (`30s`, `5m`, `1h`; default: never).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The environment.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -212,10 +282,59 @@ pub struct NameArg {
 }
 
 #[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Environment names.
+    #[arg(required_unless_present = "all", add = ArgValueCandidates::new(complete::environments))]
+    pub names: Vec<String>,
+    /// Every running environment of this warren root.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Environments to start, or issue numbers (environments of type `issue`, created
+    /// when missing). None: the project's fleet (its `manager` and every stopped
+    /// environment of the project).
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The type (from `.warren.yaml` `types:`).
+    #[arg(add = ArgValueCandidates::new(complete::types))]
+    pub env_type: String,
+    /// Its name (default: a generated `adjective-animal`).
+    pub name: Option<String>,
+    /// Isolation: docker, sandbox or host.
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Network: isolated (default), open, none or host.
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CmdArgs {
+    /// The entry of `commands:` (`test`, `serve`, …).
+    pub command: String,
+    /// Extra arguments, appended to the command.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RmArgs {
     /// Environment names.
-    #[arg(required = true, add = ArgValueCandidates::new(complete::environments))]
+    #[arg(required_unless_present = "all", add = ArgValueCandidates::new(complete::environments))]
     pub names: Vec<String>,
+    /// Every environment (of `--project` when given).
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// With `--all`: only this project's environments.
+    #[arg(long, requires = "all")]
+    pub project: Option<String>,
     /// Remove even if the worktree has uncommitted changes (they are lost).
     #[arg(long, short = 'f')]
     pub force: bool,
@@ -366,11 +485,19 @@ pub struct ServeArgs {
     pub retry_base_ms: u64,
 }
 
-/// `warren task "PROMPT" …`.
+/// `warren task "PROMPT" …`, `warren task ls`, `warren task show ID`.
 #[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "A prompt that is exactly `ls` or `show` goes after `--`: warren task -- ls"
+)]
 pub struct TaskArgs {
+    #[command(subcommand)]
+    pub command: Option<TaskCommand>,
     /// The prompt.
-    pub prompt: String,
+    #[arg(required = true)]
+    pub prompt: Option<String>,
     /// The agent: its name, its environment's name or its URL (default: the only one running).
     #[arg(long, add = ArgValueCandidates::new(complete::agents))]
     pub agent: Option<String>,
@@ -389,4 +516,57 @@ pub struct TaskArgs {
     /// Submit and print the task id without waiting.
     #[arg(long, conflicts_with = "json")]
     pub detach: bool,
+}
+
+/// `warren task ls|show`: the history, read from the store (the agent may
+/// be stopped).
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// An agent's tasks, newest first: ID, AGENT, STATE, PROMPT, COST, TOKENS, AGE.
+    Ls(TaskLsArgs),
+    /// One task: state, prompt, output, error, cost, tokens, session, timings.
+    Show(TaskShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TaskLsArgs {
+    /// Only this agent's tasks (its name, as in `warren agent ls`).
+    #[arg(long, add = ArgValueCandidates::new(complete::agents))]
+    pub agent: Option<String>,
+    /// How many tasks, newest first.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskShowArgs {
+    /// The task id (as `warren task ls` prints it).
+    pub id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `warren events [-f] [--json] [--env NAME]`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep printing new events (and ring the bell when `notify.bell` is on).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this environment's events.
+    #[arg(long = "env", value_name = "NAME", add = ArgValueCandidates::new(complete::environments))]
+    pub env: Option<String>,
+    /// How many past events to print first.
+    #[arg(long, short = 'n', default_value_t = 50)]
+    pub tail: i64,
+    /// With `-f`: also deliver notifications (`notify.command`, `notify.webhook`),
+    /// each event once across every notifying process.
+    #[arg(long, requires = "follow")]
+    pub notify: bool,
 }

@@ -8,6 +8,7 @@
 //! tools:
 //!   claude: {bin: /opt/claude/bin/claude, args: [--verbose], env: {FOO: bar}}
 //! web: {port: 8090, bind: 127.0.0.1, tls: auto}   # tls: auto | true | false
+//! notify: {command: 'notify-send warren "$WARREN_MESSAGE"', bell: true}  # see `notify`
 //! ```
 
 use std::net::IpAddr;
@@ -41,6 +42,8 @@ pub struct GlobalConfig {
     /// beats `bin:`).
     pub tools: OrderedMap<ToolOverride>,
     pub web: WebConfig,
+    /// Notifications on session state changes (`notify:`).
+    pub notify: crate::notify::NotifyConfig,
     /// The settings above that came from `WARREN_*` variables and beat a
     /// project's `.warren.yaml` too (the file's values only beat defaults).
     #[serde(skip)]
@@ -304,6 +307,9 @@ fn decode(d: &mut Decoder<'_>, node: &Node) -> GlobalConfig {
             }
         }
         w.finish(d, Severity::Error);
+    }
+    if let Some(n) = f.take("notify") {
+        c.notify = crate::notify::decode(d, n);
     }
     f.finish(d, Severity::Error);
     c

@@ -55,6 +55,7 @@ mod jsonc;
 mod lifecycle;
 mod network;
 mod node;
+mod notify;
 mod project;
 mod resolve;
 mod resources;
@@ -79,6 +80,7 @@ pub use global::{
 pub use lifecycle::LifecycleCommand;
 pub use network::GrantSpec;
 pub use node::Span;
+pub use notify::{NOTIFY_STATES, NotifyCommand, NotifyConfig};
 pub use project::{
     EnvSettings, Hooks, PROJECT_FILES, ProjectConfig, RoleConfig, SandboxNetwork, SandboxSettings,
     SessionConfig, TypeConfig, find_project_file, load_project, parse_project,

@@ -150,6 +150,8 @@ pub struct SessionConfig {
     pub post_start: Vec<Hook>,
     pub pre_stop: Vec<Hook>,
     pub post_stop: Vec<Hook>,
+    /// Start it again when it exits with a failure (`restart: on-failure`).
+    pub restart_on_failure: bool,
 }
 
 /// A role: a named use of a tool.
@@ -498,6 +500,18 @@ fn decode_session(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Sessio
         .take("post_stop")
         .and_then(|n| hooks(d, n, &format!("{what}.post_stop")))
         .unwrap_or_default();
+    if let Some(n) = f.take("restart") {
+        match d.string(n, &format!("{what}.restart")).as_deref() {
+            Some("never") => s.restart_on_failure = false,
+            Some("on-failure") => s.restart_on_failure = true,
+            Some(other) => d.error(
+                n.span,
+                format!("unknown restart policy `{other}`"),
+                Some("use `restart: never` (the default) or `restart: on-failure`".into()),
+            ),
+            None => {}
+        }
+    }
     f.finish(d, Severity::Error);
     Some(s)
 }

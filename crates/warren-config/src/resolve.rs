@@ -647,11 +647,17 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
     }
     let mut tools: Vec<String> = primary_tool.iter().cloned().collect();
     push_unique(&mut tools, roles.iter().map(|r| r.tool.clone()));
+    // A type lists its sessions; an environment of no type gets every session the
+    // project declares (so a `.warren.yaml` with just `sessions:` starts its dev
+    // server with `warren run`).
+    let all_sessions: Vec<String> = match (inputs.type_name, inputs.project) {
+        (None, Some(p)) => p.sessions.keys().map(|k| k.to_string()).collect(),
+        _ => resolved.sessions.clone(),
+    };
     let sessions = inputs
         .project
         .map(|p| {
-            resolved
-                .sessions
+            all_sessions
                 .iter()
                 .filter_map(|n| {
                     p.sessions.get(n).map(|c| EffectiveSession {

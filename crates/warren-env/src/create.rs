@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use warren_core::{EnvState, RuntimeKind};
 use warren_runtime::{CreateSpec, PublishPort};
-use warren_store::{EnvRecord, NewEnvironment};
+use warren_store::{EnvRecord, EventKind, NewEnvironment};
 
 use crate::error::EnvError;
 use crate::git::Repo;
@@ -295,6 +295,26 @@ impl Warren {
         if !early_image {
             image = self.image(runtime, plan).await?;
         }
+        // Sessions, rendered for this name; their declared ports are services.
+        let inside = match plan.runtime {
+            RuntimeKind::Docker => plan.workspace_folder.clone(),
+            _ => rec.worktree.to_string_lossy().into_owned(),
+        };
+        let (sessions, session_services) =
+            crate::sessions::render(plan, &name, &rec.worktree, &inside)?;
+        let with_sessions;
+        let plan = if session_services.is_empty() {
+            plan
+        } else {
+            let mut p = plan.clone();
+            for s in session_services {
+                if !p.services.iter().any(|x| x.name == s.name) {
+                    p.services.push(s);
+                }
+            }
+            with_sessions = p;
+            &with_sessions
+        };
         let local_plan;
         let plan = if plan.runtime == RuntimeKind::Docker {
             plan
@@ -305,7 +325,8 @@ impl Warren {
         if plan.network.own_namespace() {
             self.write_net_config(plan, &name)?;
         }
-        let (create, spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
+        let (create, mut spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
+        spec.sessions = sessions;
         self.reporter.step(&format!(
             "creating {}",
             crate::ops::container_word(plan.runtime)
@@ -325,6 +346,7 @@ impl Warren {
             // Started by `run_oneshot`, attached, so no output is lost.
             self.store.set_state(&name, EnvState::Running)?;
             self.log_event(&name, "running (one-shot)");
+            self.env_event(EventKind::EnvCreated, &name, EnvState::Running);
             return Ok(self.store.require_environment(&name)?);
         }
         self.reporter.step(&format!(
@@ -340,6 +362,7 @@ impl Warren {
         let rec = self.store.require_environment(&name)?;
         self.after_start(&rec, true).await?;
         self.log_event(&name, "running");
+        self.env_event(EventKind::EnvCreated, &name, EnvState::Running);
         Ok(self.store.require_environment(&name)?)
     }
 
@@ -405,6 +428,15 @@ impl Warren {
         // port on the environment's own loopback: nothing on the host to share.
         let host_ports = !plan.network.own_namespace();
         for s in p.services.iter_mut().filter(|_| host_ports) {
+            // A port already in the range (a session's deterministic one) stays if free.
+            if (start..=end).contains(&s.port)
+                && !taken.contains(&s.port)
+                && std::net::TcpListener::bind(("127.0.0.1", s.port)).is_ok()
+            {
+                taken.insert(s.port);
+                s.host_port = Some(s.port);
+                continue;
+            }
             let port = (start..=end)
                 .find(|port| {
                     !taken.contains(port) && std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok()
@@ -656,6 +688,7 @@ impl Warren {
             passthrough_env,
             network: plan.network,
             proxy_port: plan.proxy_port,
+            sessions: Vec::new(),
             base_commit: plan.repo.branch_tip(&rec.branch),
             create: None,
         };

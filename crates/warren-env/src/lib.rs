@@ -7,6 +7,7 @@ mod commits;
 mod create;
 pub mod envlog;
 mod error;
+pub mod events;
 #[cfg(test)]
 mod fake;
 pub mod git;
@@ -16,6 +17,7 @@ mod ls;
 mod manager;
 pub mod mounts;
 pub mod network;
+pub mod notify;
 mod ops;
 pub mod plan;
 pub mod pool;
@@ -26,13 +28,15 @@ mod run;
 mod serve;
 #[cfg(test)]
 mod service_tests;
+mod session_ops;
+pub mod sessions;
 pub mod snapshot;
 pub mod spec;
 pub mod steps;
 pub mod tools;
 
 pub use error::EnvError;
-pub use ls::{EnvView, Listing, Orphan, ServiceView};
+pub use ls::{EnvView, Listing, Orphan, ServiceView, SessionView};
 pub use manager::{HostEnv, Warren};
 pub use ops::{RmOptions, RmOutcome, STOP_TIMEOUT};
 pub use plan::{ContainerPlan, Plan};

@@ -24,10 +24,29 @@ pub struct EnvView {
     pub network: warren_core::NetworkMode,
     pub state: EnvState,
     pub services: Vec<ServiceView>,
+    /// Its sessions in tmux, with their state.
+    pub sessions: Vec<SessionView>,
     pub created_at: i64,
     pub worktree: String,
     pub branch: String,
     pub container: Option<String>,
+}
+
+/// A session of an environment, as tmux and the state engine see it now.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub name: String,
+    /// The tmux session (`warren attach NAME --session S` attaches to it).
+    pub tmux: String,
+    pub role: Option<String>,
+    pub tool: Option<String>,
+    /// `starting`, `working`, `waiting`, `idle`, `exited`, `unknown`, or `stopped`
+    /// (no tmux session).
+    pub state: String,
+    /// Why that state was chosen.
+    pub reason: String,
+    /// The exit code, when `exited`.
+    pub exit_code: Option<i32>,
 }
 
 /// A service of an environment.
@@ -194,6 +213,12 @@ impl Warren {
         Ok(actual)
     }
 
+    /// Environment `name` as it is now in the store.
+    pub fn view_of(&self, name: &str) -> Result<EnvView, EnvError> {
+        let rec = self.record(name)?;
+        self.view_now(&rec)
+    }
+
     /// One environment as it is now in the store (no runtime round trip).
     pub(crate) fn view_now(&self, rec: &EnvRecord) -> Result<EnvView, EnvError> {
         let rec = self.record(&rec.name)?;
@@ -238,6 +263,10 @@ impl Warren {
                 .as_ref()
                 .map(|s| s.network)
                 .unwrap_or(warren_core::NetworkMode::Host),
+            sessions: spec
+                .as_ref()
+                .map(|s| self.session_views(&s.sessions))
+                .unwrap_or_default(),
             state,
             services,
             created_at: rec.created_at,

@@ -216,6 +216,8 @@ impl Warren {
 
         self.register_routes(rec, &spec, runtime).await?;
         self.store.set_state(&rec.name, EnvState::Running)?;
+        // Sessions last: their windows run `warren exec`, which needs it running.
+        self.start_sessions(rec, &spec).await?;
         if !spec.services.is_empty() {
             self.serve_routes(&rec.name).await;
         }
@@ -274,6 +276,7 @@ impl Warren {
         };
         let id = Self::container_id(&rec)?;
         self.log_event(name, "started");
+        self.env_event(warren_store::EventKind::EnvStarted, name, EnvState::Running);
         if let Err(e) = self.after_start(&rec, fresh).await {
             // A failed postStart leaves it stopped, not half-running.
             let _ = runtime.stop(id, STOP_TIMEOUT).await;
@@ -367,6 +370,7 @@ impl Warren {
                     self.reporter.warn(&format!("{e}; stopping anyway"));
                 }
             }
+            self.stop_sessions(&rec, &spec).await;
             // Its commits come back while it can still make a bundle.
             if let Err(e) = self.bring_back(&rec).await {
                 self.reporter.warn(&e.to_string());
@@ -387,6 +391,7 @@ impl Warren {
         };
         self.store.set_state(name, state)?;
         self.log_event(name, "stopped");
+        self.env_event(warren_store::EventKind::EnvStopped, name, state);
         for hook in &spec.hooks.post_stop {
             if let Err(e) = self.host_hook(&rec, &spec, "post_stop", hook).await {
                 self.reporter.warn(&e.to_string());
@@ -398,6 +403,17 @@ impl Warren {
     /// Runs a `.warren.yaml` host hook of an existing environment in the
     /// main checkout, with the host's env plus the environment's `WARREN_*`
     /// and `WARREN_WORKTREE`.
+    /// [`Self::host_hook`] for other modules of the crate.
+    pub(crate) async fn host_hook_of(
+        &self,
+        rec: &EnvRecord,
+        spec: &EnvSpec,
+        step: &str,
+        script: &str,
+    ) -> Result<(), crate::steps::StepError> {
+        self.host_hook(rec, spec, step, script).await
+    }
+
     async fn host_hook(
         &self,
         rec: &EnvRecord,
@@ -484,6 +500,13 @@ impl Warren {
             }
         }
         self.store.remove_routes(name)?;
+        // Its sessions end with it (also when it was not stopped first).
+        if let Ok(spec) = Self::spec_of(&rec) {
+            let tmux = self.tmux();
+            for s in &spec.sessions {
+                tmux.kill(&s.tmux);
+            }
+        }
         // The container first: while it may still run, its tree stays.
         if let Some(id) = &rec.container_id {
             let removed = match self.runtime(rec.runtime).await {
@@ -532,6 +555,7 @@ impl Warren {
         let _ = self.store.remove_net_log(name);
         self.store.delete_environment(name)?;
         crate::envlog::remove(&self.root, name);
+        self.env_event(warren_store::EventKind::EnvRemoved, name, EnvState::Gone);
         // The filler empties the trash (and readies the next repository).
         if rec.project_path.exists() {
             crate::pool::fill_in_background(

@@ -90,6 +90,12 @@ pub struct Plan {
     /// `run --rm`: the environment lives only as long as this process (the sandbox's
     /// keeper dies with it).
     pub ephemeral: bool,
+    /// The type's command sessions (`sessions:`), rendered at create.
+    pub sessions: Vec<warren_config::EffectiveSession>,
+    /// The type's role sessions (`roles:`).
+    pub roles: Vec<warren_config::EffectiveRole>,
+    /// `default_session_name_template`.
+    pub session_name_template: String,
 }
 
 impl Plan {
@@ -113,5 +119,7 @@ impl Plan {
             && self.hooks.post_start.is_empty()
             && self.hooks.pre_stop.is_empty()
             && self.services.is_empty()
+            && self.sessions.is_empty()
+            && self.roles.is_empty()
     }
 }

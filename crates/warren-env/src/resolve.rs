@@ -40,6 +40,8 @@ pub struct RunRequest {
     pub devcontainer: Option<PathBuf>,
     /// `--network`.
     pub network: Option<warren_core::NetworkMode>,
+    /// `warren start ISSUE`: the issue (its `WARREN_ISSUE_ID`, its port).
+    pub issue_id: Option<u64>,
 }
 
 /// How long `runtime: auto` waits for a Docker engine before choosing the
@@ -78,7 +80,7 @@ impl Warren {
     /// repository of its own, under the warren root) that is the
     /// environment's project: its configuration is read from the main
     /// checkout, never from a tree the agent writes.
-    fn project_of(&self, path: &Path) -> Result<Repo, EnvError> {
+    pub(crate) fn project_of(&self, path: &Path) -> Result<Repo, EnvError> {
         let repo = Repo::discover(path)?;
         let trees = self.root.join("worktrees");
         let trees = std::fs::canonicalize(&trees).unwrap_or(trees);
@@ -282,7 +284,7 @@ impl Warren {
             name: req.name.clone(),
             env_type: eff.type_name.clone(),
             role: None,
-            issue_id: None,
+            issue_id: req.issue_id.map(|i| i.to_string()),
             runtime,
             image,
             container,
@@ -309,6 +311,9 @@ impl Warren {
             oneshot: None,
             scratch: false,
             ephemeral: false,
+            sessions: eff.sessions.clone(),
+            roles: eff.roles.clone(),
+            session_name_template: eff.session_name_template.clone(),
         })
     }
 }

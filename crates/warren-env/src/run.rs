@@ -228,7 +228,7 @@ impl Warren {
             // The store connection closes before this process turns into
             // the command's helper.
             drop(self);
-            return Ok(i64::from(sandbox.exec_in_place(&id, &exec)?));
+            return Ok(i64::from(sandbox.exec_in_place(&id, &exec, tty)?));
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

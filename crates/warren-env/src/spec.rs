@@ -67,6 +67,9 @@ pub struct EnvSpec {
     pub network: warren_core::NetworkMode,
     /// Proxy port the `WARREN_URL*` variables point at.
     pub proxy_port: u16,
+    /// Its sessions in tmux (docs/sessions.md).
+    #[serde(default)]
+    pub sessions: Vec<crate::sessions::SessionSpec>,
     /// The commit the environment's branch started at (new commits on top
     /// of it are the agent's work).
     #[serde(default)]
@@ -127,6 +130,7 @@ mod tests {
             passthrough_env: vec!["ANTHROPIC_API_KEY".into()],
             network: warren_core::NetworkMode::Isolated,
             proxy_port: 8080,
+            sessions: Vec::new(),
             base_commit: Some("0".repeat(40)),
             create: None,
         };

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use warren_core::RuntimeKind;
 
+use crate::signals::{Action, Stops, killed_code};
 use crate::{
     ContainerInfo, CreateSpec, ExecIo, ExecSpec, ExitStatus, ImageSource, PortBinding, Progress,
     ProgressSink, Result, Runtime, RuntimeError, Stream,
@@ -209,11 +210,16 @@ impl DockerRuntime {
             return Ok(());
         };
         let stdin_task = if with_stdin {
-            Some(tokio::spawn(async move {
-                let mut stdin = tokio::io::stdin();
-                let _ = tokio::io::copy(&mut stdin, &mut input).await;
+            let (mut chunks, stop) = crate::tty::stdin_reader().map_err(RuntimeError::Terminal)?;
+            let copy = tokio::spawn(async move {
+                while let Some(chunk) = chunks.recv().await {
+                    if input.write_all(&chunk).await.is_err() {
+                        break;
+                    }
+                }
                 let _ = input.shutdown().await;
-            }))
+            });
+            Some((copy, stop))
         } else {
             drop(input);
             None
@@ -230,7 +236,10 @@ impl DockerRuntime {
         while let Some(chunk) = output.next().await {
             deliver(chunk, &mut on_output)?;
         }
-        if let Some(t) = stdin_task {
+        // The command's output ended: it has exited. Stop reading the user's input
+        // now (not at the next key press), so the exit code is read at once.
+        if let Some((t, stop)) = stdin_task {
+            drop(stop);
             t.abort();
         }
         if let Some(t) = resize_task {
@@ -242,22 +251,17 @@ impl DockerRuntime {
 
 impl DockerRuntime {
     /// Forwards SIGTERM, SIGINT and SIGHUP received by this process to the
-    /// exec'd command, until the caller stops polling. Never returns on its
-    /// own (unless signals cannot be watched).
-    async fn forward_signals(&self, container: &str, exec_id: &str) {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
+    /// exec'd command, and kills it when it has not ended a grace period after
+    /// the first (`crate::signals`), until the caller stops polling. Never
+    /// returns on its own.
+    async fn forward_signals(&self, container: &str, exec_id: &str, stops: Option<&mut Stops>) {
+        let Some(stops) = stops else {
             return std::future::pending().await;
         };
         loop {
-            let sig = tokio::select! {
-                _ = term.recv() => "TERM",
-                _ = int.recv() => "INT",
-                _ = hup.recv() => "HUP",
+            let sig = match stops.next().await {
+                Action::Forward(sig) => sig,
+                Action::Kill => "KILL",
             };
             self.signal_exec(container, exec_id, sig).await;
         }
@@ -495,22 +499,21 @@ impl Runtime for DockerRuntime {
             }
             Ok(())
         };
-        // Signals for this foreground job go to the container's process.
+        // Signals for this foreground job go to the container's process, and one
+        // that ignores them (as a pid 1 without handlers does) is killed after a
+        // grace period: `run --rm` must get to its teardown.
+        let mut stops = Stops::new();
         let forward = async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
+            let Some(stops) = stops.as_mut() else {
                 return std::future::pending::<()>().await;
             };
             loop {
-                let sig = tokio::select! {
-                    _ = term.recv() => "SIGTERM",
-                    _ = int.recv() => "SIGINT",
+                let sig = match stops.next().await {
+                    Action::Forward(sig) => format!("SIG{sig}"),
+                    Action::Kill => "SIGKILL".to_string(),
                 };
                 let opts = qp::KillContainerOptionsBuilder::default()
-                    .signal(sig)
+                    .signal(&sig)
                     .build();
                 let _ = self.docker.kill_container(id, Some(opts)).await;
             }
@@ -530,7 +533,9 @@ impl Runtime for DockerRuntime {
             Some(Err(e)) => return Err(engine("waiting for the container", e)),
             None => -1,
         };
-        Ok(ExitStatus { code })
+        Ok(ExitStatus {
+            code: killed_code(stops.as_ref()).unwrap_or(code),
+        })
     }
 
     async fn exec(&self, id: &str, spec: &ExecSpec, io: ExecIo<'_>) -> Result<ExitStatus> {
@@ -575,6 +580,10 @@ impl Runtime for DockerRuntime {
             }
             sink(s, b);
         };
+        let mut stops = match io {
+            ExecIo::Inherit { .. } => Stops::new(),
+            _ => None,
+        };
         match io {
             ExecIo::Inherit { tty, stdin } => {
                 let _raw = if tty {
@@ -588,7 +597,7 @@ impl Runtime for DockerRuntime {
                 // The command is this process's foreground job: signals
                 // sent to us (a supervisor's SIGTERM, Ctrl-C without a
                 // TTY) go to it, and we keep waiting for its exit code.
-                let forward = self.forward_signals(id, &created.id);
+                let forward = self.forward_signals(id, &created.id, stops.as_mut());
                 tokio::select! {
                     r = attached => r?,
                     _ = forward => {}
@@ -621,7 +630,9 @@ impl Runtime for DockerRuntime {
                 failure,
             ));
         }
-        Ok(ExitStatus { code })
+        Ok(ExitStatus {
+            code: killed_code(stops.as_ref()).unwrap_or(code),
+        })
     }
 
     async fn stop(&self, id: &str, timeout: Duration) -> Result<()> {

@@ -5,6 +5,7 @@
 pub mod docker;
 mod error;
 pub mod local;
+mod signals;
 pub mod tty;
 
 use std::collections::BTreeMap;

@@ -19,10 +19,12 @@ use serde::{Deserialize, Serialize};
 use warren_core::RuntimeKind;
 
 use crate::error::RuntimeError;
+use crate::signals::{Action, Stops, killed_code};
 use crate::{
     ContainerInfo, ContainerState, CreateSpec, ExecIo, ExecSpec, ExitStatus, ImageSource,
     MountKind, PortBinding, ProgressSink, Result, Runtime, Stream,
 };
+use nix::sys::signal::Signal;
 
 /// Paths in a worktree that the sandbox keeps read-only, also where they do
 /// not exist (without creating them on the host).
@@ -122,9 +124,12 @@ impl LocalRuntime {
 
     /// Runs `spec` in sandbox environment `id` with this process as the
     /// sandbox helper (no async runtime, no threads, no re-exec), and
-    /// returns its exit code. The process must be single-threaded.
-    pub fn exec_in_place(&self, id: &str, spec: &ExecSpec) -> Result<i32> {
-        let policy = self.command_policy(&self.load(id)?, spec)?;
+    /// returns its exit code. The process must be single-threaded. With
+    /// `tty`, the command gets a terminal of its own, relayed to this
+    /// process's (`warren_sandbox::Policy::tty`).
+    pub fn exec_in_place(&self, id: &str, spec: &ExecSpec, tty: bool) -> Result<i32> {
+        let mut policy = self.command_policy(&self.load(id)?, spec)?;
+        policy.tty = tty;
         if !policy.scratch {
             ensure_keeper(&policy)?;
         }
@@ -454,7 +459,8 @@ impl Runtime for LocalRuntime {
         let (stdin, stdout, stderr) = stdio_for(&io);
         let code = match self.kind {
             RuntimeKind::Sandbox => {
-                let policy = self.command_policy(&env, spec)?;
+                let mut policy = self.command_policy(&env, spec)?;
+                policy.tty = matches!(io, ExecIo::Inherit { tty: true, .. });
                 if !policy.scratch {
                     let p = policy.clone();
                     tokio::task::spawn_blocking(move || ensure_keeper(&p))
@@ -478,13 +484,41 @@ impl Runtime for LocalRuntime {
                     }
                 }
                 .map_err(sandbox_err)?;
+                // A foreground command: signals sent to warren go on to it (through
+                // the helper), and one that has not ended a grace period after the
+                // first is killed, so `run --rm` gets to its teardown.
+                let mut stops = match io {
+                    ExecIo::Inherit { .. } => Stops::new(),
+                    _ => None,
+                };
                 if let ExecIo::Capture(sink) = io {
                     pump(child.stdout.take(), child.stderr.take(), sink).await;
                 }
-                tokio::task::spawn_blocking(move || child.wait())
-                    .await
-                    .map_err(|e| RuntimeError::Other(e.to_string()))?
-                    .map_err(|e| io_err("waiting for the command".into(), e))?
+                let helper = nix::unistd::Pid::from_raw(child.id() as i32);
+                let waited = tokio::task::spawn_blocking(move || child.wait());
+                let forward = async {
+                    let Some(stops) = stops.as_mut() else {
+                        return std::future::pending::<std::convert::Infallible>().await;
+                    };
+                    loop {
+                        let sig = match stops.next().await {
+                            Action::Forward("INT") => Signal::SIGINT,
+                            Action::Forward("HUP") => Signal::SIGHUP,
+                            Action::Forward(_) => Signal::SIGTERM,
+                            // The helper's death takes the command (and, for a
+                            // sandbox of its own, every process in it) along.
+                            Action::Kill => Signal::SIGKILL,
+                        };
+                        let _ = nix::sys::signal::kill(helper, sig);
+                    }
+                };
+                let code = tokio::select! {
+                    r = waited => r
+                        .map_err(|e| RuntimeError::Other(e.to_string()))?
+                        .map_err(|e| io_err("waiting for the command".into(), e))?,
+                    never = forward => match never {},
+                };
+                killed_code(stops.as_ref()).map_or(code, |c| c as i32)
             }
             _ => {
                 let mut cmd = std::process::Command::new(&argv[0]);

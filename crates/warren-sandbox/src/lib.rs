@@ -25,7 +25,9 @@
 //! [`exec_in_place`] makes the calling process the helper (the CLI's fast path,
 //! single-threaded); [`spawn`] re-executes the current binary as `warren __sandbox` (the
 //! helper ships in the one binary; its `main` calls [`helper_main`]) so multi-threaded
-//! callers never run setup code after `fork`.
+//! callers never run setup code after `fork`. An interactive command
+//! ([`Policy::tty`]) gets a pty of the sandbox's own `/dev/pts` as its controlling
+//! terminal, which the helper relays to its caller's terminal (`linux/pty.rs`).
 //!
 //! # Crates
 //! `rustix` for namespaces, the new mount API (`open_tree`/`move_mount`, fd-based and

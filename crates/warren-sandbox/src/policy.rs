@@ -134,6 +134,13 @@ pub struct Policy {
     /// (and in policies stored before limits existed).
     #[serde(default)]
     pub resources: warren_core::Resources,
+    /// Give the command a terminal of its own: a new pseudo-terminal of the sandbox's
+    /// `/dev/pts`, its controlling terminal, which the helper connects to the helper's
+    /// own stdin and stdout (put in raw mode while the command runs) and whose window
+    /// size follows theirs. The caller's terminal itself never reaches the command, so
+    /// TIOCSTI (refused by seccomp anyway) could only ever type into the sandbox's pty.
+    #[serde(default)]
+    pub tty: bool,
     /// Test hook: make this layer fail as if the kernel refused it. It can only make a
     /// run fail, never weaken one, so honouring it in production is harmless.
     #[doc(hidden)]
@@ -171,6 +178,7 @@ impl Policy {
             overlay_dir: None,
             net_dir: None,
             resources: warren_core::Resources::default(),
+            tty: false,
             fail_layer: None,
             legacy_git_dir: None,
         }

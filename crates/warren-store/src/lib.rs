@@ -8,6 +8,7 @@
 
 mod agents;
 mod environments;
+pub mod events;
 mod lifecycle_runs;
 mod netlog;
 mod routes;
@@ -21,6 +22,7 @@ use rusqlite::Connection;
 
 pub use agents::AgentRecord;
 pub use environments::{EnvRecord, NewEnvironment};
+pub use events::{Event, EventKind, NewEvent};
 pub use lifecycle_runs::LifecycleRun;
 pub use netlog::NetLogRow;
 pub use routes::{NETNS_TARGET, Route};

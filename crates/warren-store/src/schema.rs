@@ -139,6 +139,28 @@ pub const COMPONENTS: &[Component] = &[
             CREATE INDEX net_log_env ON net_log(env, id);
         "#],
     },
+    Component {
+        name: "events",
+        migrations: &[r#"
+            CREATE TABLE events (
+                id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                time_ms     INTEGER NOT NULL,
+                kind        TEXT NOT NULL,
+                env         TEXT NOT NULL,
+                session     TEXT,
+                from_state  TEXT,
+                to_state    TEXT,
+                reason      TEXT,
+                message     TEXT,
+                data        TEXT
+            );
+            CREATE INDEX events_env ON events(env, id);
+            CREATE TABLE event_cursors (
+                consumer  TEXT PRIMARY KEY,
+                last_id   INTEGER NOT NULL
+            );
+        "#],
+    },
 ];
 
 pub(crate) fn migrate(store: &Store) -> Result<()> {

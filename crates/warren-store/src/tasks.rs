@@ -241,6 +241,26 @@ impl Store {
         Ok((rows.collect::<rusqlite::Result<_>>()?, total as usize))
     }
 
+    /// The newest `limit` tasks, of `agent` or of every agent, newest first
+    /// (`warren task ls`).
+    pub fn recent_tasks(&self, agent: Option<&str>, limit: usize) -> Result<Vec<TaskRecord>> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE ?1 IS NULL OR agent = ?1 ORDER BY seq DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![agent, limit as i64], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Ids of stored tasks starting with `prefix` (at most `limit`), so a
+    /// shortened id can name a task.
+    pub fn task_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id FROM tasks WHERE substr(id, 1, length(?1)) = ?1 ORDER BY seq DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![prefix, limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The newest task of `agent` in tool session `session_id`.
     pub fn latest_task_in_session(
         &self,

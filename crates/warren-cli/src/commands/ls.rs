@@ -41,8 +41,32 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
     }
     let now = warren_core::time::now_unix();
     let paint = |style, text: &str| p.paint(Stream::Out, style, text);
-    let rows: Vec<Vec<String>> = listing
-        .environments
+    // Attention first: environments with a session waiting for a human lead.
+    let mut envs: Vec<&warren_env::EnvView> = listing.environments.iter().collect();
+    envs.sort_by_key(|e| !e.sessions.iter().any(|s| s.state == "waiting"));
+    let with_sessions = envs.iter().any(|e| !e.sessions.is_empty());
+    let session_cell = |e: &warren_env::EnvView| -> String {
+        let mut list: Vec<&warren_env::SessionView> = e.sessions.iter().collect();
+        list.sort_by_key(|s| s.state != "waiting");
+        let cells: Vec<String> = list
+            .iter()
+            .map(|s| {
+                let style = match s.state.as_str() {
+                    "waiting" => Style::Yellow,
+                    "working" => Style::Green,
+                    "exited" | "stopped" => Style::Red,
+                    _ => Style::Dim,
+                };
+                format!("{} {}", s.name, paint(style, &s.state))
+            })
+            .collect();
+        if cells.is_empty() {
+            "-".into()
+        } else {
+            cells.join(", ")
+        }
+    };
+    let rows: Vec<Vec<String>> = envs
         .iter()
         .map(|e| {
             let state_style = match e.state {
@@ -72,7 +96,7 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
                 })
                 .collect::<Vec<_>>()
                 .join(" ");
-            vec![
+            let mut row = vec![
                 paint(Style::Cyan, &e.name),
                 e.project.clone(),
                 e.env_type.clone().unwrap_or_else(|| "-".into()),
@@ -84,16 +108,20 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
                     services
                 },
                 age(now - e.created_at),
-            ]
+            ];
+            if with_sessions {
+                row.insert(5, session_cell(e));
+            }
+            row
         })
         .collect();
-    p.out(&p.table(
-        Stream::Out,
-        &[
-            "NAME", "PROJECT", "TYPE", "RUNTIME", "STATE", "SERVICES", "AGE",
-        ],
-        &rows,
-    ));
+    let mut header = vec![
+        "NAME", "PROJECT", "TYPE", "RUNTIME", "STATE", "SERVICES", "AGE",
+    ];
+    if with_sessions {
+        header.insert(5, "SESSIONS");
+    }
+    p.out(&p.table(Stream::Out, &header, &rows));
     for o in &listing.orphans {
         p.warning(&format!(
             "container `{}` ({}) is labelled as warren's environment `{}` but warren has no record of it; remove it with `docker rm -f {}`",

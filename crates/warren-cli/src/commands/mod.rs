@@ -3,19 +3,24 @@
 //! library crates.
 
 mod agent;
+mod cmd;
 mod completions;
 mod doctor;
+mod events;
 mod exec;
 mod logs;
 mod ls;
 mod net;
+mod new;
 mod proxy;
 mod restart;
 mod rm;
 mod run;
+mod session;
 mod start;
 mod stop;
 mod task;
+mod task_history;
 mod validate;
 
 use std::cell::OnceCell;
@@ -149,10 +154,21 @@ pub fn dispatch(cli: Cli, host: HostEnv) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::logs(&ctx, args),
         Command::Doctor(args) => doctor::doctor(&ctx, args),
         Command::Net(args) => net::net(&ctx, args),
+        Command::New(args) => new::new(&ctx, args),
+        Command::Cmd(args) => cmd::cmd(&ctx, args),
+        Command::Attach(args) => session::attach(&ctx, args),
+        Command::Output(args) => session::output(&ctx, args),
+        Command::Send(args) => session::send(&ctx, args),
+        Command::Wait(args) => session::wait(&ctx, args),
+        Command::Explain(args) => session::explain(&ctx, args),
         Command::Validate(args) => validate::validate(&ctx, args),
         Command::Proxy(args) => proxy::proxy(&ctx, args),
         Command::Agent(args) => agent::agent(&ctx, args),
-        Command::Task(args) => task::task(&ctx, args),
+        Command::Task(args) => match args.command {
+            Some(sub) => task_history::task_history(&ctx, sub),
+            None => task::task(&ctx, args),
+        },
+        Command::Events(args) => events::events(&ctx, args),
         Command::Completions(args) => completions::completions(args),
         Command::FillPool { path } => {
             let root = ctx.root()?;

@@ -1,4 +1,4 @@
-//! `warren rm [--force] [--delete-branch] NAME…`.
+//! `warren rm [--force] [--delete-branch] NAME…`, `warren rm --all [--project P]`.
 
 use std::process::ExitCode;
 
@@ -14,7 +14,22 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> anyhow::Result<ExitCode> {
         force: args.force,
         delete_branch: args.delete_branch,
     };
-    each_name(&args.names, |name| {
+    let names = if args.all {
+        warren
+            .store()
+            .environments()?
+            .into_iter()
+            .filter(|r| args.project.as_deref().is_none_or(|p| r.project == p))
+            .map(|r| r.name)
+            .collect()
+    } else {
+        args.names
+    };
+    if names.is_empty() {
+        printer().message("No environment to remove.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    each_name(&names, |name| {
         match ctx.block_on(warren.rm(name, opts))? {
             Ok(outcome) => {
                 ctx.reporter().clear();

@@ -77,6 +77,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
             env,
             devcontainer: args.config,
             network,
+            issue_id: None,
         },
         cmd: args.cmd,
         rm: args.rm,

@@ -70,7 +70,8 @@ pub fn task(ctx: &Ctx, args: TaskArgs) -> anyhow::Result<ExitCode> {
     let target = director::find_agent(&root, args.agent.as_deref())?;
     let client = Client::new(&root, &target.url)?;
     let sub = Submission {
-        prompt: args.prompt.clone(),
+        // Required by clap unless a subcommand was given.
+        prompt: args.prompt.clone().unwrap_or_default(),
         session_id: args.session.clone(),
         model: args.model.clone(),
         timeout_seconds: args.timeout,

@@ -169,6 +169,12 @@ impl Printer {
         ));
     }
 
+    /// The terminal bell on stderr (a notification in `warren events -f`).
+    pub fn bell(&self) {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(b"\x07").and_then(|_| err.flush());
+    }
+
     /// `warning: …` (shown under `--quiet` too).
     pub fn warning(&self, text: &str) {
         self.labelled("warning", Style::Yellow, text);

@@ -35,6 +35,8 @@ pub(crate) struct Setup<'a> {
     /// The environment's keeper (`linux/keeper.rs`): no command, only reaping, until
     /// it is told to end.
     pub(crate) keeper: bool,
+    /// Where to send the master of the command's terminal ([`Policy::tty`]).
+    pub(crate) pty: Option<&'a OwnedFd>,
 }
 
 /// Writes an error for the helper to read (best effort: it is the only channel).
@@ -101,6 +103,7 @@ fn prepare(
     // No host descriptor may reach the command (an open state.db would be an escape).
     let mut keep = vec![status.as_raw_fd(), done.as_raw_fd()];
     keep.extend(setup.join.map(|fd| fd.as_raw_fd()));
+    keep.extend(setup.pty.map(|fd| fd.as_raw_fd()));
     keep.sort_unstable();
     sys::close_fds_from(3, &keep)
         .map_err(|e| SandboxError::sys(Layer::Process, "closing inherited descriptors", e))?;
@@ -155,12 +158,30 @@ fn prepare(
         return Ok((None, sigfd));
     }
     let (program, argv, envp) = command(policy, setup.argv)?;
+    // The command's terminal, from this sandbox's own `/dev/pts` (`linux/pty.rs`); the
+    // helper relays it to the user's.
+    let master = match setup.pty {
+        Some(sock) => {
+            let master = super::pty::open_master()?;
+            super::pty::send_fd(sock, &master)?;
+            Some(master)
+        }
+        None => None,
+    };
     match sys::fork().map_err(|e| SandboxError::sys(Layer::Process, "fork", e))? {
         Fork::Child => {
-            // A new session: no controlling terminal, so TIOCSTI has nothing to inject
-            // into even before seccomp refuses it.
-            if let Err(e) = rustix::process::setsid() {
-                report(status, &SandboxError::sys(Layer::Process, "setsid", e));
+            // A new session: without a terminal of its own, no controlling terminal, so
+            // TIOCSTI has nothing to inject into even before seccomp refuses it; with
+            // one, the sandbox's pty is the only terminal it can reach.
+            let session = match &master {
+                Some(m) => super::pty::attach(m),
+                None => rustix::process::setsid()
+                    .map(drop)
+                    .map_err(|e| SandboxError::sys(Layer::Process, "setsid", e)),
+            };
+            drop(master);
+            if let Err(e) = session {
+                report(status, &e);
                 sys::exit_now(125);
             }
             sys::reset_signal_dispositions();
@@ -186,7 +207,10 @@ fn prepare(
             );
             sys::exit_now(code)
         }
-        Fork::Parent(pid) => Ok((Some(pid), sigfd)),
+        Fork::Parent(pid) => {
+            drop(master);
+            Ok((Some(pid), sigfd))
+        }
     }
 }
 

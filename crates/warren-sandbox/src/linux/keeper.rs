@@ -25,7 +25,7 @@ use rustix::thread::LinkNameSpaceType;
 use super::init::{command, enter_cwd, report};
 use super::plan::Plan;
 use super::sys::{self, Fork, SigSet};
-use super::{caps, landlock, namespaces, seccomp};
+use super::{caps, landlock, namespaces, pty, seccomp};
 use crate::error::{Layer, SandboxError};
 use crate::policy::Policy;
 use crate::registry;
@@ -113,12 +113,18 @@ fn run_blocked(
         namespaces::join(*layer, fd, *kind)?;
     }
     drop(keeper);
+    // From the keeper's `/dev/ptmx` (this process is in its mount namespace now).
+    let master = if policy.tty {
+        Some(pty::open_master()?)
+    } else {
+        None
+    };
     let (setup_r, setup_w) =
         pipe_with(PipeFlags::CLOEXEC).map_err(|e| SandboxError::sys(Layer::Process, "pipe", e))?;
     let child = match sys::fork().map_err(|e| SandboxError::sys(Layer::Process, "fork", e))? {
         Fork::Child => {
             drop(setup_r);
-            let code = match exec_command(policy, plan, argv, &setup_w, &mask) {
+            let code = match exec_command(policy, plan, argv, &setup_w, &mask, master.as_ref()) {
                 Ok(never) => match never {},
                 Err(e) => {
                     report(&setup_w, &e);
@@ -142,7 +148,7 @@ fn run_blocked(
     if let Some(fd) = status.take() {
         let _ = rustix::io::write(&fd, super::run::STARTED);
     }
-    Ok(supervise(child, lifeline))
+    Ok(supervise(child, lifeline, master.map(pty::Relay::new)))
 }
 
 /// The joining command's own setup, then exec. Errors go back through `setup`.
@@ -152,6 +158,7 @@ fn exec_command(
     argv: &[OsString],
     setup: &OwnedFd,
     mask: &SigSet,
+    master: Option<&OwnedFd>,
 ) -> Result<std::convert::Infallible, SandboxError> {
     set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(|e| SandboxError::sys(Layer::DeathSignal, "prctl(PR_SET_PDEATHSIG)", e))?;
@@ -163,6 +170,10 @@ fn exec_command(
             "the helper ended before the command started",
         ));
     }
+    // Its own terminal, while the master is still open here (closed just below).
+    if let Some(master) = master {
+        pty::attach(master)?;
+    }
     // No host descriptor may reach the command.
     sys::close_fds_from(3, &[setup.as_raw_fd()])
         .map_err(|e| SandboxError::sys(Layer::Process, "closing inherited descriptors", e))?;
@@ -172,7 +183,10 @@ fn exec_command(
     caps::no_new_privs()?;
     seccomp::install()?;
     let (program, argv, envp) = command(policy, argv)?;
-    rustix::process::setsid().map_err(|e| SandboxError::sys(Layer::Process, "setsid", e))?;
+    // A session of its own (with a terminal, `pty::attach` made it already).
+    if master.is_none() {
+        rustix::process::setsid().map_err(|e| SandboxError::sys(Layer::Process, "setsid", e))?;
+    }
     sys::reset_signal_dispositions();
     let _ = sys::set_mask(mask);
     let e = sys::execve(&program, &argv, &envp);
@@ -192,25 +206,38 @@ fn exec_command(
 }
 
 /// Waits for the command, forwarding signals to it; kills it if the lifeline breaks.
-fn supervise(child: libc::pid_t, lifeline: Option<OwnedFd>) -> i32 {
+/// With a terminal (`relay`), copies between it and the user's, follows the window
+/// size, and returns as soon as the command has exited.
+fn supervise(child: libc::pid_t, lifeline: Option<OwnedFd>, mut relay: Option<pty::Relay>) -> i32 {
     let Ok(sigfd) = sys::signalfd(&SigSet::waited()) else {
         return wait(child);
     };
     let mut lifeline = lifeline;
     loop {
         if let Ok(Some((_, exit))) = sys::waitpid(child, true) {
+            if let Some(r) = &mut relay {
+                r.finish();
+            }
             return exit.code();
         }
         let mut fds = vec![PollFd::new(&sigfd, PollFlags::IN)];
         if let Some(l) = &lifeline {
             fds.push(PollFd::new(l, PollFlags::IN));
         }
+        let first_relay = fds.len();
+        if let Some(r) = &relay {
+            r.poll_fds(&mut fds);
+        }
         if poll(&mut fds, None).is_err() {
             continue;
         }
         let sig_ready = !fds[0].revents().is_empty();
-        let parent_gone = fds.get(1).is_some_and(|f| !f.revents().is_empty());
+        let parent_gone = lifeline.is_some() && !fds[1].revents().is_empty();
+        let relay_ready: Vec<PollFlags> = fds[first_relay..].iter().map(|f| f.revents()).collect();
         drop(fds);
+        if let Some(r) = &mut relay {
+            r.on_ready(&relay_ready);
+        }
         if parent_gone {
             // The command and its process group (it leads a session of its own); what
             // it detached from that (`setsid … &`) lives on, as in a container, until
@@ -223,7 +250,13 @@ fn supervise(child: libc::pid_t, lifeline: Option<OwnedFd>) -> i32 {
             && let Ok(Some(sig)) = sys::read_signal(sigfd.as_fd())
             && sig != libc::SIGCHLD
         {
-            let _ = sys::kill(child, sig);
+            match &relay {
+                // The pty signals its foreground process group itself.
+                Some(r) if sig == libc::SIGWINCH => r.resize(),
+                _ => {
+                    let _ = sys::kill(child, sig);
+                }
+            }
         }
     }
 }

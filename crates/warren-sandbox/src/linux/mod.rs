@@ -12,6 +12,7 @@ pub(crate) mod netns;
 pub(crate) mod overlay;
 pub(crate) mod plan;
 pub(crate) mod probe;
+pub(crate) mod pty;
 pub(crate) mod run;
 pub(crate) mod seccomp;
 pub(crate) mod spawn;

@@ -14,7 +14,7 @@ use rustix::thread::LinkNameSpaceType;
 
 use super::init::{self, Setup};
 use super::sys::{self, Fork, SigSet};
-use super::{join, keeper, namespaces, netns, overlay, plan};
+use super::{join, keeper, namespaces, netns, overlay, plan, pty};
 use crate::error::{Layer, SandboxError};
 use crate::policy::Policy;
 use crate::registry::{self, Instance};
@@ -176,6 +176,15 @@ fn run_blocked(
     let (setup_r, setup_w) = pipe("pipe")?;
     let (alive_r, alive_w) = pipe("pipe")?;
     let (done_r, done_w) = pipe("pipe")?;
+    // pid 1 opens the command's terminal in the root it builds and hands the master
+    // back here, to be relayed to the user's terminal.
+    let (pty_r, pty_w) = match policy.tty {
+        true => {
+            let (r, w) = pty::channel()?;
+            (Some(r), Some(w))
+        }
+        false => (None, None),
+    };
     let setup = Setup {
         policy,
         plan,
@@ -183,15 +192,16 @@ fn run_blocked(
         mask,
         join: joined.map(|j| &j.mnt_ns),
         keeper: ready.keeper,
+        pty: pty_w.as_ref(),
     };
     let init = match sys::fork().map_err(|e| SandboxError::sys(Layer::Process, "fork", e))? {
         Fork::Child => {
-            drop((setup_r, alive_w, done_r));
+            drop((setup_r, alive_w, done_r, pty_r));
             init::pid1(&setup, setup_w, alive_r, done_w)
         }
         Fork::Parent(pid) => pid,
     };
-    drop((setup_w, alive_r, done_w));
+    drop((setup_w, alive_r, done_w, pty_w));
 
     let mut instance = Instance {
         pid: init,
@@ -220,6 +230,19 @@ fn run_blocked(
     // pid 1 closed its own. Anything else is a serialised SandboxError.
     let mut buf = Vec::new();
     let _ = std::fs::File::from(setup_r).read_to_end(&mut buf);
+    // The command's terminal, sent before the command started.
+    let relay = match (&pty_r, buf.is_empty()) {
+        (Some(sock), true) => match pty::recv_fd(sock) {
+            Ok(master) => Some(pty::Relay::new(master)),
+            Err(e) => {
+                let _ = sys::kill(init, libc::SIGKILL);
+                let _ = wait_for(init);
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
+    drop(pty_r);
     let outcome = if buf.is_empty() {
         // Tells a waiting parent the command runs. An explicit answer (not just EOF), so
         // a binary that is not a warren helper cannot pass for a successful start.
@@ -234,7 +257,7 @@ fn run_blocked(
             instance.work_dir = ready.work_dir;
             let _ = registry::update(path, &instance);
         }
-        Ok(supervise(init, lifeline, done_r))
+        Ok(supervise(init, lifeline, done_r, relay))
     } else {
         let err = serde_json::from_slice::<SandboxError>(&buf).unwrap_or_else(|_| {
             SandboxError::layer(Layer::Process, String::from_utf8_lossy(&buf).into_owned())
@@ -260,8 +283,14 @@ fn run_blocked(
 /// overlay). Whatever the command left behind is being killed by then (pid 1 is
 /// exiting), and pid 1 is reaped by whoever inherits it when this process exits, which
 /// every caller does right after. Only if pid 1 dies without writing (killed) is its
-/// own status waited for.
-fn supervise(init: libc::pid_t, lifeline: Option<OwnedFd>, done: OwnedFd) -> i32 {
+/// own status waited for. With a terminal (`relay`), copies between it and the user's
+/// and follows the window size until then.
+fn supervise(
+    init: libc::pid_t,
+    lifeline: Option<OwnedFd>,
+    done: OwnedFd,
+    mut relay: Option<pty::Relay>,
+) -> i32 {
     let Ok(sigfd) = sys::signalfd(&SigSet::waited()) else {
         return wait_for(init);
     };
@@ -269,32 +298,51 @@ fn supervise(init: libc::pid_t, lifeline: Option<OwnedFd>, done: OwnedFd) -> i32
     let mut done = Some(done);
     let mut status = [0u8; 4];
     let mut got = 0;
+    let finish = |relay: &mut Option<pty::Relay>, code: i32| {
+        if let Some(r) = relay {
+            r.finish();
+        }
+        code
+    };
     loop {
         if let Ok(Some((_, exit))) = sys::waitpid(init, true) {
-            return exit.code();
+            return finish(&mut relay, exit.code());
         }
         let mut fds = vec![PollFd::new(&sigfd, PollFlags::IN)];
-        if let Some(d) = &done {
+        let done_at = done.as_ref().map(|d| {
             fds.push(PollFd::new(d, PollFlags::IN));
-        }
-        if let Some(l) = &lifeline {
+            fds.len() - 1
+        });
+        let lifeline_at = lifeline.as_ref().map(|l| {
             fds.push(PollFd::new(l, PollFlags::IN));
+            fds.len() - 1
+        });
+        let first_relay = fds.len();
+        if let Some(r) = &relay {
+            r.poll_fds(&mut fds);
         }
         if poll(&mut fds, None).is_err() {
             continue;
         }
-        let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
-        let sig_ready = ready(0);
-        let done_ready = done.is_some() && ready(1);
-        let parent_gone = ready(if done.is_some() { 2 } else { 1 });
+        let ready = |i: Option<usize>| {
+            i.and_then(|i| fds.get(i))
+                .is_some_and(|f| !f.revents().is_empty())
+        };
+        let sig_ready = ready(Some(0));
+        let done_ready = ready(done_at);
+        let parent_gone = ready(lifeline_at);
+        let relay_ready: Vec<PollFlags> = fds[first_relay..].iter().map(|f| f.revents()).collect();
         drop(fds);
+        if let Some(r) = &mut relay {
+            r.on_ready(&relay_ready);
+        }
         if done_ready && let Some(d) = &done {
             match rustix::io::read(d, &mut status[got..]) {
                 Ok(0) | Err(_) => done = None,
                 Ok(n) => got += n,
             }
             if got == status.len() {
-                return i32::from_le_bytes(status);
+                return finish(&mut relay, i32::from_le_bytes(status));
             }
         }
         if parent_gone {
@@ -305,7 +353,13 @@ fn supervise(init: libc::pid_t, lifeline: Option<OwnedFd>, done: OwnedFd) -> i32
             && let Ok(Some(sig)) = sys::read_signal(sigfd.as_fd())
             && sig != libc::SIGCHLD
         {
-            let _ = sys::kill(init, sig);
+            match &relay {
+                // The pty signals the command's foreground process group itself.
+                Some(r) if sig == libc::SIGWINCH => r.resize(),
+                _ => {
+                    let _ = sys::kill(init, sig);
+                }
+            }
         }
     }
 }

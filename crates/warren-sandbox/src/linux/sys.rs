@@ -461,3 +461,23 @@ pub(crate) fn place_fds(fds: &[OwnedFd], first: RawFd) -> io::Result<()> {
         libc::c_uint::MAX,
     )
 }
+
+/// Makes descriptor `target` (0, 1 or 2) a copy of `fd` (the command's terminal),
+/// without close-on-exec.
+pub(crate) fn dup_onto(fd: &OwnedFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 only replaces descriptor `target`, which no Rust object of this
+    // process owns (the standard streams); `fd` stays owned by the caller.
+    if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A borrow of standard stream `fd` (0, 1 or 2) for the life of the process.
+pub(crate) fn stdio(fd: RawFd) -> BorrowedFd<'static> {
+    debug_assert!((0..=2).contains(&fd));
+    // SAFETY: the helper never closes its standard streams (they are only read,
+    // written and ioctl'd), so a 'static borrow of one stays valid; a stream the
+    // caller left closed just makes every call on it fail with EBADF.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
