@@ -273,6 +273,13 @@ impl Drop for TestContext {
             }
         }
         let _ = self.cmd(&["proxy", "stop"]).output();
+        // The root's tmux server (sessions), whatever is left of it.
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(self.root.join("tmux.sock"))
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .output();
         // A sandbox environment's keeper warren could not stop: its pid 1 is in
         // the environment's registry (`local/<id>/run-<pid>.json`).
         for env in dir_names(&self.root.join("local")) {
