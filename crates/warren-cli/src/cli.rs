@@ -83,6 +83,9 @@ pub enum Command {
     Wait(WaitArgs),
     /// Why each session of an environment is in its state: the evidence.
     Explain(ExplainArgs),
+    /// Keep session states, events and notifications current (warren starts one in
+    /// its tmux server with the first session).
+    Watch(WatchArgs),
     /// Validate configuration files; print every error with file:line:col.
     Validate(ValidateArgs),
     /// The hostname proxy: `warren proxy [serve|status|stop]`.
@@ -190,6 +193,19 @@ pub struct WaitArgs {
     /// Give up after this long (`30s`, `5m`, `1h`; default: never).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Seconds between rounds.
+    #[arg(long, default_value_t = 1.0)]
+    pub interval: f64,
+    /// One round, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Exit once no session of a running environment is left (for 5 s).
+    #[arg(long)]
+    pub exit_when_idle: bool,
 }
 
 #[derive(Debug, Args)]

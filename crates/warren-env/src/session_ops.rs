@@ -45,6 +45,8 @@ impl Warren {
             );
             crate::events::session_started(&self.store, &rec.name, &s.name);
         }
+        // The heartbeat keeps states, events and notifications current.
+        self.ensure_watcher();
         Ok(())
     }
 
@@ -471,5 +473,108 @@ impl Warren {
                 message: question,
             },
         );
+    }
+}
+
+/// The tmux session of the root's session watcher (`warren watch`).
+pub const WATCH_SESSION: &str = "warren-watch";
+
+/// What the watcher remembers per session between rounds.
+#[derive(Debug, Default)]
+pub struct WatchState {
+    last: std::collections::HashMap<(String, String), String>,
+}
+
+impl Warren {
+    /// One round of the watcher (the heartbeat): records every session's state change
+    /// as an event (which notifies), restarts `restart: on-failure` sessions whose
+    /// command failed, and ends the tmux sessions of environments that are not running
+    /// (removed, stopped or gone behind warren's back). Returns how many sessions of
+    /// running environments it saw.
+    pub fn watch_round(&self, st: &mut WatchState) -> Result<usize, EnvError> {
+        let tmux = self.tmux();
+        let panes = self.session_panes();
+        let recs = self.store.environments()?;
+        let mut seen = 0;
+        let mut known: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for rec in &recs {
+            let Ok(spec) = Self::spec_of(rec) else {
+                continue;
+            };
+            for s in &spec.sessions {
+                known.insert(s.tmux.clone());
+            }
+            if spec.sessions.is_empty() {
+                continue;
+            }
+            if rec.state != warren_core::EnvState::Running {
+                for s in &spec.sessions {
+                    if panes.iter().any(|p| p.session == s.tmux) {
+                        tmux.kill(&s.tmux);
+                        self.log_event(
+                            &rec.name,
+                            &format!("session {} ended: the environment is {}", s.name, rec.state),
+                        );
+                    }
+                }
+                continue;
+            }
+            let _ = self.restart_failed_sessions(&rec.name);
+            for v in self.session_views(&spec.sessions) {
+                seen += 1;
+                let key = (rec.name.clone(), v.name.clone());
+                let before = st.last.get(&key).cloned();
+                if before.as_deref() != Some(v.state.as_str()) {
+                    if v.state == "exited" {
+                        crate::events::session_exited(&self.store, &rec.name, &v.name, v.exit_code);
+                    }
+                    self.record_session_state(
+                        &rec.name,
+                        &v.name,
+                        before.as_deref(),
+                        &v.state,
+                        &v.reason,
+                        None,
+                    );
+                    st.last.insert(key, v.state.clone());
+                }
+            }
+        }
+        // Sessions of environments the store no longer has.
+        for p in &panes {
+            if p.session != WATCH_SESSION && !known.contains(&p.session) {
+                tmux.kill(&p.session);
+            }
+        }
+        st.last
+            .retain(|(env, _), _| recs.iter().any(|r| &r.name == env));
+        Ok(seen)
+    }
+
+    /// Starts the root's watcher in its tmux server unless it runs.
+    pub(crate) fn ensure_watcher(&self) {
+        let tmux = self.tmux();
+        let alive = self
+            .session_panes()
+            .iter()
+            .any(|p| p.session == WATCH_SESSION && !p.dead);
+        if alive {
+            return;
+        }
+        // A watcher that exited (idle) left its window: it goes, and a new one starts.
+        tmux.kill(WATCH_SESSION);
+        let argv = vec![
+            self.settings.warren_exe().to_string_lossy().into_owned(),
+            "watch".into(),
+            "--exit-when-idle".into(),
+        ];
+        let cwd = self.root.clone();
+        match tmux.start(WATCH_SESSION, &cwd, &argv) {
+            // Its window goes when it exits: nothing to read there.
+            Ok(()) => tmux.set_remain_on_exit(WATCH_SESSION, false),
+            Err(e) => self
+                .reporter
+                .warn(&format!("cannot start the session watcher: {e}")),
+        }
     }
 }

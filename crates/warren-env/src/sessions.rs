@@ -159,6 +159,20 @@ impl Tmux {
         self.run("new-session", &args).map(|_| ())
     }
 
+    /// Whether session `name`'s window stays after its command exits.
+    pub fn set_remain_on_exit(&self, name: &str, on: bool) {
+        let _ = self.run(
+            "set-option",
+            &[
+                "set-option",
+                "-t",
+                &format!("={name}"),
+                "remain-on-exit",
+                if on { "on" } else { "off" },
+            ],
+        );
+    }
+
     /// Runs the session's command again in its (dead) pane.
     pub fn respawn(&self, name: &str) -> Result<(), EnvError> {
         self.run(

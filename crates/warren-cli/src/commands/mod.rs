@@ -161,6 +161,7 @@ pub fn dispatch(cli: Cli, host: HostEnv) -> anyhow::Result<ExitCode> {
         Command::Send(args) => session::send(&ctx, args),
         Command::Wait(args) => session::wait(&ctx, args),
         Command::Explain(args) => session::explain(&ctx, args),
+        Command::Watch(args) => session::watch(&ctx, args),
         Command::Validate(args) => validate::validate(&ctx, args),
         Command::Proxy(args) => proxy::proxy(&ctx, args),
         Command::Agent(args) => agent::agent(&ctx, args),

@@ -96,8 +96,8 @@ fn parse_duration(s: &str) -> Option<Duration> {
     (secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
-/// Blocks until the session is in the asked state; records the changes it sees as
-/// events (and so notifies). Exit 0 when reached, 1 on timeout (with the state then).
+/// Blocks until the session is in the asked state (the root's watcher records the
+/// changes as events). Exit 0 when reached, 1 on timeout (with the state then).
 pub fn wait(ctx: &Ctx, args: crate::cli::WaitArgs) -> anyhow::Result<ExitCode> {
     const STATES: &[&str] = &[
         "starting", "working", "waiting", "idle", "exited", "unknown",
@@ -120,23 +120,11 @@ pub fn wait(ctx: &Ctx, args: crate::cli::WaitArgs) -> anyhow::Result<ExitCode> {
     let warren = ctx.warren()?;
     let s = warren.session(&args.target.name, args.target.session.as_deref())?;
     let start = std::time::Instant::now();
-    let mut last: Option<String> = None;
     loop {
         let view = warren.view_of(&args.target.name)?;
         let Some(now) = view.sessions.into_iter().find(|v| v.name == s.name) else {
             anyhow::bail!("session `{}` is gone", s.name);
         };
-        if last.as_deref() != Some(now.state.as_str()) {
-            warren.record_session_state(
-                &args.target.name,
-                &s.name,
-                last.as_deref(),
-                &now.state,
-                &now.reason,
-                None,
-            );
-            last = Some(now.state.clone());
-        }
         if now.state == args.until {
             printer().out(&format!(
                 "{} {}: {}\n",
@@ -188,6 +176,31 @@ pub fn explain(ctx: &Ctx, args: crate::cli::ExplainArgs) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The heartbeat: a watcher round every `--interval` seconds.
+pub fn watch(ctx: &Ctx, args: crate::cli::WatchArgs) -> anyhow::Result<ExitCode> {
+    let warren = ctx.warren()?;
+    let mut st = warren_env::WatchState::default();
+    let interval = Duration::from_secs_f64(args.interval.clamp(0.1, 3600.0));
+    let mut idle_since: Option<std::time::Instant> = None;
+    loop {
+        let seen = warren.watch_round(&mut st)?;
+        if args.once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if args.exit_when_idle {
+            if seen == 0 {
+                let since = *idle_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= Duration::from_secs(5) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            } else {
+                idle_since = None;
+            }
+        }
+        std::thread::sleep(interval);
+    }
 }
 
 #[cfg(test)]

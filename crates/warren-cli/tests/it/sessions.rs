@@ -12,6 +12,9 @@ use crate::harness::*;
 const CONFIG: &str = r#"runtime: sandbox
 port_range: 9300-9310
 sessions:
+  flaky:
+    command: "echo run; sleep 1; exit 3"
+    restart: on-failure
   serve:
     command: "echo serving $WARREN_NAME on {{ port }}; exec busybox httpd -f -p {{ port }} -h ."
     ports: ["{{ port }}"]
@@ -20,6 +23,7 @@ sessions:
 types:
   issue: {sessions: [serve]}
   dev: {sessions: [serve, shell]}
+  fragile: {sessions: [flaky]}
 commands:
   hello: "echo hello from $WARREN_NAME issue=${WARREN_ISSUE_ID:-none}"
 "#;
@@ -31,8 +35,10 @@ fn tmux_sessions(t: &TestContext) -> Vec<String> {
         .args(["list-sessions", "-F", "#{session_name}"])
         .output()
         .unwrap();
+    // The root's watcher has a session of its own.
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
+        .filter(|l| *l != "warren-watch")
         .map(str::to_string)
         .collect();
     v.sort();
@@ -195,6 +201,41 @@ fn sessions_live_and_end_with_their_environment() {
     assert_eq!(tmux_sessions(&t), ["d1-serve", "d1-shell"]);
     t.warren(&["rm", "-f", "d1"]).ok();
     assert!(tmux_sessions(&t).is_empty(), "rm ends the sessions");
+}
+
+#[test]
+fn the_heartbeat_restarts_failed_sessions_and_ends_orphans() {
+    let t = TestContext::new();
+    t.write(".warren.yaml", CONFIG);
+    t.commit("sessions");
+    t.warren(&["new", "fragile", "f1"]).ok();
+    progress!("`restart: on-failure`: the watcher runs the failed command again");
+    eventually("the session ran at least twice", || {
+        t.warren(&["output", "f1"])
+            .ok()
+            .stdout
+            .matches("run")
+            .count()
+            >= 2
+    });
+    let log = t.warren(&["logs", "f1"]).ok();
+    assert!(
+        log.stdout.contains("restarted (on-failure)"),
+        "{}",
+        log.stdout
+    );
+    progress!("a tmux session no environment owns is ended by the watcher");
+    let st = Command::new("tmux")
+        .arg("-S")
+        .arg(t.root.join("tmux.sock"))
+        .args(["new-session", "-d", "-s", "stray", "sleep 600"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    eventually("the stray session is gone", || {
+        !tmux_sessions(&t).contains(&"stray".to_string())
+    });
+    t.warren(&["rm", "-f", "f1"]).ok();
 }
 
 #[test]
