@@ -51,7 +51,16 @@ impl Warren {
     }
 
     /// What a session's tmux window runs: this warren, `exec` into the environment.
+    /// A claude role whose hooks reported a conversation resumes it (`--resume ID`),
+    /// so `start` after a stop continues where the agent was.
     fn session_argv(&self, env: &str, s: &SessionSpec) -> Vec<String> {
+        let mut inner = s.argv.clone();
+        if s.tool.as_deref() == Some("claude")
+            && let Some(id) = self.last_tool_session(s)
+            && !inner.iter().any(|a| a == "--resume")
+        {
+            inner.splice(1..1, ["--resume".to_string(), id]);
+        }
         let mut argv = vec![
             self.settings.warren_exe().to_string_lossy().into_owned(),
             "exec".into(),
@@ -62,8 +71,25 @@ impl Warren {
             argv.push(format!("{k}={v}"));
         }
         argv.push("--".into());
-        argv.extend(s.argv.iter().cloned());
+        argv.extend(inner);
         argv
+    }
+
+    /// The tool's own session id, from the last hook event that named one. The relay is
+    /// the environment's data: only an id shaped like one (a UUID) is used, and it only
+    /// ever becomes an argument of the command run inside the environment.
+    fn last_tool_session(&self, s: &SessionSpec) -> Option<String> {
+        let shaped = |id: &str| {
+            id.len() == 36
+                && id.bytes().enumerate().all(|(i, b)| match i {
+                    8 | 13 | 18 | 23 => b == b'-',
+                    _ => b.is_ascii_hexdigit(),
+                })
+        };
+        self.relayed_hooks(s)
+            .iter()
+            .rev()
+            .find_map(|h| h.session_id.clone().filter(|id| shaped(id)))
     }
 
     /// Ends the environment's sessions, then runs their host `post_stop` hooks.

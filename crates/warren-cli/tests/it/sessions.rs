@@ -355,3 +355,65 @@ print("saw" if ok else "missed", code)
     );
     t.warren(&["rm", "-f", "a1"]).ok();
 }
+
+/// Item 8: a claude role's conversation is resumed after a stop, from the session id its
+/// hooks relayed; an id that is not shaped like one is ignored.
+#[test]
+fn a_claude_role_resumes_its_conversation_after_stop() {
+    let t = TestContext::new();
+    t.write(
+        ".warren.yaml",
+        "runtime: sandbox\nroles:\n  dev: {tool: claude, model: opus}\ntypes:\n  agent: {roles: [dev]}\n",
+    );
+    t.commit("roles");
+    t.warren(&["new", "agent", "c1"]).ok();
+    let start_command = || {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(t.root.join("tmux.sock"))
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                "=c1-dev:",
+                "#{pane_start_command}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = start_command();
+    progress!("role session: {first}");
+    assert!(
+        first.contains("--model opus") && first.contains("--dangerously-skip-permissions"),
+        "{first}"
+    );
+    assert!(
+        first.contains("--settings") && !first.contains("--resume"),
+        "{first}"
+    );
+
+    // What claude's SessionStart hook appends (recorded from claude 2.1.197), and a
+    // hostile line after it.
+    let relay = t.root.join("worktrees/repo/c1/.git/warren/hooks-dev.jsonl");
+    std::fs::write(
+        &relay,
+        concat!(
+            r#"{"time":"1796266887.25","hook":{"session_id":"4b3b28ed-9426-4e53-9542-272e090204f4","hook_event_name":"SessionStart","source":"startup"}}"#,
+            "\n",
+            r#"{"time":"1796266888.25","hook":{"session_id":"$(touch /tmp/pwned)","hook_event_name":"Stop"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    t.warren(&["stop", "c1"]).ok();
+    t.warren(&["start", "c1"]).ok();
+    let again = start_command();
+    progress!("after stop and start: {again}");
+    assert!(
+        again.contains("--resume 4b3b28ed-9426-4e53-9542-272e090204f4"),
+        "{again}"
+    );
+    assert!(!again.contains("pwned"), "{again}");
+    t.warren(&["rm", "-f", "c1"]).ok();
+}
