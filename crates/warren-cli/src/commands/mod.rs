@@ -57,6 +57,34 @@ impl warren_core::Hint for UserError {
     }
 }
 
+/// `--runtime` as given (docker, sandbox, host, …), with the error a user can act on.
+pub fn runtime_flag(value: Option<&str>) -> anyhow::Result<Option<warren_config::RuntimeChoice>> {
+    value
+        .map(|r| {
+            r.parse().map_err(|e: String| {
+                UserError::msg(
+                    e,
+                    Some("use `--runtime docker`, `--runtime sandbox` or `--runtime host`".into()),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// `--network` as given (isolated, open, none, host).
+pub fn network_flag(value: Option<&str>) -> anyhow::Result<Option<warren_core::NetworkMode>> {
+    value
+        .map(|n| {
+            warren_core::NetworkMode::parse(n).ok_or_else(|| {
+                UserError::msg(
+                    format!("unknown network mode `{n}`"),
+                    Some("use `--network isolated`, `open`, `none` or `host`".into()),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// What every command gets: this process's environment, and the settings
 /// read from it (once, on first use).
 pub struct Ctx {

@@ -7,29 +7,13 @@ use anyhow::Context as _;
 use warren_env::RunRequest;
 
 use crate::cli::NewArgs;
-use crate::commands::{Ctx, UserError};
+use crate::commands::Ctx;
 use crate::output::{Stream, Style, printer};
 
 pub fn new(ctx: &Ctx, args: NewArgs) -> anyhow::Result<ExitCode> {
     let warren = ctx.warren()?;
-    let runtime = match &args.runtime {
-        Some(r) => Some(r.parse().map_err(|e: String| {
-            UserError::msg(
-                e,
-                Some("use `--runtime docker`, `sandbox` or `host`".into()),
-            )
-        })?),
-        None => None,
-    };
-    let network = match &args.network {
-        Some(n) => Some(warren_core::NetworkMode::parse(n).ok_or_else(|| {
-            UserError::msg(
-                format!("unknown network mode `{n}`"),
-                Some("use `--network isolated`, `open`, `none` or `host`".into()),
-            )
-        })?),
-        None => None,
-    };
+    let runtime = super::runtime_flag(args.runtime.as_deref())?;
+    let network = super::network_flag(args.network.as_deref())?;
     let req = RunRequest {
         path: std::env::current_dir()?,
         name: args.name.clone(),

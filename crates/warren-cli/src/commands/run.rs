@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use warren_config::RuntimeChoice;
 use warren_env::{RunRequest, RunSpec, Teardown};
 
 use crate::cli::RunArgs;
@@ -48,24 +47,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|e| parse_env(e, &ctx.host))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let runtime = match &args.runtime {
-        Some(r) => Some(r.parse::<RuntimeChoice>().map_err(|e| {
-            UserError::msg(
-                e,
-                Some("use `--runtime docker`, `--runtime sandbox` or `--runtime host`".into()),
-            )
-        })?),
-        None => None,
-    };
-    let network = match &args.network {
-        Some(n) => Some(warren_core::NetworkMode::parse(n).ok_or_else(|| {
-            UserError::msg(
-                format!("unknown network mode `{n}`"),
-                Some("use `--network isolated`, `open`, `none` or `host`".into()),
-            )
-        })?),
-        None => None,
-    };
+    let runtime = super::runtime_flag(args.runtime.as_deref())?;
+    let network = super::network_flag(args.network.as_deref())?;
     let spec = RunSpec {
         request: RunRequest {
             path,

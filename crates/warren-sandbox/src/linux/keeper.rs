@@ -210,7 +210,7 @@ fn exec_command(
 /// size, and returns as soon as the command has exited.
 fn supervise(child: libc::pid_t, lifeline: Option<OwnedFd>, mut relay: Option<pty::Relay>) -> i32 {
     let Ok(sigfd) = sys::signalfd(&SigSet::waited()) else {
-        return wait(child);
+        return super::run::wait_for(child);
     };
     let mut lifeline = lifeline;
     loop {
@@ -257,16 +257,6 @@ fn supervise(child: libc::pid_t, lifeline: Option<OwnedFd>, mut relay: Option<pt
                     let _ = sys::kill(child, sig);
                 }
             }
-        }
-    }
-}
-
-fn wait(child: libc::pid_t) -> i32 {
-    loop {
-        match sys::waitpid(child, false) {
-            Ok(Some((_, exit))) => return exit.code(),
-            Ok(None) => continue,
-            Err(_) => return 125,
         }
     }
 }

@@ -364,7 +364,8 @@ fn supervise(
     }
 }
 
-fn wait_for(init: libc::pid_t) -> i32 {
+/// Waits for `pid` to end; its exit code (125 when it cannot be waited for).
+pub(crate) fn wait_for(init: libc::pid_t) -> i32 {
     loop {
         match sys::waitpid(init, false) {
             Ok(Some((_, exit))) => return exit.code(),
