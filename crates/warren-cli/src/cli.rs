@@ -95,6 +95,35 @@ pub enum Command {
     /// Hand an agent a prompt, stream its progress, print the result;
     /// `warren task ls` / `warren task show ID`: the task history.
     Task(TaskArgs),
+    /// What an environment changed since it was created: commits, uncommitted and
+    /// untracked files, as `git diff` prints them.
+    Diff(DiffArgs),
+    /// Land environments on a branch: commit their work, rebase (or merge) onto the
+    /// branch inside each, optionally test, then move the branch; several names are
+    /// a queue, landed in order.
+    Land(LandArgs),
+    /// Which environments touch the same files, and which would conflict (with
+    /// each other, or with the branch they land on) if landed: files and hunks.
+    #[command(
+        after_help = "Exit status: 0 when nothing would conflict, 1 when something would \
+        (or on an error)."
+    )]
+    Conflicts(ConflictsArgs),
+    /// Put an environment's changes into the main checkout, uncommitted.
+    Apply(NameArg),
+    /// Push an environment's branch to the project's remote.
+    Push(PushArgs),
+    /// Record an environment's whole tree (uncommitted included) as a checkpoint,
+    /// without touching its branch or index.
+    Checkpoint(CheckpointArgs),
+    /// List an environment's checkpoints.
+    Checkpoints(CheckpointsArgs),
+    /// Put an environment's files back as they were at a checkpoint (the tree as it
+    /// is now is recorded first).
+    Rewind(RewindArgs),
+    /// Start a new environment from a checkpoint of another (to try a second
+    /// approach without losing the first).
+    Fork(ForkArgs),
     /// The event stream: environments created, started, stopped, removed;
     /// sessions started, exited, changing state.
     Events(EventsArgs),
@@ -197,8 +226,8 @@ pub struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Seconds between rounds.
-    #[arg(long, default_value_t = 1.0)]
+    /// Seconds between rounds (a round that finds nothing new costs almost nothing).
+    #[arg(long, default_value_t = 0.25)]
     pub interval: f64,
     /// One round, then exit.
     #[arg(long)]
@@ -206,6 +235,130 @@ pub struct WatchArgs {
     /// Exit once no session of a running environment is left (for 5 s).
     #[arg(long)]
     pub exit_when_idle: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// The environment.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub name: String,
+    /// What this checkpoint is.
+    #[arg(short = 'm', long = "message", default_value = "")]
+    pub message: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointsArgs {
+    /// The environment.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RewindArgs {
+    /// The environment.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub name: String,
+    /// The checkpoint (its number, from `warren checkpoints NAME`).
+    pub checkpoint: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ForkArgs {
+    /// The environment to fork.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub name: String,
+    /// The new environment's name.
+    pub new: String,
+    /// The checkpoint to start from (default: the tree as it is now).
+    #[arg(long = "at", value_name = "CHECKPOINT")]
+    pub at: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The environment.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub name: String,
+    /// The remote (default: the main checkout's branch's remote, else `origin`).
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LandArgs {
+    /// The environments, landed in this order (each onto the result of the one before).
+    #[arg(required = true, add = ArgValueCandidates::new(complete::environments))]
+    pub names: Vec<String>,
+    /// The branch to land on (default: the main checkout's branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
+    /// Land one commit of the environment's tree (merged with the branch first).
+    #[arg(long, conflicts_with_all = ["merge", "rebase"])]
+    pub squash: bool,
+    /// Merge the branch into the environment's instead of rebasing.
+    #[arg(long, conflicts_with = "rebase")]
+    pub merge: bool,
+    /// Rebase the environment's commits onto the branch (the default).
+    #[arg(long)]
+    pub rebase: bool,
+    /// Message of the commit of uncommitted work, and of the squash commit.
+    #[arg(long, short = 'm', value_name = "MSG")]
+    pub message: Option<String>,
+    /// Run `commands.test` inside first; a failure stops the landing
+    /// (`land: {test: true}` in `.warren.yaml` makes it the default).
+    #[arg(long)]
+    pub test: bool,
+    /// Do not run `commands.test`, whatever `.warren.yaml` says.
+    #[arg(long, conflicts_with = "test")]
+    pub no_test: bool,
+    /// Finish a landing that stopped on a conflict, once it is resolved in the environment.
+    #[arg(long = "continue")]
+    pub resume: bool,
+    /// Print what landed as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The environment.
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub name: String,
+    /// Per-file counts of changed lines (`git diff --stat`).
+    #[arg(long, conflicts_with_all = ["name_only", "json"])]
+    pub stat: bool,
+    /// Only the names of changed files.
+    #[arg(long, conflicts_with = "json")]
+    pub name_only: bool,
+    /// The changed files as JSON (status, counts, renames, binaries).
+    #[arg(long)]
+    pub json: bool,
+    /// Only these paths.
+    #[arg(last = true)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConflictsArgs {
+    /// The environments to compare (default: every environment of the current project).
+    #[arg(add = ArgValueCandidates::new(complete::environments))]
+    pub names: Vec<String>,
+    /// The branch they land on (default: the main checkout's current branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
+    /// The report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

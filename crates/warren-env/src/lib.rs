@@ -24,6 +24,7 @@ pub mod pool;
 pub mod repo;
 pub mod reporter;
 pub mod resolve;
+pub mod review;
 mod run;
 mod serve;
 #[cfg(test)]
@@ -33,6 +34,7 @@ pub mod sessions;
 pub mod snapshot;
 pub mod spec;
 pub mod steps;
+mod tmux_control;
 pub mod tools;
 
 pub use error::EnvError;

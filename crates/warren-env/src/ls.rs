@@ -26,6 +26,13 @@ pub struct EnvView {
     pub services: Vec<ServiceView>,
     /// Its sessions in tmux, with their state.
     pub sessions: Vec<SessionView>,
+    /// What it changed since it was created (none when its tree cannot be read).
+    pub changes: Option<crate::review::ChangeSummary>,
+    /// The environments of its project it would conflict with if both landed
+    /// (only pairs that changed a common file are merged; see `warren conflicts`).
+    pub clashes: Vec<String>,
+    /// The target branch (the main checkout's) it would conflict with, if any.
+    pub target_clash: Option<String>,
     pub created_at: i64,
     pub worktree: String,
     pub branch: String,
@@ -132,6 +139,7 @@ impl Warren {
                 (RuntimeKind::Docker, Some(_)) => {
                     self.reconcile_docker(rec, &by_id, &mut routes)?
                 }
+                (RuntimeKind::Sandbox, _) => self.reconcile_sandbox(rec, &mut routes).await?,
                 _ => self.reconcile_creating(rec)?,
             };
             listing
@@ -139,6 +147,7 @@ impl Warren {
                 .push(self.view(rec, state, routes.get(&rec.name)));
         }
 
+        self.fill_changes(&records, &mut listing.environments);
         if let Some(containers) = &containers {
             for c in containers {
                 let known = records
@@ -156,6 +165,36 @@ impl Warren {
         Ok(listing)
     }
 
+    /// The CHANGES of every environment whose tree is there, a few at a time (each
+    /// is mostly a `stat` of every file of its tree), and its clashes: only pairs
+    /// that changed a common file (and environments that changed a file the
+    /// target changed since) are merged, in one `git merge-tree` per project.
+    fn fill_changes(&self, records: &[EnvRecord], views: &mut [EnvView]) {
+        let todo: Vec<(usize, &EnvRecord)> = views
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.state != EnvState::Creating)
+            .filter_map(|(i, v)| records.iter().find(|r| r.name == v.name).map(|r| (i, r)))
+            .filter(|(_, r)| r.worktree.is_dir())
+            .collect();
+        let recs: Vec<&EnvRecord> = todo.iter().map(|(_, r)| *r).collect();
+        let captured = crate::review::conflicts::capture_all(&self.root, &recs, true);
+        let mut entries = Vec::new();
+        for ((i, rec), r) in todo.iter().zip(captured) {
+            if let Ok((c, files)) = r {
+                views[*i].changes = Some(crate::review::ChangeSummary::of(&files));
+                entries.push((rec.name.clone(), c, files));
+            }
+        }
+        let clashes = crate::review::conflicts::clashes(&entries);
+        for v in views.iter_mut() {
+            if let Some((envs, target)) = clashes.get(&v.name) {
+                v.clashes = envs.clone();
+                v.target_clash = target.clone();
+            }
+        }
+    }
+
     fn reconcile_creating(&self, rec: &EnvRecord) -> Result<EnvState, EnvError> {
         if rec.state == EnvState::Creating {
             let abandoned = rec
@@ -167,6 +206,51 @@ impl Warren {
             }
         }
         Ok(rec.state)
+    }
+
+    /// A sandbox environment the store says runs, whose keeper is gone (the machine
+    /// restarted, or it was killed), is stopped: nothing of it runs any more.
+    async fn reconcile_sandbox(
+        &self,
+        rec: &EnvRecord,
+        routes: &mut HashMap<String, Vec<Route>>,
+    ) -> Result<EnvState, EnvError> {
+        if rec.state != EnvState::Running {
+            return self.reconcile_creating(rec);
+        }
+        if self.actually_running(rec).await {
+            return Ok(rec.state);
+        }
+        self.store.set_state(&rec.name, EnvState::Stopped)?;
+        if routes.remove(&rec.name).is_some() {
+            self.store.remove_routes(&rec.name)?;
+        }
+        self.log_event(
+            &rec.name,
+            "state running -> stopped (its sandbox is gone: the machine restarted, or it was killed)",
+        );
+        self.env_event(
+            warren_store::EventKind::EnvStopped,
+            &rec.name,
+            EnvState::Stopped,
+        );
+        Ok(EnvState::Stopped)
+    }
+
+    /// Whether the runtime runs `rec` now (a store that says so may be stale).
+    pub(crate) async fn actually_running(&self, rec: &EnvRecord) -> bool {
+        let Some(id) = rec.container_id.as_deref() else {
+            return false;
+        };
+        let Ok(runtime) = self.runtime(rec.runtime).await else {
+            // Unknown: the store's word stands.
+            return rec.state == EnvState::Running;
+        };
+        match runtime.inspect(id).await {
+            Ok(Some(c)) => c.state.is_running(),
+            Ok(None) => false,
+            Err(_) => rec.state == EnvState::Running,
+        }
     }
 
     fn reconcile_docker(
@@ -265,10 +349,21 @@ impl Warren {
                 .unwrap_or(warren_core::NetworkMode::Host),
             sessions: spec
                 .as_ref()
-                .map(|s| self.session_views(&s.sessions))
+                .map(|s| {
+                    let mut views = self.session_views(&s.sessions);
+                    if state != EnvState::Running {
+                        for v in views.iter_mut().filter(|v| v.state == "stopped") {
+                            v.reason = format!("the environment is {state}");
+                        }
+                    }
+                    views
+                })
                 .unwrap_or_default(),
             state,
             services,
+            changes: None,
+            clashes: Vec::new(),
+            target_clash: None,
             created_at: rec.created_at,
             worktree: rec.worktree.to_string_lossy().into_owned(),
             branch: rec.branch.clone(),

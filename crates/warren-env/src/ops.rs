@@ -37,6 +37,8 @@ pub struct RmOutcome {
     pub name: String,
     pub branch: String,
     pub branch_deleted: bool,
+    /// It worked on the main checkout (which stays as it was).
+    pub main_checkout: bool,
 }
 
 /// What a runtime calls an environment's isolation unit, for progress
@@ -245,6 +247,18 @@ impl Warren {
     /// again from its stored settings, on the same worktree.
     pub async fn start(&self, name: &str) -> Result<crate::EnvView, EnvError> {
         let rec = self.record(name)?;
+        if rec.state == EnvState::Running {
+            if self.actually_running(&rec).await {
+                // Running: only what went missing comes back (its sessions, after
+                // the tmux server was killed); its lifecycle commands do not run twice.
+                let spec = Self::spec_of(&rec)?;
+                self.start_sessions(&rec, &spec).await?;
+                return self.view_now(&rec);
+            }
+            // The store was stale (the machine restarted): a normal start.
+            self.store.set_state(name, EnvState::Stopped)?;
+            let _ = self.store.remove_routes(name);
+        }
         let spec = self.refreshed_spec(&rec, Self::spec_of(&rec)?);
         self.store
             .set_spec(name, &spec.to_json(), &rec.config_hash)?;
@@ -371,8 +385,11 @@ impl Warren {
                 }
             }
             self.stop_sessions(&rec, &spec).await;
-            // Its commits come back while it can still make a bundle.
-            if let Err(e) = self.bring_back(&rec).await {
+            // Its commits come back while it can still make a bundle (one on the
+            // main checkout commits there itself).
+            if !Self::on_main_checkout(&rec)
+                && let Err(e) = self.bring_back(&rec).await
+            {
                 self.reporter.warn(&e.to_string());
             }
             // Routes go first: the proxy stops sending traffic while the
@@ -465,7 +482,10 @@ impl Warren {
         changes: Option<Vec<String>>,
     ) -> Result<RmOutcome, EnvError> {
         let rec = self.record(name)?;
-        if rec.worktree.exists() {
+        // The project's own checkout: no commits to bring back, no tree to prove
+        // clean or remove, no branch to delete.
+        let main_checkout = Self::on_main_checkout(&rec);
+        if rec.worktree.exists() && !main_checkout {
             match self.bring_back(&rec).await {
                 Ok(tip) if !opts.force => {
                     let changes = match changes {
@@ -534,6 +554,9 @@ impl Warren {
         let (tree, trash, branch) = (rec.worktree.clone(), self.trash(), rec.branch.clone());
         let delete_branch = opts.delete_branch && rec.project_path.exists();
         let files = move || -> Result<bool, EnvError> {
+            if main_checkout {
+                return Ok(false);
+            }
             // The per-project directory stays for the project's next
             // environment (one directory less made and freed per life).
             crate::repo::discard(&tree, &trash)
@@ -551,13 +574,20 @@ impl Warren {
             .await
             .map_err(|e| EnvError::Other(e.to_string()))??;
         crate::tools::remove_private_config(&self.root, name);
+        let _ = std::fs::remove_dir_all(crate::create::relay_dir(&self.root, name));
         crate::network::remove(&self.root, name);
         let _ = self.store.remove_net_log(name);
         self.store.delete_environment(name)?;
         crate::envlog::remove(&self.root, name);
+        if let Ok(shadow) = crate::review::Shadow::open(
+            &self.root,
+            &crate::git::Repo::at_checkout(&rec.project_path),
+        ) {
+            shadow.forget(name);
+        }
         self.env_event(warren_store::EventKind::EnvRemoved, name, EnvState::Gone);
         // The filler empties the trash (and readies the next repository).
-        if rec.project_path.exists() {
+        if rec.project_path.exists() && !main_checkout {
             crate::pool::fill_in_background(
                 &self.settings.warren_exe(),
                 &self.root,
@@ -568,6 +598,7 @@ impl Warren {
             name: name.to_string(),
             branch: rec.branch,
             branch_deleted,
+            main_checkout,
         })
     }
 

@@ -2,8 +2,14 @@
 //! lifecycle commands and routes, ended before it stops; and what the CLI does with
 //! them (`attach`, `output`, `send`).
 
-use crate::sessions::{Pane, SessionSpec, Tmux};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::sessions::{
+    PANE_FORMAT, Pane, SessionSpec, Tmux, needs_reaping, nudge_server, parse_pane,
+};
 use crate::spec::EnvSpec;
+use crate::tmux_control::{TmuxControl, quote};
 use crate::{EnvError, Warren};
 
 impl Warren {
@@ -51,15 +57,14 @@ impl Warren {
     }
 
     /// What a session's tmux window runs: this warren, `exec` into the environment.
-    /// A claude role whose hooks reported a conversation resumes it (`--resume ID`),
-    /// so `start` after a stop continues where the agent was.
+    /// A role whose tool relayed a conversation resumes it ([`resume_argv`]), so
+    /// `start` after a stop continues where the agent was.
     fn session_argv(&self, env: &str, s: &SessionSpec) -> Vec<String> {
         let mut inner = s.argv.clone();
-        if s.tool.as_deref() == Some("claude")
+        if let Some(tool) = s.tool.as_deref()
             && let Some(id) = self.last_tool_session(s)
-            && !inner.iter().any(|a| a == "--resume")
         {
-            inner.splice(1..1, ["--resume".to_string(), id]);
+            resume_argv(tool, &mut inner, id);
         }
         let mut argv = vec![
             self.settings.warren_exe().to_string_lossy().into_owned(),
@@ -78,7 +83,12 @@ impl Warren {
     /// The tool's own session id, from the last hook event that named one. The relay is
     /// the environment's data: only an id shaped like one (a UUID) is used, and it only
     /// ever becomes an argument of the command run inside the environment.
+    ///
+    /// Gemini refuses (exits) to resume a session with nothing in it, and fires
+    /// `SessionStart` before any prompt: for it only an id from a turn's hook counts.
+    /// (Codex relays turn ends only; claude's ids count from any hook.)
     fn last_tool_session(&self, s: &SessionSpec) -> Option<String> {
+        use warren_state::HookKind;
         let shaped = |id: &str| {
             id.len() == 36
                 && id.bytes().enumerate().all(|(i, b)| match i {
@@ -86,9 +96,21 @@ impl Warren {
                     _ => b.is_ascii_hexdigit(),
                 })
         };
+        let gemini = s.tool.as_deref() == Some("gemini");
         self.relayed_hooks(s)
             .iter()
             .rev()
+            .filter(|h| {
+                !gemini
+                    || matches!(
+                        h.kind,
+                        HookKind::UserPromptSubmit
+                            | HookKind::PreToolUse
+                            | HookKind::PostToolUse
+                            | HookKind::Notification
+                            | HookKind::Stop
+                    )
+            })
             .find_map(|h| h.session_id.clone().filter(|id| shaped(id)))
     }
 
@@ -157,29 +179,6 @@ impl Warren {
     /// The panes of every session (tmux's view), for `ls` and the watchers.
     pub fn session_panes(&self) -> Vec<Pane> {
         self.tmux().panes()
-    }
-
-    /// Restarts sessions with `restart: on-failure` whose command failed; returns the
-    /// ones restarted.
-    pub fn restart_failed_sessions(&self, name: &str) -> Result<Vec<String>, EnvError> {
-        let rec = self.record(name)?;
-        if rec.state != warren_core::EnvState::Running {
-            return Ok(Vec::new());
-        }
-        let spec = Self::spec_of(&rec)?;
-        let panes = self.session_panes();
-        let tmux = self.tmux();
-        let mut out = Vec::new();
-        for s in spec.sessions.iter().filter(|s| s.restart_on_failure) {
-            let failed = panes
-                .iter()
-                .any(|p| p.session == s.tmux && p.dead && p.status.is_some_and(|c| c != 0));
-            if failed && tmux.respawn(&s.tmux).is_ok() {
-                self.log_event(name, &format!("session {} restarted (on-failure)", s.name));
-                out.push(s.name.clone());
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -275,11 +274,26 @@ impl Warren {
             if rec.project_path != project_path || out.iter().any(|e| e.name == rec.name) {
                 continue;
             }
-            if rec.state == warren_core::EnvState::Running {
+            if rec.state == warren_core::EnvState::Running && self.actually_running(&rec).await {
+                // Its sessions come back if the tmux server lost them.
+                let missing = Self::spec_of(&rec)
+                    .map(|spec| {
+                        let tmux = self.tmux();
+                        spec.sessions.iter().filter(|s| !tmux.has(&s.tmux)).count()
+                    })
+                    .unwrap_or(0);
+                let done = match missing {
+                    0 => Ok(()),
+                    _ => self.start(&rec.name).await.map(|_| ()),
+                };
                 out.push(FleetEntry {
                     name: rec.name.clone(),
-                    action: "running".into(),
-                    error: None,
+                    action: match (missing, done.is_ok()) {
+                        (0, _) => "running".into(),
+                        (n, true) => format!("running; {n} session(s) started again"),
+                        (_, false) => "failed".into(),
+                    },
+                    error: done.err().map(|e| e.to_string()),
                 });
                 continue;
             }
@@ -322,7 +336,11 @@ impl Warren {
             .map(|s| {
                 let pane = panes.iter().find(|p| p.session == s.tmux);
                 let (state, reason, exit_code) = match pane {
-                    None => ("stopped".to_string(), "no tmux session".to_string(), None),
+                    None => (
+                        "stopped".to_string(),
+                        format!("its tmux session `{}` is gone (the tmux server ended?): `warren start` brings it back", s.tmux),
+                        None,
+                    ),
                     Some(p) if p.dead => (
                         "exited".to_string(),
                         format!("its command exited with code {}", p.status.unwrap_or(-1)),
@@ -352,10 +370,15 @@ impl Warren {
 
     /// The state engine's verdict on one live pane.
     pub(crate) fn verdict(&self, s: &SessionSpec, p: &Pane) -> warren_state::Verdict {
-        use std::time::{Duration, UNIX_EPOCH};
+        let screen = self.tmux().screen(&s.tmux).unwrap_or_default();
+        self.verdict_on(s, p, screen)
+    }
+
+    /// The verdict on a live pane whose visible screen is `screen`.
+    fn verdict_on(&self, s: &SessionSpec, p: &Pane, screen: String) -> warren_state::Verdict {
+        use std::time::UNIX_EPOCH;
         let now = std::time::SystemTime::now();
         let at = |secs: i64| UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);
-        let screen = self.tmux().screen(&s.tmux).unwrap_or_default();
         let mut obs = warren_state::Observation::new(s.tool.as_deref(), screen, now);
         obs.title = p.title.clone();
         obs.last_output = (p.activity > 0).then(|| at(p.activity));
@@ -373,6 +396,26 @@ impl Warren {
         read_tail_nofollow(path, 256 * 1024)
             .map(|b| warren_state::parse_hook_relay(&b))
             .unwrap_or_default()
+    }
+}
+
+/// Makes a role's tool command `argv` resume its conversation `id` (a UUID, checked
+/// by the caller): `claude --resume ID …`, `codex resume ID …` (a subcommand that
+/// takes the same `-m`, `-c`, `--dangerously-bypass-approvals-and-sandbox`),
+/// `gemini --resume ID …` (a UUID or an index). Other tools, or an argv that already
+/// resumes, are left alone.
+fn resume_argv(tool: &str, argv: &mut Vec<String>, id: String) {
+    if argv.is_empty() {
+        return;
+    }
+    match tool {
+        "claude" | "gemini" if !argv.iter().any(|a| a == "--resume" || a == "-r") => {
+            argv.splice(1..1, ["--resume".to_string(), id]);
+        }
+        "codex" if argv.get(1).is_none_or(|a| a != "resume") => {
+            argv.splice(1..1, ["resume".to_string(), id]);
+        }
+        _ => {}
     }
 }
 
@@ -505,26 +548,163 @@ impl Warren {
 /// The tmux session of the root's session watcher (`warren watch`).
 pub const WATCH_SESSION: &str = "warren-watch";
 
-/// What the watcher remembers per session between rounds.
-#[derive(Debug, Default)]
+/// What the watcher remembers between rounds: the last state of each session, its
+/// control connection to tmux, parsed specs, and what it saw of each pane when it
+/// last judged it (so a round only reads the screens that changed).
+#[derive(Default)]
 pub struct WatchState {
-    last: std::collections::HashMap<(String, String), String>,
+    last: HashMap<(String, String), String>,
+    ctl: Option<TmuxControl>,
+    ctl_retry: Option<Instant>,
+    specs: HashMap<String, (String, Option<EnvSpec>)>,
+    seen: HashMap<String, Seen>,
+    restarts: HashMap<String, Restarts>,
+    /// Running environments with `checkpoint: on_idle`.
+    on_idle: HashMap<String, warren_store::EnvRecord>,
+}
+
+impl std::fmt::Debug for WatchState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchState")
+            .field("sessions", &self.last.len())
+            .field("control", &self.ctl.is_some())
+            .finish()
+    }
+}
+
+/// A live pane as last judged.
+struct Seen {
+    activity: i64,
+    title: String,
+    relay: Option<(u64, std::time::SystemTime)>,
+    /// Unix second of the judgement: output in that second or later is news.
+    judged_at: i64,
+    /// When it was judged.
+    at: Instant,
+    layout: String,
+    /// Judge again at the latest then (a verdict can change with time alone).
+    recheck: Instant,
+    state: String,
+    reason: String,
+}
+
+/// `restart: on-failure` bookkeeping of one session.
+struct Restarts {
+    count: u32,
+    last: Instant,
+}
+
+/// The wait before restart `n + 1` of a failing session: 1 s, doubling, at most 60 s.
+fn backoff(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.min(6)).min(Duration::from_secs(60))
+}
+
+impl WatchState {
+    /// Every pane, through the control connection when there is one.
+    fn panes(&mut self, tmux: &Tmux) -> Vec<Pane> {
+        if self.ctl.is_none() && self.ctl_retry.is_none_or(|t| Instant::now() >= t) {
+            self.ctl = TmuxControl::attach(tmux, WATCH_SESSION);
+            if self.ctl.is_none() {
+                self.ctl_retry = Some(Instant::now() + Duration::from_secs(5));
+            }
+        }
+        if let Some(ctl) = &mut self.ctl {
+            let cmd = format!("list-panes -a -F '{PANE_FORMAT}'");
+            match ctl.run(std::slice::from_ref(&cmd)) {
+                Some(mut r) => match r.pop() {
+                    Some(Ok(lines)) => {
+                        let panes: Vec<Pane> = lines.iter().filter_map(|l| parse_pane(l)).collect();
+                        if !needs_reaping(&panes) {
+                            return panes;
+                        }
+                        let cmds = ["display-message -p '#{pid}'".to_string(), cmd];
+                        if let Some(mut r) = ctl.run(&cmds[..1]) {
+                            if let Some(Ok(pid)) = r.pop() {
+                                nudge_server(&pid.join(""));
+                            }
+                            if let Some(Some(Ok(lines))) = ctl.run(&cmds[1..]).map(|mut r| r.pop())
+                            {
+                                return lines.iter().filter_map(|l| parse_pane(l)).collect();
+                            }
+                        }
+                        self.ctl = None;
+                        return panes;
+                    }
+                    // No server-side session list (the server is ending): nothing.
+                    Some(Err(_)) => return Vec::new(),
+                    None => self.ctl = None,
+                },
+                None => self.ctl = None,
+            }
+        }
+        tmux.panes()
+    }
+
+    /// The visible screens of `sessions` (one batch over the control connection).
+    fn screens(&mut self, tmux: &Tmux, sessions: &[&str]) -> Vec<String> {
+        if let Some(ctl) = &mut self.ctl {
+            let cmds: Option<Vec<String>> = sessions
+                .iter()
+                .map(|s| quote(&format!("={s}:")).map(|t| format!("capture-pane -p -t {t}")))
+                .collect();
+            if let Some(out) = cmds.and_then(|c| ctl.run(&c)) {
+                return out
+                    .into_iter()
+                    .map(|r| r.map(|l| l.join("\n") + "\n").unwrap_or_default())
+                    .collect();
+            }
+            self.ctl = None;
+        }
+        sessions
+            .iter()
+            .map(|s| tmux.screen(s).unwrap_or_default())
+            .collect()
+    }
+
+    /// The stored spec of `rec`, parsed once per change.
+    fn spec(&mut self, rec: &warren_store::EnvRecord) -> Option<EnvSpec> {
+        match self.specs.get(&rec.name) {
+            Some((json, spec)) if *json == rec.spec => spec.clone(),
+            _ => {
+                let spec = Warren::spec_of(rec).ok();
+                self.specs
+                    .insert(rec.name.clone(), (rec.spec.clone(), spec.clone()));
+                spec
+            }
+        }
+    }
+}
+
+/// Size and modification time of a relay file (whether its tool said something new).
+fn relay_signature(path: Option<&std::path::Path>) -> Option<(u64, std::time::SystemTime)> {
+    let m = std::fs::symlink_metadata(path?).ok()?;
+    Some((m.len(), m.modified().ok()?))
 }
 
 impl Warren {
     /// One round of the watcher (the heartbeat): records every session's state change
     /// as an event (which notifies), restarts `restart: on-failure` sessions whose
-    /// command failed, and ends the tmux sessions of environments that are not running
-    /// (removed, stopped or gone behind warren's back). Returns how many sessions of
-    /// running environments it saw.
+    /// command failed (with backoff), and ends the tmux sessions of environments that
+    /// are not running (removed, stopped or gone behind warren's back). Returns how
+    /// many sessions of running environments it saw.
+    ///
+    /// It is cheap when nothing happens: one `list-panes` over the control
+    /// connection, a store read and a `stat` per relay file; a screen is read only
+    /// when its pane printed, its title or relayed hooks changed, or its verdict is
+    /// due again.
     pub fn watch_round(&self, st: &mut WatchState) -> Result<usize, EnvError> {
         let tmux = self.tmux();
-        let panes = self.session_panes();
+        let panes = st.panes(&tmux);
+        let by_name: HashMap<&str, &Pane> = panes.iter().map(|p| (p.session.as_str(), p)).collect();
         let recs = self.store.environments()?;
+        let now = Instant::now();
+        let now_secs = warren_core::time::now_ms() / 1000;
         let mut seen = 0;
-        let mut known: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut known: HashSet<String> = HashSet::new();
+        // Sessions to judge this round: (env, spec, pane).
+        let mut judge: Vec<(String, SessionSpec, Pane)> = Vec::new();
         for rec in &recs {
-            let Ok(spec) = Self::spec_of(rec) else {
+            let Some(spec) = st.spec(rec) else {
                 continue;
             };
             for s in &spec.sessions {
@@ -533,9 +713,14 @@ impl Warren {
             if spec.sessions.is_empty() {
                 continue;
             }
+            if spec.checkpoint_on_idle && rec.state == warren_core::EnvState::Running {
+                st.on_idle.insert(rec.name.clone(), rec.clone());
+            } else {
+                st.on_idle.remove(&rec.name);
+            }
             if rec.state != warren_core::EnvState::Running {
                 for s in &spec.sessions {
-                    if panes.iter().any(|p| p.session == s.tmux) {
+                    if by_name.contains_key(s.tmux.as_str()) {
                         tmux.kill(&s.tmux);
                         self.log_event(
                             &rec.name,
@@ -545,25 +730,76 @@ impl Warren {
                 }
                 continue;
             }
-            let _ = self.restart_failed_sessions(&rec.name);
-            for v in self.session_views(&spec.sessions) {
+            for s in &spec.sessions {
                 seen += 1;
-                let key = (rec.name.clone(), v.name.clone());
-                let before = st.last.get(&key).cloned();
-                if before.as_deref() != Some(v.state.as_str()) {
-                    if v.state == "exited" {
-                        crate::events::session_exited(&self.store, &rec.name, &v.name, v.exit_code);
+                let (state, reason, exit_code) = match by_name.get(s.tmux.as_str()) {
+                    None => ("stopped".to_string(), "no tmux session".to_string(), None),
+                    Some(p) if p.dead => {
+                        st.seen.remove(&s.tmux);
+                        self.restart_on_failure(st, &rec.name, s, p, now);
+                        (
+                            "exited".to_string(),
+                            format!("its command exited with code {}", p.status.unwrap_or(-1)),
+                            p.status,
+                        )
                     }
-                    self.record_session_state(
-                        &rec.name,
-                        &v.name,
-                        before.as_deref(),
-                        &v.state,
-                        &v.reason,
-                        None,
-                    );
-                    st.last.insert(key, v.state.clone());
-                }
+                    Some(p) => {
+                        let relay = relay_signature(s.relay.as_deref());
+                        // Judged again when its layout, title or relayed hooks
+                        // changed, when it printed since the last look (at most once
+                        // a second: activity is kept in seconds and a spinner prints
+                        // all the time), or when its verdict is due.
+                        let fresh = st.seen.get(&s.tmux).is_some_and(|m| {
+                            let printed = p.activity != m.activity || p.activity >= m.judged_at;
+                            m.layout == p.layout
+                                && m.title == p.title
+                                && m.relay == relay
+                                && now < m.recheck
+                                && !(printed && now >= m.at + Duration::from_secs(1))
+                        });
+                        if !fresh {
+                            judge.push((rec.name.clone(), s.clone(), (*p).clone()));
+                            continue;
+                        }
+                        match st.seen.get(&s.tmux) {
+                            Some(m) => (m.state.clone(), m.reason.clone(), None),
+                            None => continue,
+                        }
+                    }
+                };
+                self.note_state(st, &rec.name, &s.name, &state, &reason, exit_code);
+            }
+        }
+        if !judge.is_empty() {
+            let names: Vec<&str> = judge.iter().map(|(_, s, _)| s.tmux.as_str()).collect();
+            let screens = st.screens(&tmux, &names);
+            for ((env, s, p), screen) in judge.iter().zip(screens) {
+                let v = self.verdict_on(s, p, screen);
+                let state = state_word(&v.state);
+                let reason = verdict_reason(&v);
+                // A verdict can change with time alone (a debounce ends, a start
+                // grace runs out): unsettled states are judged again sooner.
+                let again = match v.state {
+                    warren_state::State::Starting
+                    | warren_state::State::Working
+                    | warren_state::State::Unknown => Duration::from_secs(1),
+                    _ => Duration::from_secs(5),
+                };
+                st.seen.insert(
+                    s.tmux.clone(),
+                    Seen {
+                        activity: p.activity,
+                        title: p.title.clone(),
+                        relay: relay_signature(s.relay.as_deref()),
+                        judged_at: now_secs,
+                        at: now,
+                        layout: p.layout.clone(),
+                        recheck: now + again,
+                        state: state.clone(),
+                        reason: reason.clone(),
+                    },
+                );
+                self.note_state(st, env, &s.name, &state, &reason, None);
             }
         }
         // Sessions of environments the store no longer has.
@@ -574,7 +810,83 @@ impl Warren {
         }
         st.last
             .retain(|(env, _), _| recs.iter().any(|r| &r.name == env));
+        st.specs
+            .retain(|env, _| recs.iter().any(|r| &r.name == env));
+        st.seen.retain(|t, _| known.contains(t));
+        st.restarts.retain(|t, _| known.contains(t));
         Ok(seen)
+    }
+
+    /// Records a session's state when it changed since the last round.
+    fn note_state(
+        &self,
+        st: &mut WatchState,
+        env: &str,
+        session: &str,
+        state: &str,
+        reason: &str,
+        exit_code: Option<i32>,
+    ) {
+        let key = (env.to_string(), session.to_string());
+        let before = st.last.get(&key).cloned();
+        if before.as_deref() == Some(state) {
+            return;
+        }
+        if state == "exited" {
+            crate::events::session_exited(&self.store, env, session, exit_code);
+        }
+        self.record_session_state(env, session, before.as_deref(), state, reason, None);
+        st.last.insert(key, state.to_string());
+        // `checkpoint: on_idle`: the tree at the end of each turn (a session seen
+        // for the first time is not a turn ending).
+        if state == "idle"
+            && before.is_some()
+            && let Some(rec) = st.on_idle.get(env)
+        {
+            let (root, rec, session) = (self.root.clone(), rec.clone(), session.to_string());
+            // Reading a big tree takes a while; the round goes on meanwhile.
+            std::thread::spawn(move || {
+                let _ = crate::review::checkpoint::record(&root, &rec, &format!("{session} idle"));
+            });
+        }
+    }
+
+    /// Restarts a `restart: on-failure` session whose command failed, once its backoff
+    /// (1 s, doubling to 60 s; reset after a minute without a restart) has passed.
+    fn restart_on_failure(
+        &self,
+        st: &mut WatchState,
+        env: &str,
+        s: &SessionSpec,
+        p: &Pane,
+        now: Instant,
+    ) {
+        if !s.restart_on_failure || p.status.is_none_or(|c| c == 0) {
+            return;
+        }
+        let r = st.restarts.entry(s.tmux.clone()).or_insert(Restarts {
+            count: 0,
+            last: now - Duration::from_secs(3600),
+        });
+        if now.duration_since(r.last) > Duration::from_secs(60) + backoff(r.count) {
+            r.count = 0;
+        }
+        if r.count > 0 && now.duration_since(r.last) < backoff(r.count - 1) {
+            return;
+        }
+        if self.tmux().respawn(&s.tmux).is_ok() {
+            r.count += 1;
+            r.last = now;
+            self.log_event(
+                env,
+                &format!(
+                    "session {} restarted (on-failure, exit code {}; restart {} in a row)",
+                    s.name,
+                    p.status.unwrap_or(-1),
+                    r.count
+                ),
+            );
+        }
     }
 
     /// Starts the root's watcher in its tmux server unless it runs.
@@ -602,5 +914,47 @@ impl Warren {
                 .reporter
                 .warn(&format!("cannot start the session watcher: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod resume_tests {
+    use super::resume_argv;
+
+    fn resumed(tool: &str, argv: &[&str]) -> Vec<String> {
+        let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        resume_argv(
+            tool,
+            &mut argv,
+            "0199a213-81c0-7800-8aa1-bbab2a035a53".into(),
+        );
+        argv
+    }
+
+    #[test]
+    fn each_tool_resumes_its_way() {
+        let id = "0199a213-81c0-7800-8aa1-bbab2a035a53";
+        assert_eq!(
+            resumed("claude", &["claude", "--model", "opus"]),
+            ["claude", "--resume", id, "--model", "opus"]
+        );
+        assert_eq!(
+            resumed("codex", &["codex", "-m", "o3", "-c", "notify=[]"]),
+            ["codex", "resume", id, "-m", "o3", "-c", "notify=[]"]
+        );
+        assert_eq!(
+            resumed("gemini", &["gemini", "--approval-mode", "yolo"]),
+            ["gemini", "--resume", id, "--approval-mode", "yolo"]
+        );
+        // Already resuming, or a tool that cannot: unchanged.
+        assert_eq!(
+            resumed("codex", &["codex", "resume", "--last"]),
+            ["codex", "resume", "--last"]
+        );
+        assert_eq!(
+            resumed("gemini", &["gemini", "-r", "latest"]),
+            ["gemini", "-r", "latest"]
+        );
+        assert_eq!(resumed("aider", &["aider"]), ["aider"]);
     }
 }

@@ -36,7 +36,8 @@ pub struct SessionSpec {
     #[serde(default)]
     pub tool: Option<String>,
     /// Where its tool's hooks are relayed, as the host sees it (a file in the
-    /// environment's own repository, `.git/warren/hooks-NAME.jsonl`; data only).
+    /// environment's own repository, `.git/warren/hooks-NAME.jsonl`, or under
+    /// `ROOT/relay/ENV` for one on the main checkout; data only).
     #[serde(default)]
     pub relay: Option<std::path::PathBuf>,
     /// Host hooks around it.
@@ -62,6 +63,60 @@ pub struct Pane {
     pub created: i64,
     /// Host pid of the pane's process.
     pub pid: Option<u32>,
+    /// Cursor position, history size and height: what changes when a screen gets a
+    /// new line or a redrawn layout (a prompt appearing), and not when a status line
+    /// is rewritten in place (a spinner). The watcher reads a screen at once when it
+    /// changes, and at most once a second while only its activity does.
+    #[serde(skip)]
+    pub layout: String,
+}
+
+/// What `list-panes -F` prints per pane: `|` between fields, the title (free text) last.
+pub(crate) const PANE_FORMAT: &str = "#{session_name}|#{pane_dead}|#{pane_dead_status}|#{window_activity}|#{pane_pid}|#{session_created}|#{cursor_x},#{cursor_y},#{history_size},#{pane_height}|#{pane_title}";
+
+/// One line of [`PANE_FORMAT`].
+pub(crate) fn parse_pane(line: &str) -> Option<Pane> {
+    let mut f = line.splitn(8, '|');
+    let session = f.next()?.to_string();
+    let dead = f.next()? == "1";
+    let status = f.next().and_then(|s| s.parse().ok()).filter(|_| dead);
+    let activity = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let pid = f.next().and_then(|s| s.parse().ok());
+    let created = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let layout = f.next().unwrap_or("").to_string();
+    let title = f.next().unwrap_or("").to_string();
+    Some(Pane {
+        session,
+        dead,
+        status,
+        title,
+        activity,
+        created,
+        pid,
+        layout,
+    })
+}
+
+/// Whether a pane is dead but tmux has not collected its exit status. tmux 3.3a
+/// misses the SIGCHLD of many panes that exit while their output is being read (in
+/// a loop of `sh -c 'sleep 0.3; exit 3'` more than half), and then keeps a zombie and
+/// no status until another child exits.
+pub(crate) fn needs_reaping(panes: &[Pane]) -> bool {
+    panes.iter().any(|p| p.dead && p.status.is_none())
+}
+
+/// Sends the tmux server (`pid`, as its `#{pid}` format printed it) the SIGCHLD it
+/// missed: it then reaps its children and records their exit status. Harmless when
+/// there is nothing to reap. Waits briefly for the server to handle it.
+pub(crate) fn nudge_server(pid: &str) {
+    if let Ok(pid) = pid.trim().parse::<i32>()
+        && pid > 1
+    {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CHILD);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// The tmux server of one warren root.
@@ -231,42 +286,28 @@ impl Tmux {
 
     /// Every session's pane on this server (none when the server is not running).
     pub fn panes(&self) -> Vec<Pane> {
-        let Ok(out) = self
-            .command()
-            .args([
-                "list-panes",
-                "-a",
-                "-F",
-                // `|` between fields, the title (free text) last.
-                "#{session_name}|#{pane_dead}|#{pane_dead_status}|#{window_activity}|#{pane_pid}|#{session_created}|#{pane_title}",
-            ])
-            .stderr(Stdio::null())
-            .output()
-        else {
-            return Vec::new();
+        let list = || -> Vec<Pane> {
+            let Ok(out) = self
+                .command()
+                .args(["list-panes", "-a", "-F", PANE_FORMAT])
+                .stderr(Stdio::null())
+                .output()
+            else {
+                return Vec::new();
+            };
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(parse_pane)
+                .collect()
         };
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                let mut f = l.splitn(7, '|');
-                let session = f.next()?.to_string();
-                let dead = f.next()? == "1";
-                let status = f.next().and_then(|s| s.parse().ok()).filter(|_| dead);
-                let activity = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-                let pid = f.next().and_then(|s| s.parse().ok());
-                let created = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-                let title = f.next().unwrap_or("").to_string();
-                Some(Pane {
-                    session,
-                    dead,
-                    status,
-                    title,
-                    activity,
-                    created,
-                    pid,
-                })
-            })
-            .collect()
+        let panes = list();
+        if needs_reaping(&panes)
+            && let Ok(pid) = self.run("display-message", &["display-message", "-p", "#{pid}"])
+        {
+            nudge_server(&pid);
+            return list();
+        }
+        panes
     }
 
     /// argv that attaches the caller's terminal to session `name`.
@@ -392,17 +433,64 @@ pub fn env_port(range: (u16, u16), issue_id: Option<u64>) -> u16 {
     }
 }
 
+/// Registers warren's hooks in the environment's private gemini settings
+/// (`ROOT/configs/NAME/.gemini/settings.json`, shown as `~/.gemini/settings.json`
+/// inside; gemini only reads a system settings file owned by root), keeping what
+/// else the user's copied settings hold. `relay_inside` is the relay directory
+/// inside the environment.
+pub(crate) fn gemini_hooks(private: &Path, relay_inside: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = private.join(".gemini/settings.json");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut settings = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    let ours = warren_state::gemini_settings_json_in(relay_inside);
+    settings["hooks"] = ours["hooks"].clone();
+    let text = serde_json::to_vec_pretty(&settings).map_err(std::io::Error::other)?;
+    let _ = std::fs::remove_file(&path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    std::io::Write::write_all(&mut f, &text)
+}
+
+/// Where the role sessions of an environment relay their tools' hooks, on the host and
+/// inside: `.git/warren` of the environment's own repository (`tree`, at `inside`), or,
+/// for one on the main checkout (read-only inside), `relay` (a directory of its own
+/// under warren's root, shown read-write at its host path).
+pub(crate) fn relay_dirs(
+    tree: &Path,
+    inside: &str,
+    relay: Option<&Path>,
+) -> (std::path::PathBuf, String) {
+    match relay {
+        Some(dir) => (dir.to_path_buf(), dir.to_string_lossy().into_owned()),
+        None => (
+            tree.join(".git/warren"),
+            format!("{}/.git/warren", inside.trim_end_matches('/')),
+        ),
+    }
+}
+
 /// The environment's sessions rendered for environment `name` (templates get `port`,
 /// `name`, `project`, `issue_id`, `role`, `session_name`), and the services their
 /// declared ports add (named after the session; `web-2` for a second port).
 ///
-/// `tree` is the environment's tree on the host and `inside` where it is inside: a
-/// claude role's hooks are relayed to `.git/warren/hooks-ROLE.jsonl` there.
+/// `relay_dir` is the directory a claude role's hooks (a codex role's turn ends) are
+/// relayed to, `hooks-ROLE.jsonl` in it, as the host sees it, and `relay_inside` the
+/// same directory inside ([`relay_dirs`]).
 pub(crate) fn render(
     plan: &crate::plan::Plan,
     name: &str,
-    tree: &Path,
-    inside: &str,
+    relay_dir: &Path,
+    relay_inside: &str,
 ) -> Result<(Vec<SessionSpec>, Vec<crate::spec::ServiceSpec>), EnvError> {
     let issue_id = plan.issue_id.as_deref().and_then(|i| i.parse::<u64>().ok());
     let range = (plan.local.port_range.start, plan.local.port_range.end);
@@ -495,14 +583,30 @@ pub(crate) fn render(
         if r.tool == "claude" {
             // Hooks set per session: each appends its event to a file in the
             // environment's own repository, which the host reads as data.
-            let file = format!(".git/warren/hooks-{}.jsonl", r.name);
+            let file = format!("hooks-{}.jsonl", r.name);
             let settings = warren_state::claude_settings_json(&format!(
                 "{}/{file}",
-                inside.trim_end_matches('/')
+                relay_inside.trim_end_matches('/')
             ));
             argv.extend(["--settings".into(), settings.to_string()]);
-            let _ = std::fs::create_dir_all(tree.join(".git/warren"));
-            relay = Some(tree.join(file));
+            let _ = std::fs::create_dir_all(relay_dir);
+            relay = Some(relay_dir.join(file));
+        } else if r.tool == "codex" {
+            // Codex has no per-session hook settings, but runs its `notify` program
+            // (set with `-c`) after each turn: the same relay, turn ends only.
+            let file = format!("hooks-{}.jsonl", r.name);
+            let notify = warren_state::codex_notify_config(&format!(
+                "{}/{file}",
+                relay_inside.trim_end_matches('/')
+            ));
+            argv.extend(["-c".into(), notify]);
+            let _ = std::fs::create_dir_all(relay_dir);
+            relay = Some(relay_dir.join(file));
+        } else if r.tool == "gemini" {
+            // Its hooks are in the environment's private `~/.gemini/settings.json`
+            // (written at create, `gemini_hooks`), appending to this role's file.
+            let _ = std::fs::create_dir_all(relay_dir);
+            relay = Some(relay_dir.join(format!("hooks-{}.jsonl", r.name)));
         }
         sessions.push(SessionSpec {
             name: r.name.clone(),

@@ -100,6 +100,20 @@ impl LocalRuntime {
         std::fs::read_to_string(self.env_dir(id).join("state")).is_ok_and(|s| s.trim() == "running")
     }
 
+    /// Whether a sandbox environment that should run still has its keeper (the
+    /// process holding its namespaces). A restart of the machine, or a kill, takes the
+    /// keeper and everything in the environment: it is then not running, whatever
+    /// its state file says.
+    fn keeper_alive(&self, env: &LocalEnv) -> bool {
+        match (&self.kind, &env.policy) {
+            (RuntimeKind::Sandbox, Some(p)) if !p.scratch => match &p.state_dir {
+                Some(state) => warren_sandbox::list(state).iter().any(|i| i.keeper),
+                None => true,
+            },
+            _ => true,
+        }
+    }
+
     fn set_state(&self, id: &str, state: &str) -> Result<()> {
         let path = self.env_dir(id).join("state");
         std::fs::write(&path, state).map_err(|e| io_err(format!("writing `{}`", path.display()), e))
@@ -156,6 +170,9 @@ impl LocalRuntime {
             }
             let source = PathBuf::from(&m.source);
             if source == workdir {
+                // The worktree itself; read-only for an environment on the
+                // project's main checkout (`manager`).
+                policy.worktree_read_only = m.read_only;
                 continue;
             }
             // A private copy shown at a path under `$HOME` (a tool's
@@ -452,6 +469,11 @@ impl Runtime for LocalRuntime {
         if !self.is_running(id) {
             return Err(RuntimeError::Other(format!("`{id}` is not running")));
         }
+        if !self.keeper_alive(&env) {
+            return Err(RuntimeError::Other(format!(
+                "`{id}` is not running: the process holding its sandbox is gone (the machine restarted, or it was killed); `warren start` brings it back"
+            )));
+        }
         let argv: Vec<OsString> = spec.cmd.iter().map(OsString::from).collect();
         if argv.is_empty() {
             return Err(RuntimeError::Other("no command to run".into()));
@@ -665,7 +687,7 @@ impl LocalRuntime {
             id: env.id.clone(),
             name: env.id.clone(),
             image: String::new(),
-            state: if self.is_running(&env.id) {
+            state: if self.is_running(&env.id) && self.keeper_alive(env) {
                 ContainerState::Running
             } else {
                 ContainerState::Exited

@@ -1,5 +1,6 @@
-//! Hook events relayed out of the environment, and the Claude Code settings
-//! that make the tool write them.
+//! Hook events relayed out of the environment, and the settings that make the
+//! tools write them: Claude Code's `--settings`, codex's `notify` program,
+//! Gemini CLI's hooks.
 //!
 //! The relay file is written inside the environment, so everything in it is
 //! attacker-controlled: parsing is bounded, strict, and never panics.
@@ -18,7 +19,8 @@ const MAX_MESSAGE: usize = 1000;
 /// Session ids longer than this, or with other than `[A-Za-z0-9._-]`, are dropped.
 const MAX_SESSION_ID: usize = 128;
 
-/// Which hook fired (Claude Code's event names).
+/// Which hook fired (Claude Code's event names; gemini's and codex's events are
+/// mapped onto them by [`parse_hook_relay`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HookKind {
     SessionStart,
@@ -42,6 +44,12 @@ impl HookKind {
             "Notification" => HookKind::Notification,
             "Stop" => HookKind::Stop,
             "SessionEnd" => HookKind::SessionEnd,
+            // Gemini CLI's names for the same moments (its `HookEventName`, 0.61.0):
+            // the judge stays tool-agnostic.
+            "BeforeAgent" => HookKind::UserPromptSubmit,
+            "BeforeTool" => HookKind::PreToolUse,
+            "AfterTool" => HookKind::PostToolUse,
+            "AfterAgent" => HookKind::Stop,
             other => HookKind::Other(clean(other, 64)),
         }
     }
@@ -91,8 +99,14 @@ impl HookEvent {
 /// Parses the relay file: one JSON object per line,
 /// `{"time":"<secs>[.<frac>]","hook":{<the hook's stdin JSON>}}`.
 ///
-/// Lines that are too long, not UTF-8, not that shape, or without a known
-/// `hook_event_name` are skipped; the last [`MAX_EVENTS`] events are returned,
+/// `hook` is Claude Code's or Gemini CLI's hook input (`hook_event_name`,
+/// `session_id`, `message`, `notification_type`; gemini's `BeforeAgent`,
+/// `BeforeTool`, `AfterTool`, `AfterAgent` become `UserPromptSubmit`,
+/// `PreToolUse`, `PostToolUse`, `Stop`), or codex's `notify` payload
+/// (`type`, `thread-id`, `last-assistant-message`; `agent-turn-complete` is `Stop`).
+///
+/// Lines that are too long, not UTF-8, not that shape, or without an event
+/// name are skipped; the last [`MAX_EVENTS`] events are returned,
 /// oldest first. Times in the future are clamped to now, so the environment
 /// cannot pin a state by writing events ahead of time.
 pub fn parse_hook_relay(bytes: &[u8]) -> Vec<HookEvent> {
@@ -124,23 +138,36 @@ fn parse_line(line: &[u8], now: SystemTime) -> Option<HookEvent> {
     let object = value.as_object()?;
     let time = parse_time(object.get("time")?)?.min(now);
     let hook = object.get("hook")?.as_object()?;
-    let name = hook.get("hook_event_name")?.as_str()?;
-    if name.is_empty() {
-        return None;
-    }
     let text = |key: &str| hook.get(key).and_then(Value::as_str);
-    Some(HookEvent {
-        kind: HookKind::from_name(name),
-        time,
-        message: text("message")
+    let message = |key: &str| {
+        text(key)
             .map(|m| clean(m, MAX_MESSAGE))
-            .filter(|m| !m.is_empty()),
-        session_id: text("session_id")
-            .filter(|id| valid_id(id))
-            .map(str::to_owned),
-        notification_type: text("notification_type")
-            .filter(|t| valid_id(t))
-            .map(str::to_owned),
+            .filter(|m| !m.is_empty())
+    };
+    let id = |key: &str| text(key).filter(|id| valid_id(id)).map(str::to_owned);
+    if let Some(name) = hook.get("hook_event_name") {
+        // Claude Code and Gemini CLI: the hook's stdin JSON.
+        let name = name.as_str().filter(|n| !n.is_empty())?;
+        return Some(HookEvent {
+            kind: HookKind::from_name(name),
+            time,
+            message: message("message"),
+            session_id: id("session_id"),
+            notification_type: id("notification_type"),
+        });
+    }
+    // Codex: its `notify` program's argument (the only type, as of 0.171.0, is
+    // `agent-turn-complete`: the turn is over).
+    let kind = match text("type").filter(|t| !t.is_empty())? {
+        "agent-turn-complete" => HookKind::Stop,
+        other => HookKind::Other(clean(other, 64)),
+    };
+    Some(HookEvent {
+        kind,
+        time,
+        message: message("last-assistant-message"),
+        session_id: id("thread-id"),
+        notification_type: None,
     })
 }
 
@@ -242,6 +269,84 @@ pub fn claude_settings_json(relay: &str) -> Value {
         if event == "PreToolUse" {
             group["matcher"] = json!("");
         }
+        hooks.insert(event.to_owned(), json!([group]));
+    }
+    json!({ "hooks": hooks })
+}
+
+/// Relayed payloads longer than this many characters are cut down to their
+/// event and session id by the relay command itself (so that, even in 4-byte
+/// characters, the line stays under [`MAX_LINE`]): a long answer in codex's
+/// turn-complete or gemini's `AfterAgent` must not lose the turn's end.
+const MAX_RELAYED_CHARS: usize = 16_000;
+
+/// The `-c` override (`notify=[…]`, a TOML array) that makes codex run a POSIX
+/// `sh` program after each turn, appending `{"time":"<date +%s.%N>","hook":<the
+/// notification JSON>}` as one line to `relay` (a path inside the environment).
+///
+/// Codex passes the notification JSON as the program's last argument (`$1`
+/// here), one line, its keys in the order `type`, `thread-id`, `turn-id`, …
+/// (`UserNotification`, codex-cli 0.171.0). A payload over
+/// [`MAX_RELAYED_CHARS`] is cut to `{"type":…,"thread-id":…}`. Like the claude
+/// command it prints nothing and always exits 0.
+pub fn codex_notify_config(relay: &str) -> String {
+    let script = format!(
+        r#"exec 2>/dev/null; l=$(printf %s "$1" | tr -d '\n\r'); if [ ${{#l}} -gt {MAX_RELAYED_CHARS} ]; then l=$(printf %s "$l" | sed -n 's/^\({{"type":"[a-z-]*","thread-id":"[0-9a-f-]*"\).*/\1}}/p'); fi; [ -n "$l" ] || exit 0; printf '{{"time":"%s","hook":%s}}\n' "$(date +%s.%N)" "$l" >> {}; exit 0"#,
+        shell_quote(relay)
+    );
+    // A JSON array of strings is a TOML inline array (same escapes).
+    format!("notify={}", json!(["sh", "-c", script, "sh"]))
+}
+
+/// The hook events warren registers for Gemini CLI (its `HookEventName`, 0.61.0).
+const GEMINI_EVENTS: [&str; 6] = [
+    "SessionStart",
+    "BeforeAgent",
+    "BeforeTool",
+    "Notification",
+    "AfterAgent",
+    "SessionEnd",
+];
+
+/// Gemini CLI settings (`{"hooks":{"EVENT":[{"hooks":[{"type":"command",…}]}]}}`)
+/// whose hooks append each hook's stdin JSON, wrapped with the time, as one
+/// line to `relay` (a path inside the environment).
+///
+/// Gemini runs the command with `bash -c` and writes `JSON.stringify(input)`
+/// (one line, `session_id` its first key) to its stdin; no `matcher` matches
+/// every tool. A payload over [`MAX_RELAYED_CHARS`] is cut to its session id
+/// and the event's name. The command prints nothing and always exits 0.
+///
+/// Gemini 0.61.0 only reads a system settings or system defaults file
+/// (`GEMINI_CLI_SYSTEM_SETTINGS_PATH`, `GEMINI_CLI_SYSTEM_DEFAULTS_PATH`) that
+/// is owned by root, as is every directory above it, none of them writable by
+/// group or others; user and workspace settings have no such check, and hooks
+/// only run in a trusted folder.
+pub fn gemini_settings_json(relay: &str) -> Value {
+    gemini_settings_to(&shell_quote(relay))
+}
+
+/// [`gemini_settings_json`] for every gemini role of an environment at once (they
+/// share `~/.gemini/settings.json`): each appends to `hooks-$WARREN_ROLE.jsonl` in
+/// `dir` (inside the environment), the role's name taken from its session's
+/// environment when the hook runs.
+pub fn gemini_settings_json_in(dir: &str) -> Value {
+    gemini_settings_to(&format!(
+        "{}/hooks-\"${{WARREN_ROLE:-gemini}}\".jsonl",
+        shell_quote(dir.trim_end_matches('/'))
+    ))
+}
+
+/// The settings whose hooks append to `target` (already quoted for the shell).
+fn gemini_settings_to(target: &str) -> Value {
+    let mut hooks = serde_json::Map::new();
+    for event in GEMINI_EVENTS {
+        let command = format!(
+            r#"exec 2>/dev/null; l=$(tr -d '\n\r'); if [ ${{#l}} -gt {MAX_RELAYED_CHARS} ]; then i=$(printf %s "$l" | sed -n 's/^{{"session_id":"\([0-9a-f-]*\)".*/\1/p'); l="{{\"session_id\":\"$i\",\"hook_event_name\":\"{event}\"}}"; fi; printf '{{"time":"%s","hook":%s}}\n' "$(date +%s.%N)" "$l" >> {target}; exit 0"#,
+        );
+        // Gemini's timeout is in milliseconds.
+        let group =
+            json!({ "hooks": [{ "type": "command", "command": command, "timeout": 5000 }] });
         hooks.insert(event.to_owned(), json!([group]));
     }
     json!({ "hooks": hooks })

@@ -58,7 +58,8 @@ mod state;
 mod tracker;
 
 pub use hooks::{
-    HookEvent, HookKind, MAX_EVENTS, MAX_LINE, claude_settings_json, parse_hook_relay,
+    HookEvent, HookKind, MAX_EVENTS, MAX_LINE, claude_settings_json, codex_notify_config,
+    gemini_settings_json, gemini_settings_json_in, parse_hook_relay,
 };
 pub use judge::judge;
 pub use rules::{RuleError, Rules, Timing};

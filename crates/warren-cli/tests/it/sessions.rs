@@ -220,9 +220,32 @@ fn the_heartbeat_restarts_failed_sessions_and_ends_orphans() {
     });
     let log = t.warren(&["logs", "f1"]).ok();
     assert!(
-        log.stdout.contains("restarted (on-failure)"),
+        log.stdout
+            .contains("restarted (on-failure, exit code 3; restart 1 in a row)"),
         "{}",
         log.stdout
+    );
+    progress!("with backoff: 1 s, 2 s, 4 s … between restarts");
+    let restart_at = |n: u32| -> Option<i64> {
+        let log = t.warren(&["logs", "f1"]).ok().stdout;
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("restart {n} in a row")))?;
+        // `2026-12-03T04:37:41Z …`: seconds of the day are enough here.
+        let hms = line.get(11..19)?;
+        let mut f = hms.split(':').map(|x| x.parse::<i64>().unwrap_or(0));
+        Some(f.next()? * 3600 + f.next()? * 60 + f.next()?)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while restart_at(4).is_none() {
+        assert!(Instant::now() < deadline, "no fourth restart");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (third, fourth) = (restart_at(3).unwrap(), restart_at(4).unwrap());
+    assert!(
+        fourth - third >= 3,
+        "the fourth restart came {}s after the third: no backoff",
+        fourth - third
     );
     progress!("a tmux session no environment owns is ended by the watcher");
     let st = Command::new("tmux")
@@ -416,4 +439,290 @@ fn a_claude_role_resumes_its_conversation_after_stop() {
     );
     assert!(!again.contains("pwned"), "{again}");
     t.warren(&["rm", "-f", "c1"]).ok();
+}
+
+/// A codex role relays its turn ends through codex's `notify` program (`-c notify=[…]`)
+/// and is resumed after a stop with `codex resume THREAD-ID …`, its flags kept; a thread
+/// id that is not a UUID is ignored.
+#[test]
+fn a_codex_role_resumes_its_conversation_after_stop() {
+    let t = TestContext::new();
+    t.write(
+        ".warren.yaml",
+        "runtime: sandbox\nroles:\n  dev: {tool: codex, model: o3, dangerous: true}\ntypes:\n  agent: {roles: [dev]}\n",
+    );
+    t.commit("roles");
+    t.warren(&["new", "agent", "x1"]).ok();
+    let start_command = || {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(t.root.join("tmux.sock"))
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                "=x1-dev:",
+                "#{pane_start_command}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = start_command();
+    progress!("role session: {first}");
+    assert!(
+        first.contains("-m o3") && first.contains("--dangerously-bypass-approvals-and-sandbox"),
+        "{first}"
+    );
+    assert!(
+        first.contains("notify=") && first.contains(".git/warren/hooks-dev.jsonl"),
+        "{first}"
+    );
+    assert!(!first.contains(" resume "), "{first}");
+
+    // What codex's notify program appends after a turn (codex-cli 0.171.0's
+    // agent-turn-complete), then a hostile line naming another "thread".
+    let relay = t.root.join("worktrees/repo/x1/.git/warren/hooks-dev.jsonl");
+    assert!(relay.parent().unwrap().is_dir());
+    std::fs::write(
+        &relay,
+        concat!(
+            r#"{"time":"1796266887.25","hook":{"type":"agent-turn-complete","thread-id":"0199a213-81c0-7800-8aa1-bbab2a035a53","turn-id":"1","cwd":"/w","input-messages":["hi"],"last-assistant-message":"Hello."}}"#,
+            "\n",
+            r#"{"time":"1796266888.25","hook":{"type":"agent-turn-complete","thread-id":"--config=notify=x"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    t.warren(&["stop", "x1"]).ok();
+    t.warren(&["start", "x1"]).ok();
+    let again = start_command();
+    progress!("after stop and start: {again}");
+    assert!(
+        again.contains("codex resume 0199a213-81c0-7800-8aa1-bbab2a035a53 -m o3"),
+        "{again}"
+    );
+    assert!(
+        again.contains("--dangerously-bypass-approvals-and-sandbox") && again.contains("notify="),
+        "{again}"
+    );
+    assert!(!again.contains("notify=x"), "{again}");
+    t.warren(&["rm", "-f", "x1"]).ok();
+}
+
+/// The keeper of every sandbox environment under `root` (pid 1 of its namespaces).
+fn keepers(root: &std::path::Path) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.join("local")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if name.starts_with("run-") && name.ends_with(".json") {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap_or_default())
+                        .unwrap_or_default();
+                if v["keeper"] == true {
+                    out.push(v["pid"].as_i64().unwrap_or(0) as i32);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn kill_tmux_server(t: &TestContext) {
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(t.root.join("tmux.sock"))
+        .arg("kill-server")
+        .status();
+}
+
+/// Item 8: tmux, the runtime and the store agree again after the tmux server is
+/// killed, and after a "machine restart" (the sandbox's keeper killed with
+/// everything in it, and tmux with it): `ls` tells the truth, `start` brings it back.
+#[test]
+fn ls_tells_the_truth_and_start_brings_it_back_after_tmux_or_the_machine_dies() {
+    resync("sandbox");
+}
+
+#[test]
+fn the_same_on_docker() {
+    if !require_docker() {
+        return;
+    }
+    resync("docker");
+}
+
+fn resync(runtime: &str) {
+    let t = TestContext::new();
+    let config = match runtime {
+        "docker" => CONFIG.replace(
+            "runtime: sandbox",
+            &format!("runtime: docker\nimage: {BUSYBOX}"),
+        ),
+        _ => CONFIG.to_string(),
+    };
+    t.write(".warren.yaml", &config);
+    t.write("index.html", "back-again\n");
+    t.commit("sessions");
+    t.warren(&["new", "dev", "r1"]).ok();
+    let url = format!("http://serve.r1.localhost:{}/", t.proxy_port);
+    eventually("the session's server answers", || {
+        curl(&url) == "back-again\n"
+    });
+
+    progress!("the tmux server is killed: the environment runs, its sessions are gone");
+    kill_tmux_server(&t);
+    let env = t.env_json("r1");
+    assert_eq!(env["state"], "running", "{env}");
+    for s in env["sessions"].as_array().unwrap() {
+        assert_eq!(s["state"], "stopped", "{s}");
+        assert!(
+            s["reason"].as_str().unwrap().contains("warren start"),
+            "{s}"
+        );
+    }
+    let fleet = t.warren(&["start"]).ok();
+    progress!("start:\n{}", fleet.stdout);
+    assert!(
+        fleet.stdout.contains("2 session(s) started again"),
+        "{}",
+        fleet.stdout
+    );
+    assert_eq!(tmux_sessions(&t), ["r1-serve", "r1-shell"]);
+    eventually("the server answers again", || curl(&url) == "back-again\n");
+
+    progress!("the machine restarts: the environment (and all in it) and tmux are gone");
+    if runtime == "docker" {
+        let id = t.env_json("r1")["container"].as_str().unwrap().to_string();
+        let st = Command::new("docker").args(["kill", &id]).output().unwrap();
+        assert!(st.status.success(), "{st:?}");
+    } else {
+        let ks = keepers(&t.root);
+        assert_eq!(ks.len(), 1, "one keeper: {ks:?}");
+        let _ = Command::new("kill")
+            .args(["-9", &ks[0].to_string()])
+            .status();
+        eventually("the keeper is gone", || {
+            !std::path::Path::new(&format!("/proc/{}", ks[0])).exists()
+        });
+    }
+    kill_tmux_server(&t);
+    let env = t.env_json("r1");
+    assert_eq!(env["state"], "stopped", "ls says what runs: {env}");
+    assert!(
+        env["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "stopped"),
+        "{env}"
+    );
+    let exec = t.warren(&["exec", "r1", "--", "true"]).fails(1);
+    assert!(exec.stderr.contains("not running"), "{}", exec.stderr);
+    let fleet = t.warren(&["start"]).ok();
+    progress!("start:\n{}", fleet.stdout);
+    assert!(fleet.stdout.contains("started"), "{}", fleet.stdout);
+    assert_eq!(t.env_json("r1")["state"], "running");
+    assert_eq!(tmux_sessions(&t), ["r1-serve", "r1-shell"]);
+    eventually("the server answers after the restart", || {
+        curl(&url) == "back-again\n"
+    });
+    t.warren(&["rm", "-f", "r1"]).ok();
+    assert!(keepers(&t.root).is_empty(), "rm ends the keeper");
+}
+
+/// A gemini role's hooks live in the environment's private `~/.gemini/settings.json`
+/// (gemini reads no per-session settings, and a system settings file only when root
+/// owns it): what gemini's hook command does there lands in the role's relay, and the
+/// turn it relayed is resumed after a stop.
+#[test]
+fn a_gemini_role_relays_through_its_private_settings_and_resumes() {
+    let t = TestContext::new();
+    t.write(
+        ".warren.yaml",
+        "runtime: sandbox\nroles:\n  dev: {tool: gemini}\ntypes:\n  agent: {roles: [dev]}\n",
+    );
+    t.commit("roles");
+    // The user's own gemini settings are kept beside warren's hooks.
+    std::fs::create_dir_all(t.home.join(".gemini")).unwrap();
+    std::fs::write(
+        t.home.join(".gemini/settings.json"),
+        r#"{"ui": {"theme": "Dracula"}}"#,
+    )
+    .unwrap();
+    t.warren(&["new", "agent", "g1"]).ok();
+    let private = t.root.join("configs/g1/.gemini/settings.json");
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&private).unwrap()).unwrap();
+    assert_eq!(settings["ui"]["theme"], "Dracula", "{settings}");
+    let command = settings["hooks"]["AfterAgent"][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    progress!("AfterAgent hook: {command}");
+    let inside = t
+        .warren(&[
+            "exec",
+            "g1",
+            "--",
+            "cat",
+            &format!("{}/.gemini/settings.json", t.home.display()),
+        ])
+        .ok()
+        .stdout;
+    assert!(
+        inside.contains("AfterAgent"),
+        "the environment sees the hooks: {inside}"
+    );
+
+    progress!("gemini runs the hook with bash -c, the session's variables, the event on stdin");
+    let payload = r#"{"session_id":"5f0c7a3e-2b1d-4c5e-9f8a-0123456789ab","hook_event_name":"AfterAgent","cwd":"/w","timestamp":"2026-12-03T05:00:00Z","prompt":"hi","prompt_response":"done"}"#;
+    let mut c = t.cmd(&[
+        "exec",
+        "-e",
+        "WARREN_ROLE=dev",
+        "g1",
+        "--",
+        "sh",
+        "-c",
+        &command,
+    ]);
+    c.stdin(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), payload.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let relay = t.root.join("worktrees/repo/g1/.git/warren/hooks-dev.jsonl");
+    let line = std::fs::read_to_string(&relay).unwrap();
+    assert!(
+        line.contains("AfterAgent") && line.contains("5f0c7a3e"),
+        "{line}"
+    );
+
+    progress!("the relayed turn's session id is resumed after a stop");
+    t.warren(&["stop", "g1"]).ok();
+    t.warren(&["start", "g1"]).ok();
+    let out = Command::new("tmux")
+        .arg("-S")
+        .arg(t.root.join("tmux.sock"))
+        .args([
+            "display-message",
+            "-p",
+            "-t",
+            "=g1-dev:",
+            "#{pane_start_command}",
+        ])
+        .output()
+        .unwrap();
+    let again = String::from_utf8_lossy(&out.stdout);
+    progress!("after stop and start: {again}");
+    assert!(
+        again.contains("gemini --resume 5f0c7a3e-2b1d-4c5e-9f8a-0123456789ab"),
+        "{again}"
+    );
+    t.warren(&["rm", "-f", "g1"]).ok();
 }

@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use warren_state::{
-    Observation, Rules, State, Tracker, claude_settings_json, judge, parse_hook_relay,
+    HookKind, Observation, Rules, State, Tracker, claude_settings_json, codex_notify_config,
+    gemini_settings_json, judge, parse_hook_relay,
 };
 
 use crate::tmux::Tmux;
@@ -226,6 +227,202 @@ fn real_clis_without_credentials_are_waiting() {
                 case.name, case.rules, v.state, v.reason, cap.screen
             ));
         }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `'…'` for `sh`.
+fn sq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The real codex and gemini take what warren gives their role sessions: codex
+/// the `-c notify=[…]` override (its config loads: `features list` reads it, and
+/// the same command with `notify=5` fails) and, to resume, `codex resume ID -m …
+/// --dangerously-bypass-approvals-and-sandbox -c …` (reaches the sign-in screen:
+/// no usage error); gemini the hook settings (from ~/.gemini/settings.json they
+/// relay `SessionStart` at startup, before any login) and `--resume ID` (a UUID:
+/// a recorded conversation comes back; an unknown one is "Error resuming
+/// session", and gemini exits).
+#[test]
+fn real_codex_and_gemini_accept_what_warren_gives_them() {
+    let bin = match clis() {
+        Ok(bin) => bin,
+        Err(reason) => return skip(&reason),
+    };
+    let Some(tmux) = Tmux::start() else { return };
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    let id = "0199a213-81c0-7800-8aa1-bbab2a035a53";
+    let mut failures = Vec::new();
+
+    // codex: the notify override parses as its config.
+    let home = tmux.dir.path().join("codex-home");
+    let proj = home.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    let relay = home.join("hooks.jsonl");
+    let notify = codex_notify_config(relay.to_str().unwrap());
+    let codex = |config: &str| {
+        Command::new(bin.join("codex"))
+            .args(["-c", config, "features", "list"])
+            .env_clear()
+            .env("HOME", &home)
+            .env("PATH", &path)
+            .current_dir(&proj)
+            .output()
+            .unwrap()
+    };
+    let good = codex(&notify);
+    let bad = codex("notify=5");
+    let text = |o: &std::process::Output| {
+        format!(
+            "exit {:?}\n{}{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    eprintln!("codex -c <notify> features list: {}", text(&good));
+    eprintln!("codex -c notify=5 features list: {}", text(&bad));
+    if !good.status.success() || String::from_utf8_lossy(&good.stderr).contains("Error") {
+        failures.push(format!(
+            "codex rejected the notify override: {}",
+            text(&good)
+        ));
+    }
+    if bad.status.success() {
+        failures.push("codex accepted notify=5: the check proves nothing".to_owned());
+    }
+
+    // codex resume, as session_argv builds it, in a terminal.
+    let argv = [
+        "codex",
+        "resume",
+        id,
+        "-m",
+        "gpt-5",
+        "--dangerously-bypass-approvals-and-sandbox",
+        "-c",
+        &notify,
+    ];
+    let script = format!(
+        "sleep 0.3; exec env -i HOME={} PATH={} TERM=xterm-256color LANG=C.UTF-8 {}",
+        sq(home.to_str().unwrap()),
+        sq(&path),
+        argv.iter().map(|a| sq(a)).collect::<Vec<_>>().join(" ")
+    );
+    tmux.new_session("codex-resume", &proj, &script);
+
+    // gemini: the hook settings, where gemini reads them without an ownership check.
+    let ghome = tmux.dir.path().join("gemini-home");
+    let gproj = ghome.join("proj");
+    std::fs::create_dir_all(ghome.join(".gemini")).unwrap();
+    std::fs::create_dir_all(&gproj).unwrap();
+    let grelay = ghome.join("hooks.jsonl");
+    std::fs::write(
+        ghome.join(".gemini/settings.json"),
+        gemini_settings_json(grelay.to_str().unwrap()).to_string(),
+    )
+    .unwrap();
+    let genv = format!(
+        "env -i HOME={} PATH={} TERM=xterm-256color LANG=C.UTF-8 GEMINI_CLI_TRUST_WORKSPACE=true",
+        sq(ghome.to_str().unwrap()),
+        sq(&path)
+    );
+    tmux.new_session(
+        "gemini-hooks",
+        &gproj,
+        &format!("sleep 0.3; exec {genv} gemini"),
+    );
+    // Phase 1: gemini's SessionStart is relayed, codex reaches its sign-in screen.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let mut codex_screen = String::new();
+    let mut hooks = Vec::new();
+    while Instant::now() < deadline {
+        codex_screen = tmux.capture("codex-resume").screen;
+        hooks = std::fs::read(&grelay)
+            .map(|b| parse_hook_relay(&b))
+            .unwrap_or_default();
+        if codex_screen.contains("Sign in") && !hooks.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("codex resume screen:\n{}", codex_screen.trim_end());
+    eprintln!("gemini relayed: {hooks:?}");
+    for word in ["error:", "Usage:", "unexpected argument", "failed to load"] {
+        if codex_screen.contains(word) {
+            failures.push(format!("codex resume: `{word}` on screen:\n{codex_screen}"));
+        }
+    }
+    if !codex_screen.contains("Sign in") {
+        failures.push(format!(
+            "codex resume did not reach sign-in:\n{codex_screen}"
+        ));
+    }
+    let started = hooks.iter().find_map(|h| {
+        (h.kind == HookKind::SessionStart)
+            .then(|| h.session_id.clone())
+            .flatten()
+    });
+    let Some(started) = started else {
+        failures.push(format!(
+            "gemini relayed no SessionStart with its session id: {hooks:?}"
+        ));
+        panic!("{}", failures.join("\n\n"));
+    };
+
+    // Phase 2: `--resume ID`. The session gemini just started has no prompt yet
+    // (gemini deletes such a file when it exits, and will not resume it): give it
+    // one, the way gemini records a prompt, under a second id.
+    let chats = ghome.join(".gemini/tmp/proj/chats");
+    let live = std::fs::read_dir(&chats)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().contains(&started[..8]))
+        .expect("gemini's chat file");
+    let metadata = std::fs::read_to_string(live.path()).unwrap();
+    let metadata = metadata.lines().next().unwrap().replace(&started, id);
+    std::fs::write(
+        chats.join(format!("session-2026-01-01T00-00-{}.jsonl", &id[..8])),
+        format!(
+            "{metadata}\n{}\n",
+            r#"{"id":"m1","timestamp":"2026-01-01T00:00:00.000Z","type":"user","content":[{"text":"resume me please"}]}"#
+        ),
+    )
+    .unwrap();
+    let unknown = "6f1c0a52-4d1e-4c59-9a43-2b7c1e3f9d10";
+    for (name, resume) in [("gemini-resume", id), ("gemini-resume-unknown", unknown)] {
+        tmux.new_session(
+            name,
+            &gproj,
+            &format!(
+                "sleep 0.3; exec {genv} gemini --resume {resume} -m gemini-2.5-pro --approval-mode yolo"
+            ),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let (mut resumed, mut refused, mut refused_exit) = (String::new(), String::new(), None);
+    while Instant::now() < deadline {
+        resumed = tmux.capture("gemini-resume").screen;
+        let cap = tmux.capture("gemini-resume-unknown");
+        (refused, refused_exit) = (cap.screen, cap.dead);
+        if resumed.contains("resume me please") && refused_exit.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("gemini --resume {id}:\n{}", resumed.trim_end());
+    eprintln!("gemini --resume {unknown}:\n{}", refused.trim_end());
+    if !resumed.contains("resume me please") || resumed.contains("Error resuming") {
+        failures.push(format!("gemini --resume {id} did not resume:\n{resumed}"));
+    }
+    // "Error resuming session: …", exit 42 (FATAL_INPUT_ERROR), not a usage error.
+    if refused_exit != Some(42) || !refused.contains("Searched for sessions") {
+        failures.push(format!("gemini --resume {unknown}:\n{refused}"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
