@@ -16,6 +16,21 @@ use crate::repo;
 const MAX_BUNDLE: usize = 2 << 30;
 
 impl Warren {
+    /// Whether `rec` works on the project's main checkout (`manager`): it has no
+    /// tree or branch of its own, and nothing warren does to an environment's
+    /// tree or branch (remove, reset, bring commits back) may touch it. Also
+    /// true whenever its tree is the project's checkout, whatever its spec says.
+    pub fn on_main_checkout(rec: &EnvRecord) -> bool {
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            a == b
+                || matches!(
+                    (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                    (Ok(a), Ok(b)) if a == b
+                )
+        };
+        same(&rec.worktree, &rec.project_path) || Self::spec_of(rec).is_ok_and(|s| s.main_checkout)
+    }
+
     /// Brings the commits on the environment's branch into the main
     /// repository's `refs/heads/warren/NAME` (only that ref). Returns the
     /// branch's tip. The bundle is made by git inside the environment (which
@@ -26,6 +41,11 @@ impl Warren {
             name: rec.name.clone(),
             reason,
         };
+        if Self::on_main_checkout(rec) {
+            return Err(unproven(
+                "the manager works on the main checkout: it has no branch of its own".into(),
+            ));
+        }
         let tip = repo::tip(&rec.worktree, &rec.branch)
             .ok_or_else(|| unproven(format!("its branch `{}` cannot be read", rec.branch)))?;
         let have = main.branch_tip(&rec.branch);

@@ -84,6 +84,23 @@ fn new_tree(root: &Path, main: &Repo, tree: &Path, branch: &str) -> Result<NewTr
     })
 }
 
+/// Where a main-checkout environment's sessions relay their tools' hooks: a
+/// directory of its own under warren's root (the checkout is read-only inside),
+/// shown read-write at the same path inside.
+pub(crate) fn relay_dir(root: &Path, name: &str) -> PathBuf {
+    root.join("relay").join(name)
+}
+
+/// Makes [`relay_dir`], private to the user.
+fn make_relay_dir(dir: &Path) -> Result<(), EnvError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| EnvError::Io(format!("cannot create `{}`", dir.display()), e))
+}
+
 /// Labels on every container warren creates.
 pub fn labels(
     w: &Warren,
@@ -144,6 +161,11 @@ impl Warren {
                     }
                 }
                 Undo::Tree { repo, path, branch } => {
+                    // Never the main checkout (a main-checkout environment records
+                    // no tree to undo; this only makes sure).
+                    if path == repo.root {
+                        continue;
+                    }
                     if let Err(e) = crate::repo::discard(&path, &self.trash()) {
                         self.reporter.warn(&format!(
                             "cleanup: could not remove {}: {e}",
@@ -159,6 +181,7 @@ impl Warren {
                     }
                 }
                 Undo::Reservation(name) => {
+                    let _ = std::fs::remove_dir_all(relay_dir(&self.root, &name));
                     crate::tools::remove_private_config(&self.root, &name);
                     crate::network::remove(&self.root, &name);
                     let _ = self.store.delete_environment(&name);
@@ -182,9 +205,16 @@ impl Warren {
             config_hash: plan.config_hash.clone(),
             spec: "{}".into(),
         };
+        let main_checkout = plan.on_main_checkout();
         let fill = |env: &mut NewEnvironment, name: &str| {
-            env.worktree = self.worktree_path(&plan.project, name);
-            env.branch = format!("warren/{name}");
+            if main_checkout {
+                // The project's main checkout itself, on whatever it has checked out.
+                env.worktree = plan.repo.root.clone();
+                env.branch = plan.repo.head_branch().unwrap_or_else(|| "HEAD".into());
+            } else {
+                env.worktree = self.worktree_path(&plan.project, name);
+                env.branch = format!("warren/{name}");
+            }
         };
         let rec = match &plan.name {
             Some(_) => {
@@ -215,7 +245,15 @@ impl Warren {
         let tree = {
             let (repo, root) = (plan.repo.clone(), self.root.clone());
             let (path, branch) = (rec.worktree.clone(), rec.branch.clone());
-            let make = move || new_tree(&root, &repo, &path, &branch);
+            let relay = relay_dir(&self.root, &name);
+            let make = move || {
+                if main_checkout {
+                    // No repository to make: the main checkout is shown read-only.
+                    make_relay_dir(&relay)?;
+                    return Ok(None);
+                }
+                new_tree(&root, &repo, &path, &branch).map(Some)
+            };
             async move {
                 if plan.runtime == RuntimeKind::Docker {
                     tokio::task::spawn_blocking(make)
@@ -241,7 +279,7 @@ impl Warren {
             Ok::<_, EnvError>((runtime, image))
         };
         let (tree, prepared) = tokio::join!(tree, prepare);
-        if let Ok(made) = &tree {
+        if let Ok(Some(made)) = &tree {
             undo.push(Undo::Tree {
                 repo: plan.repo.clone(),
                 path: rec.worktree.clone(),
@@ -249,7 +287,7 @@ impl Warren {
             });
         }
         let made = tree.map_err(EnvError::at("creating the repository"))?;
-        if made.from_pool || made.base_is_head {
+        if made.is_some_and(|m| m.from_pool || m.base_is_head) {
             // The next environment finds a ready repository.
             crate::pool::fill_in_background(
                 &self.settings.warren_exe(),
@@ -300,8 +338,11 @@ impl Warren {
             RuntimeKind::Docker => plan.workspace_folder.clone(),
             _ => rec.worktree.to_string_lossy().into_owned(),
         };
+        let relay = main_checkout.then(|| relay_dir(&self.root, &name));
+        let (relay_host, relay_inside) =
+            crate::sessions::relay_dirs(&rec.worktree, &inside, relay.as_deref());
         let (sessions, session_services) =
-            crate::sessions::render(plan, &name, &rec.worktree, &inside)?;
+            crate::sessions::render(plan, &name, &relay_host, &relay_inside)?;
         let with_sessions;
         let plan = if session_services.is_empty() {
             plan
@@ -542,9 +583,27 @@ impl Warren {
             _ => Vec::new(),
         };
         let object_dirs = crate::repo::object_dirs(&plan.repo);
+        let main_checkout = plan.on_main_checkout();
+        let relay = main_checkout.then(|| relay_dir(&self.root, &rec.name));
+        if plan.roles.iter().any(|r| r.tool == "gemini") && host_home.is_some() {
+            let inside = match plan.runtime {
+                RuntimeKind::Docker => plan.workspace_folder.clone(),
+                _ => rec.worktree.to_string_lossy().into_owned(),
+            };
+            let (_, relay_inside) =
+                crate::sessions::relay_dirs(&rec.worktree, &inside, relay.as_deref());
+            let private = crate::tools::private_dir(&self.root, &rec.name);
+            if let Err(e) = crate::sessions::gemini_hooks(&private, &relay_inside) {
+                self.reporter.warn(&format!(
+                    "cannot register gemini's hooks ({e}): its state comes from its screen only"
+                ));
+            }
+        }
         let sys = system_mounts(&MountContext {
             worktree: &rec.worktree,
             workspace_folder: &plan.workspace_folder,
+            main_checkout,
+            relay: relay.as_deref(),
             object_dirs: &object_dirs,
             host_home: host_home.as_deref(),
             container_home: &home,
@@ -689,8 +748,14 @@ impl Warren {
             network: plan.network,
             proxy_port: plan.proxy_port,
             sessions: Vec::new(),
-            base_commit: plan.repo.branch_tip(&rec.branch),
+            checkpoint_on_idle: plan.checkpoint_on_idle,
+            base_commit: match main_checkout {
+                // The main checkout's commits are the user's, not the agent's.
+                true => None,
+                false => plan.repo.branch_tip(&rec.branch),
+            },
             create: None,
+            main_checkout,
         };
         let mut stored = create.clone();
         stored.oneshot = None;

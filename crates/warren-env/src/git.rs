@@ -153,6 +153,16 @@ impl Repo {
         }
     }
 
+    /// The branch the main checkout has checked out (`None` when its HEAD is
+    /// detached or unreadable).
+    pub fn head_branch(&self) -> Option<String> {
+        let head = std::fs::read_to_string(self.git_dir.join("HEAD")).ok()?;
+        head.trim()
+            .strip_prefix("ref: refs/heads/")
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+    }
+
     /// The commit `refs/heads/<branch>` points at.
     pub fn branch_tip(&self, branch: &str) -> Option<String> {
         let name = format!("refs/heads/{branch}");

@@ -16,6 +16,12 @@ pub struct MountContext<'a> {
     /// The environment's tree on the host.
     pub worktree: &'a Path,
     pub workspace_folder: &'a str,
+    /// The tree is the project's main checkout (`manager`): shown read-only.
+    pub main_checkout: bool,
+    /// A directory of the environment's own under warren's root, shown
+    /// read-write at its host path: where a main-checkout environment's
+    /// sessions relay their tools' hooks (the checkout's `.git` is read-only).
+    pub relay: Option<&'a Path>,
     /// The main repository's object directories (shown read-only at their
     /// host paths, where the tree's `objects/info/alternates` points).
     pub object_dirs: &'a [PathBuf],
@@ -59,7 +65,11 @@ pub fn container_home(user: Option<&str>) -> String {
 pub fn system_mounts(ctx: &MountContext<'_>) -> SystemMounts {
     let mut out = SystemMounts::default();
     out.mounts
-        .push(bind(ctx.worktree, ctx.workspace_folder, false));
+        .push(bind(ctx.worktree, ctx.workspace_folder, ctx.main_checkout));
+    if let Some(relay) = ctx.relay {
+        out.mounts
+            .push(bind(relay, &relay.to_string_lossy(), false));
+    }
     for dir in ctx.object_dirs {
         out.mounts.push(bind(dir, &dir.to_string_lossy(), true));
     }
@@ -123,6 +133,8 @@ mod tests {
         let m = system_mounts(&MountContext {
             worktree: &tmp.path().join("wt"),
             workspace_folder: "/workspace",
+            main_checkout: false,
+            relay: None,
             object_dirs: std::slice::from_ref(&objects),
             host_home: Some(&home),
             container_home: "/root",
@@ -149,6 +161,38 @@ mod tests {
         assert!(m.passthrough_env.contains(&"ANTHROPIC_API_KEY".to_string()));
         assert!(!m.passthrough_env.contains(&"OPENAI_API_KEY".to_string()));
         assert_eq!(m.missing, vec![home.join(".gnupg")]);
+    }
+
+    #[test]
+    fn the_main_checkout_read_only_and_its_relay_dir_read_write() {
+        let m = system_mounts(&MountContext {
+            worktree: Path::new("/src/app"),
+            workspace_folder: "/workspace",
+            main_checkout: true,
+            relay: Some(Path::new("/root/.warren/relay/manager")),
+            object_dirs: &[],
+            host_home: None,
+            container_home: "/root",
+            tools: &[],
+            tool_config: &[],
+            credentials: &[],
+        });
+        let got: Vec<(&str, &str, bool)> = m
+            .mounts
+            .iter()
+            .map(|m| (m.source.as_str(), m.target.as_str(), m.read_only))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/src/app", "/workspace", true),
+                (
+                    "/root/.warren/relay/manager",
+                    "/root/.warren/relay/manager",
+                    false
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -96,9 +96,20 @@ pub struct Plan {
     pub roles: Vec<warren_config::EffectiveRole>,
     /// `default_session_name_template`.
     pub session_name_template: String,
+    /// `checkpoint: on_idle`.
+    pub checkpoint_on_idle: bool,
 }
 
+/// The type whose environments work on the project's main checkout.
+pub const MAIN_CHECKOUT_TYPE: &str = "manager";
+
 impl Plan {
+    /// Whether the environment works on the project's main checkout, read-only,
+    /// instead of a repository of its own: type `manager` (docs/sessions.md).
+    pub fn on_main_checkout(&self) -> bool {
+        self.env_type.as_deref() == Some(MAIN_CHECKOUT_TYPE)
+    }
+
     /// Whether CMD can be the container's own process: docker, and nothing
     /// before CMD (see [`Plan::single_command`]).
     pub fn can_run_oneshot(&self) -> bool {

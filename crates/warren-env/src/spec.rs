@@ -74,10 +74,18 @@ pub struct EnvSpec {
     /// of it are the agent's work).
     #[serde(default)]
     pub base_commit: Option<String>,
+    /// `checkpoint: on_idle`: the watcher records a checkpoint at each `idle`.
+    #[serde(default)]
+    pub checkpoint_on_idle: bool,
     /// What the container was created from, to create it again when it is
     /// gone (credential values left out).
     #[serde(default)]
     pub create: Option<warren_runtime::CreateSpec>,
+    /// It works on the project's main checkout (read-only inside), not on a
+    /// repository of its own: nothing warren does to an environment's tree or
+    /// branch (`rm`, bringing commits back) applies to it.
+    #[serde(default)]
+    pub main_checkout: bool,
 }
 
 fn host_network() -> warren_core::NetworkMode {
@@ -132,8 +140,15 @@ mod tests {
             proxy_port: 8080,
             sessions: Vec::new(),
             base_commit: Some("0".repeat(40)),
+            checkpoint_on_idle: true,
             create: None,
+            main_checkout: true,
         };
         assert_eq!(EnvSpec::from_json(&spec.to_json()).unwrap(), spec);
+        // Specs stored before main-checkout environments existed still parse.
+        let mut old: serde_json::Value = serde_json::from_str(&spec.to_json()).unwrap();
+        old.as_object_mut().unwrap().remove("main_checkout");
+        let parsed = EnvSpec::from_json(&old.to_string()).unwrap();
+        assert!(!parsed.main_checkout);
     }
 }

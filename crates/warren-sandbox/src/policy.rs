@@ -75,8 +75,14 @@ pub const PROTECTED_WORKTREE_NAMES: &[&str] = &[
 pub struct Policy {
     /// Environment name; the hostname inside.
     pub name: String,
-    /// The worktree, read-write, at its host path.
+    /// The worktree, read-write (unless `worktree_read_only`), at its host path.
     pub worktree: PathBuf,
+    /// Show the worktree read-only: a plain recursive read-only bind, no overlay, no
+    /// writable `.git` (an environment on the project's main checkout, `manager`).
+    /// Nothing inside it is writable, protected paths included; `read_write` paths
+    /// elsewhere stay writable.
+    #[serde(default)]
+    pub worktree_read_only: bool,
     /// Host dir shown at `/tmp` (per environment, shared by its commands).
     pub tmp_dir: PathBuf,
     /// Host dir shown at `home` (per environment, shared by its commands).
@@ -163,6 +169,7 @@ impl Policy {
         Policy {
             name: name.to_string(),
             worktree: worktree.to_path_buf(),
+            worktree_read_only: false,
             tmp_dir: env_dir.join("tmp"),
             home_dir: env_dir.join("home"),
             home: home.to_path_buf(),

@@ -71,13 +71,19 @@ pub fn profile(policy: &Policy) -> String {
     for path in &policy.read_only {
         let _ = write!(p, "\n  (subpath {})", quote(path));
     }
+    if policy.worktree_read_only {
+        let _ = write!(p, "\n  (subpath {})", quote(&policy.worktree));
+    }
     let _ = writeln!(p, ")");
 
     let _ = writeln!(
         p,
         "; read-write: worktree, private tmp and home, granted paths"
     );
-    let mut writable: Vec<&Path> = vec![&policy.worktree, &policy.tmp_dir, &policy.home_dir];
+    let mut writable: Vec<&Path> = vec![&policy.tmp_dir, &policy.home_dir];
+    if !policy.worktree_read_only {
+        writable.push(&policy.worktree);
+    }
     writable.extend(policy.read_write.iter().map(|p| p.as_path()));
     let _ = write!(p, "(allow file-read* file-write*");
     for path in &writable {
@@ -155,6 +161,18 @@ mod tests {
         assert!(text.starts_with("(version 1)\n(deny default)\n"));
         assert!(text.contains("(subpath \"/usr\")"));
         assert!(text.contains("(subpath \"/Users/me/.claude\")"));
+    }
+
+    #[test]
+    fn a_read_only_worktree_is_only_readable() {
+        let mut p = policy(Network::Host);
+        p.worktree_read_only = true;
+        let text = profile(&p);
+        let (read, rest) = text.split_once("(allow file-read* file-write*").unwrap();
+        let writable = rest.split_once("\n;").map_or(rest, |(w, _)| w);
+        let wt = "(subpath \"/Users/me/wt\")";
+        assert!(read.contains(wt), "{text}");
+        assert!(!writable.contains(wt), "{text}");
     }
 
     #[test]

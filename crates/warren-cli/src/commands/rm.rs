@@ -38,10 +38,12 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     "kept"
                 };
-                printer().status(
-                    "Removed",
-                    &format!("{name} (branch {} {verb})", outcome.branch),
-                );
+                let what = if outcome.main_checkout {
+                    "the main checkout is untouched".to_string()
+                } else {
+                    format!("branch {} {verb}", outcome.branch)
+                };
+                printer().status("Removed", &format!("{name} ({what})"));
                 Ok(())
             }
             Err(e) => Err(anyhow::Error::new(e).context(format!("cannot remove `{name}`"))),

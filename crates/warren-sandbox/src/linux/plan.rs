@@ -238,8 +238,19 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     rules.push((policy.home.clone(), Access::ReadWrite));
 
     let worktree = canonical(&policy.worktree, "worktree")?;
-    let prepared = overlay::prepare(policy, &worktree)?;
-    if prepared.layers.is_some() {
+    let prepared = if policy.worktree_read_only {
+        // Nothing in it is writable: no overlay, no protected paths, no `.git` bind.
+        overlay::Prepared {
+            protected: Vec::new(),
+            ancestors: Vec::new(),
+            layers: None,
+        }
+    } else {
+        overlay::prepare(policy, &worktree)?
+    };
+    if policy.worktree_read_only {
+        mounts.push(bind_ro(&worktree, &worktree, false));
+    } else if prepared.layers.is_some() {
         mounts.push(MountOp::Overlay {
             dst: worktree.clone(),
             upper: worktree.clone(),
@@ -254,7 +265,12 @@ pub(crate) fn build(policy: &Policy) -> Result<Plan, SandboxError> {
     } else {
         mounts.push(bind_rw(&worktree, &worktree));
     }
-    rules.push((worktree.clone(), Access::ReadWrite));
+    let access = if policy.worktree_read_only {
+        Access::ReadExec
+    } else {
+        Access::ReadWrite
+    };
+    rules.push((worktree.clone(), access));
     for path in &policy.read_write {
         if let Ok(real) = std::fs::canonicalize(path) {
             let file = !real.is_dir();

@@ -86,6 +86,10 @@ pub const TESTS: &[crate::Test] = &[
         "functional::the_keeper_holds_the_environment_for_its_life",
         the_keeper_holds_the_environment_for_its_life,
     ),
+    (
+        "functional::a_read_only_worktree_takes_no_write",
+        a_read_only_worktree_takes_no_write,
+    ),
 ];
 
 /// Item 1 of the network issue: a daemon started by one command (as
@@ -831,4 +835,58 @@ fn a_binary_that_is_not_a_helper_is_an_error() {
         warren_sandbox::spawn_with_helper(helper, &policy, &os(&["true"]), SandboxStdio::default())
             .unwrap_err();
     assert_eq!(err.failed_layer(), Some(Layer::Helper), "{err}");
+}
+
+/// `worktree_read_only` (the `manager` on the project's main checkout): the checkout is
+/// read, nothing in it is written (`.git` included, which git on the host would trust),
+/// and a `read_write` path outside it (its hooks' relay dir) stays writable.
+fn a_read_only_worktree_takes_no_write() {
+    let layout = Layout::new(&common::unique("R"));
+    let relay = layout.warren_root.join("relay/env1");
+    std::fs::create_dir_all(&relay).unwrap();
+    let mut policy = layout.policy(Network::None, &[]);
+    policy.worktree = layout.repo.clone();
+    policy.cwd = layout.repo.clone();
+    policy.worktree_read_only = true;
+    policy.read_write.push(relay.clone());
+    let before = tree(&layout.repo);
+    let config = std::fs::read(layout.git_dir.join("config")).unwrap();
+    let (code, out) = run_piped(&policy, &["cat", "README"]);
+    assert_eq!((code, out.as_str()), (0, "hello\n"));
+    for cmd in [
+        "echo x > new.txt",
+        "echo x >> README",
+        "rm README",
+        "mv README README2",
+        "mkdir d",
+        "echo evil > .git/hooks/pre-commit",
+        "echo '[core] hooksPath = /tmp' >> .git/config",
+        "mkdir .git/warren",
+        "echo '{}' > .mcp.json",
+        "git -c user.name=a -c user.email=a@b.invalid commit -qm x --allow-empty",
+    ] {
+        let (code, out) = run_piped(&policy, &["sh", "-c", &format!("exec 2>&1; {cmd}")]);
+        assert_ne!(code, 0, "`{cmd}` succeeded in a read-only worktree: {out}");
+        assert!(out.contains("Read-only file system"), "`{cmd}`: {out}");
+    }
+    let (code, out) = run_piped(
+        &policy,
+        &[
+            "sh",
+            "-c",
+            &format!("echo relayed > {}/hooks.jsonl", relay.display()),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(relay.join("hooks.jsonl")).unwrap(),
+        "relayed\n"
+    );
+    assert_eq!(tree(&layout.repo), before, "the checkout is unchanged");
+    assert_eq!(
+        std::fs::read(layout.git_dir.join("config")).unwrap(),
+        config
+    );
+    assert!(!layout.git_dir.join("hooks/pre-commit").exists());
+    assert!(!layout.git_dir.join("warren").exists());
 }
