@@ -9,6 +9,8 @@
 //! port_range: 9000-9100
 //! default_session_name_template: "{project}-{session_name}-{issue_id}"
 //! commands: {test: cargo test}
+//! land: {test: true}               # `warren land` runs `commands.test` first
+//! checkpoint: on_idle             # a checkpoint each time a session turns idle
 //! services: {web: 3000}            # declaration order kept: `web` is the default service
 //! sessions:
 //!   serve: {command: "npm run dev -- --port {{ port }}", ports: ["{{ port }}"]}
@@ -60,8 +62,14 @@ pub struct ProjectConfig {
     pub name: Option<String>,
     pub port_range: Option<PortRange>,
     pub default_session_name_template: Option<String>,
+    /// `checkpoint: on_idle`: record a checkpoint of an environment's tree each
+    /// time one of its sessions turns `idle`.
+    pub checkpoint_on_idle: bool,
     /// `commands:` for `warren cmd NAME`, in declaration order.
     pub commands: OrderedMap<String>,
+    /// `land: {test: true}`: `warren land` runs `commands.test` inside the
+    /// environment before it moves the target branch.
+    pub land_test: Option<bool>,
     /// `services:` name → container port, in declaration order (the first is
     /// the default service).
     pub services: OrderedMap<u16>,
@@ -257,7 +265,9 @@ pub(crate) fn decode_project_source(
         name: None,
         port_range: None,
         default_session_name_template: None,
+        checkpoint_on_idle: false,
         commands: OrderedMap::new(),
+        land_test: None,
         services: OrderedMap::new(),
         sessions: OrderedMap::new(),
         roles: OrderedMap::new(),
@@ -296,6 +306,18 @@ fn decode(d: &mut Decoder<'_>, node: &Node, c: &mut ProjectConfig) {
     if let Some(n) = f.take("default_session_name_template") {
         c.default_session_name_template = template_string(d, n, "default_session_name_template");
     }
+    if let Some(n) = f.take("checkpoint") {
+        match d.string(n, "checkpoint").as_deref() {
+            Some("on_idle") => c.checkpoint_on_idle = true,
+            Some("never") => c.checkpoint_on_idle = false,
+            Some(other) => d.error(
+                n.span,
+                format!("unknown checkpoint policy `{other}`"),
+                Some("use `checkpoint: on_idle` (a checkpoint each time a session turns idle) or `checkpoint: never` (the default)".into()),
+            ),
+            None => {}
+        }
+    }
     if let Some(n) = f.take("commands") {
         for (k, v) in d.entries(n, "commands").unwrap_or_default() {
             check_ident(d, k.span, &k.text, "command");
@@ -303,6 +325,12 @@ fn decode(d: &mut Decoder<'_>, node: &Node, c: &mut ProjectConfig) {
                 c.commands.insert(k.text.clone(), cmd);
             }
         }
+    }
+    if let Some(n) = f.take("land")
+        && let Some(mut lf) = d.fields(n, "land")
+    {
+        c.land_test = lf.take("test").and_then(|n| d.bool(n, "land.test"));
+        lf.finish(d, Severity::Error);
     }
     if let Some(n) = f.take("services") {
         c.services = decode_services(d, n);
@@ -1150,6 +1178,15 @@ build: {context: .}
             "14:8 both `image` and `build` are set | keep `image` to use an existing image, or `build` to build one"
         );
         assert_eq!(msgs.len(), 16);
+    }
+
+    #[test]
+    fn land_test() {
+        let p = parse("land: {test: true}\n").unwrap().value;
+        assert_eq!(p.land_test, Some(true));
+        assert_eq!(parse("name: x\n").unwrap().value.land_test, None);
+        let e = errors("land: {tests: true}\n");
+        assert!(e[0].2.contains("unknown key `tests`"), "{e:?}");
     }
 
     #[test]

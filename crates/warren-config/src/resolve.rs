@@ -253,6 +253,8 @@ pub struct Effective {
     pub port_range: PortRange,
     /// `.warren.yaml default_session_name_template` > [`DEFAULT_SESSION_NAME_TEMPLATE`].
     pub session_name_template: String,
+    /// `.warren.yaml checkpoint: on_idle`.
+    pub checkpoint_on_idle: bool,
     /// `.warren.yaml commands`.
     pub commands: OrderedMap<String>,
     pub project_file: Option<PathBuf>,
@@ -743,6 +745,7 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
             .project
             .and_then(|p| p.default_session_name_template.clone())
             .unwrap_or_else(|| DEFAULT_SESSION_NAME_TEMPLATE.to_string()),
+        checkpoint_on_idle: inputs.project.is_some_and(|p| p.checkpoint_on_idle),
         commands: inputs
             .project
             .map(|p| p.commands.clone())

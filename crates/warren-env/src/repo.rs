@@ -48,7 +48,7 @@ pub fn is_object_name(s: &str) -> bool {
 
 /// A `git` command that reads no system or global configuration beyond
 /// the user's own and runs no hook: the host's git for warren's own work.
-fn host_git() -> Command {
+pub(crate) fn host_git() -> Command {
     let mut c = Command::new("git");
     c.stdin(Stdio::null())
         .env_remove("GIT_DIR")
@@ -66,7 +66,7 @@ fn host_git() -> Command {
     c
 }
 
-fn run(mut cmd: Command, what: &str) -> Result<String, GitError> {
+pub(crate) fn run(mut cmd: Command, what: &str) -> Result<String, GitError> {
     let out = cmd.output().map_err(GitError::Spawn)?;
     if !out.status.success() {
         return Err(GitError::Failed {
@@ -75,6 +75,18 @@ fn run(mut cmd: Command, what: &str) -> Result<String, GitError> {
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// [`run`], its output as bytes (a patch may not be UTF-8).
+pub(crate) fn run_bytes(mut cmd: Command, what: &str) -> Result<Vec<u8>, GitError> {
+    let out = cmd.output().map_err(GitError::Spawn)?;
+    if !out.status.success() {
+        return Err(GitError::Failed {
+            args: what.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(out.stdout)
 }
 
 /// The object directories an environment needs to see (read-only): the main
@@ -100,7 +112,7 @@ pub fn object_dirs(main: &Repo) -> Vec<PathBuf> {
 
 /// The `[core]`/`[extensions]` lines of a new repository in the object
 /// format of `main`.
-fn config_text(main: &Repo) -> String {
+pub(crate) fn config_text(main: &Repo) -> String {
     let sha256 = std::fs::read_to_string(main.git_dir.join("config")).is_ok_and(|c| {
         c.lines()
             .map(|l| l.trim().to_ascii_lowercase().replace(' ', ""))
@@ -117,7 +129,7 @@ fn config_text(main: &Repo) -> String {
 }
 
 /// Writes `text` to `dir/rel`, making the directories between.
-fn write_under(dir: &Path, rel: &str, text: &str) -> Result<(), GitError> {
+pub(crate) fn write_under(dir: &Path, rel: &str, text: &str) -> Result<(), GitError> {
     let p = dir.join(rel);
     if let Some(parent) = p.parent() {
         std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
@@ -126,7 +138,7 @@ fn write_under(dir: &Path, rel: &str, text: &str) -> Result<(), GitError> {
 }
 
 /// `objects/info/alternates` of a repository borrowing `main`'s objects.
-fn alternates_text(main: &Repo) -> String {
+pub(crate) fn alternates_text(main: &Repo) -> String {
     object_dirs(main)
         .iter()
         .take(1)
@@ -369,7 +381,7 @@ fn shadow_status(
         .collect())
 }
 
-fn empty_tree(commit: &str) -> &'static str {
+pub(crate) fn empty_tree(commit: &str) -> &'static str {
     if commit.len() == 64 {
         EMPTY_TREE_SHA256
     } else {

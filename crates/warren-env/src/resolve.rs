@@ -314,6 +314,7 @@ impl Warren {
             sessions: eff.sessions.clone(),
             roles: eff.roles.clone(),
             session_name_template: eff.session_name_template.clone(),
+            checkpoint_on_idle: eff.checkpoint_on_idle,
         })
     }
 }

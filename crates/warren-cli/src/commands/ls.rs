@@ -102,6 +102,7 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
                 e.env_type.clone().unwrap_or_else(|| "-".into()),
                 runtime,
                 paint(state_style, e.state.as_str()),
+                changes_cell(e, &paint),
                 if services.is_empty() {
                     "-".into()
                 } else {
@@ -116,7 +117,7 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let mut header = vec![
-        "NAME", "PROJECT", "TYPE", "RUNTIME", "STATE", "SERVICES", "AGE",
+        "NAME", "PROJECT", "TYPE", "RUNTIME", "STATE", "CHANGES", "SERVICES", "AGE",
     ];
     if with_sessions {
         header.insert(5, "SESSIONS");
@@ -129,4 +130,27 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `+120 −8, 5 files`, with `⚠ clashes with b, main` when landing it would
+/// conflict with other environments or the target branch.
+fn changes_cell(e: &warren_env::EnvView, paint: &dyn Fn(Style, &str) -> String) -> String {
+    let changes = e
+        .changes
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "-".into());
+    let mut with: Vec<String> = e.clashes.clone();
+    if let Some(t) = &e.target_clash {
+        with.push(t.clone());
+    }
+    if with.is_empty() {
+        return changes;
+    }
+    // A branch name is the main repository's, env names are warren's: still, no
+    // control character reaches the terminal.
+    let with = crate::output::sanitize(&with.join(", ")).replace(['\n', '\t'], " ");
+    format!(
+        "{changes} {}",
+        paint(Style::Yellow, &format!("⚠ clashes with {with}"))
+    )
 }

@@ -3,11 +3,16 @@
 //! library crates.
 
 mod agent;
+mod apply;
+mod checkpoint;
 mod cmd;
 mod completions;
+mod conflicts;
+mod diff;
 mod doctor;
 mod events;
 mod exec;
+mod land;
 mod logs;
 mod ls;
 mod net;
@@ -198,6 +203,15 @@ pub fn dispatch(cli: Cli, host: HostEnv) -> anyhow::Result<ExitCode> {
             None => task::task(&ctx, args),
         },
         Command::Events(args) => events::events(&ctx, args),
+        Command::Diff(args) => diff::diff(&ctx, args),
+        Command::Land(args) => land::land(&ctx, args),
+        Command::Conflicts(args) => conflicts::conflicts(&ctx, args),
+        Command::Apply(args) => apply::apply(&ctx, args),
+        Command::Push(args) => apply::push(&ctx, args),
+        Command::Checkpoint(args) => checkpoint::checkpoint(&ctx, args),
+        Command::Checkpoints(args) => checkpoint::checkpoints(&ctx, args),
+        Command::Rewind(args) => checkpoint::rewind(&ctx, args),
+        Command::Fork(args) => checkpoint::fork(&ctx, args),
         Command::Completions(args) => completions::completions(args),
         Command::FillPool { path } => {
             let root = ctx.root()?;
