@@ -305,6 +305,17 @@ impl Warren {
 
     /// One environment as it is now in the store (no runtime round trip).
     pub(crate) fn view_now(&self, rec: &EnvRecord) -> Result<EnvView, EnvError> {
+        self.view_now_with(rec, true)
+    }
+
+    /// [`Warren::view_of`] without judging its sessions (no tmux round trip): their
+    /// names only, state `-`. What `start` and `new` print.
+    pub fn brief_view_of(&self, name: &str) -> Result<EnvView, EnvError> {
+        let rec = self.record(name)?;
+        self.view_now_with(&rec, false)
+    }
+
+    fn view_now_with(&self, rec: &EnvRecord, judge: bool) -> Result<EnvView, EnvError> {
         let rec = self.record(&rec.name)?;
         let routes: Vec<Route> = self
             .store
@@ -312,10 +323,22 @@ impl Warren {
             .into_iter()
             .filter(|r| r.env == rec.name)
             .collect();
-        Ok(self.view(&rec, rec.state, Some(&routes)))
+        let mut view = self.view_with(&rec, rec.state, Some(&routes), judge);
+        view.state = rec.state;
+        Ok(view)
     }
 
     fn view(&self, rec: &EnvRecord, state: EnvState, routes: Option<&Vec<Route>>) -> EnvView {
+        self.view_with(rec, state, routes, true)
+    }
+
+    fn view_with(
+        &self,
+        rec: &EnvRecord,
+        state: EnvState,
+        routes: Option<&Vec<Route>>,
+        judge: bool,
+    ) -> EnvView {
         let spec = Self::spec_of(rec).ok();
         let proxy_port = spec.as_ref().map(|s| s.proxy_port).unwrap_or(8080);
         let services = match &spec {
@@ -350,6 +373,21 @@ impl Warren {
             sessions: spec
                 .as_ref()
                 .map(|s| {
+                    if !judge {
+                        return s
+                            .sessions
+                            .iter()
+                            .map(|x| SessionView {
+                                name: x.name.clone(),
+                                tmux: x.tmux.clone(),
+                                role: x.role.clone(),
+                                tool: x.tool.clone(),
+                                state: "-".into(),
+                                reason: String::new(),
+                                exit_code: None,
+                            })
+                            .collect();
+                    }
                     let mut views = self.session_views(&s.sessions);
                     if state != EnvState::Running {
                         for v in views.iter_mut().filter(|v| v.state == "stopped") {

@@ -253,7 +253,7 @@ impl Warren {
                 // the tmux server was killed); its lifecycle commands do not run twice.
                 let spec = Self::spec_of(&rec)?;
                 self.start_sessions(&rec, &spec).await?;
-                return self.view_now(&rec);
+                return self.brief_view_of(&rec.name);
             }
             // The store was stale (the machine restarted): a normal start.
             self.store.set_state(name, EnvState::Stopped)?;
@@ -298,7 +298,7 @@ impl Warren {
             self.store.set_state(name, EnvState::Stopped)?;
             return Err(e);
         }
-        self.view_now(&rec)
+        self.brief_view_of(&rec.name)
     }
 
     /// Creates and starts the container of a `gone` environment again from

@@ -30,8 +30,12 @@ impl Warren {
             return Ok(());
         }
         let tmux = self.tmux();
+        // One look at what runs (not a `has-session` per session).
+        let panes = tmux.panes();
+        let watched = panes.iter().any(|p| p.session == WATCH_SESSION && !p.dead);
+        let running: HashSet<String> = panes.into_iter().map(|p| p.session).collect();
         for s in &spec.sessions {
-            if tmux.has(&s.tmux) {
+            if running.contains(&s.tmux) {
                 continue;
             }
             for hook in &s.pre_start {
@@ -52,7 +56,9 @@ impl Warren {
             crate::events::session_started(&self.store, &rec.name, &s.name);
         }
         // The heartbeat keeps states, events and notifications current.
-        self.ensure_watcher();
+        if !watched {
+            self.ensure_watcher();
+        }
         Ok(())
     }
 
@@ -239,6 +245,30 @@ impl Warren {
         }
         self.create(&plan.value).await?;
         Ok(name)
+    }
+
+    /// The port each of `issues` gets (`first + N mod size`), from the project's
+    /// `issue` type.
+    pub async fn issue_ports(
+        &self,
+        path: &std::path::Path,
+        issues: &[u64],
+    ) -> Result<Vec<u16>, EnvError> {
+        let req = crate::RunRequest {
+            path: path.to_path_buf(),
+            env_type: Some("issue".into()),
+            issue_id: issues.first().copied(),
+            ..crate::RunRequest::default()
+        };
+        let plan = self.plan(&req).await?;
+        let range = (
+            plan.value.local.port_range.start,
+            plan.value.local.port_range.end,
+        );
+        Ok(issues
+            .iter()
+            .map(|n| crate::sessions::env_port(range, Some(*n)))
+            .collect())
     }
 
     /// `warren start` with no argument: the project's `manager` environment (created
@@ -910,6 +940,8 @@ impl Warren {
         match tmux.start(WATCH_SESSION, &cwd, &argv) {
             // Its window goes when it exits: nothing to read there.
             Ok(()) => tmux.set_remain_on_exit(WATCH_SESSION, false),
+            // Another warren started one at the same moment.
+            Err(_) if tmux.has(WATCH_SESSION) => {}
             Err(e) => self
                 .reporter
                 .warn(&format!("cannot start the session watcher: {e}")),

@@ -221,7 +221,8 @@ impl Tmux {
             &[
                 "set-option",
                 "-t",
-                &format!("={name}"),
+                // remain-on-exit is a window option: the target is the window.
+                &format!("={name}:"),
                 "remain-on-exit",
                 if on { "on" } else { "off" },
             ],

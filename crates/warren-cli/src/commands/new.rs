@@ -28,7 +28,7 @@ pub fn new(ctx: &Ctx, args: NewArgs) -> anyhow::Result<ExitCode> {
             warren.create(&plan.value).await
         })?
         .with_context(|| format!("cannot create a `{}` environment", args.env_type))?;
-    let view = warren.view_of(&rec.name)?;
+    let view = warren.brief_view_of(&rec.name)?;
     ctx.reporter().clear();
     let p = printer();
     p.status("Created", &format!("{} ({})", rec.name, args.env_type));

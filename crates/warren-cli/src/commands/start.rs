@@ -42,6 +42,9 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
+    if let Some(code) = start_issues_in_parallel(ctx, &warren, &cwd, &args.names)? {
+        return Ok(code);
+    }
     each_name(&args.names, |name| {
         // Names may not be all digits, so a number is always an issue.
         let name = match name.parse::<u64>() {
@@ -54,7 +57,7 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> anyhow::Result<ExitCode> {
                 name.to_string()
             }
         };
-        let view = warren.view_of(&name)?;
+        let view = warren.brief_view_of(&name)?;
         ctx.reporter().clear();
         let p = printer();
         p.status("Started", &name);
@@ -67,4 +70,76 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     })
+}
+
+/// `warren start N M …` (issues only, at least two, none clashing on a port): one
+/// `warren start N` process per issue, as many at once as there are cores; their
+/// output is printed in the order given. `None` when it does not apply (the
+/// caller starts them one by one, which also reports a port clash).
+fn start_issues_in_parallel(
+    ctx: &Ctx,
+    warren: &warren_env::Warren,
+    cwd: &std::path::Path,
+    names: &[String],
+) -> anyhow::Result<Option<ExitCode>> {
+    let issues: Vec<u64> = names.iter().filter_map(|n| n.parse().ok()).collect();
+    if issues.len() < 2 || issues.len() != names.len() {
+        return Ok(None);
+    }
+    let Ok(Ok(ports)) = ctx.block_on(warren.issue_ports(cwd, &issues)) else {
+        return Ok(None);
+    };
+    let mut seen = std::collections::HashSet::new();
+    if !ports.iter().all(|p| seen.insert(*p)) {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe().context("cannot find the warren binary")?;
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new((0..issues.len()).map(|_| None).collect::<Vec<_>>());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(issues.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(n) = issues.get(i) else { break };
+                    let out = std::process::Command::new(&exe)
+                        .arg("start")
+                        .arg(n.to_string())
+                        .current_dir(cwd)
+                        .stdin(std::process::Stdio::null())
+                        .output();
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(out);
+                    }
+                }
+            });
+        }
+    });
+    let mut failed = false;
+    for (n, out) in issues.iter().zip(results.into_inner().unwrap_or_default()) {
+        match out {
+            Some(Ok(o)) => {
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(&o.stdout);
+                let _ = std::io::stderr().write_all(&o.stderr);
+                failed |= !o.status.success();
+            }
+            Some(Err(e)) => {
+                crate::output::print_error(
+                    &anyhow::Error::new(e).context(format!("cannot start issue {n}")),
+                );
+                failed = true;
+            }
+            None => failed = true,
+        }
+    }
+    Ok(Some(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }))
 }

@@ -291,6 +291,22 @@ fn issues_get_their_ports_and_the_fleet_starts_together() {
         "nothing half-created"
     );
 
+    progress!("start 1 2: several issues start side by side, their output in order");
+    let both = t.warren(&["start", "1", "2"]).ok();
+    let (i1, i2) = (both.stderr.find("issue-1"), both.stderr.find("issue-2"));
+    assert!(i1.is_some() && i2.is_some() && i1 < i2, "{}", both.stderr);
+    assert_eq!(t.env_json("issue-1")["state"], "running");
+    assert_eq!(t.env_json("issue-2")["state"], "running");
+    progress!("start 4 14: the same port; one by one, so the clash is still an error");
+    let clash = t.warren(&["start", "4", "14"]).fails(1);
+    assert!(
+        clash.stderr.contains("issue 14 and issue 4"),
+        "{}",
+        clash.stderr
+    );
+    t.warren(&["rm", "-f", "issue-1", "issue-2", "issue-4"])
+        .ok();
+
     progress!("stop --all, then `start` brings the project's fleet back");
     t.warren(&["start", "3"]).ok();
     t.warren(&["stop", "--all"]).ok();
