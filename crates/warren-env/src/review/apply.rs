@@ -7,10 +7,11 @@
 //! `refs/heads/warren/NAME`.
 
 use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde::Serialize;
 
+use super::user_git;
 use crate::error::EnvError;
 use crate::manager::Warren;
 
@@ -29,18 +30,6 @@ pub struct Pushed {
     pub commit: String,
     /// Changed files that are not committed in the environment (not pushed).
     pub uncommitted: usize,
-}
-
-/// The user's git in the main checkout `dir` (their config and hooks apply: it
-/// is their repository).
-fn user_git(dir: &std::path::Path) -> Command {
-    let mut c = Command::new("git");
-    c.arg("-C")
-        .arg(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE");
-    c
 }
 
 impl Warren {

@@ -218,7 +218,8 @@ impl Warren {
         );
         let mut argv = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
         argv.extend(extra);
-        let (code, _out, err) = self.exec_captured(&rec, argv).await?;
+        let ran = self.run_inside(&rec, argv).await?;
+        let (code, err) = (ran.code, ran.stderr);
         if code != 0 {
             return Err(EnvError::Other(format!(
                 "rewinding `{name}` to checkpoint {id} failed inside it (exit {code}): {}; its tree as it was is checkpoint {}",
@@ -303,38 +304,5 @@ impl Warren {
         }
         self.log_event(name, &format!("forked to {new} at checkpoint {}", cp.id));
         Ok(cp)
-    }
-
-    /// Runs `argv` inside `rec` (its workspace folder), capturing its exit code,
-    /// stdout and stderr (each cut at 1 MiB).
-    pub(crate) async fn exec_captured(
-        &self,
-        rec: &EnvRecord,
-        argv: Vec<String>,
-    ) -> Result<(i64, Vec<u8>, Vec<u8>), EnvError> {
-        const MAX: usize = 1 << 20;
-        let mut exec = self.exec_base(&Self::spec_of(rec)?);
-        exec.cmd = argv;
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let status = {
-            let mut sink = |s: warren_runtime::Stream, b: &[u8]| {
-                let buf = match s {
-                    warren_runtime::Stream::Stdout => &mut out,
-                    warren_runtime::Stream::Stderr => &mut err,
-                };
-                if buf.len() < MAX {
-                    buf.extend_from_slice(&b[..b.len().min(MAX - buf.len())]);
-                }
-            };
-            let runtime = self.runtime(rec.runtime).await?;
-            runtime
-                .exec(
-                    Self::container_id(rec)?,
-                    &exec,
-                    warren_runtime::ExecIo::Capture(&mut sink),
-                )
-                .await?
-        };
-        Ok((status.code, out, err))
     }
 }

@@ -184,7 +184,7 @@ pub fn capture_all(
                         let files = if counts {
                             changed_files(&c.shadow, &c.base, &c.tree, &[])
                         } else {
-                            changed_names(&c.shadow, &c.base, &c.tree)
+                            super::diff::changed_names(&c.shadow, &c.base, &c.tree, &[])
                         };
                         files.map(|f| (c, f)).map_err(|e| {
                             EnvError::Other(format!(
@@ -203,34 +203,6 @@ pub fn capture_all(
     let mut all = results.into_inner().unwrap_or_default();
     all.sort_by_key(|(k, _)| *k);
     all.into_iter().map(|(_, r)| r).collect()
-}
-
-/// The files that differ between two trees of `shadow`, names and statuses only.
-fn changed_names(shadow: &Shadow, from: &str, to: &str) -> Result<Vec<FileChange>, GitError> {
-    let mut c = shadow.git();
-    c.args([
-        "diff",
-        "-M",
-        "-z",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--name-status",
-        from,
-        to,
-        "--",
-    ]);
-    let text = run(c, "diff --name-status")?;
-    Ok(super::diff::parse_name_status(&text)
-        .into_iter()
-        .map(|(status, old_path, path)| FileChange {
-            path,
-            old_path,
-            status,
-            added: None,
-            deleted: None,
-            binary: false,
-        })
-        .collect())
 }
 
 /// The branch environments of `main` land on: `into`, or the branch the main
@@ -397,7 +369,7 @@ pub fn analyse(
                 continue;
             }
             if !moved.contains_key(&s.base) {
-                let files = changed_names(shadow, &s.base, &t.commit)?;
+                let files = super::diff::changed_names(shadow, &s.base, &t.commit, &[])?;
                 moved.insert(s.base.clone(), paths_of(&files).into_iter().collect());
             }
             let theirs = &moved[&s.base];

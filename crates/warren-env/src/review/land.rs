@@ -27,9 +27,9 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 use warren_core::EnvState;
-use warren_runtime::{ExecIo, Stream};
 use warren_store::EnvRecord;
 
+use super::user_git;
 use crate::error::EnvError;
 use crate::git::Repo;
 use crate::manager::Warren;
@@ -354,21 +354,6 @@ fn identity(main: &Repo) -> (String, String) {
     )
 }
 
-/// The user's own git in the main checkout (their config and hooks: it is
-/// their repository).
-fn user_git(root: &Path) -> Command {
-    let mut c = Command::new("git");
-    c.current_dir(root)
-        .stdin(Stdio::null())
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_OBJECT_DIRECTORY")
-        .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES")
-        .env_remove("GIT_COMMON_DIR");
-    c
-}
-
 /// The host's git on the main repository's git dir (no hook).
 fn main_git(main: &Repo) -> Command {
     let mut c = host_git();
@@ -590,46 +575,7 @@ fn restore_ref(main: &Repo, branch: &str, old: Option<&str>) {
     let _ = c.output();
 }
 
-/// Captured output of a command run inside.
-struct Ran {
-    code: i64,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-const MAX_OUT: usize = 1 << 20;
-
 impl Warren {
-    /// Runs `argv` inside `rec` (which runs) and captures what it prints
-    /// (the first MiB of stdout, the last of stderr).
-    async fn run_inside(&self, rec: &EnvRecord, argv: Vec<String>) -> Result<Ran, EnvError> {
-        let mut exec = self.exec_base(&Self::spec_of(rec)?);
-        exec.cmd = argv;
-        let mut stdout = Vec::new();
-        let mut stderr: Vec<u8> = Vec::new();
-        let status = {
-            let mut sink = |s: Stream, b: &[u8]| match s {
-                Stream::Stdout => {
-                    let room = MAX_OUT.saturating_sub(stdout.len());
-                    stdout.extend_from_slice(&b[..b.len().min(room)]);
-                }
-                Stream::Stderr => {
-                    stderr.extend_from_slice(b);
-                    if stderr.len() > 2 * MAX_OUT {
-                        stderr.drain(..stderr.len() - MAX_OUT);
-                    }
-                }
-            };
-            self.exec_with(rec, &exec, ExecIo::Capture(&mut sink))
-                .await?
-        };
-        Ok(Ran {
-            code: status.code,
-            stdout,
-            stderr,
-        })
-    }
-
     /// Lands each of `names` in order, each onto the result of the one
     /// before; the first failure stops the queue.
     pub async fn land_queue(&self, names: &[String], opts: &LandOptions) -> QueueReport {
