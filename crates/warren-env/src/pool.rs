@@ -112,11 +112,19 @@ fn try_lock(path: &Path) -> Option<std::fs::File> {
     (rc == 0).then_some(file)
 }
 
+/// Set (by `warren start N M …` for the `warren start N` it runs side by side)
+/// to leave filling to the caller, which starts one filler when all are done
+/// instead of one per environment competing with the others for the CPU.
+pub const DEFER_FILL_VAR: &str = "WARREN_DEFER_POOL_FILL";
+
 /// Starts `warren __fill-pool REPO` detached (its own process group, no
 /// output), so the command that asks does not wait for it. Best effort.
 pub fn fill_in_background(warren_exe: &Path, root: &Path, main_checkout: &Path) {
     use std::os::unix::process::CommandExt;
     use std::sync::Mutex;
+    if std::env::var_os(DEFER_FILL_VAR).is_some() {
+        return;
+    }
     // Fillers started earlier by this process, reaped here once they have
     // ended: a long-running caller (a server) collects no zombies, and no
     // thread waits for them (a thread would keep a single-threaded command
@@ -138,6 +146,17 @@ pub fn fill_in_background(warren_exe: &Path, root: &Path, main_checkout: &Path) 
         .process_group(0);
     if let Ok(child) = cmd.spawn() {
         started.push(child);
+    }
+}
+
+/// Lowers this process (and what it starts) to the idle scheduling class: the
+/// filler's checkout and trash removal use only CPU time nothing else wants, so
+/// they never slow the commands the user is waiting for. Best effort.
+pub fn run_when_idle() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler(2) on this process with a valid parameter.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 

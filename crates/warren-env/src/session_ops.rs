@@ -34,30 +34,66 @@ impl Warren {
         let panes = tmux.panes();
         let watched = panes.iter().any(|p| p.session == WATCH_SESSION && !p.dead);
         let running: HashSet<String> = panes.into_iter().map(|p| p.session).collect();
+        // Sessions start together, one tmux client for all, except that a session's
+        // `pre_start` hooks run after the sessions before it have started.
+        let mut batch: Vec<(&SessionSpec, Vec<String>)> = Vec::new();
         for s in &spec.sessions {
             if running.contains(&s.tmux) {
                 continue;
             }
-            for hook in &s.pre_start {
-                self.host_hook_of(rec, spec, "session pre_start", hook)
-                    .await
-                    .map_err(|e| EnvError::at("a session pre_start hook")(e.into()))?;
+            if !s.pre_start.is_empty() {
+                self.start_batch(rec, &tmux, std::mem::take(&mut batch))
+                    .await?;
+                for hook in &s.pre_start {
+                    self.host_hook_of(rec, spec, "session pre_start", hook)
+                        .await
+                        .map_err(|e| EnvError::at("a session pre_start hook")(e.into()))?;
+                }
             }
             self.reporter.step(&format!("starting session {}", s.name));
-            let argv = self.session_argv(&rec.name, s);
-            let (tmux2, name, cwd) = (tmux.clone(), s.tmux.clone(), rec.project_path.clone());
-            tokio::task::spawn_blocking(move || tmux2.start(&name, &cwd, &argv))
-                .await
-                .map_err(|e| EnvError::Other(e.to_string()))??;
+            batch.push((s, self.session_argv(&rec.name, s)));
+        }
+        self.start_batch(rec, &tmux, batch).await?;
+        // The heartbeat keeps states, events and notifications current.
+        if !watched {
+            self.ensure_watcher();
+        }
+        Ok(())
+    }
+
+    async fn start_batch(
+        &self,
+        rec: &warren_store::EnvRecord,
+        tmux: &Tmux,
+        batch: Vec<(&SessionSpec, Vec<String>)>,
+    ) -> Result<(), EnvError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let owned: Vec<(String, Vec<String>)> = batch
+            .iter()
+            .map(|(s, argv)| (s.tmux.clone(), argv.clone()))
+            .collect();
+        let (tmux2, cwd) = (tmux.clone(), rec.project_path.clone());
+        tokio::task::spawn_blocking(move || {
+            let list: Vec<crate::sessions::NewSession<'_>> = owned
+                .iter()
+                .map(|(name, argv)| crate::sessions::NewSession {
+                    name,
+                    cwd: &cwd,
+                    argv,
+                })
+                .collect();
+            tmux2.start_many(&list)
+        })
+        .await
+        .map_err(|e| EnvError::Other(e.to_string()))??;
+        for (s, _) in &batch {
             self.log_event(
                 &rec.name,
                 &format!("session {} started ({})", s.name, s.tmux),
             );
             crate::events::session_started(&self.store, &rec.name, &s.name);
-        }
-        // The heartbeat keeps states, events and notifications current.
-        if !watched {
-            self.ensure_watcher();
         }
         Ok(())
     }
@@ -919,18 +955,30 @@ impl Warren {
         }
     }
 
-    /// Starts the root's watcher in its tmux server unless it runs.
-    pub(crate) fn ensure_watcher(&self) {
-        let tmux = self.tmux();
-        let alive = self
-            .session_panes()
-            .iter()
-            .any(|p| p.session == WATCH_SESSION && !p.dead);
-        if alive {
-            return;
+    /// Readies the next repository of the project at `path` (and empties the
+    /// trash) in a detached, idle-priority process. Best effort.
+    pub fn fill_pool_in_background(&self, path: &std::path::Path) {
+        if let Ok(repo) = self.project_of(path) {
+            crate::pool::fill_in_background(&self.settings.warren_exe(), &self.root, &repo.root);
         }
-        // A watcher that exited (idle) left its window: it goes, and a new one starts.
-        tmux.kill(WATCH_SESSION);
+    }
+
+    /// Starts the root's tmux server and its watcher unless they run. Callers that
+    /// start environments from several processes at once call it first, so that
+    /// only one of them starts the server.
+    pub fn ensure_watcher(&self) {
+        let tmux = self.tmux();
+        let panes = self.session_panes();
+        let mut watch = panes.iter().filter(|p| p.session == WATCH_SESSION);
+        match watch.next() {
+            Some(p) if !p.dead => return,
+            // A watcher that exited (idle) before its window was set to go with it:
+            // the window goes, and a new one starts. Only a dead one: killing a
+            // watcher another warren has just started crashes tmux 3.3a when its
+            // control client is attaching.
+            Some(_) => tmux.kill(WATCH_SESSION),
+            None => {}
+        }
         let argv = vec![
             self.settings.warren_exe().to_string_lossy().into_owned(),
             "watch".into(),

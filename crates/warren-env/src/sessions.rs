@@ -181,11 +181,17 @@ impl Tmux {
 
     /// Starts session `name` running `argv` in `cwd`, its window kept after exit.
     pub fn start(&self, name: &str, cwd: &Path, argv: &[String]) -> Result<(), EnvError> {
-        let cwd = cwd.to_string_lossy();
+        self.start_many(&[NewSession { name, cwd, argv }])
+    }
+
+    /// Starts several sessions with one tmux command (one client, one round trip).
+    /// tmux stops a command list at its first failure: on one, each session that
+    /// did not start is started alone, so the error names the one that failed.
+    pub fn start_many(&self, sessions: &[NewSession<'_>]) -> Result<(), EnvError> {
         // Server options first, in the same invocation: a command that exits at once
         // must still leave its pane (and exit code) behind, and the history is what
         // `warren output` shows.
-        let mut args: Vec<&str> = vec![
+        let mut args: Vec<String> = [
             "start-server",
             ";",
             "set-option",
@@ -197,21 +203,26 @@ impl Tmux {
             "-g",
             "history-limit",
             "10000",
-            ";",
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "200",
-            "-y",
-            "50",
-            "-c",
-            &cwd,
-            "--",
-        ];
-        args.extend(argv.iter().map(String::as_str));
-        self.run("new-session", &args).map(|_| ())
+        ]
+        .map(String::from)
+        .to_vec();
+        for s in sessions {
+            args.push(";".into());
+            args.extend(new_session_args(s));
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        match self.run("new-session", &refs) {
+            Ok(_) => Ok(()),
+            Err(e) if sessions.len() <= 1 => Err(e),
+            Err(_) => {
+                for s in sessions {
+                    if !self.has(s.name) {
+                        self.start_many(std::slice::from_ref(s))?;
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Whether session `name`'s window stays after its command exits.
@@ -363,6 +374,45 @@ pub fn tmux_name(
         clean
     } else {
         format!("{env}-{clean}")
+    }
+}
+
+/// One session for [`Tmux::start_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession<'a> {
+    pub name: &'a str,
+    pub cwd: &'a Path,
+    pub argv: &'a [String],
+}
+
+fn new_session_args(s: &NewSession<'_>) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "new-session",
+        "-d",
+        "-s",
+        s.name,
+        "-x",
+        "200",
+        "-y",
+        "50",
+        "-c",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(tmux_arg(&s.cwd.to_string_lossy()));
+    args.push("--".into());
+    args.extend(s.argv.iter().map(|a| tmux_arg(a)));
+    args
+}
+
+/// An argument as tmux must be given it to pass it on unchanged. tmux reads an
+/// argument that ends in `;` as the end of a command (dropping the `;`), even after
+/// `--`, unless a `\` comes before that `;` (which it then drops): `make;` would
+/// run as `make`, and a lone `;` would start a new tmux command.
+pub(crate) fn tmux_arg(a: &str) -> String {
+    match a.strip_suffix(';') {
+        Some(head) => format!("{head}\\;"),
+        None => a.to_string(),
     }
 }
 
@@ -634,6 +684,14 @@ pub(crate) fn render(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_trailing_semicolon_reaches_the_command() {
+        assert_eq!(tmux_arg("make;"), "make\\;");
+        assert_eq!(tmux_arg(";"), "\\;");
+        assert_eq!(tmux_arg("a\\;"), "a\\\\;");
+        assert_eq!(tmux_arg("a;b"), "a;b");
+    }
 
     #[test]
     fn ports_per_issue() {

@@ -214,6 +214,7 @@ pub fn dispatch(cli: Cli, host: HostEnv) -> anyhow::Result<ExitCode> {
         Command::Fork(args) => checkpoint::fork(&ctx, args),
         Command::Completions(args) => completions::completions(args),
         Command::FillPool { path } => {
+            warren_env::pool::run_when_idle();
             let root = ctx.root()?;
             let main = warren_env::git::Repo::at_checkout(&path);
             if let Some(head) = main.head_commit() {

@@ -42,7 +42,7 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
-    if let Some(code) = start_issues_in_parallel(ctx, &warren, &cwd, &args.names)? {
+    if let Some(code) = start_issues_in_parallel(ctx, &warren, &cwd, &args.names, args.jobs)? {
         return Ok(code);
     }
     each_name(&args.names, |name| {
@@ -73,7 +73,8 @@ pub fn start(ctx: &Ctx, args: StartArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `warren start N M …` (issues only, at least two, none clashing on a port): one
-/// `warren start N` process per issue, as many at once as there are cores; their
+/// `warren start N` process per issue, as many at once as `--jobs` (default: the
+/// cores); their
 /// output is printed in the order given. `None` when it does not apply (the
 /// caller starts them one by one, which also reports a port clash).
 fn start_issues_in_parallel(
@@ -81,6 +82,7 @@ fn start_issues_in_parallel(
     warren: &warren_env::Warren,
     cwd: &std::path::Path,
     names: &[String],
+    jobs: Option<u16>,
 ) -> anyhow::Result<Option<ExitCode>> {
     let issues: Vec<u64> = names.iter().filter_map(|n| n.parse().ok()).collect();
     if issues.len() < 2 || issues.len() != names.len() {
@@ -94,10 +96,15 @@ fn start_issues_in_parallel(
         return Ok(None);
     }
     let exe = std::env::current_exe().context("cannot find the warren binary")?;
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 8);
+    // One server and one watcher, started here before the children race for them.
+    warren.ensure_watcher();
+    // The work is mostly CPU (process starts, namespaces, tmux): one per core.
+    let workers = jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 8)
+    });
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new((0..issues.len()).map(|_| None).collect::<Vec<_>>());
     std::thread::scope(|scope| {
@@ -109,6 +116,7 @@ fn start_issues_in_parallel(
                     let out = std::process::Command::new(&exe)
                         .arg("start")
                         .arg(n.to_string())
+                        .env(warren_env::pool::DEFER_FILL_VAR, "1")
                         .current_dir(cwd)
                         .stdin(std::process::Stdio::null())
                         .output();
@@ -119,6 +127,7 @@ fn start_issues_in_parallel(
             });
         }
     });
+    warren.fill_pool_in_background(cwd);
     let mut failed = false;
     for (n, out) in issues.iter().zip(results.into_inner().unwrap_or_default()) {
         match out {

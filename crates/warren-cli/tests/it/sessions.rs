@@ -327,6 +327,61 @@ fn issues_get_their_ports_and_the_fleet_starts_together() {
 }
 
 #[test]
+fn many_issues_started_at_once_on_a_fresh_server_all_run() {
+    let t = TestContext::new();
+    // The session's command ends in `;` (`sh -c` gets `$0` = `;`): tmux reads an
+    // argument ending in `;` as the end of its own command unless told otherwise.
+    const SEMI: &str = r#"  semi:
+    command: "exec sh -c 'echo \"[semi $0]\"; exec sleep 600' \\;"
+"#;
+    t.write(
+        ".warren.yaml",
+        &CONFIG
+            .replace("  shell:\n", &format!("{SEMI}  shell:\n"))
+            .replace(
+                "issue: {sessions: [serve]}",
+                "issue: {sessions: [serve, semi]}",
+            ),
+    );
+    t.write("index.html", "issue-page\n");
+    t.commit("sessions");
+    progress!("start 1 … 6 with 6 jobs: six processes race to start the tmux server");
+    t.warren(&["start", "--jobs", "6", "1", "2", "3", "4", "5", "6"])
+        .ok();
+    let mut want: Vec<String> = (1..=6)
+        .flat_map(|n| [format!("issue-{n}-semi"), format!("issue-{n}-serve")])
+        .collect();
+    want.sort();
+    eventually("every session runs", || tmux_sessions(&t) == want);
+    let watchers = Command::new("tmux")
+        .arg("-S")
+        .arg(t.root.join("tmux.sock"))
+        .args(["list-panes", "-a", "-F", "#{session_name} #{pane_dead}"])
+        .output()
+        .unwrap();
+    let watchers = String::from_utf8_lossy(&watchers.stdout);
+    assert_eq!(
+        watchers
+            .lines()
+            .filter(|l| l.starts_with("warren-watch "))
+            .collect::<Vec<_>>(),
+        ["warren-watch 0"],
+        "one live watcher: {watchers}"
+    );
+    for e in t.ls() {
+        assert_eq!(e["state"], "running", "{e}");
+    }
+    progress!("a command ending in `;` reaches the shell whole");
+    eventually("the semi session printed its line", || {
+        t.warren(&["output", "issue-3", "--session", "semi"])
+            .stdout
+            .contains("[semi ;]")
+    });
+    t.warren(&["rm", "--all", "-f"]).ok();
+    assert!(t.ls().is_empty());
+}
+
+#[test]
 fn attach_reaches_the_session_and_detaching_leaves_it_running() {
     let t = TestContext::new();
     t.write(".warren.yaml", CONFIG);
