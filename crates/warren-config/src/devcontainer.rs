@@ -159,10 +159,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ),
     ("userEnvProbe", "set the variables you need in `remoteEnv`"),
     (
-        "updateRemoteUserUID",
-        "warren does not change the container user's UID",
-    ),
-    (
         "secrets",
         "pass secrets with `remoteEnv` and `${localEnv:VAR}`",
     ),
@@ -290,8 +286,16 @@ pub(crate) fn decode_devcontainer_source(
     };
     let container_folder = container_folder(ctx, folder_in_file.as_deref());
     let container_folder = container_folder.to_string_lossy().into_owned();
-    node.map_strings(&mut |s| substitute_local(s, ctx, &container_folder));
     let mut d = Decoder::new(src);
+    node.map_strings_at(
+        &mut |s, span| match substitute_local(s, ctx, &container_folder) {
+            Ok(v) => v,
+            Err(e) => {
+                d.error(span, e.message, Some(e.hint));
+                s.to_string()
+            }
+        },
+    );
     decode(&mut d, &node, &mut dc, ctx.local_env);
     diags.append(&mut d.diags);
     (dc, diags)
@@ -384,8 +388,10 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
             _ => vec![n],
         };
         for (i, item) in items.into_iter().enumerate() {
-            if let Some(p) = port_spec(d, item, &format!("appPort[{i}]")) {
-                dc.app_port.push(p);
+            let what = format!("appPort[{i}]");
+            match port_range(d, item, &what) {
+                Some(range) => dc.app_port.extend(range),
+                None => dc.app_port.extend(port_spec(d, item, &what)),
             }
         }
     }
@@ -541,6 +547,17 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
             };
         }
     }
+    // `false` asks for what warren does (the user's UID is left as the
+    // image has it); only `true` asks for something warren does not do.
+    if let Some(n) = f.take("updateRemoteUserUID")
+        && d.bool(n, "updateRemoteUserUID") == Some(true)
+    {
+        d.warning(
+            n.span,
+            "`updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it",
+            Some("remove it, or set it to `false` (what warren does)".into()),
+        );
+    }
     warn_unsupported(d, &mut f);
     let declared = ["image", "build", "dockerFile", "dockerComposeFile"]
         .iter()
@@ -603,6 +620,67 @@ fn decode_build(d: &mut Decoder<'_>, node: &Node, base: &Path) -> Option<BuildSp
     }
     f.finish(d, Severity::Warning);
     Some(b)
+}
+
+/// The most ports one `appPort` range may publish (each becomes a route).
+const MAX_PORT_RANGE: usize = 100;
+
+/// An `appPort` range, as `docker run -p` takes it: `"5000-5005"` (those
+/// container ports) or `"8000-8005:5000-5005"` (host ports to container
+/// ports, pairwise). `None` when `node` is not a range (a single port is
+/// decoded by [`port_spec`]); `Some(empty)` after an error.
+fn port_range(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Vec<PortSpec>> {
+    let Value::Str(text) = &node.value else {
+        return None;
+    };
+    if !text.contains('-') {
+        return None;
+    }
+    let range = |r: &str| -> Option<Vec<u16>> {
+        let (lo, hi) = r.split_once('-')?;
+        let (lo, hi) = (port_number(lo)?, port_number(hi)?);
+        (lo <= hi).then(|| (lo..=hi).collect())
+    };
+    let parsed = match text.split_once(':') {
+        None => range(text).map(|c| c.into_iter().map(|c| (None, c)).collect::<Vec<_>>()),
+        Some((h, c)) => match (range(h), range(c)) {
+            (Some(h), Some(c)) if h.len() == c.len() => {
+                Some(h.into_iter().map(Some).zip(c).collect())
+            }
+            _ => None,
+        },
+    };
+    match parsed {
+        Some(ports) if ports.len() <= MAX_PORT_RANGE => Some(
+            ports
+                .into_iter()
+                .map(|(host_port, container_port)| PortSpec {
+                    host_ip: None,
+                    host_port,
+                    container_port,
+                })
+                .collect(),
+        ),
+        Some(ports) => {
+            d.error(
+                node.span,
+                format!(
+                    "`{what}` is `{text}`, {} ports; warren publishes at most {MAX_PORT_RANGE} from one range (each becomes a route)",
+                    ports.len()
+                ),
+                Some("publish the ports you use, or a smaller range".into()),
+            );
+            Some(Vec::new())
+        }
+        None => {
+            d.error(
+                node.span,
+                format!("`{what}` is `{text}`, which is not a port range"),
+                Some("write a range as `\"5000-5005\"` or `\"8000-8005:5000-5005\"` (as many host ports as container ports)".into()),
+            );
+            Some(Vec::new())
+        }
+    }
 }
 
 fn port_number(s: &str) -> Option<u16> {
@@ -1020,6 +1098,69 @@ mod tests {
     }
 
     #[test]
+    fn app_port_ranges() {
+        let dc = parse(r#"{"image": "x", "appPort": ["5000-5002", "8000-8001:6000-6001"]}"#)
+            .unwrap()
+            .value;
+        let ports: Vec<_> = dc
+            .app_port
+            .iter()
+            .map(|p| (p.host_port, p.container_port))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                (None, 5000),
+                (None, 5001),
+                (None, 5002),
+                (Some(8000), 6000),
+                (Some(8001), 6001)
+            ]
+        );
+        let dc = parse(r#"{"image": "x", "appPort": "5000-5005"}"#)
+            .unwrap()
+            .value;
+        assert_eq!(dc.app_port.len(), 6);
+        let got = diags(r#"{"image": "x", "appPort": ["5005-5000", "1-2:3-5", "1-1000"]}"#);
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(got[0].contains("not a port range"), "{got:#?}");
+        assert!(got[1].contains("not a port range"), "{got:#?}");
+        assert!(got[2].contains("1000 ports"), "{got:#?}");
+    }
+
+    #[test]
+    fn update_remote_user_uid_false_is_what_warren_does() {
+        assert!(diags(r#"{"image": "x", "updateRemoteUserUID": false}"#).is_empty());
+        let got = diags(r#"{"image": "x", "updateRemoteUserUID": true}"#);
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert!(got[0].starts_with("warning 1:39 "), "{got:#?}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_fine() {
+        let dc = parse("\u{feff}{\"image\": \"x\"}").unwrap().value;
+        assert_eq!(dc.image.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn nameless_variables_are_errors_at_their_position() {
+        let got = diags(
+            "{\"image\": \"x\",\n \"containerEnv\": {\"A\": \"${localEnv}\", \"B\": \"${localEnv:}\"},\n \"postStartCommand\": \"echo ${containerEnv}\"}",
+        );
+        assert_eq!(
+            got,
+            [
+                "error 2:24 `${localEnv}` cannot be resolved: it names no variable | write `${localEnv:NAME}` or `${localEnv:NAME:default}`",
+                "error 3:22 `${containerEnv}` cannot be resolved: it names no variable | write `${containerEnv:NAME}` or `${containerEnv:NAME:default}`",
+            ]
+        );
+        let dc = parse(r#"{"image": "x", "containerEnv": {"B": "${localEnv:}"}}"#)
+            .unwrap()
+            .value;
+        assert_eq!(dc.container_env.get("B").map(String::as_str), Some(""));
+    }
+
+    #[test]
     fn unsupported_fields_warn_once_each() {
         let got = diags(
             r#"{
@@ -1048,7 +1189,7 @@ mod tests {
                 "warning 8:3 `hostRequirements` is not supported by warren and is ignored | warren does not check host resources",
                 "warning 9:3 `otherPortsAttributes` is not supported by warren and is ignored | only the `label` of `portsAttributes` entries is used",
                 "warning 10:3 `userEnvProbe` is not supported by warren and is ignored | set the variables you need in `remoteEnv`",
-                "warning 11:3 `updateRemoteUserUID` is not supported by warren and is ignored | warren does not change the container user's UID",
+                "warning 11:26 `updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it | remove it, or set it to `false` (what warren does)",
                 "warning 12:3 unknown key `imagee` in devcontainer.json | did you mean `image`?",
             ]
         );

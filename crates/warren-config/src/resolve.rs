@@ -823,7 +823,10 @@ pub fn load_effective(req: &LoadRequest<'_>) -> Result<Loaded<Effective>, Config
     let devcontainer_id = match req.devcontainer_id {
         Some(id) => id,
         None => {
-            default_id = crate::variables::devcontainer_id(&[&req.repo_root.to_string_lossy()]);
+            default_id = crate::variables::devcontainer_id(&[(
+                "devcontainer.local_folder",
+                &req.repo_root.to_string_lossy(),
+            )]);
             &default_id
         }
     };

@@ -188,7 +188,7 @@ fn check_devcontainer(path: &Path, env: EnvLookup<'_>) -> Vec<Diagnostic> {
         .find(|a| a.file_name().is_some_and(|n| n == ".devcontainer"))
         .and_then(Path::parent)
         .unwrap_or(parent);
-    let id = devcontainer_id(&[&local.to_string_lossy()]);
+    let id = devcontainer_id(&[("devcontainer.local_folder", &local.to_string_lossy())]);
     let ctx = SubstitutionContext {
         local_env: env,
         local_workspace_folder: local,
