@@ -18,7 +18,7 @@ use crate::files::read_required;
 use crate::lifecycle::{LifecycleCommand, decode_command};
 use crate::node::{Node, Value};
 use crate::runargs::{RunArgs, parse_run_args};
-use crate::values::{BuildSpec, Mount, OrderedMap, Spanned, parse_kind};
+use crate::values::{BuildSpec, Mount, MountKind, OrderedMap, Spanned, parse_kind};
 use crate::variables::{SubstitutionContext, container_folder, substitute_local};
 
 /// A decoded devcontainer.json.
@@ -296,12 +296,24 @@ pub(crate) fn decode_devcontainer_source(
             }
         },
     );
-    decode(&mut d, &node, &mut dc, ctx.local_env);
+    decode(
+        &mut d,
+        &node,
+        &mut dc,
+        ctx.local_env,
+        ctx.local_workspace_folder,
+    );
     diags.append(&mut d.diags);
     (dc, diags)
 }
 
-fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: crate::EnvLookup<'_>) {
+fn decode(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    dc: &mut DevContainer,
+    host_env: crate::EnvLookup<'_>,
+    local_folder: &Path,
+) {
     let base = dc.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let Some(mut f) = d.fields(node, "devcontainer.json") else {
         return;
@@ -457,21 +469,41 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
     if let Some(n) = f.take("workspaceMount")
         && let Some(s) = d.string(n, "workspaceMount")
     {
+        let example =
+            "e.g. `\"source=${localWorkspaceFolder},target=/workspace,type=bind\"`".to_string();
         match Mount::parse_long(&s) {
-            Ok(m) => dc.workspace_mount = Some(m),
-            Err(msg) => d.error(
+            // The environment's tree is the only thing warren mounts there:
+            // another host path would hand the container what it must not
+            // see (the user's checkout, their home…); a volume would hide
+            // the tree.
+            Ok(m) if m.kind != MountKind::Bind => d.error(
                 n.span,
-                format!("`workspaceMount`: {msg}"),
-                Some(
-                    "e.g. `\"source=${localWorkspaceFolder},target=/workspace,type=bind\"`".into(),
+                format!(
+                    "`workspaceMount` must be a bind mount of the environment's tree, found a {} mount",
+                    match m.kind {
+                        MountKind::Volume => "volume",
+                        _ => "tmpfs",
+                    }
                 ),
+                Some(example),
             ),
+            Ok(m) if m.source.as_deref().map(Path::new) != Some(local_folder) => d.error(
+                n.span,
+                format!(
+                    "`workspaceMount` mounts `{}`; warren only mounts the environment's own tree (`${{localWorkspaceFolder}}`, here `{}`) there",
+                    m.source.as_deref().unwrap_or_default(),
+                    local_folder.display()
+                ),
+                Some("use `source=${localWorkspaceFolder}`, or put other host paths in `mounts`".into()),
+            ),
+            Ok(m) => dc.workspace_mount = Some(m),
+            Err(msg) => d.error(n.span, format!("`workspaceMount`: {msg}"), Some(example)),
         }
         if dc.workspace_folder.is_none() {
             d.warning(
                 n.span,
                 "`workspaceMount` is set without `workspaceFolder`",
-                Some("set `workspaceFolder` to the mount's target, as the spec requires".into()),
+                Some("warren works in the mount's target; set `workspaceFolder` as the spec requires".into()),
             );
         }
     }
@@ -841,7 +873,6 @@ fn mount(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Mount> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::MountKind;
 
     fn env(name: &str) -> Option<String> {
         match name {
@@ -1134,6 +1165,36 @@ mod tests {
         let got = diags(r#"{"image": "x", "updateRemoteUserUID": true}"#);
         assert_eq!(got.len(), 1, "{got:#?}");
         assert!(got[0].starts_with("warning 1:39 "), "{got:#?}");
+    }
+
+    #[test]
+    fn workspace_mount_must_be_the_environments_tree() {
+        let ok = parse(r#"{"image": "x", "workspaceFolder": "/src", "workspaceMount": "source=${localWorkspaceFolder},target=/src,type=bind,consistency=cached"}"#)
+            .unwrap()
+            .value;
+        let wm = ok.workspace_mount.unwrap();
+        assert_eq!(
+            (wm.source.as_deref(), wm.target.as_str()),
+            (Some("/src/app"), "/src")
+        );
+        let got = diags(
+            r#"{"image": "x", "workspaceFolder": "/w",
+ "workspaceMount": "source=/home/me,target=/w,type=bind"}"#,
+        );
+        assert_eq!(
+            got,
+            [
+                "error 2:20 `workspaceMount` mounts `/home/me`; warren only mounts the environment's own tree (`${localWorkspaceFolder}`, here `/src/app`) there | use `source=${localWorkspaceFolder}`, or put other host paths in `mounts`"
+            ]
+        );
+        for text in [
+            r#"{"image": "x", "workspaceFolder": "/w", "workspaceMount": "source=${localWorkspaceFolder}/..,target=/w,type=bind"}"#,
+            r#"{"image": "x", "workspaceFolder": "/w", "workspaceMount": "source=vol,target=/w,type=volume"}"#,
+        ] {
+            let got = diags(text);
+            assert_eq!(got.len(), 1, "{text}: {got:#?}");
+            assert!(got[0].starts_with("error "), "{got:#?}");
+        }
     }
 
     #[test]

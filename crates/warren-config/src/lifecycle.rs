@@ -152,6 +152,16 @@ impl LifecycleCommand {
         }
     }
 
+    /// Whether some string of it reads the container's env
+    /// (`${containerEnv:…}`), to resolve with [`LifecycleCommand::with_container_env`].
+    pub fn uses_container_env(&self) -> bool {
+        match self {
+            LifecycleCommand::Shell(cmd) => cmd.contains("${containerEnv:"),
+            LifecycleCommand::Exec(args) => args.iter().any(|a| a.contains("${containerEnv:")),
+            LifecycleCommand::Parallel(items) => items.iter().any(|(_, c)| c.uses_container_env()),
+        }
+    }
+
     /// True for an empty string, empty array or empty object (nothing to run).
     pub fn is_empty(&self) -> bool {
         match self {

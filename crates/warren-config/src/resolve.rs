@@ -193,12 +193,15 @@ pub struct Effective {
     /// chain); a later mount on the same target replaces the earlier one.
     /// Bind sources are absolute (`~` expanded, relative to the repo root).
     pub mounts: Vec<Mount>,
-    /// devcontainer `workspaceMount` (None: the system mounts the worktree).
+    /// devcontainer `workspaceMount`: always a bind of the environment's own
+    /// tree (anything else is refused when the file is read); its target is
+    /// where the docker runtime mounts the tree (None: at `workspace_folder`).
     pub workspace_mount: Option<Mount>,
     /// The remaining `runArgs` (env, capabilities, security options, init and
     /// privileged are folded into their own fields).
     pub run_args: RunArgs,
-    /// `.warren.yaml workspace_folder` > devcontainer `workspaceFolder` > `/workspace`.
+    /// `.warren.yaml workspace_folder` > devcontainer `workspaceFolder` >
+    /// `workspaceMount`'s target > `/workspace`.
     pub workspace_folder: String,
     /// `.warren.yaml user` > devcontainer `remoteUser` > `containerUser`.
     pub remote_user: Option<String>,
@@ -586,6 +589,7 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         .workspace_folder
         .clone()
         .or_else(|| dc.and_then(|d| d.workspace_folder.clone()))
+        .or_else(|| workspace_mount.as_ref().map(|m| m.target.clone()))
         .unwrap_or_else(|| DEFAULT_WORKSPACE_FOLDER.to_string());
     let container_user = dc
         .and_then(|d| d.container_user.clone())

@@ -318,7 +318,7 @@ fn mounts_accumulate_and_resolve() {
     let e = Case::new()
         .project("mounts: [\"~/.ssh:/home/agent/.ssh:ro\", \"./data:/data\", \"cache:/cache\"]\ntypes: {t: {mounts: [\"/opt/x:/dc\"]}}\n")
         .dc(r#"{"image": "x", "mounts": ["type=bind,source=/host/dc,target=/dc", "type=volume,source=v,target=/v"],
-               "workspaceMount": "type=bind,source=${localWorkspaceFolder}/..,target=/workspace"}"#)
+               "workspaceMount": "type=bind,source=${localWorkspaceFolder},target=/src"}"#)
         .ty("t")
         .run();
     let got: Vec<_> = e
@@ -342,7 +342,12 @@ fn mounts_accumulate_and_resolve() {
             ("cache", "/cache", false),
         ]
     );
-    assert_eq!(e.workspace_mount.unwrap().source.as_deref(), Some("/repo"));
+    assert_eq!(
+        e.workspace_mount.unwrap().source.as_deref(),
+        Some("/repo/my-app")
+    );
+    // Without `workspaceFolder`, the environment works where its tree is mounted.
+    assert_eq!(e.workspace_folder, "/src");
 }
 
 #[test]

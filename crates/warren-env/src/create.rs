@@ -296,6 +296,12 @@ impl Warren {
             );
         }
         let (runtime, mut image) = prepared?;
+        // The configuration again, now as this environment's own:
+        // `${localWorkspaceFolder}` is its tree, `${devcontainerId}` its id.
+        let own_plan = self.plan_for_environment(plan, &rec).map_err(EnvError::at(
+            "reading the configuration for the environment",
+        ))?;
+        let plan = &own_plan;
 
         // 3. Host-side commands: pre_start hooks, then initializeCommand,
         // in the main checkout, never in the environment's tree (whose
@@ -335,7 +341,7 @@ impl Warren {
         }
         // Sessions, rendered for this name; their declared ports are services.
         let inside = match plan.runtime {
-            RuntimeKind::Docker => plan.workspace_folder.clone(),
+            RuntimeKind::Docker => plan.tree_inside().to_string(),
             _ => rec.worktree.to_string_lossy().into_owned(),
         };
         let relay = main_checkout.then(|| relay_dir(&self.root, &name));
@@ -587,7 +593,7 @@ impl Warren {
         let relay = main_checkout.then(|| relay_dir(&self.root, &rec.name));
         if plan.roles.iter().any(|r| r.tool == "gemini") && host_home.is_some() {
             let inside = match plan.runtime {
-                RuntimeKind::Docker => plan.workspace_folder.clone(),
+                RuntimeKind::Docker => plan.tree_inside().to_string(),
                 _ => rec.worktree.to_string_lossy().into_owned(),
             };
             let (_, relay_inside) =
@@ -601,8 +607,8 @@ impl Warren {
         }
         let sys = system_mounts(&MountContext {
             worktree: &rec.worktree,
-            workspace_folder: &plan.workspace_folder,
-            main_checkout,
+            workspace_folder: plan.tree_inside(),
+            main_checkout: main_checkout || plan.tree_mount.as_ref().is_some_and(|m| m.read_only),
             relay: relay.as_deref(),
             object_dirs: &object_dirs,
             host_home: host_home.as_deref(),
@@ -740,6 +746,8 @@ impl Warren {
             remote_user: plan.remote_user.clone(),
             remote_env: plan.remote_env.clone(),
             remote_env_raw: plan.remote_env.clone(),
+            remote_env_unset: plan.remote_env_unset.clone(),
+            devcontainer_config: plan.request.devcontainer.clone(),
             services: plan.services.clone(),
             lifecycle: plan.lifecycle.clone(),
             hooks: plan.hooks.clone(),

@@ -124,6 +124,9 @@ impl warren_core::Hint for EnvError {
             )),
             EnvError::Step { source, .. } => source.hint(),
             EnvError::RuntimeUnavailable(_, hint) => Some(hint.clone()),
+            EnvError::Lifecycle(StepError::NoUser { user, .. }) => Some(format!(
+                "the image has no user `{user}`: set `remoteUser` in devcontainer.json (or `user:` in .warren.yaml) to a user it has, remove it to use the image's own, or create `{user}` in your Dockerfile"
+            )),
             EnvError::Lifecycle(_) => Some(
                 "fix the command in your devcontainer.json or .warren.yaml and run again".into(),
             ),

@@ -60,9 +60,14 @@ pub struct Plan {
     pub image: Option<ImageSource>,
     pub container: ContainerPlan,
     pub workspace_folder: String,
+    /// devcontainer `workspaceMount` (docker): where the environment's tree
+    /// is mounted, when not at `workspace_folder`.
+    pub tree_mount: Option<TreeMount>,
     pub remote_user: Option<String>,
     /// `remoteEnv` as configured; `${containerEnv:…}` resolved after start.
     pub remote_env: Vec<(String, String)>,
+    /// `remoteEnv` variables set to `null`: unset for processes warren starts.
+    pub remote_env_unset: Vec<String>,
     pub services: Vec<ServiceSpec>,
     pub initialize: Option<LifecycleCommand>,
     pub lifecycle: Lifecycle,
@@ -98,6 +103,16 @@ pub struct Plan {
     pub session_name_template: String,
     /// `checkpoint: on_idle`.
     pub checkpoint_on_idle: bool,
+    /// What was asked for: the configuration is read again with it once the
+    /// environment has a name and a tree ([`crate::Warren::create`]).
+    pub request: crate::resolve::RunRequest,
+}
+
+/// Where the environment's tree is mounted (devcontainer `workspaceMount`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeMount {
+    pub target: String,
+    pub read_only: bool,
 }
 
 /// The type whose environments work on the project's main checkout.
@@ -110,12 +125,24 @@ impl Plan {
         self.env_type.as_deref() == Some(MAIN_CHECKOUT_TYPE)
     }
 
+    /// Where the environment's tree is inside a container: `workspaceMount`'s
+    /// target, else `workspace_folder`.
+    pub fn tree_inside(&self) -> &str {
+        self.tree_mount
+            .as_ref()
+            .map_or(&self.workspace_folder, |m| &m.target)
+    }
+
     /// Whether CMD can be the container's own process: docker, and nothing
     /// before CMD (see [`Plan::single_command`]).
     pub fn can_run_oneshot(&self) -> bool {
         // The egress proxy of a container is served once it runs (its network daemon
         // enters it by pid), so CMD could start before it: such a one runs by exec.
-        self.runtime == RuntimeKind::Docker && self.single_command() && !self.network.has_egress()
+        self.runtime == RuntimeKind::Docker
+            && self.single_command()
+            && !self.network.has_egress()
+            // CMD is the container's process: nothing could unset these for it.
+            && self.remote_env_unset.is_empty()
     }
 
     /// Whether CMD would be the environment's only command: no lifecycle
