@@ -662,7 +662,17 @@ impl Warren {
             env.extend(self.credential_values(&sys.passthrough_env));
         }
         let mut mounts = sys.mounts;
-        mounts.extend(plan.container.mounts.iter().cloned());
+        mounts.extend(plan.container.mounts.iter().cloned().map(|mut m| {
+            // An environment on the main checkout sees it read-only, also
+            // through a mount of it (`source=${localWorkspaceFolder}`).
+            if main_checkout
+                && m.kind == warren_runtime::MountKind::Bind
+                && Path::new(&m.source).starts_with(&plan.repo.root)
+            {
+                m.read_only = true;
+            }
+            m
+        }));
         // The network: the egress proxy's variables, the grants' placeholders (never
         // the credentials), and warren's CA for intercepted hosts.
         let ca = (!plan.grants.is_empty() && plan.network.has_egress())

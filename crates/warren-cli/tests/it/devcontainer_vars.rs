@@ -152,6 +152,22 @@ fn attacker_local_workspace_folder_mount_cannot_write_the_main_checkout() {
         "pwned\n"
     );
     ctx.warren(&["rm", "--force", "mallory"]).ok();
+
+    progress!("on the main checkout (a manager), that mount is read-only like the tree");
+    ctx.write(".warren.yaml", "types:\n  manager: {}\n");
+    ctx.commit("a manager type");
+    ctx.warren(&["new", "manager", "boss"]).ok();
+    let write = ctx.warren(&[
+        "exec",
+        "boss",
+        "--",
+        "sh",
+        "-c",
+        "echo pwned > /host-tree/PWNED2",
+    ]);
+    assert_ne!(write.code, 0, "the manager wrote through the mount");
+    assert!(!ctx.repo.join("PWNED2").exists());
+    ctx.warren(&["rm", "boss"]).ok();
 }
 
 #[test]
@@ -294,4 +310,46 @@ fn validate_accepts_the_references_forms_and_reports_nameless_variables() {
     ] {
         assert!(run.stderr.contains(want), "{want}: {}", run.stderr);
     }
+}
+
+#[test]
+fn on_the_sandbox_the_variables_are_the_environments_and_workspace_mount_is_not_applied() {
+    let ctx = TestContext::new();
+    // Set for the environment, unset by remoteEnv for what runs in it.
+    ctx.write(".warren.yaml", "runtime: sandbox\nenv:\n  GONE: set\n");
+    devcontainer(
+        &ctx,
+        r#"{
+          "workspaceMount": "source=${localWorkspaceFolder},target=/src,type=bind",
+          "workspaceFolder": "/src",
+          "remoteEnv": {"LWF": "${localWorkspaceFolder}", "DCID": "${devcontainerId}", "GONE": null},
+          "postCreateCommand": "echo \"[${GONE-unset}]\" > pc.txt"
+        }"#,
+    );
+    let run = ctx
+        .warren(&[
+            "run",
+            "--name",
+            "sbx",
+            "--",
+            "sh",
+            "-c",
+            "pwd; echo $LWF; echo ${#DCID}; echo \"[${GONE-unset}]\"; cat pc.txt",
+        ])
+        .ok();
+    let tree = ctx.root.join("worktrees/repo/sbx");
+    let tree = tree.to_string_lossy();
+    assert_eq!(
+        run.stdout,
+        format!("{tree}\n{tree}\n52\n[unset]\n[unset]\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`workspaceMount` is not applied by the sandbox runtime"),
+        "{}",
+        run.stderr
+    );
+    ctx.warren(&["rm", "--force", "sbx"]).ok();
 }
