@@ -23,12 +23,18 @@ fn sh(ctx: &TestContext, name: &str, script: &str) -> String {
         .to_string()
 }
 
-/// Removes engine volumes (the environments' `vol-${devcontainerId}`).
-fn remove_volumes(names: &[String]) {
-    for n in names {
-        let _ = Command::new("docker")
-            .args(["volume", "rm", "-f", n])
-            .output();
+/// Engine volumes a test made (the environments' `vol-${devcontainerId}`),
+/// removed when it ends, also by a panic. Declared before the test's
+/// context, so the context (and its containers) goes first.
+struct Volumes(Vec<String>);
+
+impl Drop for Volumes {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", n])
+                .output();
+        }
     }
 }
 
@@ -37,6 +43,7 @@ fn devcontainer_id_and_local_workspace_folder_are_each_environments_own() {
     if !require_docker() {
         return;
     }
+    let mut volumes = Volumes(Vec::new());
     let mut ctx = TestContext::new();
     // Set but empty on the host: "" (the reference's answer), not the default.
     ctx.env("EMPTY_FOR_TEST", "");
@@ -77,9 +84,9 @@ fn devcontainer_id_and_local_workspace_folder_are_each_environments_own() {
                 .all(|c| c.is_ascii_digit() || ('a'..='v').contains(&c)),
             "{id}"
         );
+        volumes.0.push(format!("vol-{id}"));
         ids.push(id);
     }
-    let volumes: Vec<String> = ids.iter().map(|id| format!("vol-{id}")).collect();
     assert_ne!(ids[0], ids[1], "every environment has its own id");
 
     progress!("${{localWorkspaceFolder}} is the environment's tree, not the main checkout");
@@ -108,7 +115,6 @@ fn devcontainer_id_and_local_workspace_folder_are_each_environments_own() {
     );
 
     ctx.warren(&["rm", "--force", "alpha", "beta"]).ok();
-    remove_volumes(&volumes);
 }
 
 /// Attacker: the agent writes through a `source=${localWorkspaceFolder}`
