@@ -286,6 +286,13 @@ pub(crate) fn decode_devcontainer_source(
     };
     let container_folder = container_folder(ctx, folder_in_file.as_deref());
     let container_folder = container_folder.to_string_lossy().into_owned();
+    // workspaceMount must name the tree as the variable: a literal path
+    // could equal the project's folder when the file is validated and still
+    // not be any environment's tree.
+    let names_tree = matches!(
+        node.get("workspaceMount").map(|n| &n.value),
+        Some(Value::Str(s)) if s.contains("${localWorkspaceFolder}")
+    );
     let mut d = Decoder::new(src);
     node.map_strings_at(
         &mut |s, span| match substitute_local(s, ctx, &container_folder) {
@@ -301,7 +308,7 @@ pub(crate) fn decode_devcontainer_source(
         &node,
         &mut dc,
         ctx.local_env,
-        ctx.local_workspace_folder,
+        names_tree.then_some(ctx.local_workspace_folder),
     );
     diags.append(&mut d.diags);
     (dc, diags)
@@ -312,7 +319,9 @@ fn decode(
     node: &Node,
     dc: &mut DevContainer,
     host_env: crate::EnvLookup<'_>,
-    local_folder: &Path,
+    // The environment's tree, when `workspaceMount` names it as
+    // `${localWorkspaceFolder}` (else nothing it mounts can be the tree).
+    tree: Option<&Path>,
 ) {
     let base = dc.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let Some(mut f) = d.fields(node, "devcontainer.json") else {
@@ -487,12 +496,11 @@ fn decode(
                 ),
                 Some(example),
             ),
-            Ok(m) if m.source.as_deref().map(Path::new) != Some(local_folder) => d.error(
+            Ok(m) if tree.is_none() || m.source.as_deref().map(Path::new) != tree => d.error(
                 n.span,
                 format!(
-                    "`workspaceMount` mounts `{}`; warren only mounts the environment's own tree (`${{localWorkspaceFolder}}`, here `{}`) there",
+                    "`workspaceMount` mounts `{}`; warren only mounts the environment's own tree (`${{localWorkspaceFolder}}`) there",
                     m.source.as_deref().unwrap_or_default(),
-                    local_folder.display()
                 ),
                 Some("use `source=${localWorkspaceFolder}`, or put other host paths in `mounts`".into()),
             ),
@@ -1184,12 +1192,14 @@ mod tests {
         assert_eq!(
             got,
             [
-                "error 2:20 `workspaceMount` mounts `/home/me`; warren only mounts the environment's own tree (`${localWorkspaceFolder}`, here `/src/app`) there | use `source=${localWorkspaceFolder}`, or put other host paths in `mounts`"
+                "error 2:20 `workspaceMount` mounts `/home/me`; warren only mounts the environment's own tree (`${localWorkspaceFolder}`) there | use `source=${localWorkspaceFolder}`, or put other host paths in `mounts`"
             ]
         );
         for text in [
             r#"{"image": "x", "workspaceFolder": "/w", "workspaceMount": "source=${localWorkspaceFolder}/..,target=/w,type=bind"}"#,
             r#"{"image": "x", "workspaceFolder": "/w", "workspaceMount": "source=vol,target=/w,type=volume"}"#,
+            // The project's folder written out is not the environment's tree.
+            r#"{"image": "x", "workspaceFolder": "/w", "workspaceMount": "source=/src/app,target=/w,type=bind"}"#,
         ] {
             let got = diags(text);
             assert_eq!(got.len(), 1, "{text}: {got:#?}");
