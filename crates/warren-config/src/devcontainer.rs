@@ -430,7 +430,11 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
         dc.run_args = args;
         for e in errors {
             let span = items.get(e.index).map_or(n.span, |s| s.span);
-            d.error(span, e.message, Some(e.hint));
+            if e.warning {
+                d.warning(span, e.message, Some(e.hint));
+            } else {
+                d.error(span, e.message, Some(e.hint));
+            }
         }
     }
     if let Some(n) = f.take("workspaceFolder")

@@ -493,6 +493,9 @@ impl Warren {
             s.host_port = Some(port);
         }
         p.container.network = Some(plan.network.as_str().into());
+        // runArgs `-w` names a path in a container; here the tree stays at its
+        // host path (the sandbox warns that runArgs do not apply).
+        p.container.workdir = None;
         let paths = [
             (&plan.local.read_only_paths, true),
             (&plan.local.read_write_paths, false),
@@ -704,7 +707,11 @@ impl Warren {
                     host_ip: None,
                 })
                 .collect(),
-            workdir: Some(plan.workspace_folder.clone()),
+            workdir: plan
+                .container
+                .workdir
+                .clone()
+                .or_else(|| Some(plan.workspace_folder.clone())),
             user: match &plan.oneshot {
                 Some(_) => plan
                     .remote_user
@@ -716,6 +723,7 @@ impl Warren {
             init: plan.container.init,
             privileged: plan.container.privileged,
             cap_add: plan.container.cap_add.clone(),
+            cap_drop: plan.container.cap_drop.clone(),
             security_opt: plan.container.security_opt.clone(),
             network: match plan.runtime {
                 // No veth, no bridge: nothing but loopback; the network daemon holds

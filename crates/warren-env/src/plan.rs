@@ -21,6 +21,8 @@ pub struct ContainerPlan {
     pub init: bool,
     pub privileged: bool,
     pub cap_add: Vec<String>,
+    /// runArgs `--cap-drop`.
+    pub cap_drop: Vec<String>,
     pub security_opt: Vec<String>,
     pub network: Option<String>,
     pub extra_hosts: Vec<String>,
@@ -30,6 +32,10 @@ pub struct ContainerPlan {
     pub ulimits: Vec<String>,
     pub hostname: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// runArgs `-w/--workdir`: the container's working directory (default:
+    /// the workspace folder). Commands warren runs still start in the
+    /// workspace folder, as the reference CLI's do.
+    pub workdir: Option<String>,
 }
 
 /// `.warren.yaml` settings of the runtimes without an engine (sandbox,

@@ -238,6 +238,7 @@ impl Warren {
             init: eff.init || ra.init,
             privileged: eff.privileged || ra.privileged,
             cap_add: dedup([eff.cap_add.clone(), ra.cap_add.clone()].concat()),
+            cap_drop: dedup(ra.cap_drop.clone()),
             security_opt: dedup([eff.security_opt.clone(), ra.security_opt.clone()].concat()),
             network: ra.network.map(|n| n.as_str().to_string()),
             extra_hosts: ra.add_hosts.clone(),
@@ -249,6 +250,7 @@ impl Warren {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
+            workdir: ra.workdir.clone(),
         };
         let remote_env = eff
             .remote_env

@@ -122,6 +122,10 @@ pub struct CreateSpec {
     pub init: bool,
     pub privileged: bool,
     pub cap_add: Vec<String>,
+    /// Capabilities to drop (runArgs `--cap-drop`; `ALL` drops warren's default
+    /// set too, leaving only `cap_add`).
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
     pub security_opt: Vec<String>,
     /// `host`, `none`, `bridge` or a network name; for the sandbox `isolated`,
     /// `open`, `none` or `host`.
