@@ -63,11 +63,14 @@ impl Warren {
         };
         let loaded = self.load_config(&repo.root, req.env_type.as_deref(), &cli)?;
         let proxy_port = self.settings.global.proxy.port;
-        let eff = loaded.value;
+        let mut eff = loaded.value;
         let runtime = match eff.runtime.kind() {
             Some(k) => k,
             None => self.auto_runtime().await,
         };
+        // The stored hash names the runtime chosen, not `auto`: `start` hashes
+        // the configuration with the environment's runtime, like with like.
+        eff.runtime = runtime.into();
         let plan = self.plan_from(repo, req, &eff, runtime, proxy_port)?;
         Ok(Loaded {
             value: plan,
