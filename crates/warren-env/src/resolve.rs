@@ -223,7 +223,20 @@ impl Warren {
             .iter()
             .map(|m| convert_mount(m, home.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
+        if runtime != RuntimeKind::Docker
+            && let Some(w) = eff.ignored_without_engine_warning(&runtime.to_string())
+        {
+            self.reporter.warn(&w);
+        }
         let ra = &eff.run_args;
+        if runtime == RuntimeKind::Docker
+            && ra.network == Some(warren_config::RunNetwork::Bridge)
+            && network.own_namespace()
+        {
+            self.reporter.warn(&format!(
+                "runArgs `--network bridge` is not applied: the environment's network is `{network}` (only loopback, out through warren's egress proxy); set `network: host` in .warren.yaml for the engine's bridge"
+            ));
+        }
         let mut env: Vec<(String, String)> = eff
             .container_env
             .iter()
@@ -384,6 +397,10 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
                 tag: format!("warren-{repo}:{hash}"),
             }))
         }
+        None if eff.compose => Err(EnvError::Refused {
+            message: warren_config::COMPOSE_UNSUPPORTED.into(),
+            hint: warren_config::COMPOSE_HINT.into(),
+        }),
         None => Err(EnvError::Other(
             "no image configured for the docker runtime: set `image:` (or `build:`) in \
              .devcontainer/devcontainer.json or .warren.yaml, or use `--runtime sandbox`"
