@@ -51,6 +51,7 @@ mod devcontainer;
 mod diagnostic;
 mod files;
 mod global;
+mod image_metadata;
 mod jsonc;
 mod lifecycle;
 mod network;

@@ -333,6 +333,47 @@ impl Warren {
         if !early_image {
             image = self.image(runtime, plan).await?;
         }
+        // The image's own devcontainer.json fragments, under the configuration.
+        let with_metadata;
+        let mut image_part = crate::metadata::ImageContribution::default();
+        let plan = match (&image, plan.runtime) {
+            (Some(img), RuntimeKind::Docker) => {
+                let info = runtime
+                    .image_info(img)
+                    .await
+                    .map_err(|e| EnvError::at("reading the image's metadata")(e.into()))?;
+                let mut p = plan.clone();
+                if let Some(info) = info {
+                    if let Some(text) = info.labels.get(warren_config::METADATA_LABEL) {
+                        let home = self.host.home();
+                        image_part = crate::metadata::apply(
+                            &mut p,
+                            img,
+                            text,
+                            home.as_deref(),
+                            &*self.reporter,
+                        )?;
+                        if p.oneshot.is_some() && image_part.lifecycle != Default::default() {
+                            self.reporter.warn(&format!(
+                                "image `{img}` declares lifecycle commands; a one-shot `run --rm -- CMD` does not run them (run without `--rm` to get them)"
+                            ));
+                        }
+                    }
+                    if !p.container.override_command && !info.has_command && p.oneshot.is_none() {
+                        // The engine would say only "No command specified".
+                        return Err(EnvError::Refused {
+                            message: format!(
+                                "`overrideCommand` is false but image `{img}` has no command (no CMD or ENTRYPOINT): the container would have nothing to run"
+                            ),
+                            hint: "remove `\"overrideCommand\": false` so warren keeps the container running, or give the image a CMD".into(),
+                        });
+                    }
+                }
+                with_metadata = p;
+                &with_metadata
+            }
+            _ => plan,
+        };
         // Sessions, rendered for this name; their declared ports are services.
         let inside = match plan.runtime {
             RuntimeKind::Docker => plan.workspace_folder.clone(),
@@ -368,6 +409,7 @@ impl Warren {
         }
         let (create, mut spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
         spec.sessions = sessions;
+        spec.image_metadata = image_part;
         self.reporter.step(&format!(
             "creating {}",
             crate::ops::container_word(plan.runtime)

@@ -67,6 +67,11 @@ pub struct Plan {
     pub container: ContainerPlan,
     pub workspace_folder: String,
     pub remote_user: Option<String>,
+    /// `remote_user` was configured (not the container user's fallback): an
+    /// image's `remoteUser` metadata does not replace it.
+    pub remote_user_set: bool,
+    /// `overrideCommand` was configured: an image's metadata does not replace it.
+    pub override_command_set: bool,
     /// `remoteEnv` as configured; `${containerEnv:…}` resolved after start.
     pub remote_env: Vec<(String, String)>,
     pub services: Vec<ServiceSpec>,

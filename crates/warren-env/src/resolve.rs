@@ -147,19 +147,21 @@ impl Warren {
             }
         };
         let lc = &eff.lifecycle;
-        spec.lifecycle = Lifecycle {
+        spec.lifecycle = spec.image_metadata.lifecycle_under(Lifecycle {
             on_create: lc.on_create.as_ref().cloned(),
             update_content: lc.update_content.as_ref().cloned(),
             post_create: lc.post_create.as_ref().cloned(),
             post_start: lc.post_start.as_ref().cloned(),
             post_attach: lc.post_attach.as_ref().cloned(),
-        };
+        });
         spec.hooks = hooks(&eff);
-        let remote: Vec<(String, String)> = eff
-            .remote_env
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
-            .collect();
+        spec.initialize = lc.initialize.as_ref().cloned();
+        let remote: Vec<(String, String)> = spec.image_metadata.remote_env_under(
+            eff.remote_env
+                .iter()
+                .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
+                .collect(),
+        );
         if remote != spec.remote_env_raw {
             spec.remote_env_raw = remote.clone();
             spec.remote_env = remote;
@@ -308,6 +310,8 @@ impl Warren {
             container,
             workspace_folder: eff.workspace_folder.clone(),
             remote_user: eff.remote_user.clone(),
+            remote_user_set: eff.remote_user_set,
+            override_command_set: eff.override_command_set,
             remote_env,
             services,
             initialize: lc.initialize.as_ref().cloned(),
@@ -409,7 +413,10 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
     }
 }
 
-fn convert_mount(m: &warren_config::Mount, home: Option<&Path>) -> Result<Mount, EnvError> {
+pub(crate) fn convert_mount(
+    m: &warren_config::Mount,
+    home: Option<&Path>,
+) -> Result<Mount, EnvError> {
     let kind = match m.kind {
         MountKind::Bind => warren_runtime::MountKind::Bind,
         MountKind::Volume => warren_runtime::MountKind::Volume,

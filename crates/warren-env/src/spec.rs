@@ -86,6 +86,15 @@ pub struct EnvSpec {
     /// branch (`rm`, bringing commits back) applies to it.
     #[serde(default)]
     pub main_checkout: bool,
+    /// What the image's `devcontainer.metadata` label contributed (merged
+    /// again under the configuration a start re-reads).
+    #[serde(default)]
+    pub image_metadata: crate::metadata::ImageContribution,
+    /// `initializeCommand`: on the host, in the main checkout, before every
+    /// start (re-read from the main checkout's configuration, never from the
+    /// environment's tree).
+    #[serde(default)]
+    pub initialize: Option<LifecycleCommand>,
 }
 
 fn host_network() -> warren_core::NetworkMode {
