@@ -806,6 +806,8 @@ impl Warren {
             },
             create: None,
             main_checkout,
+            image_metadata: Default::default(),
+            initialize: plan.initialize.clone(),
         };
         let mut stored = create.clone();
         stored.oneshot = None;

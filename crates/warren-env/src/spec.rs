@@ -152,6 +152,8 @@ mod tests {
             checkpoint_on_idle: true,
             create: None,
             main_checkout: true,
+            image_metadata: Default::default(),
+            initialize: Some(LifecycleCommand::Shell("./init.sh".into())),
         };
         assert_eq!(EnvSpec::from_json(&spec.to_json()).unwrap(), spec);
         // Specs stored before main-checkout environments existed still parse.
