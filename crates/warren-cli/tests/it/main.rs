@@ -10,6 +10,7 @@ mod harness;
 mod attacker;
 mod commands;
 mod config;
+mod devcontainer_spec;
 mod environments;
 mod events;
 mod fail_closed;
