@@ -72,7 +72,9 @@ fn run_args_cap_drop_and_workdir_are_applied_and_platform_only_warns() {
         ".devcontainer/devcontainer.json",
         &format!(
             r#"{{"image": "{BUSYBOX}",
-  "runArgs": ["--cap-drop=ALL", "--cap-add", "CHOWN", "-w", "/tmp", "--platform", "linux/amd64"]}}"#
+  "runArgs": ["--cap-drop=ALL", "--cap-add", "CHOWN", "-w", "/tmp", "--platform", "linux/amd64",
+              "--add-host=db:10.0.0.2", "-h", "box", "--ulimit", "nofile=1024:2048", "-l", "x=y",
+              "-e", "A=1", "--network", "bridge", "--init"]}}"#
         ),
     );
     ctx.commit("runArgs");
@@ -83,7 +85,25 @@ fn run_args_cap_drop_and_workdir_are_applied_and_platform_only_warns() {
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr.contains(
+            "runArgs `--network bridge` is not applied: the environment's network is `isolated`"
+        ),
+        "{}",
+        run.stderr
+    );
     let id = only_container(&ctx);
+
+    progress!("every other accepted flag reaches the engine");
+    let hc: serde_json::Value =
+        serde_json::from_str(&inspect(&id, "{{json .HostConfig}}")).unwrap();
+    assert_eq!(hc["ExtraHosts"], serde_json::json!(["db:10.0.0.2"]));
+    assert_eq!(hc["Init"], true);
+    assert_eq!(hc["Ulimits"][0]["Name"], "nofile");
+    assert_eq!(inspect(&id, "{{.Config.Hostname}}"), "box");
+    assert_eq!(inspect(&id, "{{index .Config.Labels \"x\"}}"), "y");
+    let env = inspect(&id, "{{json .Config.Env}}");
+    assert!(env.contains("\"A=1\""), "{env}");
 
     progress!("--cap-drop=ALL leaves only what --cap-add names");
     let hc: serde_json::Value =
@@ -198,6 +218,19 @@ fn image_metadata_is_merged_under_the_file() {
         order,
         "image-postcreate\nfile-postcreate\nimage-poststart\nfile-poststart\nimage-poststart\nfile-poststart\n"
     );
+
+    progress!("the file's own remoteUser beats the image's");
+    ctx.write(
+        ".devcontainer/devcontainer.json",
+        &format!(r#"{{"image": "{tag}", "remoteUser": "root"}}"#),
+    );
+    ctx.commit("file user");
+    ctx.warren(&["run", "--name", "meta2", "--", "true"]).ok();
+    let user = ctx
+        .warren(&["exec", "meta2", "--", "id", "-un"])
+        .ok()
+        .stdout;
+    assert_eq!(user, "root\n");
 }
 
 #[test]
