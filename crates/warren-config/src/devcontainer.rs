@@ -53,7 +53,15 @@ pub struct DevContainer {
     pub lifecycle: Lifecycle,
     pub wait_for: Option<WaitFor>,
     pub shutdown_action: Option<ShutdownAction>,
+    /// `dockerComposeFile` is set: a Compose config, which warren cannot run
+    /// yet ([`COMPOSE_UNSUPPORTED`]).
+    pub compose: bool,
 }
+
+/// What `validate` and `run` both say about a Compose config.
+pub const COMPOSE_UNSUPPORTED: &str = "Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it";
+/// What to do instead of a Compose config.
+pub const COMPOSE_HINT: &str = "point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml";
 
 impl DevContainer {
     /// The `portsAttributes` label of `port` (exact key first, then ranges).
@@ -139,10 +147,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     (
         "customizations",
         "these are editor settings; warren does not use them",
-    ),
-    (
-        "dockerComposeFile",
-        "warren runs a single container; use `image` or `build`",
     ),
     (
         "service",
@@ -443,6 +447,9 @@ fn decode(
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if let Some(m) = mount(d, item, &format!("mounts[{i}]")) {
+                        if let Some((message, hint)) = m.engine_socket_warning() {
+                            d.warning(item.span, message, Some(hint));
+                        }
                         dc.mounts.push(m);
                     }
                 }
@@ -457,7 +464,11 @@ fn decode(
         dc.run_args = args;
         for e in errors {
             let span = items.get(e.index).map_or(n.span, |s| s.span);
-            d.error(span, e.message, Some(e.hint));
+            if e.warning {
+                d.warning(span, e.message, Some(e.hint));
+            } else {
+                d.error(span, e.message, Some(e.hint));
+            }
         }
     }
     if let Some(n) = f.take("workspaceFolder")
@@ -597,6 +608,10 @@ fn decode(
             "`updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it",
             Some("remove it, or set it to `false` (what warren does)".into()),
         );
+    }
+    if let Some((key, _)) = f.take_entry("dockerComposeFile") {
+        dc.compose = true;
+        d.warning(key.span, COMPOSE_UNSUPPORTED, Some(COMPOSE_HINT.into()));
     }
     warn_unsupported(d, &mut f);
     let declared = ["image", "build", "dockerFile", "dockerComposeFile"]
@@ -1254,7 +1269,7 @@ mod tests {
             [
                 "warning 3:3 `features` is not supported by warren and is ignored | install what the features provide in your Dockerfile and use `build`",
                 "warning 4:3 `customizations` is not supported by warren and is ignored | these are editor settings; warren does not use them",
-                "warning 5:3 `dockerComposeFile` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
+                "warning 5:3 Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it | point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml",
                 "warning 6:3 `service` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
                 "warning 7:3 `runServices` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
                 "warning 8:3 `hostRequirements` is not supported by warren and is ignored | warren does not check host resources",
@@ -1409,5 +1424,26 @@ mod tests {
         assert_eq!(loaded.path, Some(path));
         let err = load_devcontainer(&dir.path().join("missing.json"), &ctx()).unwrap_err();
         assert_eq!(err.diagnostics[0].message, "config file not found");
+    }
+
+    #[test]
+    fn an_engine_socket_mount_warns_and_platform_only_warns() {
+        let got = diags(
+            r#"{
+  "image": "x",
+  "mounts": ["source=/var/run/docker.sock,target=/var/run/docker.sock,type=bind",
+             {"type": "volume", "source": "v", "target": "/v"}],
+  "runArgs": ["--platform=linux/amd64"]
+}"#,
+        );
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with("warning 3:14 mount of `/var/run/docker.sock` gives the environment the container engine, and with it root on this host"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].starts_with("warning 5:15 runArgs: `--platform linux/amd64` is ignored"),
+            "{got:?}"
+        );
     }
 }

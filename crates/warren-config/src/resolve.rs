@@ -262,6 +262,13 @@ pub struct Effective {
     pub commands: OrderedMap<String>,
     pub project_file: Option<PathBuf>,
     pub devcontainer_file: Option<PathBuf>,
+    /// The devcontainer.json is a Compose config (`dockerComposeFile`).
+    pub compose: bool,
+    /// `remote_user` was configured (`user`/`remoteUser`), not taken from
+    /// the container user: an image's `remoteUser` metadata does not beat it.
+    pub remote_user_set: bool,
+    /// `overrideCommand` was configured: an image's metadata does not beat it.
+    pub override_command_set: bool,
 }
 
 /// The parts of [`Effective`] that shape the container (or sandbox) itself.
@@ -756,6 +763,9 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
             .unwrap_or_default(),
         project_file: inputs.project.map(|p| p.file.clone()),
         devcontainer_file: dc.map(|d| d.file.clone()),
+        compose: dc.is_some_and(|d| d.compose),
+        remote_user_set: s.user.is_some() || dc.is_some_and(|d| d.remote_user.is_some()),
+        override_command_set: dc.is_some_and(|d| d.override_command.is_some()),
     })
 }
 

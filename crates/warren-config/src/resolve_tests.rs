@@ -707,3 +707,53 @@ fn resources_type_over_top_over_run_args_over_defaults() {
         .config_hash();
     assert_ne!(before, after, "limits shape the container");
 }
+
+#[test]
+fn what_a_runtime_without_an_engine_ignores_is_named() {
+    let e = Case::new()
+        .dc(r#"{"image": "x", "containerUser": "dev", "capAdd": ["SYS_PTRACE"],
+               "workspaceFolder": "/src", "runArgs": ["--cap-drop=ALL", "--memory=1g", "-w", "/w"]}"#)
+        .run();
+    assert_eq!(
+        e.ignored_without_engine(),
+        [
+            "image",
+            "containerUser",
+            "capAdd",
+            "workspaceFolder",
+            "runArgs (--cap-drop, --workdir)"
+        ]
+    );
+    assert_eq!(
+        e.ignored_without_engine_warning("sandbox").unwrap(),
+        "the sandbox runtime does not apply `image`, `containerUser`, `capAdd`, `workspaceFolder`, `runArgs` (--cap-drop, --workdir): they are container settings (use the docker runtime for them)"
+    );
+    let plain = Case::new().project("runtime: sandbox\n").run();
+    assert!(plain.ignored_without_engine().is_empty());
+    assert_eq!(plain.ignored_without_engine_warning("sandbox"), None);
+}
+
+#[test]
+fn configured_remote_user_and_override_command_are_told_apart_from_defaults() {
+    let e = Case::new()
+        .dc(r#"{"image": "x", "containerUser": "dev"}"#)
+        .run();
+    assert_eq!(e.remote_user.as_deref(), Some("dev"), "falls back");
+    assert!(!e.remote_user_set && !e.override_command_set);
+    let e = Case::new()
+        .dc(r#"{"image": "x", "remoteUser": "dev", "overrideCommand": true}"#)
+        .run();
+    assert!(e.remote_user_set && e.override_command_set);
+    assert!(Case::new().project("user: me\n").run().remote_user_set);
+}
+
+#[test]
+fn a_compose_config_is_marked() {
+    assert!(
+        Case::new()
+            .dc(r#"{"dockerComposeFile": "c.yml", "service": "app"}"#)
+            .run()
+            .compose
+    );
+    assert!(!Case::new().dc(DC_IMAGE).run().compose);
+}

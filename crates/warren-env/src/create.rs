@@ -339,6 +339,47 @@ impl Warren {
         if !early_image {
             image = self.image(runtime, plan).await?;
         }
+        // The image's own devcontainer.json fragments, under the configuration.
+        let with_metadata;
+        let mut image_part = crate::metadata::ImageContribution::default();
+        let plan = match (&image, plan.runtime) {
+            (Some(img), RuntimeKind::Docker) => {
+                let info = runtime
+                    .image_info(img)
+                    .await
+                    .map_err(|e| EnvError::at("reading the image's metadata")(e.into()))?;
+                let mut p = plan.clone();
+                if let Some(info) = info {
+                    if let Some(text) = info.labels.get(warren_config::METADATA_LABEL) {
+                        let home = self.host.home();
+                        image_part = crate::metadata::apply(
+                            &mut p,
+                            img,
+                            text,
+                            home.as_deref(),
+                            &*self.reporter,
+                        )?;
+                        if p.oneshot.is_some() && image_part.lifecycle != Default::default() {
+                            self.reporter.warn(&format!(
+                                "image `{img}` declares lifecycle commands; a one-shot `run --rm -- CMD` does not run them (run without `--rm` to get them)"
+                            ));
+                        }
+                    }
+                    if !p.container.override_command && !info.has_command && p.oneshot.is_none() {
+                        // The engine would say only "No command specified".
+                        return Err(EnvError::Refused {
+                            message: format!(
+                                "`overrideCommand` is false but image `{img}` has no command (no CMD or ENTRYPOINT): the container would have nothing to run"
+                            ),
+                            hint: "remove `\"overrideCommand\": false` so warren keeps the container running, or give the image a CMD".into(),
+                        });
+                    }
+                }
+                with_metadata = p;
+                &with_metadata
+            }
+            _ => plan,
+        };
         // Sessions, rendered for this name; their declared ports are services.
         let inside = match plan.runtime {
             RuntimeKind::Docker => plan.tree_inside().to_string(),
@@ -374,6 +415,7 @@ impl Warren {
         }
         let (create, mut spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
         spec.sessions = sessions;
+        spec.image_metadata = image_part;
         self.reporter.step(&format!(
             "creating {}",
             crate::ops::container_word(plan.runtime)
@@ -499,6 +541,9 @@ impl Warren {
             s.host_port = Some(port);
         }
         p.container.network = Some(plan.network.as_str().into());
+        // runArgs `-w` names a path in a container; here the tree stays at its
+        // host path (the sandbox warns that runArgs do not apply).
+        p.container.workdir = None;
         let paths = [
             (&plan.local.read_only_paths, true),
             (&plan.local.read_write_paths, false),
@@ -720,7 +765,11 @@ impl Warren {
                     host_ip: None,
                 })
                 .collect(),
-            workdir: Some(plan.workspace_folder.clone()),
+            workdir: plan
+                .container
+                .workdir
+                .clone()
+                .or_else(|| Some(plan.workspace_folder.clone())),
             user: match &plan.oneshot {
                 Some(_) => plan
                     .remote_user
@@ -732,6 +781,7 @@ impl Warren {
             init: plan.container.init,
             privileged: plan.container.privileged,
             cap_add: plan.container.cap_add.clone(),
+            cap_drop: plan.container.cap_drop.clone(),
             security_opt: plan.container.security_opt.clone(),
             network: match plan.runtime {
                 // No veth, no bridge: nothing but loopback; the network daemon holds
@@ -774,6 +824,8 @@ impl Warren {
             },
             create: None,
             main_checkout,
+            image_metadata: Default::default(),
+            initialize: plan.initialize.clone(),
         };
         let mut stored = create.clone();
         stored.oneshot = None;

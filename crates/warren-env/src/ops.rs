@@ -313,11 +313,19 @@ impl Warren {
             .set_spec(name, &spec.to_json(), &rec.config_hash)?;
         let rec = self.record(name)?;
         let runtime = self.runtime(rec.runtime).await?;
-        // pre_start hooks on the host, as at create (a failure stops here).
+        // pre_start hooks, then initializeCommand, on the host, as at create
+        // (a failure stops here). The spec runs initializeCommand on every
+        // start; like the hooks it runs in the main checkout, its text read
+        // from the main checkout's configuration.
         for hook in &spec.hooks.pre_start {
             self.host_hook(&rec, &spec, "pre_start", hook)
                 .await
                 .map_err(|e| EnvError::at("a pre_start hook")(e.into()))?;
+        }
+        if let Some(cmd) = &spec.initialize {
+            self.host_command(&rec, &spec, "initializeCommand", cmd)
+                .await
+                .map_err(|e| EnvError::at("initializeCommand")(e.into()))?;
         }
         let exists = match &rec.container_id {
             Some(id) => runtime.inspect(id).await?.is_some(),
@@ -487,6 +495,19 @@ impl Warren {
         step: &str,
         script: &str,
     ) -> Result<(), crate::steps::StepError> {
+        let cmd = LifecycleCommand::Shell(script.to_string());
+        self.host_command(rec, spec, step, &cmd).await
+    }
+
+    /// Runs `cmd` on the host for an existing environment, like
+    /// [`Self::host_hook`] (any lifecycle command form).
+    async fn host_command(
+        &self,
+        rec: &EnvRecord,
+        spec: &EnvSpec,
+        step: &str,
+        cmd: &LifecycleCommand,
+    ) -> Result<(), crate::steps::StepError> {
         let mut env: Vec<(String, String)> = self
             .host
             .vars
@@ -511,8 +532,7 @@ impl Warren {
             rec.worktree.to_string_lossy().into_owned(),
         ));
         let dir = rec.project_path.clone();
-        let cmd = LifecycleCommand::Shell(script.to_string());
-        run_on_host(step, &cmd, &dir, &env, &*self.reporter).await
+        run_on_host(step, cmd, &dir, &env, &*self.reporter).await
     }
 
     /// Removes an environment: container, routes, tree and state; the

@@ -21,6 +21,8 @@ pub struct ContainerPlan {
     pub init: bool,
     pub privileged: bool,
     pub cap_add: Vec<String>,
+    /// runArgs `--cap-drop`.
+    pub cap_drop: Vec<String>,
     pub security_opt: Vec<String>,
     pub network: Option<String>,
     pub extra_hosts: Vec<String>,
@@ -30,6 +32,10 @@ pub struct ContainerPlan {
     pub ulimits: Vec<String>,
     pub hostname: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// runArgs `-w/--workdir`: the container's working directory (default:
+    /// the workspace folder). Commands warren runs still start in the
+    /// workspace folder, as the reference CLI's do.
+    pub workdir: Option<String>,
 }
 
 /// `.warren.yaml` settings of the runtimes without an engine (sandbox,
@@ -64,6 +70,11 @@ pub struct Plan {
     /// is mounted, when not at `workspace_folder`.
     pub tree_mount: Option<TreeMount>,
     pub remote_user: Option<String>,
+    /// `remote_user` was configured (not the container user's fallback): an
+    /// image's `remoteUser` metadata does not replace it.
+    pub remote_user_set: bool,
+    /// `overrideCommand` was configured: an image's metadata does not replace it.
+    pub override_command_set: bool,
     /// `remoteEnv` as configured; `${containerEnv:…}` resolved after start.
     pub remote_env: Vec<(String, String)>,
     /// `remoteEnv` variables set to `null`: unset for processes warren starts.

@@ -64,11 +64,14 @@ impl Warren {
         let cli = cli_overrides(req);
         let loaded = self.load_config(&repo.root, req.env_type.as_deref(), &cli, None)?;
         let proxy_port = self.settings.global.proxy.port;
-        let eff = loaded.value;
+        let mut eff = loaded.value;
         let runtime = match eff.runtime.kind() {
             Some(k) => k,
             None => self.auto_runtime().await,
         };
+        // The stored hash names the runtime chosen, not `auto`: `start` hashes
+        // the configuration with the environment's runtime, like with like.
+        eff.runtime = runtime.into();
         if runtime != RuntimeKind::Docker && eff.workspace_mount.is_some() {
             self.reporter.info(&format!(
                 "`workspaceMount` is not applied by the {runtime} runtime: the environment's tree stays at its own path"
@@ -216,15 +219,22 @@ impl Warren {
             }
         };
         let lc = &eff.lifecycle;
-        spec.lifecycle = Lifecycle {
+        spec.lifecycle = spec.image_metadata.lifecycle_under(Lifecycle {
             on_create: lc.on_create.as_ref().cloned(),
             update_content: lc.update_content.as_ref().cloned(),
             post_create: lc.post_create.as_ref().cloned(),
             post_start: lc.post_start.as_ref().cloned(),
             post_attach: lc.post_attach.as_ref().cloned(),
-        };
+        });
         spec.hooks = hooks(&eff);
-        let (remote, unset) = remote_env(&eff);
+        spec.initialize = lc.initialize.as_ref().cloned();
+        let (file_remote, unset) = remote_env(&eff);
+        let remote: Vec<(String, String)> = spec
+            .image_metadata
+            .remote_env_under(file_remote)
+            .into_iter()
+            .filter(|(k, _)| !unset.contains(k))
+            .collect();
         if remote != spec.remote_env_raw {
             spec.remote_env_raw = remote.clone();
             spec.remote_env = remote;
@@ -289,7 +299,20 @@ impl Warren {
             .iter()
             .map(|m| convert_mount(m, home.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
+        if runtime != RuntimeKind::Docker
+            && let Some(w) = eff.ignored_without_engine_warning(&runtime.to_string())
+        {
+            self.reporter.warn(&w);
+        }
         let ra = &eff.run_args;
+        if runtime == RuntimeKind::Docker
+            && ra.network == Some(warren_config::RunNetwork::Bridge)
+            && network.own_namespace()
+        {
+            self.reporter.warn(&format!(
+                "runArgs `--network bridge` is not applied: the environment's network is `{network}` (only loopback, out through warren's egress proxy); set `network: host` in .warren.yaml for the engine's bridge"
+            ));
+        }
         let mut env: Vec<(String, String)> = eff
             .container_env
             .iter()
@@ -307,6 +330,7 @@ impl Warren {
             init: eff.init || ra.init,
             privileged: eff.privileged || ra.privileged,
             cap_add: dedup([eff.cap_add.clone(), ra.cap_add.clone()].concat()),
+            cap_drop: dedup(ra.cap_drop.clone()),
             security_opt: dedup([eff.security_opt.clone(), ra.security_opt.clone()].concat()),
             network: ra.network.map(|n| n.as_str().to_string()),
             extra_hosts: ra.add_hosts.clone(),
@@ -318,6 +342,7 @@ impl Warren {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
+            workdir: ra.workdir.clone(),
         };
         let (remote_env, remote_env_unset) = remote_env(eff);
         let lc = &eff.lifecycle;
@@ -363,6 +388,8 @@ impl Warren {
                 _ => None,
             },
             remote_user: eff.remote_user.clone(),
+            remote_user_set: eff.remote_user_set,
+            override_command_set: eff.override_command_set,
             remote_env,
             remote_env_unset,
             services,
@@ -487,6 +514,10 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
                 tag: format!("warren-{repo}:{hash}"),
             }))
         }
+        None if eff.compose => Err(EnvError::Refused {
+            message: warren_config::COMPOSE_UNSUPPORTED.into(),
+            hint: warren_config::COMPOSE_HINT.into(),
+        }),
         None => Err(EnvError::Other(
             "no image configured for the docker runtime: set `image:` (or `build:`) in \
              .devcontainer/devcontainer.json or .warren.yaml, or use `--runtime sandbox`"
@@ -495,7 +526,10 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
     }
 }
 
-fn convert_mount(m: &warren_config::Mount, home: Option<&Path>) -> Result<Mount, EnvError> {
+pub(crate) fn convert_mount(
+    m: &warren_config::Mount,
+    home: Option<&Path>,
+) -> Result<Mount, EnvError> {
     let kind = match m.kind {
         MountKind::Bind => warren_runtime::MountKind::Bind,
         MountKind::Volume => warren_runtime::MountKind::Volume,

@@ -94,6 +94,15 @@ pub struct EnvSpec {
     /// branch (`rm`, bringing commits back) applies to it.
     #[serde(default)]
     pub main_checkout: bool,
+    /// What the image's `devcontainer.metadata` label contributed (merged
+    /// again under the configuration a start re-reads).
+    #[serde(default)]
+    pub image_metadata: crate::metadata::ImageContribution,
+    /// `initializeCommand`: on the host, in the main checkout, before every
+    /// start (re-read from the main checkout's configuration, never from the
+    /// environment's tree).
+    #[serde(default)]
+    pub initialize: Option<LifecycleCommand>,
 }
 
 fn host_network() -> warren_core::NetworkMode {
@@ -169,6 +178,8 @@ mod tests {
             checkpoint_on_idle: true,
             create: None,
             main_checkout: true,
+            image_metadata: Default::default(),
+            initialize: Some(LifecycleCommand::Shell("./init.sh".into())),
         };
         assert_eq!(EnvSpec::from_json(&spec.to_json()).unwrap(), spec);
         // Specs stored before main-checkout environments existed still parse.

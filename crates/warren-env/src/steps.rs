@@ -61,6 +61,12 @@ pub struct InsideRunner<'a> {
 impl InsideRunner<'_> {
     /// Runs one lifecycle step in any of its three forms.
     pub async fn run(&self, step: &str, cmd: &LifecycleCommand) -> Result<(), StepError> {
+        if let LifecycleCommand::Sequence(cmds) = cmd {
+            for c in cmds {
+                Box::pin(self.run(step, c)).await?;
+            }
+            return Ok(());
+        }
         self.reporter.step(step);
         match cmd {
             LifecycleCommand::Parallel(entries) => {
@@ -215,6 +221,12 @@ pub async fn run_on_host(
     env: &[(String, String)],
     reporter: &dyn Reporter,
 ) -> Result<(), StepError> {
+    if let LifecycleCommand::Sequence(cmds) = cmd {
+        for c in cmds {
+            Box::pin(run_on_host(step, c, dir, env, reporter)).await?;
+        }
+        return Ok(());
+    }
     reporter.step(step);
     match cmd {
         LifecycleCommand::Parallel(entries) => {
