@@ -193,6 +193,9 @@ impl LifecycleCommand {
             LifecycleCommand::Shell(cmd) => cmd.contains("${containerEnv:"),
             LifecycleCommand::Exec(args) => args.iter().any(|a| a.contains("${containerEnv:")),
             LifecycleCommand::Parallel(items) => items.iter().any(|(_, c)| c.uses_container_env()),
+            LifecycleCommand::Sequence(items) => {
+                items.iter().any(LifecycleCommand::uses_container_env)
+            }
         }
     }
 
