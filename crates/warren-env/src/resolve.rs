@@ -77,12 +77,32 @@ impl Warren {
                 "`workspaceMount` is not applied by the {runtime} runtime: the environment's tree stays at its own path"
             ));
         }
+        self.warn_unapplied(req, &eff, runtime);
         let plan = self.plan_from(repo, req, &eff, runtime, proxy_port)?;
         Ok(Loaded {
             value: plan,
             warnings: loaded.warnings,
             path: loaded.path,
         })
+    }
+
+    /// Says once (not again when the plan is made for the environment) what
+    /// of the configuration `runtime` does not apply.
+    fn warn_unapplied(&self, req: &RunRequest, eff: &Effective, runtime: RuntimeKind) {
+        if runtime != RuntimeKind::Docker
+            && let Some(w) = eff.ignored_without_engine_warning(&runtime.to_string())
+        {
+            self.reporter.warn(&w);
+        }
+        let network = req.network.unwrap_or(eff.network);
+        if runtime == RuntimeKind::Docker
+            && eff.run_args.network == Some(warren_config::RunNetwork::Bridge)
+            && network.own_namespace()
+        {
+            self.reporter.warn(&format!(
+                "runArgs `--network bridge` is not applied: the environment's network is `{network}` (only loopback, out through warren's egress proxy); set `network: host` in .warren.yaml for the engine's bridge"
+            ));
+        }
     }
 
     /// The project `path` belongs to. Inside an environment's tree (a
@@ -131,10 +151,13 @@ impl Warren {
             &cli_overrides(&plan.request),
             Some(&target),
         )?;
+        let mut eff = loaded.value;
+        // As in `plan`: the hash names the runtime chosen.
+        eff.runtime = plan.runtime.into();
         let mut p = self.plan_from(
             plan.repo.clone(),
             &plan.request,
-            &loaded.value,
+            &eff,
             plan.runtime,
             plan.proxy_port,
         )?;
@@ -299,20 +322,7 @@ impl Warren {
             .iter()
             .map(|m| convert_mount(m, home.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
-        if runtime != RuntimeKind::Docker
-            && let Some(w) = eff.ignored_without_engine_warning(&runtime.to_string())
-        {
-            self.reporter.warn(&w);
-        }
         let ra = &eff.run_args;
-        if runtime == RuntimeKind::Docker
-            && ra.network == Some(warren_config::RunNetwork::Bridge)
-            && network.own_namespace()
-        {
-            self.reporter.warn(&format!(
-                "runArgs `--network bridge` is not applied: the environment's network is `{network}` (only loopback, out through warren's egress proxy); set `network: host` in .warren.yaml for the engine's bridge"
-            ));
-        }
         let mut env: Vec<(String, String)> = eff
             .container_env
             .iter()
