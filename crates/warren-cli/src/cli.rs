@@ -431,6 +431,11 @@ pub struct ExecArgs {
     /// process's own environment, where they would steer it.
     #[arg(long, value_name = "FD", hide = true)]
     pub env_fd: Option<i32>,
+    /// Do not run `postAttachCommand` before an interactive command: for the
+    /// windows of warren's own sessions, which start rather than attach
+    /// (`warren attach` runs it when someone attaches to them).
+    #[arg(long, hide = true)]
+    pub no_post_attach: bool,
     /// Command and arguments.
     #[arg(last = true, required = true)]
     pub cmd: Vec<String>,

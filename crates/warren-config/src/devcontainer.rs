@@ -18,7 +18,7 @@ use crate::files::read_required;
 use crate::lifecycle::{LifecycleCommand, decode_command};
 use crate::node::{Node, Value};
 use crate::runargs::{RunArgs, parse_run_args};
-use crate::values::{BuildSpec, Mount, OrderedMap, Spanned, parse_kind};
+use crate::values::{BuildSpec, Mount, MountKind, OrderedMap, Spanned, parse_kind};
 use crate::variables::{SubstitutionContext, container_folder, substitute_local};
 
 /// A decoded devcontainer.json.
@@ -53,7 +53,15 @@ pub struct DevContainer {
     pub lifecycle: Lifecycle,
     pub wait_for: Option<WaitFor>,
     pub shutdown_action: Option<ShutdownAction>,
+    /// `dockerComposeFile` is set: a Compose config, which warren cannot run
+    /// yet ([`COMPOSE_UNSUPPORTED`]).
+    pub compose: bool,
 }
+
+/// What `validate` and `run` both say about a Compose config.
+pub const COMPOSE_UNSUPPORTED: &str = "Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it";
+/// What to do instead of a Compose config.
+pub const COMPOSE_HINT: &str = "point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml";
 
 impl DevContainer {
     /// The `portsAttributes` label of `port` (exact key first, then ranges).
@@ -141,10 +149,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "these are editor settings; warren does not use them",
     ),
     (
-        "dockerComposeFile",
-        "warren runs a single container; use `image` or `build`",
-    ),
-    (
         "service",
         "warren runs a single container; use `image` or `build`",
     ),
@@ -158,10 +162,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "only the `label` of `portsAttributes` entries is used",
     ),
     ("userEnvProbe", "set the variables you need in `remoteEnv`"),
-    (
-        "updateRemoteUserUID",
-        "warren does not change the container user's UID",
-    ),
     (
         "secrets",
         "pass secrets with `remoteEnv` and `${localEnv:VAR}`",
@@ -290,14 +290,43 @@ pub(crate) fn decode_devcontainer_source(
     };
     let container_folder = container_folder(ctx, folder_in_file.as_deref());
     let container_folder = container_folder.to_string_lossy().into_owned();
-    node.map_strings(&mut |s| substitute_local(s, ctx, &container_folder));
+    // workspaceMount must name the tree as the variable: a literal path
+    // could equal the project's folder when the file is validated and still
+    // not be any environment's tree.
+    let names_tree = matches!(
+        node.get("workspaceMount").map(|n| &n.value),
+        Some(Value::Str(s)) if s.contains("${localWorkspaceFolder}")
+    );
     let mut d = Decoder::new(src);
-    decode(&mut d, &node, &mut dc, ctx.local_env);
+    node.map_strings_at(
+        &mut |s, span| match substitute_local(s, ctx, &container_folder) {
+            Ok(v) => v,
+            Err(e) => {
+                d.error(span, e.message, Some(e.hint));
+                s.to_string()
+            }
+        },
+    );
+    decode(
+        &mut d,
+        &node,
+        &mut dc,
+        ctx.local_env,
+        names_tree.then_some(ctx.local_workspace_folder),
+    );
     diags.append(&mut d.diags);
     (dc, diags)
 }
 
-fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: crate::EnvLookup<'_>) {
+fn decode(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    dc: &mut DevContainer,
+    host_env: crate::EnvLookup<'_>,
+    // The environment's tree, when `workspaceMount` names it as
+    // `${localWorkspaceFolder}` (else nothing it mounts can be the tree).
+    tree: Option<&Path>,
+) {
     let base = dc.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let Some(mut f) = d.fields(node, "devcontainer.json") else {
         return;
@@ -384,8 +413,10 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
             _ => vec![n],
         };
         for (i, item) in items.into_iter().enumerate() {
-            if let Some(p) = port_spec(d, item, &format!("appPort[{i}]")) {
-                dc.app_port.push(p);
+            let what = format!("appPort[{i}]");
+            match port_range(d, item, &what) {
+                Some(range) => dc.app_port.extend(range),
+                None => dc.app_port.extend(port_spec(d, item, &what)),
             }
         }
     }
@@ -416,6 +447,9 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if let Some(m) = mount(d, item, &format!("mounts[{i}]")) {
+                        if let Some((message, hint)) = m.engine_socket_warning() {
+                            d.warning(item.span, message, Some(hint));
+                        }
                         dc.mounts.push(m);
                     }
                 }
@@ -430,7 +464,11 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
         dc.run_args = args;
         for e in errors {
             let span = items.get(e.index).map_or(n.span, |s| s.span);
-            d.error(span, e.message, Some(e.hint));
+            if e.warning {
+                d.warning(span, e.message, Some(e.hint));
+            } else {
+                d.error(span, e.message, Some(e.hint));
+            }
         }
     }
     if let Some(n) = f.take("workspaceFolder")
@@ -451,21 +489,40 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
     if let Some(n) = f.take("workspaceMount")
         && let Some(s) = d.string(n, "workspaceMount")
     {
+        let example =
+            "e.g. `\"source=${localWorkspaceFolder},target=/workspace,type=bind\"`".to_string();
         match Mount::parse_long(&s) {
-            Ok(m) => dc.workspace_mount = Some(m),
-            Err(msg) => d.error(
+            // The environment's tree is the only thing warren mounts there:
+            // another host path would hand the container what it must not
+            // see (the user's checkout, their home…); a volume would hide
+            // the tree.
+            Ok(m) if m.kind != MountKind::Bind => d.error(
                 n.span,
-                format!("`workspaceMount`: {msg}"),
-                Some(
-                    "e.g. `\"source=${localWorkspaceFolder},target=/workspace,type=bind\"`".into(),
+                format!(
+                    "`workspaceMount` must be a bind mount of the environment's tree, found a {} mount",
+                    match m.kind {
+                        MountKind::Volume => "volume",
+                        _ => "tmpfs",
+                    }
                 ),
+                Some(example),
             ),
+            Ok(m) if tree.is_none() || m.source.as_deref().map(Path::new) != tree => d.error(
+                n.span,
+                format!(
+                    "`workspaceMount` mounts `{}`; warren only mounts the environment's own tree (`${{localWorkspaceFolder}}`) there",
+                    m.source.as_deref().unwrap_or_default(),
+                ),
+                Some("use `source=${localWorkspaceFolder}`, or put other host paths in `mounts`".into()),
+            ),
+            Ok(m) => dc.workspace_mount = Some(m),
+            Err(msg) => d.error(n.span, format!("`workspaceMount`: {msg}"), Some(example)),
         }
         if dc.workspace_folder.is_none() {
             d.warning(
                 n.span,
                 "`workspaceMount` is set without `workspaceFolder`",
-                Some("set `workspaceFolder` to the mount's target, as the spec requires".into()),
+                Some("warren works in the mount's target; set `workspaceFolder` as the spec requires".into()),
             );
         }
     }
@@ -541,6 +598,21 @@ fn decode(d: &mut Decoder<'_>, node: &Node, dc: &mut DevContainer, host_env: cra
             };
         }
     }
+    // `false` asks for what warren does (the user's UID is left as the
+    // image has it); only `true` asks for something warren does not do.
+    if let Some(n) = f.take("updateRemoteUserUID")
+        && d.bool(n, "updateRemoteUserUID") == Some(true)
+    {
+        d.warning(
+            n.span,
+            "`updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it",
+            Some("remove it, or set it to `false` (what warren does)".into()),
+        );
+    }
+    if let Some((key, _)) = f.take_entry("dockerComposeFile") {
+        dc.compose = true;
+        d.warning(key.span, COMPOSE_UNSUPPORTED, Some(COMPOSE_HINT.into()));
+    }
     warn_unsupported(d, &mut f);
     let declared = ["image", "build", "dockerFile", "dockerComposeFile"]
         .iter()
@@ -603,6 +675,67 @@ fn decode_build(d: &mut Decoder<'_>, node: &Node, base: &Path) -> Option<BuildSp
     }
     f.finish(d, Severity::Warning);
     Some(b)
+}
+
+/// The most ports one `appPort` range may publish (each becomes a route).
+const MAX_PORT_RANGE: usize = 100;
+
+/// An `appPort` range, as `docker run -p` takes it: `"5000-5005"` (those
+/// container ports) or `"8000-8005:5000-5005"` (host ports to container
+/// ports, pairwise). `None` when `node` is not a range (a single port is
+/// decoded by [`port_spec`]); `Some(empty)` after an error.
+fn port_range(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Vec<PortSpec>> {
+    let Value::Str(text) = &node.value else {
+        return None;
+    };
+    if !text.contains('-') {
+        return None;
+    }
+    let range = |r: &str| -> Option<Vec<u16>> {
+        let (lo, hi) = r.split_once('-')?;
+        let (lo, hi) = (port_number(lo)?, port_number(hi)?);
+        (lo <= hi).then(|| (lo..=hi).collect())
+    };
+    let parsed = match text.split_once(':') {
+        None => range(text).map(|c| c.into_iter().map(|c| (None, c)).collect::<Vec<_>>()),
+        Some((h, c)) => match (range(h), range(c)) {
+            (Some(h), Some(c)) if h.len() == c.len() => {
+                Some(h.into_iter().map(Some).zip(c).collect())
+            }
+            _ => None,
+        },
+    };
+    match parsed {
+        Some(ports) if ports.len() <= MAX_PORT_RANGE => Some(
+            ports
+                .into_iter()
+                .map(|(host_port, container_port)| PortSpec {
+                    host_ip: None,
+                    host_port,
+                    container_port,
+                })
+                .collect(),
+        ),
+        Some(ports) => {
+            d.error(
+                node.span,
+                format!(
+                    "`{what}` is `{text}`, {} ports; warren publishes at most {MAX_PORT_RANGE} from one range (each becomes a route)",
+                    ports.len()
+                ),
+                Some("publish the ports you use, or a smaller range".into()),
+            );
+            Some(Vec::new())
+        }
+        None => {
+            d.error(
+                node.span,
+                format!("`{what}` is `{text}`, which is not a port range"),
+                Some("write a range as `\"5000-5005\"` or `\"8000-8005:5000-5005\"` (as many host ports as container ports)".into()),
+            );
+            Some(Vec::new())
+        }
+    }
 }
 
 fn port_number(s: &str) -> Option<u16> {
@@ -763,7 +896,6 @@ fn mount(d: &mut Decoder<'_>, node: &Node, what: &str) -> Option<Mount> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::MountKind;
 
     fn env(name: &str) -> Option<String> {
         match name {
@@ -1020,6 +1152,101 @@ mod tests {
     }
 
     #[test]
+    fn app_port_ranges() {
+        let dc = parse(r#"{"image": "x", "appPort": ["5000-5002", "8000-8001:6000-6001"]}"#)
+            .unwrap()
+            .value;
+        let ports: Vec<_> = dc
+            .app_port
+            .iter()
+            .map(|p| (p.host_port, p.container_port))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                (None, 5000),
+                (None, 5001),
+                (None, 5002),
+                (Some(8000), 6000),
+                (Some(8001), 6001)
+            ]
+        );
+        let dc = parse(r#"{"image": "x", "appPort": "5000-5005"}"#)
+            .unwrap()
+            .value;
+        assert_eq!(dc.app_port.len(), 6);
+        let got = diags(r#"{"image": "x", "appPort": ["5005-5000", "1-2:3-5", "1-1000"]}"#);
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(got[0].contains("not a port range"), "{got:#?}");
+        assert!(got[1].contains("not a port range"), "{got:#?}");
+        assert!(got[2].contains("1000 ports"), "{got:#?}");
+    }
+
+    #[test]
+    fn update_remote_user_uid_false_is_what_warren_does() {
+        assert!(diags(r#"{"image": "x", "updateRemoteUserUID": false}"#).is_empty());
+        let got = diags(r#"{"image": "x", "updateRemoteUserUID": true}"#);
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert!(got[0].starts_with("warning 1:39 "), "{got:#?}");
+    }
+
+    #[test]
+    fn workspace_mount_must_be_the_environments_tree() {
+        let ok = parse(r#"{"image": "x", "workspaceFolder": "/src", "workspaceMount": "source=${localWorkspaceFolder},target=/src,type=bind,consistency=cached"}"#)
+            .unwrap()
+            .value;
+        let wm = ok.workspace_mount.unwrap();
+        assert_eq!(
+            (wm.source.as_deref(), wm.target.as_str()),
+            (Some("/src/app"), "/src")
+        );
+        let got = diags(
+            r#"{"image": "x", "workspaceFolder": "/w",
+ "workspaceMount": "source=/home/me,target=/w,type=bind"}"#,
+        );
+        assert_eq!(
+            got,
+            [
+                "error 2:20 `workspaceMount` mounts `/home/me`; warren only mounts the environment's own tree (`${localWorkspaceFolder}`) there | use `source=${localWorkspaceFolder}`, or put other host paths in `mounts`"
+            ]
+        );
+        for text in [
+            r#"{"image": "x", "workspaceFolder": "/w", "workspaceMount": "source=${localWorkspaceFolder}/..,target=/w,type=bind"}"#,
+            r#"{"image": "x", "workspaceFolder": "/w", "workspaceMount": "source=vol,target=/w,type=volume"}"#,
+            // The project's folder written out is not the environment's tree.
+            r#"{"image": "x", "workspaceFolder": "/w", "workspaceMount": "source=/src/app,target=/w,type=bind"}"#,
+        ] {
+            let got = diags(text);
+            assert_eq!(got.len(), 1, "{text}: {got:#?}");
+            assert!(got[0].starts_with("error "), "{got:#?}");
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_fine() {
+        let dc = parse("\u{feff}{\"image\": \"x\"}").unwrap().value;
+        assert_eq!(dc.image.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn nameless_variables_are_errors_at_their_position() {
+        let got = diags(
+            "{\"image\": \"x\",\n \"containerEnv\": {\"A\": \"${localEnv}\", \"B\": \"${localEnv:}\"},\n \"postStartCommand\": \"echo ${containerEnv}\"}",
+        );
+        assert_eq!(
+            got,
+            [
+                "error 2:24 `${localEnv}` cannot be resolved: it names no variable | write `${localEnv:NAME}` or `${localEnv:NAME:default}`",
+                "error 3:22 `${containerEnv}` cannot be resolved: it names no variable | write `${containerEnv:NAME}` or `${containerEnv:NAME:default}`",
+            ]
+        );
+        let dc = parse(r#"{"image": "x", "containerEnv": {"B": "${localEnv:}"}}"#)
+            .unwrap()
+            .value;
+        assert_eq!(dc.container_env.get("B").map(String::as_str), Some(""));
+    }
+
+    #[test]
     fn unsupported_fields_warn_once_each() {
         let got = diags(
             r#"{
@@ -1042,13 +1269,13 @@ mod tests {
             [
                 "warning 3:3 `features` is not supported by warren and is ignored | install what the features provide in your Dockerfile and use `build`",
                 "warning 4:3 `customizations` is not supported by warren and is ignored | these are editor settings; warren does not use them",
-                "warning 5:3 `dockerComposeFile` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
+                "warning 5:3 Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it | point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml",
                 "warning 6:3 `service` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
                 "warning 7:3 `runServices` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
                 "warning 8:3 `hostRequirements` is not supported by warren and is ignored | warren does not check host resources",
                 "warning 9:3 `otherPortsAttributes` is not supported by warren and is ignored | only the `label` of `portsAttributes` entries is used",
                 "warning 10:3 `userEnvProbe` is not supported by warren and is ignored | set the variables you need in `remoteEnv`",
-                "warning 11:3 `updateRemoteUserUID` is not supported by warren and is ignored | warren does not change the container user's UID",
+                "warning 11:26 `updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it | remove it, or set it to `false` (what warren does)",
                 "warning 12:3 unknown key `imagee` in devcontainer.json | did you mean `image`?",
             ]
         );
@@ -1197,5 +1424,26 @@ mod tests {
         assert_eq!(loaded.path, Some(path));
         let err = load_devcontainer(&dir.path().join("missing.json"), &ctx()).unwrap_err();
         assert_eq!(err.diagnostics[0].message, "config file not found");
+    }
+
+    #[test]
+    fn an_engine_socket_mount_warns_and_platform_only_warns() {
+        let got = diags(
+            r#"{
+  "image": "x",
+  "mounts": ["source=/var/run/docker.sock,target=/var/run/docker.sock,type=bind",
+             {"type": "volume", "source": "v", "target": "/v"}],
+  "runArgs": ["--platform=linux/amd64"]
+}"#,
+        );
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with("warning 3:14 mount of `/var/run/docker.sock` gives the environment the container engine, and with it root on this host"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].starts_with("warning 5:15 runArgs: `--platform linux/amd64` is ignored"),
+            "{got:?}"
+        );
     }
 }

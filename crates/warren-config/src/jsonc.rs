@@ -64,9 +64,12 @@ pub(crate) fn parse(src: &Source) -> (Option<Node>, Vec<Diagnostic>) {
         allow_non_finite_numbers: false,
         allow_extended_string_escapes: false,
     };
-    let index = LineIndex::new(&src.text);
+    // A UTF-8 byte order mark (some Windows editors write one) is not part
+    // of the JSON; editors do not show it, so columns count without it.
+    let text = src.text.strip_prefix('\u{feff}').unwrap_or(&src.text);
+    let index = LineIndex::new(text);
     let mut diags = Vec::new();
-    match parse_to_ast(&src.text, &CollectOptions::default(), &options) {
+    match parse_to_ast(text, &CollectOptions::default(), &options) {
         Err(err) => {
             let r = err.range();
             let span = index.span(r.start, r.end.max(r.start + 1));
@@ -179,6 +182,18 @@ mod tests {
         // Reported where the comma is missing: after `1` on line 2.
         assert_eq!(diags[0].message, "invalid JSON: Expected comma");
         assert_eq!(diags[0].line, 2);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let (node, diags) = parse_str("\u{feff}{\"image\": \"x\"}");
+        assert!(diags.is_empty(), "{diags:?}");
+        let image = node.unwrap().get("image").cloned().unwrap();
+        assert_eq!(image.value, Value::Str("x".into()));
+        assert_eq!(image.span, Span::new(1, 11, 3));
+        // Errors after it keep their columns.
+        let (_, diags) = parse_str("\u{feff}{\"a\": }");
+        assert_eq!((diags[0].line, diags[0].col), (1, 7));
     }
 
     #[test]

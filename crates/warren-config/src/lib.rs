@@ -51,6 +51,7 @@ mod devcontainer;
 mod diagnostic;
 mod files;
 mod global;
+mod image_metadata;
 mod jsonc;
 mod lifecycle;
 mod network;
@@ -63,20 +64,23 @@ mod runargs;
 mod settings;
 mod template;
 mod types;
+mod unapplied;
 mod validate;
 mod values;
 mod variables;
 mod yaml;
 
 pub use devcontainer::{
-    DevContainer, Lifecycle, PortAttributes, PortSpec, ShutdownAction, WaitFor, find_devcontainer,
-    load_devcontainer, named_devcontainers, parse_devcontainer,
+    COMPOSE_HINT, COMPOSE_UNSUPPORTED, DevContainer, Lifecycle, PortAttributes, PortSpec,
+    ShutdownAction, WaitFor, find_devcontainer, load_devcontainer, named_devcontainers,
+    parse_devcontainer,
 };
 pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
 pub use global::{
     EnvOverrides, GLOBAL_CONFIG_FILE, GlobalConfig, ProxyConfig, TlsMode, ToolOverride, WebConfig,
     load_global, parse_global,
 };
+pub use image_metadata::{ImageMetadata, METADATA_LABEL, parse_image_metadata};
 pub use lifecycle::LifecycleCommand;
 pub use network::GrantSpec;
 pub use node::Span;

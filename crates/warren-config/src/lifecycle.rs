@@ -26,6 +26,10 @@ pub enum LifecycleCommand {
     /// An object: named commands (each `Shell` or `Exec`) run in parallel;
     /// all must succeed. Declaration order is kept for output.
     Parallel(Vec<(String, LifecycleCommand)>),
+    /// One step's commands from several sources (the image's
+    /// `devcontainer.metadata` entries, then devcontainer.json), run one
+    /// after another as the spec merges them; the first failure stops it.
+    Sequence(Vec<LifecycleCommand>),
 }
 
 /// How a stored spec spells a command: today's form, or the one warren
@@ -46,6 +50,9 @@ enum StoredCommand {
         #[serde(alias = "entries")]
         command: Vec<(String, LifecycleCommand)>,
     },
+    Sequence {
+        command: Vec<LifecycleCommand>,
+    },
 }
 
 impl From<StoredCommand> for LifecycleCommand {
@@ -54,20 +61,34 @@ impl From<StoredCommand> for LifecycleCommand {
             StoredCommand::Shell { command } => LifecycleCommand::Shell(command),
             StoredCommand::Exec { command } => LifecycleCommand::Exec(command),
             StoredCommand::Parallel { command } => LifecycleCommand::Parallel(command),
+            StoredCommand::Sequence { command } => LifecycleCommand::Sequence(command),
         }
     }
 }
 
 impl LifecycleCommand {
+    /// `cmds` (empty ones dropped) as one step: `None` when nothing is left,
+    /// the command itself when one is, else a [`LifecycleCommand::Sequence`].
+    /// One command stays as it was, so its stored hash does not change.
+    pub fn sequence(cmds: impl IntoIterator<Item = LifecycleCommand>) -> Option<LifecycleCommand> {
+        let mut cmds: Vec<LifecycleCommand> = cmds.into_iter().filter(|c| !c.is_empty()).collect();
+        match cmds.len() {
+            0 => None,
+            1 => cmds.pop(),
+            _ => Some(LifecycleCommand::Sequence(cmds)),
+        }
+    }
+
     /// The argv to execute: `/bin/sh -c STRING` for the string form, the
-    /// array as is; `None` for the object form (run its entries instead).
+    /// array as is; `None` for the object and sequence forms (run their
+    /// entries instead).
     pub fn argv(&self) -> Option<Vec<String>> {
         match self {
             LifecycleCommand::Shell(script) => {
                 Some(vec!["/bin/sh".into(), "-c".into(), script.clone()])
             }
             LifecycleCommand::Exec(argv) => Some(argv.clone()),
-            LifecycleCommand::Parallel(_) => None,
+            LifecycleCommand::Parallel(_) | LifecycleCommand::Sequence(_) => None,
         }
     }
 
@@ -93,6 +114,11 @@ impl LifecycleCommand {
                         .map(|(n, c)| format!("[{},{}]", q(n), json(c)))
                         .collect::<Vec<_>>()
                         .join(",")
+                ),
+                // No warren 0.1 spec holds one; any text that cannot collide.
+                LifecycleCommand::Sequence(items) => format!(
+                    r#"{{"form":"sequence","commands":[{}]}}"#,
+                    items.iter().map(json).collect::<Vec<_>>().join(",")
                 ),
             }
         }
@@ -131,6 +157,11 @@ impl LifecycleCommand {
                     cmd.feed(h);
                 }
             }
+            LifecycleCommand::Sequence(items) => {
+                h.update(b"Q");
+                h.update((items.len() as u64).to_le_bytes());
+                items.iter().for_each(|c| c.feed(h));
+            }
         }
     }
 
@@ -149,6 +180,22 @@ impl LifecycleCommand {
                     .map(|(name, cmd)| (name.clone(), cmd.with_container_env(lookup)))
                     .collect(),
             ),
+            LifecycleCommand::Sequence(items) => LifecycleCommand::Sequence(
+                items.iter().map(|c| c.with_container_env(lookup)).collect(),
+            ),
+        }
+    }
+
+    /// Whether some string of it reads the container's env
+    /// (`${containerEnv:…}`), to resolve with [`LifecycleCommand::with_container_env`].
+    pub fn uses_container_env(&self) -> bool {
+        match self {
+            LifecycleCommand::Shell(cmd) => cmd.contains("${containerEnv:"),
+            LifecycleCommand::Exec(args) => args.iter().any(|a| a.contains("${containerEnv:")),
+            LifecycleCommand::Parallel(items) => items.iter().any(|(_, c)| c.uses_container_env()),
+            LifecycleCommand::Sequence(items) => {
+                items.iter().any(LifecycleCommand::uses_container_env)
+            }
         }
     }
 
@@ -158,6 +205,7 @@ impl LifecycleCommand {
             LifecycleCommand::Shell(s) => s.trim().is_empty(),
             LifecycleCommand::Exec(a) => a.is_empty(),
             LifecycleCommand::Parallel(items) => items.is_empty(),
+            LifecycleCommand::Sequence(items) => items.iter().all(LifecycleCommand::is_empty),
         }
     }
 }
@@ -368,5 +416,35 @@ mod tests {
         let p1 = LifecycleCommand::Parallel(vec![("x".into(), a.clone())]);
         let p2 = LifecycleCommand::Parallel(vec![("y".into(), a.clone())]);
         assert_ne!(p1.hash(), p2.hash());
+    }
+
+    #[test]
+    fn sequence_keeps_one_command_as_is_and_round_trips() {
+        let a = LifecycleCommand::Shell("a".into());
+        let b = LifecycleCommand::Exec(vec!["b".into()]);
+        let empty = LifecycleCommand::Shell(" ".into());
+        assert_eq!(LifecycleCommand::sequence([]), None);
+        assert_eq!(LifecycleCommand::sequence([empty.clone()]), None);
+        assert_eq!(
+            LifecycleCommand::sequence([empty, a.clone()]),
+            Some(a.clone()),
+            "one command keeps its hash"
+        );
+        let seq = LifecycleCommand::sequence([a.clone(), b.clone()]).unwrap();
+        assert_eq!(seq, LifecycleCommand::Sequence(vec![a.clone(), b.clone()]));
+        assert_ne!(seq.hash(), a.hash());
+        assert_ne!(
+            seq.hash(),
+            LifecycleCommand::Sequence(vec![b.clone(), a.clone()]).hash(),
+            "order counts"
+        );
+        assert_eq!(seq.argv(), None);
+        let json = serde_json::to_string(&seq).unwrap();
+        assert_eq!(
+            serde_json::from_str::<LifecycleCommand>(&json).unwrap(),
+            seq
+        );
+        let sub = seq.with_container_env(&|_| None);
+        assert_eq!(sub, seq);
     }
 }

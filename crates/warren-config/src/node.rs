@@ -103,12 +103,14 @@ impl Node {
         }
     }
 
-    /// Applies `f` to every string value (not keys) in the tree.
-    pub fn map_strings(&mut self, f: &mut dyn FnMut(&str) -> String) {
+    /// Applies `f` to every string value (not keys) in the tree, with the
+    /// string's position (to report a value that cannot be mapped).
+    pub fn map_strings_at(&mut self, f: &mut dyn FnMut(&str, Span) -> String) {
+        let span = self.span;
         match &mut self.value {
-            Value::Str(s) => *s = f(s),
-            Value::Seq(items) => items.iter_mut().for_each(|n| n.map_strings(f)),
-            Value::Map(entries) => entries.iter_mut().for_each(|(_, n)| n.map_strings(f)),
+            Value::Str(s) => *s = f(s, span),
+            Value::Seq(items) => items.iter_mut().for_each(|n| n.map_strings_at(f)),
+            Value::Map(entries) => entries.iter_mut().for_each(|(_, n)| n.map_strings_at(f)),
             _ => {}
         }
     }
@@ -143,7 +145,7 @@ mod tests {
             )]),
             Span::default(),
         );
-        n.map_strings(&mut |s| format!("{s}!"));
+        n.map_strings_at(&mut |s, _| format!("{s}!"));
         assert_eq!(
             n.get("a").and_then(Node::scalar_text).as_deref(),
             Some("x!")

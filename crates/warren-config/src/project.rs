@@ -700,7 +700,12 @@ fn decode_settings(
     if let Some(n) = f.take("mounts") {
         for item in d.string_list(n, &w("mounts"), false).unwrap_or_default() {
             match Mount::parse_short(&item.value) {
-                Ok(m) => s.mounts.push(m),
+                Ok(m) => {
+                    if let Some((message, hint)) = m.engine_socket_warning() {
+                        d.warning(item.span, message, Some(hint));
+                    }
+                    s.mounts.push(m);
+                }
                 Err(msg) => d.error(
                     item.span,
                     msg,

@@ -193,12 +193,15 @@ pub struct Effective {
     /// chain); a later mount on the same target replaces the earlier one.
     /// Bind sources are absolute (`~` expanded, relative to the repo root).
     pub mounts: Vec<Mount>,
-    /// devcontainer `workspaceMount` (None: the system mounts the worktree).
+    /// devcontainer `workspaceMount`: always a bind of the environment's own
+    /// tree (anything else is refused when the file is read); its target is
+    /// where the docker runtime mounts the tree (None: at `workspace_folder`).
     pub workspace_mount: Option<Mount>,
     /// The remaining `runArgs` (env, capabilities, security options, init and
     /// privileged are folded into their own fields).
     pub run_args: RunArgs,
-    /// `.warren.yaml workspace_folder` > devcontainer `workspaceFolder` > `/workspace`.
+    /// `.warren.yaml workspace_folder` > devcontainer `workspaceFolder` >
+    /// `workspaceMount`'s target > `/workspace`.
     pub workspace_folder: String,
     /// `.warren.yaml user` > devcontainer `remoteUser` > `containerUser`.
     pub remote_user: Option<String>,
@@ -259,6 +262,13 @@ pub struct Effective {
     pub commands: OrderedMap<String>,
     pub project_file: Option<PathBuf>,
     pub devcontainer_file: Option<PathBuf>,
+    /// The devcontainer.json is a Compose config (`dockerComposeFile`).
+    pub compose: bool,
+    /// `remote_user` was configured (`user`/`remoteUser`), not taken from
+    /// the container user: an image's `remoteUser` metadata does not beat it.
+    pub remote_user_set: bool,
+    /// `overrideCommand` was configured: an image's metadata does not beat it.
+    pub override_command_set: bool,
 }
 
 /// The parts of [`Effective`] that shape the container (or sandbox) itself.
@@ -586,6 +596,7 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         .workspace_folder
         .clone()
         .or_else(|| dc.and_then(|d| d.workspace_folder.clone()))
+        .or_else(|| workspace_mount.as_ref().map(|m| m.target.clone()))
         .unwrap_or_else(|| DEFAULT_WORKSPACE_FOLDER.to_string());
     let container_user = dc
         .and_then(|d| d.container_user.clone())
@@ -752,6 +763,9 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
             .unwrap_or_default(),
         project_file: inputs.project.map(|p| p.file.clone()),
         devcontainer_file: dc.map(|d| d.file.clone()),
+        compose: dc.is_some_and(|d| d.compose),
+        remote_user_set: s.user.is_some() || dc.is_some_and(|d| d.remote_user.is_some()),
+        override_command_set: dc.is_some_and(|d| d.override_command.is_some()),
     })
 }
 
@@ -823,7 +837,10 @@ pub fn load_effective(req: &LoadRequest<'_>) -> Result<Loaded<Effective>, Config
     let devcontainer_id = match req.devcontainer_id {
         Some(id) => id,
         None => {
-            default_id = crate::variables::devcontainer_id(&[&req.repo_root.to_string_lossy()]);
+            default_id = crate::variables::devcontainer_id(&[(
+                "devcontainer.local_folder",
+                &req.repo_root.to_string_lossy(),
+            )]);
             &default_id
         }
     };

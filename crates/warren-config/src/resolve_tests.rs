@@ -318,7 +318,7 @@ fn mounts_accumulate_and_resolve() {
     let e = Case::new()
         .project("mounts: [\"~/.ssh:/home/agent/.ssh:ro\", \"./data:/data\", \"cache:/cache\"]\ntypes: {t: {mounts: [\"/opt/x:/dc\"]}}\n")
         .dc(r#"{"image": "x", "mounts": ["type=bind,source=/host/dc,target=/dc", "type=volume,source=v,target=/v"],
-               "workspaceMount": "type=bind,source=${localWorkspaceFolder}/..,target=/workspace"}"#)
+               "workspaceMount": "type=bind,source=${localWorkspaceFolder},target=/src"}"#)
         .ty("t")
         .run();
     let got: Vec<_> = e
@@ -342,7 +342,12 @@ fn mounts_accumulate_and_resolve() {
             ("cache", "/cache", false),
         ]
     );
-    assert_eq!(e.workspace_mount.unwrap().source.as_deref(), Some("/repo"));
+    assert_eq!(
+        e.workspace_mount.unwrap().source.as_deref(),
+        Some("/repo/my-app")
+    );
+    // Without `workspaceFolder`, the environment works where its tree is mounted.
+    assert_eq!(e.workspace_folder, "/src");
 }
 
 #[test]
@@ -701,4 +706,54 @@ fn resources_type_over_top_over_run_args_over_defaults() {
         .run()
         .config_hash();
     assert_ne!(before, after, "limits shape the container");
+}
+
+#[test]
+fn what_a_runtime_without_an_engine_ignores_is_named() {
+    let e = Case::new()
+        .dc(r#"{"image": "x", "containerUser": "dev", "capAdd": ["SYS_PTRACE"],
+               "workspaceFolder": "/src", "runArgs": ["--cap-drop=ALL", "--memory=1g", "-w", "/w"]}"#)
+        .run();
+    assert_eq!(
+        e.ignored_without_engine(),
+        [
+            "image",
+            "containerUser",
+            "capAdd",
+            "workspaceFolder",
+            "runArgs (--cap-drop, --workdir)"
+        ]
+    );
+    assert_eq!(
+        e.ignored_without_engine_warning("sandbox").unwrap(),
+        "the sandbox runtime does not apply `image`, `containerUser`, `capAdd`, `workspaceFolder`, `runArgs` (--cap-drop, --workdir): they are container settings (use the docker runtime for them)"
+    );
+    let plain = Case::new().project("runtime: sandbox\n").run();
+    assert!(plain.ignored_without_engine().is_empty());
+    assert_eq!(plain.ignored_without_engine_warning("sandbox"), None);
+}
+
+#[test]
+fn configured_remote_user_and_override_command_are_told_apart_from_defaults() {
+    let e = Case::new()
+        .dc(r#"{"image": "x", "containerUser": "dev"}"#)
+        .run();
+    assert_eq!(e.remote_user.as_deref(), Some("dev"), "falls back");
+    assert!(!e.remote_user_set && !e.override_command_set);
+    let e = Case::new()
+        .dc(r#"{"image": "x", "remoteUser": "dev", "overrideCommand": true}"#)
+        .run();
+    assert!(e.remote_user_set && e.override_command_set);
+    assert!(Case::new().project("user: me\n").run().remote_user_set);
+}
+
+#[test]
+fn a_compose_config_is_marked() {
+    assert!(
+        Case::new()
+            .dc(r#"{"dockerComposeFile": "c.yml", "service": "app"}"#)
+            .run()
+            .compose
+    );
+    assert!(!Case::new().dc(DC_IMAGE).run().compose);
 }

@@ -71,14 +71,18 @@ pub const SUPPORTED_RUN_ARGS: &[&str] = &[
     "--privileged",
     "-u/--user",
     "-w/--workdir",
+    "--platform (ignored, with a warning)",
 ];
 
-/// A refused or malformed flag: message and hint, at an item of `runArgs`.
+/// A refused or malformed flag (or, with `warning`, one accepted but not
+/// applied): message and hint, at an item of `runArgs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RunArgError {
     pub index: usize,
     pub message: String,
     pub hint: String,
+    /// Reported as a warning: the flag is ignored, the file still loads.
+    pub warning: bool,
 }
 
 /// Why a known-but-refused flag is refused.
@@ -174,6 +178,7 @@ pub(crate) fn parse_run_args(
                 index: start,
                 message,
                 hint,
+                warning: false,
             });
         };
         if !flag.starts_with('-') {
@@ -257,6 +262,7 @@ pub(crate) fn parse_run_args(
                 | "--user"
                 | "-w"
                 | "--workdir"
+                | "--platform"
         );
         if !known {
             // Its value, if the next item looks like one, belongs to it.
@@ -292,6 +298,7 @@ pub(crate) fn parse_run_args(
                 index: start,
                 message: format!("runArgs: `{flag} {value}`: {what}"),
                 hint: format!("e.g. `{flag}={example}`"),
+                warning: false,
             });
         };
         match flag {
@@ -365,10 +372,22 @@ pub(crate) fn parse_run_args(
                     index: start,
                     message: format!("runArgs: `--network {value}` is not supported"),
                     hint: "use `--network host`, `--network none` or `--network bridge`".into(),
+                    warning: false,
                 }),
             },
             "-u" | "--user" => out.user = Some(value),
             "-w" | "--workdir" => out.workdir = Some(value),
+            // Like `build.options`: accepted with a warning, not applied. The
+            // engine picks the image's variant for its own platform; a
+            // foreign one needs emulation warren does not set up.
+            "--platform" => errors.push(RunArgError {
+                index: start,
+                message: format!(
+                    "runArgs: `--platform {value}` is ignored: warren creates the container for the engine's own platform"
+                ),
+                hint: "remove it; to run another platform, pull or build an image for it and name it in `image`".into(),
+                warning: true,
+            }),
             _ => {}
         }
     }
@@ -478,6 +497,28 @@ mod tests {
                 "8 runArgs: `--memory lots`: not a memory size",
                 "9 runArgs: `--cpus` needs a value",
             ]
+        );
+    }
+
+    #[test]
+    fn platform_is_ignored_with_a_warning_not_refused() {
+        let items: Vec<_> = [
+            "--platform",
+            "linux/amd64",
+            "--platform=linux/arm64",
+            "--init",
+        ]
+        .iter()
+        .map(|a| Spanned::new(a.to_string(), Span::default()))
+        .collect();
+        let (r, errs) = parse_run_args(&items, &|_| None);
+        assert!(r.init, "the flags after it still parse");
+        let got: Vec<_> = errs.iter().map(|e| (e.index, e.warning)).collect();
+        assert_eq!(got, [(0, true), (2, true)]);
+        assert!(
+            errs[0]
+                .message
+                .contains("`--platform linux/amd64` is ignored")
         );
     }
 }

@@ -105,7 +105,68 @@ pub fn validate_project(repo_root: &Path, env: EnvLookup<'_>) -> Vec<Diagnostic>
     for path in &devcontainers {
         out.extend(check_devcontainer(path, env));
     }
+    if let Some(p) = &project {
+        out.extend(check_unapplied(p, repo_root, env));
+    }
     dedup(out)
+}
+
+/// For the top level and each concrete type that runs on the sandbox (or
+/// host) runtime: one warning naming the container settings it ignores.
+fn check_unapplied(
+    project: &ProjectConfig,
+    repo_root: &Path,
+    env: EnvLookup<'_>,
+) -> Vec<Diagnostic> {
+    let global = GlobalConfig::default();
+    let cli = CliOverrides::default();
+    let names = std::iter::once(None).chain(concrete_types(project).into_iter().map(Some));
+    let mut out = Vec::new();
+    let mut top: Option<String> = None;
+    for type_name in names {
+        let req = crate::resolve::LoadRequest {
+            repo_root,
+            global: &global,
+            type_name,
+            cli: &cli,
+            env,
+            home: None,
+            local_workspace_folder: None,
+            devcontainer_id: None,
+        };
+        // A configuration that does not load is reported by the checks above.
+        let Ok(loaded) = crate::resolve::load_effective(&req) else {
+            continue;
+        };
+        let eff = loaded.value;
+        let runtime = match eff.runtime {
+            crate::RuntimeChoice::Sandbox => "sandbox",
+            crate::RuntimeChoice::Host => "host",
+            _ => continue,
+        };
+        if let Some(message) = eff.ignored_without_engine_warning(runtime) {
+            // Said once: a type that ignores what the top level does adds nothing.
+            if type_name.is_none() {
+                top = Some(message.clone());
+            } else if top.as_ref() == Some(&message) {
+                continue;
+            }
+            let file = eff
+                .devcontainer_file
+                .clone()
+                .unwrap_or_else(|| project.file.clone());
+            let message = match type_name {
+                Some(t) => format!("type `{t}`: {message}"),
+                None => message,
+            };
+            out.push(Diagnostic::new(
+                Severity::Warning,
+                crate::Origin::File(file),
+                message,
+            ));
+        }
+    }
+    out
 }
 
 /// Validates the global `ROOT/config.yaml` (if it exists) and the `WARREN_*`
@@ -188,7 +249,7 @@ fn check_devcontainer(path: &Path, env: EnvLookup<'_>) -> Vec<Diagnostic> {
         .find(|a| a.file_name().is_some_and(|n| n == ".devcontainer"))
         .and_then(Path::parent)
         .unwrap_or(parent);
-    let id = devcontainer_id(&[&local.to_string_lossy()]);
+    let id = devcontainer_id(&[("devcontainer.local_folder", &local.to_string_lossy())]);
     let ctx = SubstitutionContext {
         local_env: env,
         local_workspace_folder: local,

@@ -295,6 +295,28 @@ pub struct Mount {
 }
 
 impl Mount {
+    /// A warning when this is a bind mount of a container engine's socket
+    /// (`/var/run/docker.sock`, podman's, containerd's): whoever can talk to
+    /// the engine can start a privileged container with the host's `/`
+    /// mounted, so the environment holds root on the host.
+    pub fn engine_socket_warning(&self) -> Option<(String, String)> {
+        if self.kind != MountKind::Bind {
+            return None;
+        }
+        let source = self.source.as_deref()?;
+        let name = source.rsplit('/').next().unwrap_or(source);
+        let engine = matches!(name, "docker.sock" | "podman.sock" | "containerd.sock")
+            || source.ends_with("/docker/docker.sock");
+        engine.then(|| {
+            (
+                format!(
+                    "mount of `{source}` gives the environment the container engine, and with it root on this host: an agent can start a privileged container with the host's `/` mounted"
+                ),
+                "remove the mount unless you trust everything that runs in the environment; a later warren refuses it without an explicit opt-in".to_string(),
+            )
+        })
+    }
+
     /// Parses the docker `-v` short form: `SRC:DST[:ro|rw]` or `DST`
     /// (anonymous volume). A source starting with `/`, `~` or `.` is a bind
     /// mount; any other word is a named volume.

@@ -296,6 +296,12 @@ impl Warren {
             );
         }
         let (runtime, mut image) = prepared?;
+        // The configuration again, now as this environment's own:
+        // `${localWorkspaceFolder}` is its tree, `${devcontainerId}` its id.
+        let own_plan = self.plan_for_environment(plan, &rec).map_err(EnvError::at(
+            "reading the configuration for the environment",
+        ))?;
+        let plan = &own_plan;
 
         // 3. Host-side commands: pre_start hooks, then initializeCommand,
         // in the main checkout, never in the environment's tree (whose
@@ -333,9 +339,50 @@ impl Warren {
         if !early_image {
             image = self.image(runtime, plan).await?;
         }
+        // The image's own devcontainer.json fragments, under the configuration.
+        let with_metadata;
+        let mut image_part = crate::metadata::ImageContribution::default();
+        let plan = match (&image, plan.runtime) {
+            (Some(img), RuntimeKind::Docker) => {
+                let info = runtime
+                    .image_info(img)
+                    .await
+                    .map_err(|e| EnvError::at("reading the image's metadata")(e.into()))?;
+                let mut p = plan.clone();
+                if let Some(info) = info {
+                    if let Some(text) = info.labels.get(warren_config::METADATA_LABEL) {
+                        let home = self.host.home();
+                        image_part = crate::metadata::apply(
+                            &mut p,
+                            img,
+                            text,
+                            home.as_deref(),
+                            &*self.reporter,
+                        )?;
+                        if p.oneshot.is_some() && image_part.lifecycle != Default::default() {
+                            self.reporter.warn(&format!(
+                                "image `{img}` declares lifecycle commands; a one-shot `run --rm -- CMD` does not run them (run without `--rm` to get them)"
+                            ));
+                        }
+                    }
+                    if !p.container.override_command && !info.has_command && p.oneshot.is_none() {
+                        // The engine would say only "No command specified".
+                        return Err(EnvError::Refused {
+                            message: format!(
+                                "`overrideCommand` is false but image `{img}` has no command (no CMD or ENTRYPOINT): the container would have nothing to run"
+                            ),
+                            hint: "remove `\"overrideCommand\": false` so warren keeps the container running, or give the image a CMD".into(),
+                        });
+                    }
+                }
+                with_metadata = p;
+                &with_metadata
+            }
+            _ => plan,
+        };
         // Sessions, rendered for this name; their declared ports are services.
         let inside = match plan.runtime {
-            RuntimeKind::Docker => plan.workspace_folder.clone(),
+            RuntimeKind::Docker => plan.tree_inside().to_string(),
             _ => rec.worktree.to_string_lossy().into_owned(),
         };
         let relay = main_checkout.then(|| relay_dir(&self.root, &name));
@@ -368,6 +415,7 @@ impl Warren {
         }
         let (create, mut spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
         spec.sessions = sessions;
+        spec.image_metadata = image_part;
         self.reporter.step(&format!(
             "creating {}",
             crate::ops::container_word(plan.runtime)
@@ -493,6 +541,9 @@ impl Warren {
             s.host_port = Some(port);
         }
         p.container.network = Some(plan.network.as_str().into());
+        // runArgs `-w` names a path in a container; here the tree stays at its
+        // host path (the sandbox warns that runArgs do not apply).
+        p.container.workdir = None;
         let paths = [
             (&plan.local.read_only_paths, true),
             (&plan.local.read_write_paths, false),
@@ -587,7 +638,7 @@ impl Warren {
         let relay = main_checkout.then(|| relay_dir(&self.root, &rec.name));
         if plan.roles.iter().any(|r| r.tool == "gemini") && host_home.is_some() {
             let inside = match plan.runtime {
-                RuntimeKind::Docker => plan.workspace_folder.clone(),
+                RuntimeKind::Docker => plan.tree_inside().to_string(),
                 _ => rec.worktree.to_string_lossy().into_owned(),
             };
             let (_, relay_inside) =
@@ -601,8 +652,8 @@ impl Warren {
         }
         let sys = system_mounts(&MountContext {
             worktree: &rec.worktree,
-            workspace_folder: &plan.workspace_folder,
-            main_checkout,
+            workspace_folder: plan.tree_inside(),
+            main_checkout: main_checkout || plan.tree_mount.as_ref().is_some_and(|m| m.read_only),
             relay: relay.as_deref(),
             object_dirs: &object_dirs,
             host_home: host_home.as_deref(),
@@ -656,7 +707,17 @@ impl Warren {
             env.extend(self.credential_values(&sys.passthrough_env));
         }
         let mut mounts = sys.mounts;
-        mounts.extend(plan.container.mounts.iter().cloned());
+        mounts.extend(plan.container.mounts.iter().cloned().map(|mut m| {
+            // An environment on the main checkout sees it read-only, also
+            // through a mount of it (`source=${localWorkspaceFolder}`).
+            if main_checkout
+                && m.kind == warren_runtime::MountKind::Bind
+                && Path::new(&m.source).starts_with(&plan.repo.root)
+            {
+                m.read_only = true;
+            }
+            m
+        }));
         // The network: the egress proxy's variables, the grants' placeholders (never
         // the credentials), and warren's CA for intercepted hosts.
         let ca = (!plan.grants.is_empty() && plan.network.has_egress())
@@ -704,7 +765,11 @@ impl Warren {
                     host_ip: None,
                 })
                 .collect(),
-            workdir: Some(plan.workspace_folder.clone()),
+            workdir: plan
+                .container
+                .workdir
+                .clone()
+                .or_else(|| Some(plan.workspace_folder.clone())),
             user: match &plan.oneshot {
                 Some(_) => plan
                     .remote_user
@@ -716,6 +781,7 @@ impl Warren {
             init: plan.container.init,
             privileged: plan.container.privileged,
             cap_add: plan.container.cap_add.clone(),
+            cap_drop: plan.container.cap_drop.clone(),
             security_opt: plan.container.security_opt.clone(),
             network: match plan.runtime {
                 // No veth, no bridge: nothing but loopback; the network daemon holds
@@ -740,6 +806,8 @@ impl Warren {
             remote_user: plan.remote_user.clone(),
             remote_env: plan.remote_env.clone(),
             remote_env_raw: plan.remote_env.clone(),
+            remote_env_unset: plan.remote_env_unset.clone(),
+            devcontainer_config: plan.request.devcontainer.clone(),
             services: plan.services.clone(),
             lifecycle: plan.lifecycle.clone(),
             hooks: plan.hooks.clone(),
@@ -756,6 +824,8 @@ impl Warren {
             },
             create: None,
             main_checkout,
+            image_metadata: Default::default(),
+            initialize: plan.initialize.clone(),
         };
         let mut stored = create.clone();
         stored.oneshot = None;

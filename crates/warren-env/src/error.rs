@@ -61,6 +61,9 @@ pub enum EnvError {
     Io(String, #[source] std::io::Error),
     #[error("{0}")]
     Other(String),
+    /// Refused before anything is made, with what to do instead.
+    #[error("{message}")]
+    Refused { message: String, hint: String },
 }
 
 impl EnvError {
@@ -124,6 +127,10 @@ impl warren_core::Hint for EnvError {
             )),
             EnvError::Step { source, .. } => source.hint(),
             EnvError::RuntimeUnavailable(_, hint) => Some(hint.clone()),
+            EnvError::Lifecycle(StepError::NoUser { user, .. }) => Some(format!(
+                "the image has no user `{user}`: set `remoteUser` in devcontainer.json (or `user:` in .warren.yaml) to a user it has, remove it to use the image's own, or create `{user}` in your Dockerfile"
+            )),
+            EnvError::Refused { hint, .. } => Some(hint.clone()),
             EnvError::Lifecycle(_) => Some(
                 "fix the command in your devcontainer.json or .warren.yaml and run again".into(),
             ),

@@ -15,6 +15,7 @@ pub mod gitfs;
 pub mod inject;
 mod ls;
 mod manager;
+pub mod metadata;
 pub mod mounts;
 pub mod network;
 pub mod notify;

@@ -33,11 +33,17 @@ impl HostEnv {
         }
     }
 
+    /// A variable's value; set-but-empty counts as unset (for settings
+    /// such as `HOME` or credentials, where empty means nothing).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.get_even_empty(key).filter(|v| !v.is_empty())
+    }
+
+    /// A variable's value, empty if it is set to "": what `${localEnv:…}`
+    /// sees (the reference gives "" for a set-but-empty variable, not the
+    /// default).
+    pub fn get_even_empty(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(String::as_str)
     }
 
     pub fn home(&self) -> Option<PathBuf> {

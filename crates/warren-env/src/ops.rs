@@ -19,6 +19,34 @@ fn redactor_for(env: &[(String, String)]) -> warren_core::Redactor {
     r
 }
 
+/// Whether `remoteEnv` or a lifecycle command run after start reads the
+/// container's env (`${containerEnv:…}`).
+fn uses_container_env(spec: &EnvSpec) -> bool {
+    let l = &spec.lifecycle;
+    spec.remote_env_raw
+        .iter()
+        .any(|(_, v)| v.contains("${containerEnv:"))
+        || [
+            &l.on_create,
+            &l.update_content,
+            &l.post_create,
+            &l.post_start,
+        ]
+        .into_iter()
+        .flatten()
+        .any(LifecycleCommand::uses_container_env)
+}
+
+/// The lifecycle commands run after start, to resolve in place.
+fn lifecycle_slots(l: &mut crate::spec::Lifecycle) -> [&mut Option<LifecycleCommand>; 4] {
+    [
+        &mut l.on_create,
+        &mut l.update_content,
+        &mut l.post_create,
+        &mut l.post_start,
+    ]
+}
+
 /// How long `stop` waits for the container before killing it.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -61,12 +89,13 @@ impl Warren {
         })
     }
 
-    /// The exec settings every command in this environment gets.
+    /// The exec settings every command in this environment gets. Its `cmd`
+    /// is a prefix to put before the command ([`EnvSpec::command_prefix`]).
     pub fn exec_base(&self, spec: &EnvSpec) -> ExecSpec {
         let mut env = spec.remote_env.clone();
         env.extend(self.credential_values(&spec.passthrough_env));
         ExecSpec {
-            cmd: Vec::new(),
+            cmd: spec.command_prefix(),
             env,
             user: spec.remote_user.clone(),
             workdir: Some(spec.workspace_folder.clone()),
@@ -140,12 +169,11 @@ impl Warren {
             .map_err(EnvError::at("starting the network daemon"))?;
         }
 
-        // remoteEnv may read the container's own env: resolve it now that it runs.
-        if spec
-            .remote_env_raw
-            .iter()
-            .any(|(_, v)| v.contains("${containerEnv:"))
-        {
+        // remoteEnv and the lifecycle commands may read the container's own
+        // env (`${containerEnv:…}`): resolve them now that it runs. The
+        // stored lifecycle commands stay as configured (their hashes too).
+        let mut lifecycle = spec.lifecycle.clone();
+        if uses_container_env(&spec) {
             let container_env = self.container_env(runtime, id, rec).await?;
             let lookup = |k: &str| {
                 container_env
@@ -165,6 +193,9 @@ impl Warren {
                 .collect();
             self.store
                 .set_spec(&rec.name, &spec.to_json(), &rec.config_hash)?;
+            for cmd in lifecycle_slots(&mut lifecycle).into_iter().flatten() {
+                *cmd = cmd.with_container_env(&lookup);
+            }
         }
 
         let base = self.exec_base(&spec);
@@ -184,12 +215,30 @@ impl Warren {
             base,
             reporter: &tee,
         };
-        let once: [(&str, &Option<LifecycleCommand>); 3] = [
-            ("onCreateCommand", &spec.lifecycle.on_create),
-            ("updateContentCommand", &spec.lifecycle.update_content),
-            ("postCreateCommand", &spec.lifecycle.post_create),
+        // (step, as configured: its hash says whether it ran, as run)
+        type Once<'a> = (
+            &'a str,
+            &'a Option<LifecycleCommand>,
+            &'a Option<LifecycleCommand>,
+        );
+        let once: [Once<'_>; 3] = [
+            (
+                "onCreateCommand",
+                &spec.lifecycle.on_create,
+                &lifecycle.on_create,
+            ),
+            (
+                "updateContentCommand",
+                &spec.lifecycle.update_content,
+                &lifecycle.update_content,
+            ),
+            (
+                "postCreateCommand",
+                &spec.lifecycle.post_create,
+                &lifecycle.post_create,
+            ),
         ];
-        for (step, cmd) in once {
+        for (step, cmd, resolved) in once {
             let Some(cmd) = cmd else { continue };
             let hash = cmd.hash();
             let done = self
@@ -205,10 +254,10 @@ impl Warren {
                 ));
             }
             self.log_event(&rec.name, &format!("running {step}"));
-            runner.run(step, cmd).await?;
+            runner.run(step, resolved.as_ref().unwrap_or(cmd)).await?;
             self.store.record_lifecycle_run(&rec.name, step, &hash)?;
         }
-        if let Some(cmd) = &spec.lifecycle.post_start {
+        if let Some(cmd) = &lifecycle.post_start {
             self.log_event(&rec.name, "running postStartCommand");
             runner.run("postStartCommand", cmd).await?;
         }
@@ -264,11 +313,19 @@ impl Warren {
             .set_spec(name, &spec.to_json(), &rec.config_hash)?;
         let rec = self.record(name)?;
         let runtime = self.runtime(rec.runtime).await?;
-        // pre_start hooks on the host, as at create (a failure stops here).
+        // pre_start hooks, then initializeCommand, on the host, as at create
+        // (a failure stops here). The spec runs initializeCommand on every
+        // start; like the hooks it runs in the main checkout, its text read
+        // from the main checkout's configuration.
         for hook in &spec.hooks.pre_start {
             self.host_hook(&rec, &spec, "pre_start", hook)
                 .await
                 .map_err(|e| EnvError::at("a pre_start hook")(e.into()))?;
+        }
+        if let Some(cmd) = &spec.initialize {
+            self.host_command(&rec, &spec, "initializeCommand", cmd)
+                .await
+                .map_err(|e| EnvError::at("initializeCommand")(e.into()))?;
         }
         let exists = match &rec.container_id {
             Some(id) => runtime.inspect(id).await?.is_some(),
@@ -438,6 +495,19 @@ impl Warren {
         step: &str,
         script: &str,
     ) -> Result<(), crate::steps::StepError> {
+        let cmd = LifecycleCommand::Shell(script.to_string());
+        self.host_command(rec, spec, step, &cmd).await
+    }
+
+    /// Runs `cmd` on the host for an existing environment, like
+    /// [`Self::host_hook`] (any lifecycle command form).
+    async fn host_command(
+        &self,
+        rec: &EnvRecord,
+        spec: &EnvSpec,
+        step: &str,
+        cmd: &LifecycleCommand,
+    ) -> Result<(), crate::steps::StepError> {
         let mut env: Vec<(String, String)> = self
             .host
             .vars
@@ -462,8 +532,7 @@ impl Warren {
             rec.worktree.to_string_lossy().into_owned(),
         ));
         let dir = rec.project_path.clone();
-        let cmd = LifecycleCommand::Shell(script.to_string());
-        run_on_host(step, &cmd, &dir, &env, &*self.reporter).await
+        run_on_host(step, cmd, &dir, &env, &*self.reporter).await
     }
 
     /// Removes an environment: container, routes, tree and state; the
@@ -618,7 +687,7 @@ impl Warren {
         }
         let spec = Self::spec_of(&rec)?;
         let mut exec = self.exec_base(&spec);
-        exec.cmd = argv;
+        exec.cmd.extend(argv);
         Ok((rec, exec))
     }
 
@@ -658,13 +727,25 @@ impl Warren {
         let spec = Self::spec_of(&rec)?;
         if let Some(cmd) = &spec.lifecycle.post_attach {
             let runtime = self.runtime(rec.runtime).await?;
+            let id = Self::container_id(&rec)?;
+            let cmd = if cmd.uses_container_env() {
+                let container_env = self.container_env(runtime, id, &rec).await?;
+                cmd.with_container_env(&|k: &str| {
+                    container_env
+                        .iter()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.clone())
+                })
+            } else {
+                cmd.clone()
+            };
             let runner = InsideRunner {
                 runtime,
-                id: Self::container_id(&rec)?,
+                id,
                 base: self.exec_base(&spec),
                 reporter: &*self.reporter,
             };
-            runner.run("postAttachCommand", cmd).await?;
+            runner.run("postAttachCommand", &cmd).await?;
         }
         Ok(())
     }

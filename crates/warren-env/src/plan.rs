@@ -21,6 +21,8 @@ pub struct ContainerPlan {
     pub init: bool,
     pub privileged: bool,
     pub cap_add: Vec<String>,
+    /// runArgs `--cap-drop`.
+    pub cap_drop: Vec<String>,
     pub security_opt: Vec<String>,
     pub network: Option<String>,
     pub extra_hosts: Vec<String>,
@@ -30,6 +32,10 @@ pub struct ContainerPlan {
     pub ulimits: Vec<String>,
     pub hostname: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// runArgs `-w/--workdir`: the container's working directory (default:
+    /// the workspace folder). Commands warren runs still start in the
+    /// workspace folder, as the reference CLI's do.
+    pub workdir: Option<String>,
 }
 
 /// `.warren.yaml` settings of the runtimes without an engine (sandbox,
@@ -60,9 +66,19 @@ pub struct Plan {
     pub image: Option<ImageSource>,
     pub container: ContainerPlan,
     pub workspace_folder: String,
+    /// devcontainer `workspaceMount` (docker): where the environment's tree
+    /// is mounted, when not at `workspace_folder`.
+    pub tree_mount: Option<TreeMount>,
     pub remote_user: Option<String>,
+    /// `remote_user` was configured (not the container user's fallback): an
+    /// image's `remoteUser` metadata does not replace it.
+    pub remote_user_set: bool,
+    /// `overrideCommand` was configured: an image's metadata does not replace it.
+    pub override_command_set: bool,
     /// `remoteEnv` as configured; `${containerEnv:…}` resolved after start.
     pub remote_env: Vec<(String, String)>,
+    /// `remoteEnv` variables set to `null`: unset for processes warren starts.
+    pub remote_env_unset: Vec<String>,
     pub services: Vec<ServiceSpec>,
     pub initialize: Option<LifecycleCommand>,
     pub lifecycle: Lifecycle,
@@ -98,6 +114,16 @@ pub struct Plan {
     pub session_name_template: String,
     /// `checkpoint: on_idle`.
     pub checkpoint_on_idle: bool,
+    /// What was asked for: the configuration is read again with it once the
+    /// environment has a name and a tree ([`crate::Warren::create`]).
+    pub request: crate::resolve::RunRequest,
+}
+
+/// Where the environment's tree is mounted (devcontainer `workspaceMount`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeMount {
+    pub target: String,
+    pub read_only: bool,
 }
 
 /// The type whose environments work on the project's main checkout.
@@ -110,12 +136,24 @@ impl Plan {
         self.env_type.as_deref() == Some(MAIN_CHECKOUT_TYPE)
     }
 
+    /// Where the environment's tree is inside a container: `workspaceMount`'s
+    /// target, else `workspace_folder`.
+    pub fn tree_inside(&self) -> &str {
+        self.tree_mount
+            .as_ref()
+            .map_or(&self.workspace_folder, |m| &m.target)
+    }
+
     /// Whether CMD can be the container's own process: docker, and nothing
     /// before CMD (see [`Plan::single_command`]).
     pub fn can_run_oneshot(&self) -> bool {
         // The egress proxy of a container is served once it runs (its network daemon
         // enters it by pid), so CMD could start before it: such a one runs by exec.
-        self.runtime == RuntimeKind::Docker && self.single_command() && !self.network.has_egress()
+        self.runtime == RuntimeKind::Docker
+            && self.single_command()
+            && !self.network.has_egress()
+            // CMD is the container's process: nothing could unset these for it.
+            && self.remote_env_unset.is_empty()
     }
 
     /// Whether CMD would be the environment's only command: no lifecycle

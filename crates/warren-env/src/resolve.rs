@@ -6,6 +6,13 @@
 //! worktree: an agent can edit its worktree's `.devcontainer/`, and the next
 //! environment must not pick that up (it would run the agent's commands on
 //! the host as `initializeCommand`).
+//!
+//! It is read twice for a new environment: once for the project (before
+//! the environment has a name), then again once its name and tree exist
+//! ([`Warren::plan_for_environment`]), because devcontainer.json's
+//! `${localWorkspaceFolder}` is the environment's own tree and
+//! `${devcontainerId}` is its own id; every later start reads it the same
+//! way ([`Warren::refreshed_spec`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,26 +61,48 @@ impl Warren {
     /// back together as [`EnvError::Config`].
     pub async fn plan(&self, req: &RunRequest) -> Result<Loaded<Plan>, EnvError> {
         let repo = self.project_of(&req.path)?;
-        let cli = CliOverrides {
-            runtime: req.runtime,
-            tool: req.tool.clone(),
-            services: req.publish.clone(),
-            env: req.env.clone(),
-            devcontainer_config: req.devcontainer.clone(),
-        };
-        let loaded = self.load_config(&repo.root, req.env_type.as_deref(), &cli)?;
+        let cli = cli_overrides(req);
+        let loaded = self.load_config(&repo.root, req.env_type.as_deref(), &cli, None)?;
         let proxy_port = self.settings.global.proxy.port;
-        let eff = loaded.value;
+        let mut eff = loaded.value;
         let runtime = match eff.runtime.kind() {
             Some(k) => k,
             None => self.auto_runtime().await,
         };
+        // The stored hash names the runtime chosen, not `auto`: `start` hashes
+        // the configuration with the environment's runtime, like with like.
+        eff.runtime = runtime.into();
+        if runtime != RuntimeKind::Docker && eff.workspace_mount.is_some() {
+            self.reporter.info(&format!(
+                "`workspaceMount` is not applied by the {runtime} runtime: the environment's tree stays at its own path"
+            ));
+        }
+        self.warn_unapplied(req, &eff, runtime);
         let plan = self.plan_from(repo, req, &eff, runtime, proxy_port)?;
         Ok(Loaded {
             value: plan,
             warnings: loaded.warnings,
             path: loaded.path,
         })
+    }
+
+    /// Says once (not again when the plan is made for the environment) what
+    /// of the configuration `runtime` does not apply.
+    fn warn_unapplied(&self, req: &RunRequest, eff: &Effective, runtime: RuntimeKind) {
+        if runtime != RuntimeKind::Docker
+            && let Some(w) = eff.ignored_without_engine_warning(&runtime.to_string())
+        {
+            self.reporter.warn(&w);
+        }
+        let network = req.network.unwrap_or(eff.network);
+        if runtime == RuntimeKind::Docker
+            && eff.run_args.network == Some(warren_config::RunNetwork::Bridge)
+            && network.own_namespace()
+        {
+            self.reporter.warn(&format!(
+                "runArgs `--network bridge` is not applied: the environment's network is `{network}` (only loopback, out through warren's egress proxy); set `network: host` in .warren.yaml for the engine's bridge"
+            ));
+        }
     }
 
     /// The project `path` belongs to. Inside an environment's tree (a
@@ -101,15 +130,76 @@ impl Warren {
         }
     }
 
-    /// Loads the effective configuration of the project at `repo_root`.
+    /// The plan of `plan` for the environment `rec` (its name reserved,
+    /// its tree made): the configuration read again with
+    /// `${localWorkspaceFolder}` = the environment's tree and its own
+    /// `${devcontainerId}`. What was decided before stays: the image (pulled
+    /// or built from the project's configuration, so environments share
+    /// it), `initializeCommand` (it runs on the host in the main checkout,
+    /// so its `${localWorkspaceFolder}` is the main checkout, never a tree
+    /// an agent writes; the tree is `$WARREN_WORKTREE`) and what the caller
+    /// set (one-shot, scratch, role).
+    pub(crate) fn plan_for_environment(
+        &self,
+        plan: &Plan,
+        rec: &EnvRecord,
+    ) -> Result<Plan, EnvError> {
+        let target = self.env_target(rec);
+        let loaded = self.load_config(
+            &plan.repo.root,
+            plan.request.env_type.as_deref(),
+            &cli_overrides(&plan.request),
+            Some(&target),
+        )?;
+        let mut eff = loaded.value;
+        // As in `plan`: the hash names the runtime chosen.
+        eff.runtime = plan.runtime.into();
+        let mut p = self.plan_from(
+            plan.repo.clone(),
+            &plan.request,
+            &eff,
+            plan.runtime,
+            plan.proxy_port,
+        )?;
+        p.image = plan.image.clone();
+        p.initialize = plan.initialize.clone();
+        p.name = plan.name.clone();
+        p.role = plan.role.clone();
+        p.issue_id = plan.issue_id.clone();
+        p.oneshot = plan.oneshot.clone();
+        p.scratch = plan.scratch;
+        p.ephemeral = plan.ephemeral;
+        Ok(p)
+    }
+
+    /// What makes the configuration `rec`'s own (see [`EnvTarget`]).
+    pub(crate) fn env_target(&self, rec: &EnvRecord) -> EnvTarget {
+        let worktree = rec.worktree.to_string_lossy();
+        let root = self.root.to_string_lossy();
+        EnvTarget {
+            worktree: rec.worktree.clone(),
+            // Like the reference's id from its container's identifying labels:
+            // these identify the environment, and stay across its restarts.
+            devcontainer_id: warren_config::devcontainer_id(&[
+                ("warren.root", &root),
+                ("warren.project", &rec.project),
+                ("warren.name", &rec.name),
+                ("warren.worktree", &worktree),
+            ]),
+        }
+    }
+
+    /// Loads the effective configuration of the project at `repo_root`,
+    /// for the environment `target` when it exists.
     fn load_config(
         &self,
         repo_root: &Path,
         type_name: Option<&str>,
         cli: &CliOverrides,
+        target: Option<&EnvTarget>,
     ) -> Result<Loaded<Effective>, EnvError> {
         let host = self.host.clone();
-        let lookup = move |k: &str| host.get(k).map(str::to_string);
+        let lookup = move |k: &str| host.get_even_empty(k).map(str::to_string);
         let home = self.host.home();
         Ok(warren_config::load_effective(&LoadRequest {
             repo_root,
@@ -118,8 +208,8 @@ impl Warren {
             cli,
             env: &lookup,
             home: home.as_deref(),
-            local_workspace_folder: None,
-            devcontainer_id: None,
+            local_workspace_folder: target.map(|t| t.worktree.as_path()),
+            devcontainer_id: target.map(|t| t.devcontainer_id.as_str()),
         })?)
     }
 
@@ -131,9 +221,17 @@ impl Warren {
     pub(crate) fn refreshed_spec(&self, rec: &EnvRecord, mut spec: EnvSpec) -> EnvSpec {
         let cli = CliOverrides {
             runtime: Some(rec.runtime.into()),
+            // The devcontainer.json it was created with (`--config`).
+            devcontainer_config: spec.devcontainer_config.clone(),
             ..Default::default()
         };
-        let eff = match self.load_config(&rec.project_path, rec.env_type.as_deref(), &cli) {
+        let target = self.env_target(rec);
+        let eff = match self.load_config(
+            &rec.project_path,
+            rec.env_type.as_deref(),
+            &cli,
+            Some(&target),
+        ) {
             Ok(l) => l.value,
             Err(e) => {
                 self.reporter.warn(&format!(
@@ -144,23 +242,27 @@ impl Warren {
             }
         };
         let lc = &eff.lifecycle;
-        spec.lifecycle = Lifecycle {
+        spec.lifecycle = spec.image_metadata.lifecycle_under(Lifecycle {
             on_create: lc.on_create.as_ref().cloned(),
             update_content: lc.update_content.as_ref().cloned(),
             post_create: lc.post_create.as_ref().cloned(),
             post_start: lc.post_start.as_ref().cloned(),
             post_attach: lc.post_attach.as_ref().cloned(),
-        };
+        });
         spec.hooks = hooks(&eff);
-        let remote: Vec<(String, String)> = eff
-            .remote_env
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
+        spec.initialize = lc.initialize.as_ref().cloned();
+        let (file_remote, unset) = remote_env(&eff);
+        let remote: Vec<(String, String)> = spec
+            .image_metadata
+            .remote_env_under(file_remote)
+            .into_iter()
+            .filter(|(k, _)| !unset.contains(k))
             .collect();
         if remote != spec.remote_env_raw {
             spec.remote_env_raw = remote.clone();
             spec.remote_env = remote;
         }
+        spec.remote_env_unset = unset;
         if eff.config_hash() != rec.config_hash {
             self.reporter.warn(&format!(
                 "the container settings of `{0}` changed since it was created; they apply to new environments (`warren rm {0}` and `warren run` again to pick them up)",
@@ -238,6 +340,7 @@ impl Warren {
             init: eff.init || ra.init,
             privileged: eff.privileged || ra.privileged,
             cap_add: dedup([eff.cap_add.clone(), ra.cap_add.clone()].concat()),
+            cap_drop: dedup(ra.cap_drop.clone()),
             security_opt: dedup([eff.security_opt.clone(), ra.security_opt.clone()].concat()),
             network: ra.network.map(|n| n.as_str().to_string()),
             extra_hosts: ra.add_hosts.clone(),
@@ -249,12 +352,9 @@ impl Warren {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
+            workdir: ra.workdir.clone(),
         };
-        let remote_env = eff
-            .remote_env
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
-            .collect();
+        let (remote_env, remote_env_unset) = remote_env(eff);
         let lc = &eff.lifecycle;
         let lifecycle = Lifecycle {
             on_create: lc.on_create.as_ref().cloned(),
@@ -289,8 +389,19 @@ impl Warren {
             image,
             container,
             workspace_folder: eff.workspace_folder.clone(),
+            // Checked to be the environment's tree when the file was read.
+            tree_mount: match (runtime, &eff.workspace_mount) {
+                (RuntimeKind::Docker, Some(m)) => Some(crate::plan::TreeMount {
+                    target: m.target.clone(),
+                    read_only: m.read_only,
+                }),
+                _ => None,
+            },
             remote_user: eff.remote_user.clone(),
+            remote_user_set: eff.remote_user_set,
+            override_command_set: eff.override_command_set,
             remote_env,
+            remote_env_unset,
             services,
             initialize: lc.initialize.as_ref().cloned(),
             lifecycle,
@@ -315,8 +426,42 @@ impl Warren {
             roles: eff.roles.clone(),
             session_name_template: eff.session_name_template.clone(),
             checkpoint_on_idle: eff.checkpoint_on_idle,
+            request: req.clone(),
         })
     }
+}
+
+/// What makes a project's configuration one environment's own.
+#[derive(Debug, Clone)]
+pub(crate) struct EnvTarget {
+    /// `${localWorkspaceFolder}`: the environment's tree.
+    pub worktree: PathBuf,
+    /// `${devcontainerId}`.
+    pub devcontainer_id: String,
+}
+
+/// The command line's part of a [`RunRequest`].
+fn cli_overrides(req: &RunRequest) -> CliOverrides {
+    CliOverrides {
+        runtime: req.runtime,
+        tool: req.tool.clone(),
+        services: req.publish.clone(),
+        env: req.env.clone(),
+        devcontainer_config: req.devcontainer.clone(),
+    }
+}
+
+/// `remoteEnv`: the variables to set, and those to unset (`null`).
+fn remote_env(eff: &Effective) -> (Vec<(String, String)>, Vec<String>) {
+    let mut set = Vec::new();
+    let mut unset = Vec::new();
+    for (k, v) in eff.remote_env.iter() {
+        match v {
+            Some(v) => set.push((k.to_string(), v.clone())),
+            None => unset.push(k.to_string()),
+        }
+    }
+    (set, unset)
 }
 
 fn hooks(eff: &Effective) -> Hooks {
@@ -379,6 +524,10 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
                 tag: format!("warren-{repo}:{hash}"),
             }))
         }
+        None if eff.compose => Err(EnvError::Refused {
+            message: warren_config::COMPOSE_UNSUPPORTED.into(),
+            hint: warren_config::COMPOSE_HINT.into(),
+        }),
         None => Err(EnvError::Other(
             "no image configured for the docker runtime: set `image:` (or `build:`) in \
              .devcontainer/devcontainer.json or .warren.yaml, or use `--runtime sandbox`"
@@ -387,7 +536,10 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
     }
 }
 
-fn convert_mount(m: &warren_config::Mount, home: Option<&Path>) -> Result<Mount, EnvError> {
+pub(crate) fn convert_mount(
+    m: &warren_config::Mount,
+    home: Option<&Path>,
+) -> Result<Mount, EnvError> {
     let kind = match m.kind {
         MountKind::Bind => warren_runtime::MountKind::Bind,
         MountKind::Volume => warren_runtime::MountKind::Volume,

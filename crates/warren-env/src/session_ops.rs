@@ -111,6 +111,7 @@ impl Warren {
         let mut argv = vec![
             self.settings.warren_exe().to_string_lossy().into_owned(),
             "exec".into(),
+            "--no-post-attach".into(),
             env.into(),
         ];
         for (k, v) in &s.env {

@@ -54,6 +54,14 @@ pub struct EnvSpec {
     pub remote_env: Vec<(String, String)>,
     /// `remoteEnv` as configured (unresolved), to resolve again on start.
     pub remote_env_raw: Vec<(String, String)>,
+    /// `remoteEnv` variables set to `null`: unset in every process warren
+    /// starts inside (see [`EnvSpec::command`]).
+    #[serde(default)]
+    pub remote_env_unset: Vec<String>,
+    /// `--config`: the devcontainer.json it was created with, read again on
+    /// every start.
+    #[serde(default)]
+    pub devcontainer_config: Option<std::path::PathBuf>,
     pub services: Vec<ServiceSpec>,
     pub lifecycle: Lifecycle,
     pub hooks: Hooks,
@@ -86,6 +94,15 @@ pub struct EnvSpec {
     /// branch (`rm`, bringing commits back) applies to it.
     #[serde(default)]
     pub main_checkout: bool,
+    /// What the image's `devcontainer.metadata` label contributed (merged
+    /// again under the configuration a start re-reads).
+    #[serde(default)]
+    pub image_metadata: crate::metadata::ImageContribution,
+    /// `initializeCommand`: on the host, in the main checkout, before every
+    /// start (re-read from the main checkout's configuration, never from the
+    /// environment's tree).
+    #[serde(default)]
+    pub initialize: Option<LifecycleCommand>,
 }
 
 fn host_network() -> warren_core::NetworkMode {
@@ -99,6 +116,22 @@ impl EnvSpec {
 
     pub fn from_json(s: &str) -> Result<EnvSpec, serde_json::Error> {
         serde_json::from_str(s)
+    }
+
+    /// What goes before every command run inside: `env -u VAR… --` when
+    /// `remoteEnv` unsets variables (an exec can add variables to the
+    /// container's, not remove them), else nothing.
+    pub fn command_prefix(&self) -> Vec<String> {
+        if self.remote_env_unset.is_empty() {
+            return Vec::new();
+        }
+        let mut cmd = vec!["env".to_string()];
+        for k in &self.remote_env_unset {
+            cmd.push("-u".into());
+            cmd.push(k.clone());
+        }
+        cmd.push("--".into());
+        cmd
     }
 
     /// The default service: the first declared.
@@ -120,6 +153,8 @@ mod tests {
             remote_user: None,
             remote_env: vec![("A".into(), "1".into())],
             remote_env_raw: vec![],
+            remote_env_unset: vec!["X".into()],
+            devcontainer_config: Some(".devcontainer/alt/devcontainer.json".into()),
             services: vec![ServiceSpec {
                 name: "web".into(),
                 port: 3000,
@@ -143,6 +178,8 @@ mod tests {
             checkpoint_on_idle: true,
             create: None,
             main_checkout: true,
+            image_metadata: Default::default(),
+            initialize: Some(LifecycleCommand::Shell("./init.sh".into())),
         };
         assert_eq!(EnvSpec::from_json(&spec.to_json()).unwrap(), spec);
         // Specs stored before main-checkout environments existed still parse.
@@ -150,5 +187,6 @@ mod tests {
         old.as_object_mut().unwrap().remove("main_checkout");
         let parsed = EnvSpec::from_json(&old.to_string()).unwrap();
         assert!(!parsed.main_checkout);
+        assert_eq!(spec.command_prefix(), ["env", "-u", "X", "--"]);
     }
 }

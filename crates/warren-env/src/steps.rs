@@ -26,6 +26,8 @@ pub enum StepError {
         #[source]
         source: warren_runtime::RuntimeError,
     },
+    #[error("`{step}` could not be run: the user `{user}` does not exist in the container")]
+    NoUser { step: String, user: String },
     #[error("`{step}` could not be run on the host")]
     Host {
         step: String,
@@ -40,6 +42,7 @@ impl StepError {
         match self {
             StepError::Failed { step, .. }
             | StepError::Runtime { step, .. }
+            | StepError::NoUser { step, .. }
             | StepError::Host { step, .. } => step,
         }
     }
@@ -49,7 +52,8 @@ impl StepError {
 pub struct InsideRunner<'a> {
     pub runtime: &'a dyn Runtime,
     pub id: &'a str,
-    /// User, workdir and env applied to every command.
+    /// User, workdir and env applied to every command; its `cmd` goes
+    /// before each command (see [`crate::Warren::exec_base`]).
     pub base: ExecSpec,
     pub reporter: &'a dyn Reporter,
 }
@@ -57,6 +61,12 @@ pub struct InsideRunner<'a> {
 impl InsideRunner<'_> {
     /// Runs one lifecycle step in any of its three forms.
     pub async fn run(&self, step: &str, cmd: &LifecycleCommand) -> Result<(), StepError> {
+        if let LifecycleCommand::Sequence(cmds) = cmd {
+            for c in cmds {
+                Box::pin(self.run(step, c)).await?;
+            }
+            return Ok(());
+        }
         self.reporter.step(step);
         match cmd {
             LifecycleCommand::Parallel(entries) => {
@@ -111,16 +121,20 @@ impl InsideRunner<'_> {
         let mut out = LineSplitter::default();
         let mut err = LineSplitter::default();
         let reporter = self.reporter;
+        let mut no_user = false;
         let mut sink = |s: Stream, bytes: &[u8]| {
             let splitter = if s == Stream::Stdout {
                 &mut out
             } else {
                 &mut err
             };
-            splitter.feed(bytes, |l| reporter.output(step, s, l));
+            splitter.feed(bytes, |l| {
+                no_user |= is_no_user(l);
+                reporter.output(step, s, l)
+            });
         };
         let spec = ExecSpec {
-            cmd: argv,
+            cmd: [self.base.cmd.clone(), argv].concat(),
             ..self.base.clone()
         };
         let res = self
@@ -129,6 +143,28 @@ impl InsideRunner<'_> {
             .await;
         out.finish(|l| reporter.output(step, Stream::Stdout, l));
         err.finish(|l| reporter.output(step, Stream::Stderr, l));
+        self.check_user(step, no_user, res)
+    }
+
+    /// The exit code, or why the command could not run: a `remoteUser` the
+    /// image does not have shows as the engine's "unable to find user" and
+    /// exit code 126, which says nothing about the command itself.
+    fn check_user(
+        &self,
+        step: &str,
+        no_user: bool,
+        res: Result<warren_runtime::ExitStatus, warren_runtime::RuntimeError>,
+    ) -> Result<i64, StepError> {
+        let no_user = match &res {
+            Ok(st) => no_user && st.code == 126,
+            Err(e) => is_no_user(&e.to_string()),
+        };
+        if no_user && let Some(user) = &self.base.user {
+            return Err(StepError::NoUser {
+                step: step.to_string(),
+                user: user.clone(),
+            });
+        }
         res.map(|s| s.code).map_err(|source| StepError::Runtime {
             step: step.to_string(),
             source,
@@ -154,7 +190,7 @@ impl InsideRunner<'_> {
                 splitter.feed(bytes, |l| collected.push((s, l.to_string())));
             };
             let spec = ExecSpec {
-                cmd: argv,
+                cmd: [self.base.cmd.clone(), argv].concat(),
                 ..self.base.clone()
             };
             let res = self
@@ -163,13 +199,17 @@ impl InsideRunner<'_> {
                 .await;
             out.finish(|l| collected.push((Stream::Stdout, l.to_string())));
             err.finish(|l| collected.push((Stream::Stderr, l.to_string())));
+            let no_user = collected.iter().any(|(_, l)| is_no_user(l));
             lines.extend(collected);
-            res.map(|s| s.code).map_err(|source| StepError::Runtime {
-                step: step.to_string(),
-                source,
-            })
+            self.check_user(step, no_user, res)
         }
     }
+}
+
+/// The engine's (Docker's, Podman's) message for an exec as a user the
+/// container's passwd does not have.
+fn is_no_user(line: &str) -> bool {
+    line.contains("unable to find user") || line.contains("no matching entries in passwd file")
 }
 
 /// Runs a command on the host (initializeCommand, `pre_start`/`post_stop`
@@ -181,6 +221,12 @@ pub async fn run_on_host(
     env: &[(String, String)],
     reporter: &dyn Reporter,
 ) -> Result<(), StepError> {
+    if let LifecycleCommand::Sequence(cmds) = cmd {
+        for c in cmds {
+            Box::pin(run_on_host(step, c, dir, env, reporter)).await?;
+        }
+        return Ok(());
+    }
     reporter.step(step);
     match cmd {
         LifecycleCommand::Parallel(entries) => {

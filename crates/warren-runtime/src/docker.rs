@@ -421,6 +421,20 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn image_info(&self, image: &str) -> Result<Option<crate::ImageInfo>> {
+        let inspect = match self.docker.inspect_image(image).await {
+            Ok(i) => i,
+            Err(e) if status(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(engine(format!("inspecting image `{image}`"), e)),
+        };
+        let config = inspect.config.unwrap_or_default();
+        let present = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+        Ok(Some(crate::ImageInfo {
+            labels: config.labels.unwrap_or_default().into_iter().collect(),
+            has_command: present(&config.cmd) || present(&config.entrypoint),
+        }))
+    }
+
     async fn create(&self, spec: &CreateSpec) -> Result<String> {
         let opts = qp::CreateContainerOptionsBuilder::default()
             .name(&spec.container_name)

@@ -122,6 +122,10 @@ pub struct CreateSpec {
     pub init: bool,
     pub privileged: bool,
     pub cap_add: Vec<String>,
+    /// Capabilities to drop (runArgs `--cap-drop`; `ALL` drops warren's default
+    /// set too, leaving only `cap_add`).
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
     pub security_opt: Vec<String>,
     /// `host`, `none`, `bridge` or a network name; for the sandbox `isolated`,
     /// `open`, `none` or `host`.
@@ -226,6 +230,16 @@ pub struct ContainerInfo {
     pub pid: Option<u32>,
 }
 
+/// What the engine knows about a local image that shapes a container made
+/// from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The image's labels (`devcontainer.metadata` among them).
+    pub labels: BTreeMap<String, String>,
+    /// Whether it has a command to run (a non-empty `CMD` or `ENTRYPOINT`).
+    pub has_command: bool,
+}
+
 /// An isolation backend. Implementations: docker (here), sandbox, host.
 #[async_trait]
 pub trait Runtime: Send + Sync {
@@ -235,6 +249,13 @@ pub trait Runtime: Send + Sync {
     /// reference to create containers from.
     async fn ensure_image(&self, image: &ImageSource, progress: ProgressSink<'_>)
     -> Result<String>;
+
+    /// The labels and command of a local image (after [`Runtime::ensure_image`]);
+    /// `None` for runtimes without images or an image the engine does not know.
+    async fn image_info(&self, image: &str) -> Result<Option<ImageInfo>> {
+        let _ = image;
+        Ok(None)
+    }
 
     /// Creates (does not start) an environment; returns its id.
     async fn create(&self, spec: &CreateSpec) -> Result<String>;

@@ -22,10 +22,13 @@ pub fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let stdin_tty = std::io::stdin().is_terminal();
     let tty = !args.no_tty && (args.tty || (stdin_tty && std::io::stdout().is_terminal()));
     let stdin = args.interactive || stdin_tty;
-    match ctx
-        .warren()?
-        .exec_blocking(&args.name, args.cmd, env, tty, stdin)
-    {
+    let warren = ctx.warren()?;
+    if tty && stdin && !args.no_post_attach {
+        // An interactive terminal in the environment is an attach (the
+        // spec's postAttachCommand), as `warren attach` and `warren run` are.
+        ctx.block_on(warren.post_attach(&args.name))??;
+    }
+    match warren.exec_blocking(&args.name, args.cmd, env, tty, stdin) {
         Ok(code) => Ok(exit_code(code)),
         // As a shell says it, with its exit code (127 not found, 126 not
         // executable).

@@ -10,6 +10,8 @@ mod harness;
 mod attacker;
 mod commands;
 mod config;
+mod devcontainer_spec;
+mod devcontainer_vars;
 mod environments;
 mod events;
 mod fail_closed;

@@ -79,16 +79,25 @@ pub fn apply(host: &mut HostConfig, spec: &CreateSpec) {
     }
 
     // `privileged` (the devcontainer asked for everything) gets every
-    // capability from the engine; dropping them there would only confuse.
-    if !spec.privileged {
+    // capability from the engine, less what runArgs `--cap-drop` names.
+    let norm = |c: &String| {
+        let name = c.trim().to_ascii_uppercase();
+        name.strip_prefix("CAP_").unwrap_or(&name).to_string()
+    };
+    let drop: Vec<String> = spec.cap_drop.iter().map(norm).collect();
+    if spec.privileged {
+        host.cap_drop = (!drop.is_empty()).then_some(drop);
+    } else {
+        // Docker's own rule: `--cap-drop` removes from the default set, then
+        // `--cap-add` adds back. warren's default set is DEV_CAPABILITIES.
         host.cap_drop = Some(vec!["ALL".to_string()]);
+        let drop_all = drop.iter().any(|c| c == "ALL");
         let mut add: Vec<String> = DEV_CAPABILITIES
             .iter()
             .map(|(c, _)| (*c).to_string())
+            .filter(|c| !drop_all && !drop.contains(c))
             .collect();
-        for c in &spec.cap_add {
-            let name = c.trim().to_ascii_uppercase();
-            let name = name.strip_prefix("CAP_").unwrap_or(&name).to_string();
+        for name in spec.cap_add.iter().map(norm) {
             if !add.contains(&name) {
                 add.push(name);
             }
@@ -184,5 +193,35 @@ mod tests {
         );
         assert_eq!(hc.cap_drop, None);
         assert_eq!(hc.security_opt.unwrap(), ["no-new-privileges:false"]);
+    }
+
+    #[test]
+    fn cap_drop_removes_from_the_default_set_before_cap_add() {
+        let mut s = spec();
+        s.cap_drop = vec!["ALL".into()];
+        let hc = crate::docker::convert::create_body(&s).host_config.unwrap();
+        assert_eq!(hc.cap_drop.unwrap(), ["ALL"]);
+        assert_eq!(
+            hc.cap_add.unwrap(),
+            ["SYS_PTRACE", "CHOWN"],
+            "only what capAdd names"
+        );
+
+        s.cap_drop = vec!["cap_kill".into(), "SETUID".into()];
+        let add = crate::docker::convert::create_body(&s)
+            .host_config
+            .unwrap()
+            .cap_add
+            .unwrap();
+        assert!(!add.iter().any(|c| c == "KILL" || c == "SETUID"), "{add:?}");
+        assert!(add.iter().any(|c| c == "SETGID"), "{add:?}");
+
+        s.privileged = true;
+        let hc = crate::docker::convert::create_body(&s).host_config.unwrap();
+        assert_eq!(
+            hc.cap_drop.unwrap(),
+            ["KILL", "SETUID"],
+            "privileged: passed through"
+        );
     }
 }
