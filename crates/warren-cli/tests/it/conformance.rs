@@ -297,6 +297,11 @@ fn check(folder: &Path, config: &str, discovered: bool, runs: bool) -> (String, 
         left.is_empty(),
         "{config}: `run --rm` left containers {left:?}"
     );
+    let envs = ctx.ls();
+    assert!(
+        envs.is_empty(),
+        "{config}: `run --rm` left environments {envs:?}"
+    );
     let err = if r_err.is_empty() { v_err } else { r_err };
     (v.to_string(), r.to_string(), err)
     // ctx drops here: anything left on the engine is removed, also on a panic.
