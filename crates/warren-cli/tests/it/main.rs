@@ -10,6 +10,7 @@ mod harness;
 mod attacker;
 mod commands;
 mod config;
+mod conformance;
 mod devcontainer_spec;
 mod devcontainer_vars;
 mod environments;

@@ -48,6 +48,8 @@ pub fn pack(spec: &BuildSpec) -> Result<Packed, RuntimeError> {
                     .append_dir(&rel_path, entry.path())
                     .map_err(err(&entry.path()))?;
                 stack.push(rel_path);
+            } else if ft.is_file() {
+                append_file(&mut builder, &entry.path(), &rel_path).map_err(err(&entry.path()))?;
             } else {
                 builder
                     .append_path_with_name(entry.path(), &rel_path)
@@ -71,6 +73,34 @@ pub fn pack(spec: &BuildSpec) -> Result<Packed, RuntimeError> {
     };
     let tar = builder.into_inner().map_err(err(ctx))?;
     Ok(Packed { tar, dockerfile })
+}
+
+/// Adds the regular file at `path` as `name`, its header sized by the bytes
+/// actually read. The context is often a checkout that git (or an editor)
+/// writes while it is packed: taking the size from an earlier `stat` and then
+/// streaming the file wrote a tar whose header disagreed with its data when
+/// the file changed in between, and the engine refused the whole build
+/// ("archive/tar: invalid tar header"). A file gone by the time it is read
+/// (a `.git/*.lock`) is left out, as if it had been listed a moment later.
+fn append_file(
+    builder: &mut tar::Builder<Vec<u8>>,
+    path: &Path,
+    name: &Path,
+) -> std::io::Result<()> {
+    let (data, meta) = match std::fs::File::open(path).and_then(|mut f| {
+        let meta = f.metadata()?;
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut data)?;
+        Ok((data, meta))
+    }) {
+        Ok(read) => read,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    header.set_size(data.len() as u64);
+    builder.append_data(&mut header, name, data.as_slice())
 }
 
 /// `.dockerignore` rules, applied in order (a later `!rule` re-includes).
@@ -163,6 +193,27 @@ mod tests {
         assert!(!ig.ignored("README.md"));
         assert!(ig.ignored("target/debug/x"));
         assert!(!ig.ignored("src/main.rs"));
+    }
+
+    #[test]
+    fn a_file_gone_before_it_is_read_is_left_out_and_sizes_come_from_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        append_file(&mut builder, &dir.path().join("index.lock"), Path::new("x")).unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "hello").unwrap();
+        append_file(&mut builder, &file, Path::new("f")).unwrap();
+        let tar = builder.into_inner().unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let entries: Vec<(String, u64)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path().unwrap().to_string_lossy().into_owned(), e.size())
+            })
+            .collect();
+        assert_eq!(entries, vec![("f".to_string(), 5)]);
     }
 
     #[test]
