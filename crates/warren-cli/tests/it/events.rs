@@ -354,7 +354,7 @@ fn notifications_reach_a_webhook_and_a_command_and_stay_inert() {
         .unwrap();
 
     let body: serde_json::Value =
-        serde_json::from_str(&hooked_rx.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
+        serde_json::from_str(&hooked_rx.recv_timeout(Duration::from_secs(30)).unwrap()).unwrap();
     progress!("webhook got {body}");
     assert_eq!(
         body["message"],
@@ -367,7 +367,7 @@ fn notifications_reach_a_webhook_and_a_command_and_stay_inert() {
         "Proceed?\n$(touch PWNED) `touch PWNED2`"
     );
     assert_eq!(
-        hooked_rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        hooked_rx.recv_timeout(Duration::from_secs(30)).unwrap(),
         "once"
     );
 

@@ -75,6 +75,24 @@ impl Tmux {
     }
 
     pub fn capture(&self, name: &str) -> Capture {
+        let cap = self.capture_once(name);
+        if cap.dead != Some(-1) {
+            return cap;
+        }
+        // tmux 3.3a misses a SIGCHLD now and then: the pane is dead, its process a
+        // zombie, and no status is known until the server is told again (warren's
+        // own watcher does the same, see `needs_reaping` in warren-env).
+        let pid = self.ok(&["display-message", "-p", "#{pid}"]);
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            let _ = std::process::Command::new("kill")
+                .args(["-CHLD", &pid.to_string()])
+                .status();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.capture_once(name)
+    }
+
+    fn capture_once(&self, name: &str) -> Capture {
         let screen = self.ok(&["capture-pane", "-p", "-t", name]);
         let info = self.ok(&[
             "display-message",
