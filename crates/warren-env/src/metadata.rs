@@ -56,16 +56,6 @@ fn under(image: &[(String, String)], file: Vec<(String, String)>) -> Vec<(String
     out
 }
 
-fn union(image: &[String], file: &[String]) -> Vec<String> {
-    let mut out = image.to_vec();
-    for c in file {
-        if !out.contains(c) {
-            out.push(c.clone());
-        }
-    }
-    out
-}
-
 /// Merges the label `text` of image `image` under `plan`'s values and
 /// returns what a start must merge again. Fields warren does not apply from
 /// an image, and values that do not parse, are reported once as warnings.
@@ -100,10 +90,20 @@ pub(crate) fn apply(
     if !plan.remote_user_set {
         plan.remote_user = meta.remote_user.clone().or_else(|| c.user.clone());
     }
-    c.cap_add = union(&meta.cap_add, &c.cap_add);
-    c.security_opt = union(&meta.security_opt, &c.security_opt);
+    // Host access is the user's to give, in a file they wrote (docs/SECURITY.md),
+    // never an image's: an image label's `privileged`, capabilities, security
+    // options and bind mounts of host paths are named, not applied.
+    let mut host_access: Vec<String> = Vec::new();
+    if meta.privileged {
+        host_access.push("`privileged`".into());
+    }
+    if !meta.cap_add.is_empty() {
+        host_access.push(format!("`capAdd` ({})", meta.cap_add.join(", ")));
+    }
+    if !meta.security_opt.is_empty() {
+        host_access.push(format!("`securityOpt` ({})", meta.security_opt.join(", ")));
+    }
     c.init |= meta.init;
-    c.privileged |= meta.privileged;
     if !plan.override_command_set
         && let Some(o) = meta.override_command
     {
@@ -114,10 +114,21 @@ pub(crate) fn apply(
         if c.mounts.iter().any(|x| x.target == m.target) {
             continue; // the configuration's mount on that target wins
         }
-        if let Some((message, hint)) = m.engine_socket_warning() {
-            reporter.warn(&format!("image `{image}`: {message} ({hint})"));
+        if matches!(m.kind, warren_config::MountKind::Bind) {
+            host_access.push(format!(
+                "a bind mount of `{}`",
+                m.source.as_deref().unwrap_or("?")
+            ));
+            continue;
         }
         mounts.push(crate::resolve::convert_mount(m, home)?);
+    }
+    if !host_access.is_empty() {
+        reporter.warn(&format!(
+            "image `{image}`: its `{}` label asks for {}, which warren does not take from an image: they reach past the environment; set them in devcontainer.json if you want them",
+            warren_config::METADATA_LABEL,
+            host_access.join(", ")
+        ));
     }
     mounts.append(&mut c.mounts);
     c.mounts = mounts;

@@ -151,7 +151,8 @@ fn image_metadata_is_merged_under_the_file() {
    "customizations": {"vscode": {"extensions": ["x"]}}},
   {"remoteUser": "dev", "remoteEnv": {"R_IMG": "r"}, "init": true,
    "postStartCommand": ["sh", "-c", "echo image-poststart >> /tmp/order"],
-   "mounts": ["type=tmpfs,target=/metatmp"], "entrypoint": "/x.sh"}
+   "mounts": ["type=tmpfs,target=/metatmp", "type=bind,source=/etc,target=/hostetc"],
+   "privileged": true, "entrypoint": "/x.sh"}
 ]"#,
     );
     ctx.write(
@@ -171,6 +172,14 @@ fn image_metadata_is_merged_under_the_file() {
         run.stderr
     );
     assert!(!run.stderr.contains("customizations"), "{}", run.stderr);
+    // The attacker's image: host access from a label is named, never applied.
+    assert!(
+        run.stderr.contains(
+            "label asks for `privileged`, `capAdd` (SYS_PTRACE), a bind mount of `/etc`, which warren does not take from an image"
+        ),
+        "{}",
+        run.stderr
+    );
 
     progress!("lifecycle: each step runs the image's commands, then the file's");
     let out = ctx
@@ -190,22 +199,26 @@ fn image_metadata_is_merged_under_the_file() {
         "env: the file wins; remoteUser: the last entry's"
     );
 
-    progress!("container settings: init, capAdd unioned, the image's mount");
+    progress!("container settings: init and the image's tmpfs; no host access from a label");
     let id = only_container(&ctx);
     let hc: serde_json::Value =
         serde_json::from_str(&inspect(&id, "{{json .HostConfig}}")).unwrap();
     assert_eq!(hc["Init"], true);
+    assert_eq!(hc["Privileged"], false);
     assert!(
-        hc["CapAdd"]
+        !hc["CapAdd"]
             .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c == "SYS_PTRACE"),
+            .is_some_and(|a| a.iter().any(|c| c == "SYS_PTRACE" || c == "CAP_SYS_PTRACE")),
         "{}",
         hc["CapAdd"]
     );
     let mounts = inspect(&id, "{{json .Mounts}}");
-    assert!(mounts.contains("/metatmp"), "{mounts}");
+    assert!(!mounts.contains("/hostetc"), "{mounts}");
+    let tmpfs = hc["Tmpfs"].to_string();
+    assert!(
+        tmpfs.contains("/metatmp") || mounts.contains("/metatmp"),
+        "{tmpfs} {mounts}"
+    );
 
     progress!("a start runs the image's postStart again, before the file's");
     ctx.warren(&["stop", "meta"]).ok();
