@@ -22,6 +22,10 @@ pub fn events(ctx: &Ctx, args: EventsArgs) -> anyhow::Result<ExitCode> {
     let config = settings.global.notify.clone();
     let store = Store::open(&settings.root)?;
     let p = printer();
+    // Read before anything else: a commit after this point changes it, so an event
+    // written while the past ones print is seen by the loop below (reading it after
+    // printing missed such an event until the next write).
+    let mut version = store.data_version()?;
     if args.notify {
         if config.command.is_none() && config.webhook.is_none() {
             p.warning("`--notify` has nothing to deliver: `notify:` in `config.yaml` sets no `command` or `webhook`");
@@ -43,7 +47,6 @@ pub fn events(ctx: &Ctx, args: EventsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut version = store.data_version()?;
     loop {
         std::thread::sleep(POLL);
         let v = store.data_version()?;

@@ -1,6 +1,7 @@
 //! `warren apply` (into the main checkout, uncommitted, all or nothing) and
 //! `warren push` (to a real remote served by `git daemon`).
 
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -126,6 +127,9 @@ impl Daemon {
             .arg(&base)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // `git daemon` runs `git-daemon` as a child: a group of their own, so
+            // both go when the test ends.
+            .process_group(0)
             .spawn()
             .expect("git daemon");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -143,6 +147,9 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
