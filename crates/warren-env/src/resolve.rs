@@ -242,13 +242,7 @@ impl Warren {
             }
         };
         let lc = &eff.lifecycle;
-        spec.lifecycle = spec.image_metadata.lifecycle_under(Lifecycle {
-            on_create: lc.on_create.as_ref().cloned(),
-            update_content: lc.update_content.as_ref().cloned(),
-            post_create: lc.post_create.as_ref().cloned(),
-            post_start: lc.post_start.as_ref().cloned(),
-            post_attach: lc.post_attach.as_ref().cloned(),
-        });
+        spec.lifecycle = spec.image_metadata.lifecycle_under(lifecycle(&eff));
         spec.hooks = hooks(&eff);
         spec.initialize = lc.initialize.as_ref().cloned();
         let (file_remote, unset) = remote_env(&eff);
@@ -356,13 +350,7 @@ impl Warren {
         };
         let (remote_env, remote_env_unset) = remote_env(eff);
         let lc = &eff.lifecycle;
-        let lifecycle = Lifecycle {
-            on_create: lc.on_create.as_ref().cloned(),
-            update_content: lc.update_content.as_ref().cloned(),
-            post_create: lc.post_create.as_ref().cloned(),
-            post_start: lc.post_start.as_ref().cloned(),
-            post_attach: lc.post_attach.as_ref().cloned(),
-        };
+        let lifecycle = lifecycle(eff);
         let hooks = hooks(eff);
         let mut tools = eff.tools.clone();
         if let Some(t) = &eff.tool
@@ -462,6 +450,19 @@ fn remote_env(eff: &Effective) -> (Vec<(String, String)>, Vec<String>) {
         }
     }
     (set, unset)
+}
+
+/// The in-environment lifecycle commands of the configuration (`initializeCommand`,
+/// which runs on the host, is kept apart).
+fn lifecycle(eff: &Effective) -> Lifecycle {
+    let lc = &eff.lifecycle;
+    Lifecycle {
+        on_create: lc.on_create.clone(),
+        update_content: lc.update_content.clone(),
+        post_create: lc.post_create.clone(),
+        post_start: lc.post_start.clone(),
+        post_attach: lc.post_attach.clone(),
+    }
 }
 
 fn hooks(eff: &Effective) -> Hooks {

@@ -70,10 +70,10 @@ impl Warren {
         if batch.is_empty() {
             return Ok(());
         }
-        let owned: Vec<(String, Vec<String>)> = batch
-            .iter()
-            .map(|(s, argv)| (s.tmux.clone(), argv.clone()))
-            .collect();
+        let (specs, owned): (Vec<&SessionSpec>, Vec<(String, Vec<String>)>) = batch
+            .into_iter()
+            .map(|(s, argv)| (s, (s.tmux.clone(), argv)))
+            .unzip();
         let (tmux2, cwd) = (tmux.clone(), rec.project_path.clone());
         tokio::task::spawn_blocking(move || {
             let list: Vec<crate::sessions::NewSession<'_>> = owned
@@ -88,7 +88,7 @@ impl Warren {
         })
         .await
         .map_err(|e| EnvError::Other(e.to_string()))??;
-        for (s, _) in &batch {
+        for s in specs {
             self.log_event(
                 &rec.name,
                 &format!("session {} started ({})", s.name, s.tmux),
