@@ -93,6 +93,56 @@ fn diff_shows_commits_uncommitted_untracked_renames_and_binaries() {
     t.warren(&["rm", "-f", "d1"]).ok();
 }
 
+/// The attacker hides changes from warren's incremental capture: after the
+/// user's first look, it edits a file to the same size and puts back its old
+/// mtime, and adds a file in a directory whose mtime it puts back too (the
+/// untracked cache keys on a directory's stat data). The user's next `diff`
+/// still shows both: git compares the ctime, which no one can set. (git built
+/// without `USE_NSEC`, as Debian's is, compares it to the second: an edit in the
+/// same second as the look before it can hide until the file changes again;
+/// docs/review.md says so. The test looks a second later, as a person does.)
+#[test]
+fn changes_behind_restored_timestamps_still_show() {
+    let t = TestContext::new();
+    project(&t);
+    t.warren(&[
+        "run",
+        "-n",
+        "hide",
+        "--",
+        "sh",
+        "-c",
+        "mkdir dir && echo keep > dir/keep.txt && touch -d 2020-01-01T00:00:00 a.txt dir/keep.txt dir",
+    ])
+    .ok();
+    let first = t.warren(&["diff", "hide", "--name-only"]).ok().stdout;
+    progress!("first look: {first:?}");
+    assert_eq!(first.trim(), "dir/keep.txt");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    progress!("the agent edits behind old timestamps");
+    t.warren(&[
+        "exec",
+        "hide",
+        "--",
+        "sh",
+        "-c",
+        "printf 'X\\n2\\n3\\n' > a.txt && echo sneaky > dir/sneaky.txt \
+         && touch -d 2020-01-01T00:00:00 a.txt dir",
+    ])
+    .ok();
+    let names = t.warren(&["diff", "hide", "--name-only"]).ok().stdout;
+    progress!("second look: {names:?}");
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "dir/keep.txt", "dir/sneaky.txt"]);
+    let patch = t.warren(&["diff", "hide", "--", "a.txt"]).ok().stdout;
+    assert!(patch.contains("+X"), "{patch}");
+    progress!("an unchanged tree gives the same answer again");
+    let again = t.warren(&["diff", "hide", "--name-only"]).ok().stdout;
+    assert_eq!(again.lines().count(), 3, "{again}");
+    t.warren(&["rm", "-f", "hide"]).ok();
+}
+
 /// The attacker writes files whose names and contents carry terminal escapes,
 /// a `.gitattributes` naming a filter driver the user has configured, and a
 /// symlink to a host secret; the user runs `warren diff` and `warren ls`.

@@ -10,7 +10,6 @@ use super::shadow::Shadow;
 use crate::error::EnvError;
 use crate::git::Repo;
 use crate::manager::Warren;
-use crate::repo::run;
 
 /// What `warren diff` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,33 +130,27 @@ impl Warren {
     ) -> Result<Vec<u8>, EnvError> {
         let rec = self.record(name)?;
         let c = self.capture(&rec)?;
-        let mut git = c.shadow.git();
-        git.args(["diff", "-M", "--no-ext-diff", "--no-textconv"])
-            .arg(if color {
+        let mut args = vec![
+            "diff",
+            "-M",
+            "--no-ext-diff",
+            "--no-textconv",
+            if color {
                 "--color=always"
             } else {
                 "--color=never"
-            });
+            },
+        ];
         match format {
             DiffFormat::Patch => {}
-            DiffFormat::Stat => {
-                git.arg("--stat");
-            }
-            DiffFormat::NameOnly => {
-                git.arg("--name-only");
-            }
+            DiffFormat::Stat => args.push("--stat"),
+            DiffFormat::NameOnly => args.push("--name-only"),
         }
-        git.args([&c.base, &c.tree, "--"]).args(paths);
-        let out = git
-            .output()
-            .map_err(|e| EnvError::Io("running git diff".into(), e))?;
-        if !out.status.success() {
-            return Err(EnvError::Other(format!(
-                "git diff failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(out.stdout)
+        args.extend([c.base.as_str(), c.tree.as_str(), "--"]);
+        args.extend(paths.iter().map(String::as_str));
+        c.shadow
+            .remembered(&args, "diff")
+            .map_err(|e| EnvError::Other(format!("git diff failed: {e}")))
     }
 
     /// The files `name` changed (for `--json` and `ls`).
@@ -176,9 +169,7 @@ pub fn changed_files(
     to: &str,
     paths: &[String],
 ) -> Result<Vec<FileChange>, crate::git::GitError> {
-    let mut num = shadow.git();
-    num.args(diff_args("--numstat", from, to)).args(paths);
-    let counts = parse_numstat(&run(num, "diff --numstat")?);
+    let counts = parse_numstat(&remembered(shadow, "--numstat", from, to, paths)?);
     Ok(merge(&name_status(shadow, from, to, paths)?, &counts))
 }
 
@@ -198,9 +189,27 @@ fn name_status(
     to: &str,
     paths: &[String],
 ) -> Result<Vec<(String, Option<String>, String)>, crate::git::GitError> {
-    let mut ns = shadow.git();
-    ns.args(diff_args("--name-status", from, to)).args(paths);
-    Ok(parse_name_status(&run(ns, "diff --name-status")?))
+    Ok(parse_name_status(&remembered(
+        shadow,
+        "--name-status",
+        from,
+        to,
+        paths,
+    )?))
+}
+
+/// `git diff WHAT FROM TO -- PATHS` on the shadow, as text (remembered).
+fn remembered(
+    shadow: &Shadow,
+    what: &str,
+    from: &str,
+    to: &str,
+    paths: &[String],
+) -> Result<String, crate::git::GitError> {
+    let mut args = diff_args(what, from, to).to_vec();
+    args.extend(paths.iter().map(String::as_str));
+    let out = shadow.remembered(&args, what)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn diff_args<'a>(what: &'a str, from: &'a str, to: &'a str) -> [&'a str; 9] {

@@ -9,8 +9,10 @@
 //! as data:
 //!
 //! - the work tree is the environment's tree, the index is the shadow's
-//!   (`index-NAME`, kept between runs so only changed files are read again),
+//!   (`envs/NAME/index`, kept between runs so only changed files are read again),
 //!   the configuration is the shadow's and the user's, never the environment's;
+//!   a capture hashes again only what `git status` (stat data, the untracked
+//!   cache, ctime included) says changed since the last one;
 //! - attributes come from the empty tree (`GIT_ATTR_SOURCE`), so a
 //!   `.gitattributes` in the tree selects no filter or diff driver;
 //! - no hook, no fsmonitor, no submodule recursion; `.git` entries are never
@@ -25,7 +27,7 @@ use std::process::Command;
 
 use crate::git::{GitError, Repo};
 use crate::repo::{
-    alternates_text, config_text, empty_tree, host_git, is_object_name, run, write_under,
+    alternates_text, config_text, empty_tree, host_git, is_object_name, run, run_bytes, write_under,
 };
 
 /// A project's shadow git dir.
@@ -144,16 +146,31 @@ impl Shadow {
         c
     }
 
-    /// The host's git reading `tree` as the work tree, through the index of
-    /// environment `name`.
-    fn git_on(&self, name: &str, tree: &Path) -> Command {
-        let mut c = self.git();
-        c.env("GIT_INDEX_FILE", self.index(name))
+    /// The host's git reading `tree` as the work tree, in environment `name`'s
+    /// own git dir `admin` (its index and `HEAD`; objects and refs are the
+    /// shadow's).
+    fn git_on(&self, admin: &Path, tree: &Path) -> Command {
+        let mut c = host_git();
+        c.env("GIT_ATTR_SOURCE", self.empty)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .arg("--git-dir")
+            .arg(admin)
             .arg("--work-tree")
             .arg(tree)
             .args([
                 "-c",
-                "core.untrackedCache=false",
+                "core.quotePath=true",
+                "-c",
+                "diff.ignoreSubmodules=all",
+                // The untracked cache skips reading directories whose stat data
+                // is unchanged. It is safe against a tree that lies: git checks
+                // the ctime too (which no one can set), never only the mtime.
+                "-c",
+                "core.untrackedCache=true",
+                "-c",
+                "core.trustctime=true",
+                "-c",
+                "core.checkStat=default",
                 "-c",
                 "submodule.recurse=false",
                 "-c",
@@ -164,14 +181,36 @@ impl Shadow {
         c
     }
 
-    fn index(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("index-{name}"))
+    /// Environment `name`'s git dir in the shadow: a linked-worktree style
+    /// directory (`commondir` points at the shadow) holding its own index and
+    /// a `HEAD` at `base`, so that `git status` compares against it.
+    fn admin(&self, name: &str, base: &str) -> Result<PathBuf, GitError> {
+        if name.is_empty() || name.contains(['/', '\\', '\0']) || name.starts_with('.') {
+            return Err(failed(
+                "status",
+                format!("`{name}` is not an environment name"),
+            ));
+        }
+        let admin = self.dir.join("envs").join(name);
+        let head = format!("{base}\n");
+        if std::fs::read_to_string(admin.join("HEAD")).ok().as_deref() == Some(head.as_str()) {
+            return Ok(admin);
+        }
+        std::fs::create_dir_all(&admin).map_err(GitError::Spawn)?;
+        write_under(&admin, "commondir", "../..\n")?;
+        write_under(&admin, "HEAD", &head)?;
+        Ok(admin)
     }
 
     /// Environment `name`'s whole tree (`tree` on the host), as a tree object:
     /// every tracked and untracked, not ignored, file as it is now. `base` (a
     /// commit the main repository has) seeds the index the first time, so that
     /// unchanged files are not read again.
+    ///
+    /// One `git status` finds what changed since the last capture (stat data
+    /// and the untracked cache: no file is read unless it changed); only those
+    /// paths are hashed again. When nothing changed, the last tree is the
+    /// answer.
     pub fn tree_of(&self, name: &str, tree: &Path, base: &str) -> Result<String, GitError> {
         if !is_object_name(base) {
             return Err(failed("read-tree", format!("`{base}` is not a commit")));
@@ -184,28 +223,147 @@ impl Shadow {
             ));
         }
         let _lock = Lock::take(&self.dir.join(format!("index-{name}.flock")))?;
-        if !self.index(name).exists() {
-            let mut c = self.git_on(name, tree);
+        let admin = self.admin(name, base)?;
+        let captured = admin.join("captured");
+        if !admin.join("index").exists() {
+            let _ = std::fs::remove_file(&captured);
+            let mut c = self.git_on(&admin, tree);
             c.args(["read-tree", base]);
             run(c, "read-tree")?;
         }
-        let mut add = self.git_on(name, tree);
-        // An unreadable file is left out (and shows as unchanged), not a failure.
-        add.args(["add", "-A", "--ignore-errors", "--", "."]);
-        let out = add.output().map_err(GitError::Spawn)?;
-        if !out.status.success() && out.status.code() != Some(1) {
-            return Err(failed(
-                "add -A",
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            ));
+        let mut st = self.git_on(&admin, tree);
+        st.args([
+            "status",
+            "--porcelain=v2",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--ignore-submodules=all",
+        ]);
+        let changed = match run_bytes(st, "status") {
+            Ok(out) => changed_paths(&out),
+            // Anything status cannot say (a nested repository, a path git
+            // will not name): the whole tree is read again.
+            Err(_) => None,
+        };
+        if changed.as_ref().is_some_and(Vec::is_empty) {
+            let last = std::fs::read_to_string(&captured).unwrap_or_default();
+            let last = last.trim();
+            if is_object_name(last) {
+                return Ok(last.to_string());
+            }
         }
-        let mut w = self.git_on(name, tree);
+        let _ = std::fs::remove_file(&captured);
+        let updated = match &changed {
+            Some(paths) if !paths.is_empty() => self.update_paths(&admin, tree, paths),
+            Some(_) => true,
+            None => false,
+        };
+        if !updated {
+            let mut add = self.git_on(&admin, tree);
+            // An unreadable file is left out (and shows as unchanged), not a failure.
+            add.args(["add", "-A", "--ignore-errors", "--", "."]);
+            let out = add.output().map_err(GitError::Spawn)?;
+            if !out.status.success() && out.status.code() != Some(1) {
+                return Err(failed(
+                    "add -A",
+                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                ));
+            }
+        }
+        let mut w = self.git_on(&admin, tree);
         w.arg("write-tree");
         let sha = run(w, "write-tree")?.trim().to_string();
         if !is_object_name(&sha) {
             return Err(failed("write-tree", format!("printed `{sha}`")));
         }
+        let _ = std::fs::write(&captured, format!("{sha}\n"));
         Ok(sha)
+    }
+
+    /// Hashes `paths` again into `name`'s index (added, changed or gone).
+    /// False when git refused one (unreadable, a directory now…): the caller
+    /// then reads the whole tree.
+    fn update_paths(&self, admin: &Path, tree: &Path, paths: &[Vec<u8>]) -> bool {
+        let mut c = self.git_on(admin, tree);
+        c.args([
+            "update-index",
+            "--add",
+            "--remove",
+            "--replace",
+            "-z",
+            "--stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        let Ok(mut child) = c.spawn() else {
+            return false;
+        };
+        let mut input = Vec::new();
+        for p in paths {
+            input.extend_from_slice(p);
+            input.push(0);
+        }
+        let wrote = child
+            .stdin
+            .take()
+            .is_some_and(|mut stdin| stdin.write_all(&input).is_ok());
+        matches!(child.wait(), Ok(s) if s.success()) && wrote
+    }
+
+    /// The output of `git ARGS` on the shadow, remembered: `args` name only
+    /// objects (which never change), so the same question gets the same
+    /// answer without running git again (`ls` and `conflicts` ask it often).
+    /// Anything else (a ref, a path) is asked of git every time.
+    pub fn remembered(&self, args: &[&str], what: &str) -> Result<Vec<u8>, GitError> {
+        let only_objects = args
+            .iter()
+            .skip(1)
+            .all(|a| a.starts_with('-') || is_object_name(a));
+        if !only_objects {
+            let mut c = self.git();
+            c.args(args);
+            return run_bytes(c, what);
+        }
+        let key = args.join("\0");
+        let file = self
+            .dir
+            .join("memo")
+            .join(format!("{:016x}", fnv(key.as_bytes())));
+        if let Ok(bytes) = std::fs::read(&file)
+            && let Some(rest) = bytes
+                .strip_prefix(key.as_bytes())
+                .and_then(|r| r.strip_prefix(b"\n"))
+        {
+            return Ok(rest.to_vec());
+        }
+        let mut c = self.git();
+        c.args(args);
+        let out = run_bytes(c, what)?;
+        let _ = self.remember(&file, &key, &out);
+        Ok(out)
+    }
+
+    fn remember(&self, file: &Path, key: &str, out: &[u8]) -> std::io::Result<()> {
+        let dir = self.dir.join("memo");
+        std::fs::create_dir_all(&dir)?;
+        // Bounded: past 1,000 answers, the memo starts again.
+        if std::fs::read_dir(&dir)?.take(1001).count() > 1000 {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+        }
+        let tmp = dir.join(format!(
+            ".{}-{}",
+            std::process::id(),
+            warren_core::secret::random_u64()
+        ));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(key.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.write_all(out)?;
+        drop(f);
+        std::fs::rename(&tmp, file)
     }
 
     /// A commit of warren's own: `tree` with `parents` and `message`.
@@ -260,9 +418,44 @@ impl Shadow {
 
     /// Forgets environment `name` (its index).
     pub fn forget(&self, name: &str) {
-        let _ = std::fs::remove_file(self.index(name));
+        if !name.is_empty() && !name.contains('/') && !name.starts_with('.') {
+            let _ = std::fs::remove_dir_all(self.dir.join("envs").join(name));
+        }
+        // Where an older warren kept the index.
+        let _ = std::fs::remove_file(self.dir.join(format!("index-{name}")));
         let _ = std::fs::remove_file(self.dir.join(format!("index-{name}.flock")));
     }
+}
+
+/// The paths `git status --porcelain=v2 -z` says differ in the work tree from
+/// the index (changed, gone, untracked). `None` when it names something that
+/// cannot be updated path by path (a nested repository, an unmerged entry).
+fn changed_paths(out: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut paths = Vec::new();
+    for rec in out.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        match rec.first()? {
+            b'1' => {
+                // `1 XY sub mH mI mW hH hI path`
+                let mut f = rec.splitn(9, |b| *b == b' ');
+                let xy = f.nth(1)?;
+                let path = f.nth(6)?;
+                if xy.get(1).is_some_and(|y| *y != b'.') {
+                    paths.push(path.to_vec());
+                }
+            }
+            b'?' => {
+                let path = rec.get(2..)?;
+                if path.ends_with(b"/") {
+                    return None;
+                }
+                paths.push(path.to_vec());
+            }
+            b'#' => {}
+            // Renames (not asked for), unmerged entries, anything new.
+            _ => return None,
+        }
+    }
+    Some(paths)
 }
 
 fn failed(what: &str, stderr: String) -> GitError {
@@ -301,5 +494,30 @@ impl Lock {
             .map_err(|e| GitError::Spawn(e.into()))?;
         let _ = f.flush();
         Ok(Lock { _file: f })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_what_to_hash_again() {
+        let out = b"1 .M N... 100644 100644 100644 aaa bbb a b.txt\0\
+1 M. N... 100644 100644 100644 aaa bbb done.txt\0\
+1 .D N... 100644 100644 000000 aaa bbb gone.txt\0\
+? new dir/f.txt\0";
+        let paths = changed_paths(out).unwrap();
+        assert_eq!(
+            paths,
+            [
+                b"a b.txt".to_vec(),
+                b"gone.txt".to_vec(),
+                b"new dir/f.txt".to_vec()
+            ]
+        );
+        assert_eq!(changed_paths(b"").unwrap().len(), 0);
+        assert!(changed_paths(b"? nested/\0").is_none());
+        assert!(changed_paths(b"u UU N... 1 2 3 4 a b c x\0").is_none());
     }
 }
