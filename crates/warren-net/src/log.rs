@@ -15,19 +15,30 @@ pub(crate) struct StoreLog {
 }
 
 impl StoreLog {
-    /// Starts the writer thread on the store under `root`.
+    /// Starts the writer thread on the store under `root`. The store is
+    /// opened at the first entry, not before: an environment that never
+    /// reaches out costs no database open (twenty starting at once would
+    /// queue on its lock).
     pub(crate) fn start(root: &Path, env: &str) -> Result<StoreLog, String> {
-        let store = Store::open(root).map_err(|e| format!("opening the store: {e}"))?;
+        let root = root.to_path_buf();
         let (tx, rx) = mpsc::channel::<NetLogRow>();
         std::thread::Builder::new()
             .name("netlog".into())
             .spawn(move || {
+                let mut store = None;
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     // Whatever else arrives in the next moment goes in the same
                     // transaction.
                     std::thread::sleep(Duration::from_millis(20));
                     batch.extend(rx.try_iter());
+                    if store.is_none() {
+                        match Store::open(&root) {
+                            Ok(s) => store = Some(s),
+                            Err(e) => note(&format!("opening the store: {e}")),
+                        }
+                    }
+                    let Some(store) = &store else { continue };
                     if let Err(e) = store.add_net_log(&batch) {
                         note(&format!("cannot write the network log: {e}"));
                     }
