@@ -78,6 +78,9 @@ impl Warren {
             ));
         }
         self.warn_unapplied(req, &eff, runtime);
+        if runtime == RuntimeKind::Sandbox {
+            sandbox_host_access(&eff)?;
+        }
         let plan = self.plan_from(repo, req, &eff, runtime, proxy_port)?;
         Ok(Loaded {
             value: plan,
@@ -347,6 +350,19 @@ impl Warren {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
             workdir: ra.workdir.clone(),
+            host: warren_runtime::HostAccessSpec {
+                gpus: ra.gpus.clone(),
+                devices: ra.devices.clone(),
+                ipc: ra.ipc.clone(),
+                pid: ra.pid.clone(),
+                uts: ra.uts.clone(),
+                given_up: eff
+                    .host_access
+                    .iter()
+                    .map(warren_config::HostAccess::short)
+                    .collect(),
+            },
+            shared_volumes: eff.shared_volumes.clone(),
         };
         let (remote_env, remote_env_unset) = remote_env(eff);
         let lc = &eff.lifecycle;
@@ -535,6 +551,31 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
                 .into(),
         )),
     }
+}
+
+/// The sandbox honours host paths (bind mounts at their own path) and the
+/// host's network (`network: host`); it fails closed on every other grant
+/// instead of running without it.
+fn sandbox_host_access(eff: &Effective) -> Result<(), EnvError> {
+    use warren_config::{HostAccess, Namespace};
+    let refused: Vec<String> = eff
+        .host_access
+        .iter()
+        .filter(|h| {
+            !matches!(
+                h,
+                HostAccess::HostPath(_) | HostAccess::Namespace(Namespace::Network)
+            )
+        })
+        .map(|h| format!("`{}`", h.short()))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(EnvError::Other(format!(
+        "the sandbox runtime cannot give this environment {}: it honours host paths (mounted at their own path) and the host's network, nothing else of `host_access`; use `--runtime docker` for it, or remove the setting",
+        refused.join(", ")
+    )))
 }
 
 pub(crate) fn convert_mount(
