@@ -311,6 +311,26 @@ pub(crate) fn decode_devcontainer_source(
         node.get("workspaceMount").map(|n| &n.value),
         Some(Value::Str(s)) if s.contains("${localWorkspaceFolder}")
     );
+    // Mounts that name the environment's own tree as the variable (what it
+    // already has: not host access); a literal path never counts, as above.
+    let tree_mounts: Vec<usize> = match node.get("mounts").map(|n| &n.value) {
+        Some(Value::Seq(items)) => items
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                let raw = match &m.value {
+                    Value::Str(s) => Some(s.as_str()),
+                    _ => m.get("source").and_then(|s| match &s.value {
+                        Value::Str(s) => Some(s.as_str()),
+                        _ => None,
+                    }),
+                };
+                raw.is_some_and(|r| r.contains("${localWorkspaceFolder}"))
+            })
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut d = Decoder::new(src);
     node.map_strings_at(
         &mut |s, span| match substitute_local(s, ctx, &container_folder) {
@@ -327,6 +347,7 @@ pub(crate) fn decode_devcontainer_source(
         &mut dc,
         ctx.local_env,
         names_tree.then_some(ctx.local_workspace_folder),
+        (&tree_mounts, ctx.local_workspace_folder),
     );
     diags.append(&mut d.diags);
     (dc, diags)
@@ -340,6 +361,8 @@ fn decode(
     // The environment's tree, when `workspaceMount` names it as
     // `${localWorkspaceFolder}` (else nothing it mounts can be the tree).
     tree: Option<&Path>,
+    // The `mounts` items naming `${localWorkspaceFolder}`, and the tree.
+    (tree_mounts, own_tree): (&[usize], &Path),
 ) {
     let base = dc.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let Some(mut f) = d.fields(node, "devcontainer.json") else {
@@ -461,7 +484,14 @@ fn decode(
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if let Some(m) = mount(d, item, &format!("mounts[{i}]")) {
-                        if let Class::HostAccess(need) = crate::host_access::classify_mount(
+                        let own = tree_mounts.contains(&i)
+                            && m.source.as_deref().is_some_and(|s| {
+                                crate::host_access::normalize(Path::new(s)).starts_with(own_tree)
+                            });
+                        if own {
+                            // The environment's own tree: warren maps it
+                            // to the environment's repository at create.
+                        } else if let Class::HostAccess(need) = crate::host_access::classify_mount(
                             &crate::host_access::MountRequest::from(&m),
                         ) {
                             host_use(

@@ -412,7 +412,8 @@ fn expand_home(p: &str, home: Option<&Path>) -> PathBuf {
     }
 }
 
-fn normalize(p: &Path) -> PathBuf {
+/// Lexically removes `.` and `..`.
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

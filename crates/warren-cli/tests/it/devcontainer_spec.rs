@@ -399,7 +399,7 @@ fn compose_configs_and_engine_sockets_are_named_by_validate_and_run_alike() {
     );
     assert!(ctx.ls().is_empty());
 
-    progress!("a docker.sock bind is accepted with a loud warning");
+    progress!("a docker.sock bind is refused without `host_access: {{docker_socket: true}}`");
     ctx.write(
         ".devcontainer/devcontainer.json",
         &format!(
@@ -407,10 +407,11 @@ fn compose_configs_and_engine_sockets_are_named_by_validate_and_run_alike() {
         ),
     );
     ctx.commit("socket");
-    let validate = ctx.warren(&["validate"]).ok();
+    let validate = ctx.warren(&["validate"]).fails(1);
     let text = format!("{}{}", validate.stdout, validate.stderr);
     assert!(
-        text.contains("gives the environment the container engine, and with it root on this host"),
+        text.contains("hands the environment the container engine, and with it root on this host")
+            && text.contains("host_access: {docker_socket: true}"),
         "{text}"
     );
 }
@@ -421,7 +422,7 @@ fn the_sandbox_names_the_container_settings_it_does_not_apply_once() {
     ctx.write(".warren.yaml", "runtime: sandbox\n");
     ctx.write(
         ".devcontainer/devcontainer.json",
-        r#"{"image": "x:1", "containerUser": "dev", "capAdd": ["SYS_PTRACE"],
+        r#"{"image": "x:1", "containerUser": "dev", "capAdd": ["CHOWN"],
   "workspaceFolder": "/src", "runArgs": ["--cap-drop=ALL"]}"#,
     );
     ctx.commit("sandbox");
