@@ -526,7 +526,10 @@ mod tests {
         (r, errs)
     }
 
-    fn parse_host(args: &[&str]) -> (RunArgs, Vec<(usize, String)>, Vec<(usize, String)>) {
+    /// (index, message or opt-in line) pairs.
+    type Indexed = Vec<(usize, String)>;
+
+    fn parse_host(args: &[&str]) -> (RunArgs, Indexed, Indexed) {
         let items: Vec<_> = args
             .iter()
             .map(|a| Spanned::new(a.to_string(), Span::default()))
