@@ -100,7 +100,14 @@ fn run_args_cap_drop_and_workdir_are_applied_and_platform_only_warns() {
     assert_eq!(hc["ExtraHosts"], serde_json::json!(["db:10.0.0.2"]));
     assert_eq!(hc["Init"], true);
     assert_eq!(hc["Ulimits"][0]["Name"], "nofile");
-    assert_eq!(inspect(&id, "{{.Config.Hostname}}"), "box");
+    // `-h box` is warren's own setting: ignored with one warning.
+    assert_eq!(inspect(&id, "{{.Config.Hostname}}"), "ra");
+    assert_eq!(
+        run.stderr.matches("runArgs: `-h box` is ignored").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     assert_eq!(inspect(&id, "{{index .Config.Labels \"x\"}}"), "y");
     let env = inspect(&id, "{{json .Config.Env}}");
     assert!(env.contains("\"A=1\""), "{env}");
