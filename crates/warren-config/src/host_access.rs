@@ -430,7 +430,7 @@ pub(crate) fn normalize(p: &Path) -> PathBuf {
 /// Checks a file's host-access settings against the grants: the granted
 /// ones (host paths made absolute by `resolve_path`), and an error for each
 /// of the others, hinting at the exact line to add to `trusted_file`.
-pub(crate) fn check_uses(
+pub fn check_uses(
     uses: &[HostAccessUse],
     opt_in: &HostAccessOptIn,
     resolve_path: &dyn Fn(&str) -> String,

@@ -83,9 +83,9 @@ pub use global::{
 };
 pub use host_access::{
     Class, DOCKER_DEFAULT_CAPABILITIES, HostAccess, HostAccessOptIn, HostAccessRequest,
-    HostAccessUse, MountRequest, Namespace, classify_capability, classify_device, classify_mount,
-    classify_namespace, classify_security_opt, is_engine_socket, normalize_capability,
-    warrens_own_flag,
+    HostAccessUse, MountRequest, Namespace, check_uses, classify_capability, classify_device,
+    classify_mount, classify_namespace, classify_security_opt, is_engine_socket,
+    normalize_capability, warrens_own_flag,
 };
 pub use image_metadata::{ImageMetadata, METADATA_LABEL, parse_image_metadata};
 pub use lifecycle::LifecycleCommand;

@@ -153,7 +153,7 @@ fn image_metadata_is_merged_under_the_file() {
     let _image = LabelledImage::build(
         &tag,
         r#"[
-  {"id": "feature-a", "containerEnv": {"FROM_IMAGE": "img", "BOTH": "img"}, "capAdd": ["SYS_PTRACE"],
+  {"id": "feature-a", "containerEnv": {"FROM_IMAGE": "img", "BOTH": "img"}, "capAdd": ["SYS_PTRACE", "NET_RAW"],
    "postCreateCommand": "echo image-postcreate >> /tmp/order", "remoteUser": "root",
    "customizations": {"vscode": {"extensions": ["x"]}}},
   {"remoteUser": "dev", "remoteEnv": {"R_IMG": "r"}, "init": true,
@@ -169,6 +169,12 @@ fn image_metadata_is_merged_under_the_file() {
   "postCreateCommand": "echo file-postcreate >> /tmp/order",
   "postStartCommand": "echo file-poststart >> /tmp/order"}}"#
         ),
+    );
+    // The user's grant is for what devcontainer.json asks; a label does not
+    // get it (docs/SECURITY.md, "Host access").
+    ctx.write(
+        ".warren.yaml",
+        "host_access: {capabilities: [SYS_PTRACE]}\n",
     );
     ctx.commit("metadata");
     let run = ctx.warren(&["run", "--name", "meta", "--", "true"]).ok();
@@ -217,6 +223,13 @@ fn image_metadata_is_merged_under_the_file() {
             .as_array()
             .is_some_and(|a| a.iter().any(|c| c == "SYS_PTRACE" || c == "CAP_SYS_PTRACE")),
         "{}",
+        hc["CapAdd"]
+    );
+    assert!(
+        hc["CapAdd"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c == "NET_RAW" || c == "CAP_NET_RAW")),
+        "a capability of Docker's default set is safe, also from a label: {}",
         hc["CapAdd"]
     );
     let mounts = inspect(&id, "{{json .Mounts}}");
