@@ -102,6 +102,14 @@ fn host_access_without_opt_in_is_refused_before_anything_is_created() {
     assert!(text.contains("host_access: {ipc: host}"), "{text}");
     assert!(!text.contains("host_access: {gpus: all}"), "{text}");
 
+    progress!("the global config grants too, for every project");
+    std::fs::write(ctx.root.join("config.yaml"), "host_access: {ipc: host}\n").unwrap();
+    let v = ctx.warren(&["validate"]).fails(1);
+    let text = format!("{}{}", v.stdout, v.stderr);
+    assert!(!text.contains("host_access: {ipc: host}"), "{text}");
+    assert!(text.contains("host_access: {privileged: true}"), "{text}");
+    std::fs::remove_file(ctx.root.join("config.yaml")).unwrap();
+
     progress!("an unknown host_access key is an error at its place");
     ctx.write(".warren.yaml", "host_access: {ipcc: host}\n");
     let v = ctx.warren(&["validate"]).fails(1);
@@ -124,15 +132,17 @@ fn granted_host_access_is_applied_and_flagged() {
     let shared = shared_dir.to_string_lossy().into_owned();
     ctx.write(
         ".warren.yaml",
-        &format!("host_access: {{ipc: host, pid: host, mounts: [\"{shared}\"]}}\nshared_volumes: [wv-shared-{}]\n", ctx.proxy_port),
+        &format!("host_access: {{ipc: host, pid: host, mounts: [\"{shared}\"], devices: [/dev/zero], capabilities: [SYS_PTRACE]}}\nshared_volumes: [wv-shared-{}]\n", ctx.proxy_port),
     );
     ctx.write(
         ".devcontainer/devcontainer.json",
         &format!(
             r#"{{
   "image": "{BUSYBOX}",
-  "runArgs": ["--ipc=host", "--pid", "host", "--hostname", "box", "-v", "gocache:/go/pkg",
+  "runArgs": ["--ipc=host", "--pid", "host", "--device", "/dev/zero:/dev/hostzero",
+              "--hostname", "box", "-v", "gocache:/go/pkg",
               "--mount", "type=volume,source=wv-shared-{port},target=/shared"],
+  "capAdd": ["SYS_PTRACE"],
   "mounts": ["source={shared},target={shared},type=bind,readonly"]
 }}"#,
             port = ctx.proxy_port
@@ -155,7 +165,7 @@ fn granted_host_access_is_applied_and_flagged() {
     progress!("the banner names the isolation given up");
     assert!(
         run.stderr.contains(&format!(
-            "runs with host access (host path {shared}, ipc host, pid host)"
+            "runs with host access (host path {shared}, ipc host, pid host, device /dev/zero, cap SYS_PTRACE)"
         )),
         "{}",
         run.stderr
@@ -172,6 +182,11 @@ fn granted_host_access_is_applied_and_flagged() {
     let id = &ids[0];
     assert_eq!(docker_inspect(id, "{{.HostConfig.IpcMode}}"), "host");
     assert_eq!(docker_inspect(id, "{{.HostConfig.PidMode}}"), "host");
+    assert!(
+        docker_inspect(id, "{{json .HostConfig.Devices}}").contains("/dev/hostzero"),
+        "the granted device is missing"
+    );
+    assert!(docker_inspect(id, "{{json .HostConfig.CapAdd}}").contains("SYS_PTRACE"));
     let name = docker_inspect(id, "{{.Name}}");
     let name = name.trim_start_matches('/');
     progress!("a named volume is the environment's own unless shared");
@@ -194,7 +209,9 @@ fn granted_host_access_is_applied_and_flagged() {
         [
             format!("host path {shared}"),
             "ipc host".to_string(),
-            "pid host".to_string()
+            "pid host".to_string(),
+            "device /dev/zero".to_string(),
+            "cap SYS_PTRACE".to_string(),
         ]
     );
     let ls = ctx.warren(&["ls"]).ok();
@@ -326,7 +343,9 @@ fn the_sandbox_honours_host_paths_and_fails_closed_on_the_rest() {
     );
     ctx.write(
         ".devcontainer/devcontainer.json",
-        &format!(r#"{{"mounts": ["source={hd},target={hd},type=bind,readonly"]}}"#),
+        &format!(
+            r#"{{"mounts": ["source={hd},target={hd},type=bind,readonly"], "runArgs": ["--name", "x"]}}"#
+        ),
     );
     ctx.commit("sandbox host path");
     progress!("a granted host path is mounted at its own path");
@@ -342,6 +361,29 @@ fn the_sandbox_honours_host_paths_and_fails_closed_on_the_rest() {
         ])
         .ok();
     assert!(run.stdout.contains("host file"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("runArgs: `--name x` is ignored"),
+        "warren's own, on the sandbox too: {}",
+        run.stderr
+    );
+
+    progress!("without the grant, the sandbox refuses the host path like docker");
+    ctx.write(".warren.yaml", "runtime: sandbox\n");
+    ctx.commit("no grant");
+    let run = ctx
+        .warren(&["run", "--rm", "--name", "sbno", "--", "true"])
+        .fails(1);
+    assert!(
+        run.stderr
+            .contains(&format!("host_access: {{mounts: [\"{hd}\"]}}")),
+        "{}",
+        run.stderr
+    );
+    nothing_created(&ctx);
+    ctx.write(
+        ".warren.yaml",
+        &format!("runtime: sandbox\nhost_access: {{mounts: [\"{hd}\"], ipc: host}}\n"),
+    );
 
     progress!("a granted host namespace it cannot give fails closed");
     ctx.write(
