@@ -140,7 +140,10 @@ fn check_unapplied(
     repo_root: &Path,
     env: EnvLookup<'_>,
 ) -> Vec<Diagnostic> {
-    let global = GlobalConfig::default();
+    let global = GlobalConfig {
+        host_access: global_host_access(env),
+        ..GlobalConfig::default()
+    };
     let cli = CliOverrides::default();
     let names = std::iter::once(None).chain(concrete_types(project).into_iter().map(Some));
     let mut out = Vec::new();
@@ -161,6 +164,23 @@ fn check_unapplied(
             continue;
         };
         let eff = loaded.value;
+        if eff.runtime == crate::RuntimeChoice::Sandbox
+            && let Some(message) = eff.sandbox_host_access_error()
+        {
+            let file = eff
+                .devcontainer_file
+                .clone()
+                .unwrap_or_else(|| project.file.clone());
+            let message = match type_name {
+                Some(t) => format!("type `{t}`: {message}"),
+                None => message,
+            };
+            out.push(Diagnostic::new(
+                Severity::Error,
+                crate::Origin::File(file),
+                message,
+            ));
+        }
         let runtime = match eff.runtime {
             crate::RuntimeChoice::Sandbox => "sandbox",
             crate::RuntimeChoice::Host => "host",

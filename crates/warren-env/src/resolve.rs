@@ -557,25 +557,10 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
 /// host's network (`network: host`); it fails closed on every other grant
 /// instead of running without it.
 fn sandbox_host_access(eff: &Effective) -> Result<(), EnvError> {
-    use warren_config::{HostAccess, Namespace};
-    let refused: Vec<String> = eff
-        .host_access
-        .iter()
-        .filter(|h| {
-            !matches!(
-                h,
-                HostAccess::HostPath(_) | HostAccess::Namespace(Namespace::Network)
-            )
-        })
-        .map(|h| format!("`{}`", h.short()))
-        .collect();
-    if refused.is_empty() {
-        return Ok(());
+    match eff.sandbox_host_access_error() {
+        Some(message) => Err(EnvError::Other(message)),
+        None => Ok(()),
     }
-    Err(EnvError::Other(format!(
-        "the sandbox runtime cannot give this environment {}: it honours host paths (mounted at their own path) and the host's network, nothing else of `host_access`; use `--runtime docker` for it, or remove the setting",
-        refused.join(", ")
-    )))
 }
 
 pub(crate) fn convert_mount(

@@ -391,6 +391,13 @@ fn the_sandbox_honours_host_paths_and_fails_closed_on_the_rest() {
         r#"{"runArgs": ["--ipc=host"]}"#,
     );
     ctx.commit("sandbox ipc");
+    let v = ctx.warren(&["validate"]).fails(1);
+    assert!(
+        format!("{}{}", v.stdout, v.stderr)
+            .contains("the sandbox runtime cannot give this environment `ipc host`"),
+        "validate says it too: {}",
+        v.stderr
+    );
     let run = ctx
         .warren(&["run", "--rm", "--name", "sbipc", "--", "true"])
         .fails(1);
