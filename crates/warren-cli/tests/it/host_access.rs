@@ -229,6 +229,21 @@ fn granted_host_access_is_applied_and_flagged() {
         doctor.stdout
     );
 
+    progress!("a grant taken back: start refuses instead of giving it again");
+    ctx.warren(&["stop", "ha"]).ok();
+    let yaml = std::fs::read_to_string(ctx.repo.join(".warren.yaml")).unwrap();
+    ctx.write(".warren.yaml", &yaml.replace("ipc: host, ", ""));
+    ctx.commit("revoke ipc");
+    let start = ctx.warren(&["start", "ha"]).fails(1);
+    assert!(
+        start
+            .stderr
+            .contains("was created with host access that your configuration no longer grants")
+            && start.stderr.contains("host_access: {ipc: host}"),
+        "{}",
+        start.stderr
+    );
+
     progress!("rm removes the environment's own volume, not the shared one");
     ctx.warren(&["rm", "--force", "ha"]).ok();
     assert!(!volume_exists(&own), "{own} outlived its environment");
