@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::decode::{Decoder, Fields, suggestion};
 use crate::diagnostic::{ConfigError, Diagnostic, Loaded, Severity, Source};
 use crate::files::read_required;
+use crate::host_access::{Class, HostAccess, HostAccessUse};
 use crate::lifecycle::{LifecycleCommand, decode_command};
 use crate::node::{Node, Value};
 use crate::runargs::{RunArgs, parse_run_args};
@@ -56,6 +57,20 @@ pub struct DevContainer {
     /// `dockerComposeFile` is set: a Compose config, which warren cannot run
     /// yet ([`COMPOSE_UNSUPPORTED`]).
     pub compose: bool,
+    /// `hostRequirements.gpu` (`true` or an object: required; `"optional"`:
+    /// used only when `host_access` grants GPUs).
+    pub gpu: Option<GpuRequirement>,
+    /// Every setting of the file that is host access, with where it is:
+    /// granted or refused by [`crate::resolve`] against `host_access:`.
+    pub host_access: Vec<HostAccessUse>,
+}
+
+/// `hostRequirements.gpu`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuRequirement {
+    Required,
+    Optional,
 }
 
 /// What `validate` and `run` both say about a Compose config.
@@ -156,7 +171,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "runServices",
         "warren runs a single container; use `image` or `build`",
     ),
-    ("hostRequirements", "warren does not check host resources"),
     (
         "otherPortsAttributes",
         "only the `label` of `portsAttributes` entries is used",
@@ -297,6 +311,26 @@ pub(crate) fn decode_devcontainer_source(
         node.get("workspaceMount").map(|n| &n.value),
         Some(Value::Str(s)) if s.contains("${localWorkspaceFolder}")
     );
+    // Mounts that name the environment's own tree as the variable (what it
+    // already has: not host access); a literal path never counts, as above.
+    let tree_mounts: Vec<usize> = match node.get("mounts").map(|n| &n.value) {
+        Some(Value::Seq(items)) => items
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                let raw = match &m.value {
+                    Value::Str(s) => Some(s.as_str()),
+                    _ => m.get("source").and_then(|s| match &s.value {
+                        Value::Str(s) => Some(s.as_str()),
+                        _ => None,
+                    }),
+                };
+                raw.is_some_and(|r| r.contains("${localWorkspaceFolder}"))
+            })
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut d = Decoder::new(src);
     node.map_strings_at(
         &mut |s, span| match substitute_local(s, ctx, &container_folder) {
@@ -313,6 +347,7 @@ pub(crate) fn decode_devcontainer_source(
         &mut dc,
         ctx.local_env,
         names_tree.then_some(ctx.local_workspace_folder),
+        (&tree_mounts, ctx.local_workspace_folder),
     );
     diags.append(&mut d.diags);
     (dc, diags)
@@ -326,6 +361,8 @@ fn decode(
     // The environment's tree, when `workspaceMount` names it as
     // `${localWorkspaceFolder}` (else nothing it mounts can be the tree).
     tree: Option<&Path>,
+    // The `mounts` items naming `${localWorkspaceFolder}`, and the tree.
+    (tree_mounts, own_tree): (&[usize], &Path),
 ) {
     let base = dc.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let Some(mut f) = d.fields(node, "devcontainer.json") else {
@@ -447,8 +484,23 @@ fn decode(
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if let Some(m) = mount(d, item, &format!("mounts[{i}]")) {
-                        if let Some((message, hint)) = m.engine_socket_warning() {
-                            d.warning(item.span, message, Some(hint));
+                        let own = tree_mounts.contains(&i)
+                            && m.source.as_deref().is_some_and(|s| {
+                                crate::host_access::normalize(Path::new(s)).starts_with(own_tree)
+                            });
+                        if own {
+                            // The environment's own tree: warren maps it
+                            // to the environment's repository at create.
+                        } else if let Class::HostAccess(need) = crate::host_access::classify_mount(
+                            &crate::host_access::MountRequest::from(&m),
+                        ) {
+                            host_use(
+                                d,
+                                &mut dc.host_access,
+                                item.span,
+                                &format!("mounts[{i}]"),
+                                need,
+                            );
                         }
                         dc.mounts.push(m);
                     }
@@ -460,8 +512,18 @@ fn decode(
     if let Some(n) = f.take("runArgs") {
         let items = d.string_list(n, "runArgs", false).unwrap_or_default();
         // `-e NAME` without a value takes NAME from the host, as docker does.
-        let (args, errors) = parse_run_args(&items, host_env);
+        let (args, errors, host) = parse_run_args(&items, host_env);
         dc.run_args = args;
+        for h in host {
+            let span = items.get(h.index).map_or(n.span, |s| s.span);
+            host_use(
+                d,
+                &mut dc.host_access,
+                span,
+                &format!("runArgs `{}`", h.shown),
+                h.need,
+            );
+        }
         for e in errors {
             let span = items.get(e.index).map_or(n.span, |s| s.span);
             if e.warning {
@@ -534,12 +596,90 @@ fn decode(
         .take("overrideCommand")
         .and_then(|n| d.bool(n, "overrideCommand"));
     dc.init = f.take("init").and_then(|n| d.bool(n, "init"));
-    dc.privileged = f.take("privileged").and_then(|n| d.bool(n, "privileged"));
+    if let Some(n) = f.take("privileged") {
+        dc.privileged = d.bool(n, "privileged");
+        if dc.privileged == Some(true) {
+            host_use(
+                d,
+                &mut dc.host_access,
+                n.span,
+                "privileged",
+                HostAccess::Privileged,
+            );
+        }
+    }
     if let Some(n) = f.take("capAdd") {
-        dc.cap_add = strings(d.string_list(n, "capAdd", false));
+        let list = d.string_list(n, "capAdd", false).unwrap_or_default();
+        for c in &list {
+            if let Class::HostAccess(need) = crate::host_access::classify_capability(&c.value) {
+                host_use(
+                    d,
+                    &mut dc.host_access,
+                    c.span,
+                    &format!("capAdd `{}`", c.value),
+                    need,
+                );
+            }
+        }
+        dc.cap_add = strings(Some(list));
     }
     if let Some(n) = f.take("securityOpt") {
-        dc.security_opt = strings(d.string_list(n, "securityOpt", false));
+        let list = d.string_list(n, "securityOpt", false).unwrap_or_default();
+        for o in &list {
+            if let Class::HostAccess(need) = crate::host_access::classify_security_opt(&o.value) {
+                host_use(
+                    d,
+                    &mut dc.host_access,
+                    o.span,
+                    &format!("securityOpt `{}`", o.value),
+                    need,
+                );
+            }
+        }
+        dc.security_opt = strings(Some(list));
+    }
+    if let Some((key, n)) = f.take_entry("hostRequirements")
+        && let Some(mut hf) = d.fields(n, "hostRequirements")
+    {
+        if let Some(g) = hf.take("gpu") {
+            dc.gpu = match &g.value {
+                Value::Bool(true) | Value::Map(_) => Some(GpuRequirement::Required),
+                Value::Bool(false) => None,
+                Value::Str(s) if s == "optional" => Some(GpuRequirement::Optional),
+                _ => {
+                    d.type_error(
+                        g,
+                        "hostRequirements.gpu",
+                        "true, false, \"optional\" or an object",
+                        None,
+                    );
+                    None
+                }
+            };
+            if dc.gpu == Some(GpuRequirement::Required) {
+                host_use(
+                    d,
+                    &mut dc.host_access,
+                    g.span,
+                    "hostRequirements.gpu",
+                    HostAccess::Gpus("all".into()),
+                );
+            }
+        }
+        // cpus, memory, storage: the reference only checks them; warren
+        // sets its own limits (`resources:`).
+        let mut checked = false;
+        for k in ["cpus", "memory", "storage"] {
+            checked |= hf.take(k).is_some();
+        }
+        if checked {
+            d.warning(
+                key.span,
+                "`hostRequirements` (cpus, memory, storage) is not checked by warren and is ignored",
+                Some("warren does not check host resources; set limits with `resources:` in .warren.yaml".into()),
+            );
+        }
+        hf.finish(d, Severity::Warning);
     }
     let l = &mut dc.lifecycle;
     for (key, slot) in [
@@ -627,6 +767,25 @@ fn decode(
         );
     }
     f.finish(d, Severity::Warning);
+}
+
+/// Records a host-access setting with the error that refuses it (reported
+/// only when the trusted config does not grant it).
+fn host_use(
+    d: &mut Decoder<'_>,
+    into: &mut Vec<HostAccessUse>,
+    span: crate::node::Span,
+    what: &str,
+    need: HostAccess,
+) {
+    let message = format!(
+        "{what} is host access: {}; warren applies it only when your own config grants it",
+        need.why()
+    );
+    into.push(HostAccessUse {
+        diagnostic: d.src.error(span, message),
+        need,
+    });
 }
 
 /// One warning per unsupported field present, naming it.
@@ -1272,7 +1431,7 @@ mod tests {
                 "warning 5:3 Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it | point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml",
                 "warning 6:3 `service` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
                 "warning 7:3 `runServices` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
-                "warning 8:3 `hostRequirements` is not supported by warren and is ignored | warren does not check host resources",
+                "warning 8:3 `hostRequirements` (cpus, memory, storage) is not checked by warren and is ignored | warren does not check host resources; set limits with `resources:` in .warren.yaml",
                 "warning 9:3 `otherPortsAttributes` is not supported by warren and is ignored | only the `label` of `portsAttributes` entries is used",
                 "warning 10:3 `userEnvProbe` is not supported by warren and is ignored | set the variables you need in `remoteEnv`",
                 "warning 11:26 `updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it | remove it, or set it to `false` (what warren does)",
@@ -1288,7 +1447,7 @@ mod tests {
   "image": 5,
   "forwardPorts": [0, "abc", "1:2:3:4", true],
   "mounts": ["type=bind,target=/x", {"type": "bind", "target": "/y"}, {"source": "v", "target": "/z"}],
-  "runArgs": ["--pid=host"],
+  "runArgs": ["--pid=container:x"],
   "workspaceFolder": "relative",
   "overrideCommand": "yes",
   "postCreateCommand": 1,
@@ -1306,7 +1465,7 @@ mod tests {
             "error 4:14 bind mount `type=bind,target=/x` has no source | write mounts as `\"type=bind,source=/host/path,target=/container/path\"`",
             "error 4:37 bind mount `mounts[1]` has no source | e.g. `{\"type\": \"bind\", \"source\": \"/host/path\", \"target\": \"/container/path\"}`",
             "error 4:71 `mounts[2]` has no `type` | add `\"type\": \"bind\"` or `\"type\": \"volume\"`",
-            "error 5:15 runArgs: `--pid=host` is not allowed: it changes the container's namespaces; sharing the host's breaks the environment's isolation | remove it from `runArgs`",
+            "error 5:15 runArgs: `--pid container:x` is not supported: warren does not join other containers' namespaces | use `--pid=host` (with `host_access: {pid: host}`) or remove it",
             "error 6:22 `workspaceFolder` must be an absolute path in the container, found `relative` | e.g. `\"workspaceFolder\": \"/workspace\"`",
             "error 7:22 `overrideCommand` must be `true` or `false`, found a string | e.g. `\"overrideCommand\": true`",
             "error 8:24 `postCreateCommand` must be a string, an array or an object, found a number | use a string (`\"npm install\"`, run by /bin/sh -c), an array (`[\"npm\", \"install\"]`, no shell) or an object of named commands",
@@ -1427,23 +1586,51 @@ mod tests {
     }
 
     #[test]
-    fn an_engine_socket_mount_warns_and_platform_only_warns() {
-        let got = diags(
-            r#"{
+    fn host_access_is_recorded_with_its_place_and_platform_only_warns() {
+        let text = r#"{
   "image": "x",
   "mounts": ["source=/var/run/docker.sock,target=/var/run/docker.sock,type=bind",
              {"type": "volume", "source": "v", "target": "/v"}],
-  "runArgs": ["--platform=linux/amd64"]
-}"#,
-        );
-        assert_eq!(got.len(), 2, "{got:?}");
+  "runArgs": ["--platform=linux/amd64", "--gpus", "all"],
+  "privileged": true,
+  "capAdd": ["CHOWN", "SYS_ADMIN"],
+  "securityOpt": ["apparmor=unconfined"],
+  "hostRequirements": {"gpu": true}
+}"#;
+        let got = diags(text);
+        assert_eq!(got.len(), 1, "{got:?}");
         assert!(
-            got[0].starts_with("warning 3:14 mount of `/var/run/docker.sock` gives the environment the container engine, and with it root on this host"),
+            got[0].starts_with("warning 5:15 runArgs: `--platform linux/amd64` is ignored"),
             "{got:?}"
         );
-        assert!(
-            got[1].starts_with("warning 5:15 runArgs: `--platform linux/amd64` is ignored"),
-            "{got:?}"
+        let src = Source::new(Path::new("/p/.devcontainer/devcontainer.json"), text);
+        let (dc, _) = decode_devcontainer_source(&src, &ctx());
+        let uses: Vec<String> = dc
+            .host_access
+            .iter()
+            .map(|u| {
+                format!(
+                    "{}:{} {}",
+                    u.diagnostic.line,
+                    u.diagnostic.col,
+                    u.need.opt_in_line()
+                )
+            })
+            .collect();
+        assert_eq!(
+            uses,
+            [
+                "3:14 host_access: {docker_socket: true}",
+                "5:41 host_access: {gpus: all}",
+                "6:17 host_access: {privileged: true}",
+                "7:23 host_access: {capabilities: [SYS_ADMIN]}",
+                "8:19 host_access: {security_opt: [\"apparmor=unconfined\"]}",
+                "9:31 host_access: {gpus: all}",
+            ]
         );
+        assert!(dc.host_access[0].diagnostic.message.starts_with(
+            "mounts[0] is host access: it hands the environment the container engine"
+        ));
+        assert_eq!(dc.gpu, Some(GpuRequirement::Required));
     }
 }

@@ -44,6 +44,9 @@ pub struct GlobalConfig {
     pub web: WebConfig,
     /// Notifications on session state changes (`notify:`).
     pub notify: crate::notify::NotifyConfig,
+    /// `host_access:`: host access granted to every project's environments
+    /// (added to each project's own `host_access:`).
+    pub host_access: crate::host_access::HostAccessOptIn,
     /// The settings above that came from `WARREN_*` variables and beat a
     /// project's `.warren.yaml` too (the file's values only beat defaults).
     #[serde(skip)]
@@ -203,6 +206,9 @@ fn decode(d: &mut Decoder<'_>, node: &Node) -> GlobalConfig {
     let Some(mut f) = d.fields(node, "config.yaml") else {
         return c;
     };
+    if let Some(n) = f.take("host_access") {
+        c.host_access = crate::host_access::decode_opt_in(d, n);
+    }
     if let Some(n) = f.take("proxy")
         && let Some(mut p) = d.fields(n, "proxy")
     {

@@ -51,6 +51,7 @@ mod devcontainer;
 mod diagnostic;
 mod files;
 mod global;
+mod host_access;
 mod image_metadata;
 mod jsonc;
 mod lifecycle;
@@ -79,6 +80,12 @@ pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
 pub use global::{
     EnvOverrides, GLOBAL_CONFIG_FILE, GlobalConfig, ProxyConfig, TlsMode, ToolOverride, WebConfig,
     load_global, parse_global,
+};
+pub use host_access::{
+    Class, DOCKER_DEFAULT_CAPABILITIES, HostAccess, HostAccessOptIn, HostAccessRequest,
+    HostAccessUse, MountRequest, Namespace, check_uses, classify_capability, classify_device,
+    classify_mount, classify_namespace, classify_security_opt, is_engine_socket,
+    normalize_capability, warrens_own_flag,
 };
 pub use image_metadata::{ImageMetadata, METADATA_LABEL, parse_image_metadata};
 pub use lifecycle::LifecycleCommand;

@@ -80,6 +80,13 @@ pub struct ProjectConfig {
     /// The environment settings given at the top level: the base every type
     /// extends implicitly.
     pub defaults: EnvSettings,
+    /// `host_access:` (top level only): the host access the user grants the
+    /// project's environments (docs/SECURITY.md). Read from the main
+    /// checkout's file only, never from an environment's tree.
+    pub host_access: crate::host_access::HostAccessOptIn,
+    /// `shared_volumes:`: named volumes every environment of the project
+    /// shares; any other named volume is the environment's own.
+    pub shared_volumes: Vec<String>,
     pub(crate) source: Source,
 }
 
@@ -273,6 +280,8 @@ pub(crate) fn decode_project_source(
         roles: OrderedMap::new(),
         types: OrderedMap::new(),
         defaults: EnvSettings::default(),
+        host_access: Default::default(),
+        shared_volumes: Vec::new(),
         source: src.clone(),
     };
     if let Some(node) = &node {
@@ -334,6 +343,17 @@ fn decode(d: &mut Decoder<'_>, node: &Node, c: &mut ProjectConfig) {
     }
     if let Some(n) = f.take("services") {
         c.services = decode_services(d, n);
+    }
+    if let Some(n) = f.take("host_access") {
+        c.host_access = crate::host_access::decode_opt_in(d, n);
+    }
+    if let Some(n) = f.take("shared_volumes") {
+        c.shared_volumes = d
+            .string_list(n, "shared_volumes", false)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.value)
+            .collect();
     }
     if let Some(n) = f.take("sessions") {
         for (k, v) in d.entries(n, "sessions").unwrap_or_default() {

@@ -269,6 +269,14 @@ pub struct Effective {
     pub remote_user_set: bool,
     /// `overrideCommand` was configured: an image's metadata does not beat it.
     pub override_command_set: bool,
+    /// The host access the devcontainer.json asked for and `host_access:`
+    /// (project or global) granted: the isolation this environment gives up.
+    pub host_access: Vec<crate::host_access::HostAccess>,
+    /// `host_access:` of the global config and the project, merged: also
+    /// what an image label may use (never more).
+    pub host_access_grants: crate::host_access::HostAccessOptIn,
+    /// `.warren.yaml shared_volumes`: named volumes not scoped to the environment.
+    pub shared_volumes: Vec<String>,
 }
 
 /// The parts of [`Effective`] that shape the container (or sandbox) itself.
@@ -293,6 +301,7 @@ struct HashView<'a> {
     tools: &'a [String],
     sandbox: &'a EffectiveSandbox,
     resources: &'a warren_core::Resources,
+    shared_volumes: &'a [String],
 }
 
 impl Effective {
@@ -329,6 +338,7 @@ impl Effective {
             tools: &self.tools,
             sandbox: &self.sandbox,
             resources: &self.resources,
+            shared_volumes: &self.shared_volumes,
         };
         // Serializing plain structs, vectors and ordered maps cannot fail.
         let json = serde_json::to_vec(&view).unwrap_or_default();
@@ -359,7 +369,7 @@ fn normalize(p: &Path) -> PathBuf {
 }
 
 /// Makes a bind source absolute: `~` → home, relative → under `base`.
-fn resolve_source(source: &str, base: &Path, home: Option<&Path>) -> String {
+pub(crate) fn resolve_source(source: &str, base: &Path, home: Option<&Path>) -> String {
     let path = if source == "~" {
         home.map(Path::to_path_buf)
     } else if let Some(rest) = source.strip_prefix("~/") {
@@ -581,7 +591,8 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
     // Mounts: devcontainer, then .warren.yaml (later same target wins).
     let mut mounts: Vec<Mount> = Vec::new();
     let dc_mounts = dc.map(|d| d.mounts.as_slice()).unwrap_or_default();
-    for m in dc_mounts.iter().chain(&s.mounts) {
+    let run_mounts = std::mem::take(&mut run_args.mounts);
+    for m in dc_mounts.iter().chain(&run_mounts).chain(&s.mounts) {
         let m = resolve_mount(m, inputs.repo_root, inputs.home);
         match mounts.iter_mut().find(|x| x.target == m.target) {
             Some(existing) => *existing = m,
@@ -701,6 +712,39 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
             _ => None,
         })
         .unwrap_or_default();
+    // Host access: what the devcontainer.json asks for, against the grants
+    // of the trusted config (docs/SECURITY.md). `.warren.yaml`'s own
+    // settings (its `mounts`, `network`) are the user's and need no grant.
+    let mut grants = inputs.global.host_access.clone();
+    if let Some(p) = inputs.project {
+        grants.merge(&p.host_access);
+    }
+    let trusted_file = inputs
+        .project
+        .map(|p| p.source.name())
+        .unwrap_or_else(|| ".warren.yaml".to_string());
+    let (host_access, refused) = crate::host_access::check_uses(
+        dc.map(|d| d.host_access.as_slice()).unwrap_or_default(),
+        &grants,
+        &|p| resolve_source(p, inputs.repo_root, inputs.home),
+        inputs.home,
+        &trusted_file,
+    );
+    diags.extend(refused);
+    if dc.and_then(|d| d.gpu) == Some(crate::devcontainer::GpuRequirement::Optional)
+        && run_args.gpus.is_none()
+        && grants.allows(
+            &crate::host_access::HostAccess::Gpus("all".into()),
+            inputs.home,
+        )
+    {
+        run_args.gpus = Some("all".into());
+    }
+    if dc.and_then(|d| d.gpu) == Some(crate::devcontainer::GpuRequirement::Required)
+        && run_args.gpus.is_none()
+    {
+        run_args.gpus = Some("all".into());
+    }
     let resources = crate::resources::resolve(
         &s.resources,
         &run_args,
@@ -766,6 +810,12 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         compose: dc.is_some_and(|d| d.compose),
         remote_user_set: s.user.is_some() || dc.is_some_and(|d| d.remote_user.is_some()),
         override_command_set: dc.is_some_and(|d| d.override_command.is_some()),
+        host_access,
+        host_access_grants: grants,
+        shared_volumes: inputs
+            .project
+            .map(|p| p.shared_volumes.clone())
+            .unwrap_or_default(),
     })
 }
 

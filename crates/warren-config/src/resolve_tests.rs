@@ -316,7 +316,7 @@ fn remote_env_from_devcontainer() {
 #[test]
 fn mounts_accumulate_and_resolve() {
     let e = Case::new()
-        .project("mounts: [\"~/.ssh:/home/agent/.ssh:ro\", \"./data:/data\", \"cache:/cache\"]\ntypes: {t: {mounts: [\"/opt/x:/dc\"]}}\n")
+        .project("mounts: [\"~/.ssh:/home/agent/.ssh:ro\", \"./data:/data\", \"cache:/cache\"]\ntypes: {t: {mounts: [\"/opt/x:/dc\"]}}\nhost_access: {mounts: [/host/dc]}\n")
         .dc(r#"{"image": "x", "mounts": ["type=bind,source=/host/dc,target=/dc", "type=volume,source=v,target=/v"],
                "workspaceMount": "type=bind,source=${localWorkspaceFolder},target=/src"}"#)
         .ty("t")
@@ -383,6 +383,7 @@ fn workspace_folder_and_users() {
 #[test]
 fn container_flags() {
     let e = Case::new()
+        .project("host_access: {privileged: true, capabilities: [SYS_PTRACE, NET_ADMIN], security_opt: [seccomp=unconfined, apparmor=unconfined]}\n")
         .dc(r#"{"image": "x", "overrideCommand": false, "init": true, "privileged": true,
                "capAdd": ["SYS_PTRACE"], "securityOpt": ["seccomp=unconfined"],
                "runArgs": ["--cap-add=SYS_PTRACE", "--cap-add=NET_ADMIN", "--security-opt=apparmor=unconfined", "--shm-size=1g"],
@@ -399,9 +400,90 @@ fn container_flags() {
     assert_eq!(e.wait_for, WaitFor::PostStartCommand);
     assert_eq!(e.shutdown_action, Some(ShutdownAction::StopContainer));
     let e = Case::new()
+        .project("host_access: {privileged: true}\n")
         .dc(r#"{"image": "x", "runArgs": ["--init", "--privileged"]}"#)
         .run();
     assert!(e.init && e.privileged, "runArgs flags count too");
+    assert_eq!(e.host_access, [crate::HostAccess::Privileged]);
+}
+
+#[test]
+fn host_access_needs_the_trusted_configs_grant() {
+    let dc = r#"{"image": "x",
+  "runArgs": ["--ipc=host", "--gpus", "all", "-v", "keda-gomodcache:/go/pkg",
+              "--volume=/home/me:/home/me", "--name", "x"],
+  "mounts": ["source=/var/run/docker.sock,target=/var/run/docker.sock,type=bind"],
+  "capAdd": ["CHOWN"]
+}"#;
+    // Nothing granted: one error each, at its place, with the line to add.
+    let err = Case::new().dc(dc).try_resolve().unwrap_err();
+    let got: Vec<String> = err
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}:{} {}", d.line, d.col, d.hint.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "2:15 to grant it, add to .warren.yaml:  host_access: {ipc: host}",
+            "2:29 to grant it, add to .warren.yaml:  host_access: {gpus: all}",
+            "3:15 to grant it, add to .warren.yaml:  host_access: {mounts: [\"/home/me\"]}",
+            "4:14 to grant it, add to .warren.yaml:  host_access: {docker_socket: true}",
+        ],
+        "{err:?}"
+    );
+    // Granted by the project and the global config together.
+    let mut case = Case::new()
+        .project("host_access: {ipc: host, mounts: [\"~\"]}\nshared_volumes: [keda-gomodcache]\n")
+        .dc(dc);
+    case.global.host_access.gpus = Some("all".into());
+    case.global.host_access.docker_socket = true;
+    let e = case.run();
+    assert_eq!(e.run_args.ipc.as_deref(), Some("host"));
+    assert_eq!(e.run_args.gpus.as_deref(), Some("all"));
+    assert_eq!(e.shared_volumes, ["keda-gomodcache"]);
+    let shorts: Vec<String> = e.host_access.iter().map(|h| h.short()).collect();
+    assert_eq!(
+        shorts,
+        [
+            "engine socket /var/run/docker.sock",
+            "ipc host",
+            "gpus all",
+            "host path /home/me"
+        ]
+    );
+    let targets: Vec<&str> = e.mounts.iter().map(|m| m.target.as_str()).collect();
+    assert_eq!(targets, ["/var/run/docker.sock", "/go/pkg", "/home/me"]);
+    // A grant of one thing is not a grant of another.
+    let err = Case::new()
+        .project("host_access: {pid: host}\n")
+        .dc(r#"{"image": "x", "runArgs": ["--ipc", "host"]}"#)
+        .try_resolve()
+        .unwrap_err();
+    assert_eq!(err.diagnostics.len(), 1);
+    assert!(err.diagnostics[0].message.starts_with(
+        "runArgs `--ipc host` is host access: it shares one of the host's namespaces"
+    ));
+}
+
+#[test]
+fn optional_gpu_is_used_only_when_granted() {
+    let dc = r#"{"image": "x", "hostRequirements": {"gpu": "optional"}}"#;
+    assert_eq!(Case::new().dc(dc).run().run_args.gpus, None);
+    let e = Case::new()
+        .project("host_access: {gpus: all}\n")
+        .dc(dc)
+        .run();
+    assert_eq!(e.run_args.gpus.as_deref(), Some("all"));
+    let err = Case::new()
+        .dc(r#"{"image": "x", "hostRequirements": {"gpu": true}}"#)
+        .try_resolve()
+        .unwrap_err();
+    assert!(
+        err.diagnostics[0]
+            .message
+            .starts_with("hostRequirements.gpu is host access")
+    );
 }
 
 #[test]
@@ -711,6 +793,7 @@ fn resources_type_over_top_over_run_args_over_defaults() {
 #[test]
 fn what_a_runtime_without_an_engine_ignores_is_named() {
     let e = Case::new()
+        .project("host_access: {capabilities: [SYS_PTRACE]}\n")
         .dc(r#"{"image": "x", "containerUser": "dev", "capAdd": ["SYS_PTRACE"],
                "workspaceFolder": "/src", "runArgs": ["--cap-drop=ALL", "--memory=1g", "-w", "/w"]}"#)
         .run();

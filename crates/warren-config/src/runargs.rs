@@ -1,13 +1,17 @@
-//! devcontainer.json `runArgs`: the safe subset of `docker run` flags warren
-//! understands, parsed into typed values. Every other flag is refused with
-//! the reason (a host namespace, host devices, ports or names warren manages
-//! itself…), because passing unknown flags to the engine would silently
-//! weaken isolation or fight warren's own bookkeeping.
+//! devcontainer.json `runArgs`: the `docker run` flags warren understands,
+//! parsed into typed values. Each is classified by [`crate::host_access`]:
+//! safe flags apply, warren's own (`--name`, `--hostname`, `--rm`…) are
+//! ignored with a warning, host access (`-v /host:…`, `--device`, `--gpus`,
+//! `--ipc host`…) is parsed here and granted (or refused, naming the opt-in)
+//! when the configuration resolves. Flags warren does not know are refused,
+//! because passing them to the engine would silently weaken isolation or
+//! fight warren's own bookkeeping.
 
 use serde::Serialize;
 
 use crate::EnvLookup;
-use crate::values::{OrderedMap, Spanned};
+use crate::host_access::{self, Class, HostAccess, Namespace};
+use crate::values::{Mount, MountKind, OrderedMap, Spanned};
 
 /// `--network` values warren accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -51,6 +55,17 @@ pub struct RunArgs {
     pub privileged: bool,
     pub user: Option<String>,
     pub workdir: Option<String>,
+    /// `--gpus all|N|device=…` (host access).
+    pub gpus: Option<String>,
+    /// `--device SRC[:DST[:PERMS]]` (host access).
+    pub devices: Vec<String>,
+    /// `--ipc`, `--pid`, `--uts` modes (`host` is host access).
+    pub ipc: Option<String>,
+    pub pid: Option<String>,
+    pub uts: Option<String>,
+    /// `-v`/`--volume`/`--mount`: named volumes are safe, host paths are
+    /// host access; merged with devcontainer `mounts`.
+    pub mounts: Vec<Mount>,
 }
 
 /// Flags accepted, for hints.
@@ -65,14 +80,24 @@ pub const SUPPORTED_RUN_ARGS: &[&str] = &[
     "--cpus",
     "--shm-size",
     "--ulimit",
-    "-h/--hostname",
     "--network host|none|bridge",
     "--init",
-    "--privileged",
     "-u/--user",
     "-w/--workdir",
-    "--platform (ignored, with a warning)",
+    "-v/--volume, --mount (named volumes; host paths with `host_access`)",
+    "--privileged, --device, --gpus, --ipc/--pid/--uts host (with `host_access`)",
+    "--name, -h/--hostname, --rm, -d, -i, -t, --restart, --platform (ignored, with a warning)",
 ];
+
+/// A flag that asks for host access, at an item of `runArgs`: granted or
+/// refused once the trusted config's `host_access:` is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunArgHost {
+    pub index: usize,
+    /// The flag as written (`--ipc host`).
+    pub shown: String,
+    pub need: HostAccess,
+}
 
 /// A refused or malformed flag (or, with `warning`, one accepted but not
 /// applied): message and hint, at an item of `runArgs`.
@@ -88,10 +113,6 @@ pub(crate) struct RunArgError {
 /// Why a known-but-refused flag is refused.
 fn refusal(flag: &str) -> Option<(&'static str, &'static str)> {
     Some(match flag {
-        "-v" | "--volume" | "--mount" => (
-            "it mounts host paths past warren's checks",
-            "declare the mount in `mounts` instead",
-        ),
         "--volumes-from" => (
             "it shares another container's volumes",
             "declare the mounts you need in `mounts`",
@@ -100,26 +121,13 @@ fn refusal(flag: &str) -> Option<(&'static str, &'static str)> {
             "warren publishes ports itself (on 127.0.0.1, routed by name)",
             "list the port in `forwardPorts` or `appPort`",
         ),
-        "--pid" | "--ipc" | "--uts" | "--userns" | "--cgroupns" | "--cgroup-parent" => (
+        "--userns" | "--cgroupns" | "--cgroup-parent" => (
             "it changes the container's namespaces; sharing the host's breaks the environment's isolation",
             "remove it from `runArgs`",
         ),
-        "--device"
-        | "--device-cgroup-rule"
-        | "--gpus"
-        | "--device-read-bps"
-        | "--device-write-bps" => (
-            "it gives the container direct access to host devices",
-            "remove it from `runArgs`",
-        ),
-        "--name" => (
-            "warren names containers itself",
-            "use `warren run --name NAME` to choose the environment's name",
-        ),
-        "--rm" | "-d" | "--detach" | "-i" | "--interactive" | "-t" | "--tty" | "-it" | "-ti"
-        | "--restart" | "-a" | "--attach" => (
-            "warren manages the container's lifecycle and terminal",
-            "remove it from `runArgs`",
+        "--device-cgroup-rule" | "--device-read-bps" | "--device-write-bps" => (
+            "it changes the container's device rules past warren's checks",
+            "name the device with `--device` (granted by `host_access: {devices: [...]}`)",
         ),
         "--entrypoint" => (
             "warren runs its own keep-alive command in the container",
@@ -149,9 +157,10 @@ fn valid_size(v: &str) -> bool {
 pub(crate) fn parse_run_args(
     items: &[Spanned<String>],
     host_env: EnvLookup<'_>,
-) -> (RunArgs, Vec<RunArgError>) {
+) -> (RunArgs, Vec<RunArgError>, Vec<RunArgHost>) {
     let mut out = RunArgs::default();
     let mut errors = Vec::new();
+    let mut host = Vec::new();
     let mut i = 0;
     while i < items.len() {
         let start = i;
@@ -167,7 +176,7 @@ pub(crate) fn parse_run_args(
                 if f.len() > 2
                     && f.starts_with('-')
                     && !f.starts_with("--")
-                    && matches!(&f[..2], "-e" | "-l" | "-m" | "-h" | "-u" | "-w") =>
+                    && matches!(&f[..2], "-e" | "-l" | "-m" | "-h" | "-u" | "-w" | "-v") =>
             {
                 (&f[..2], Some(f[2..].to_string()))
             }
@@ -187,6 +196,26 @@ pub(crate) fn parse_run_args(
                 format!("runArgs: `{item}` is not a flag"),
                 "each item of `runArgs` is one argument, e.g. [\"--cap-add\", \"SYS_PTRACE\"] or [\"--cap-add=SYS_PTRACE\"]".into(),
             );
+            continue;
+        }
+        if let Some(why) = host_access::warrens_own_flag(flag) {
+            let takes_value = matches!(
+                flag,
+                "--name" | "-h" | "--hostname" | "--restart" | "-a" | "--attach"
+            );
+            let shown = match (takes_value && inline.is_none(), items.get(i)) {
+                (true, Some(next)) => {
+                    i += 1;
+                    format!("{item} {}", next.value)
+                }
+                _ => item.to_string(),
+            };
+            errors.push(RunArgError {
+                index: start,
+                message: format!("runArgs: `{shown}` is ignored: {why}"),
+                hint: "remove it from `runArgs`".into(),
+                warning: true,
+            });
             continue;
         }
         if let Some((why, hint)) = refusal(flag) {
@@ -236,6 +265,13 @@ pub(crate) fn parse_run_args(
                 out.init = on;
             } else {
                 out.privileged = on;
+                if on {
+                    host.push(RunArgHost {
+                        index: start,
+                        shown: item.to_string(),
+                        need: HostAccess::Privileged,
+                    });
+                }
             }
             continue;
         }
@@ -254,9 +290,15 @@ pub(crate) fn parse_run_args(
                 | "--cpus"
                 | "--shm-size"
                 | "--ulimit"
-                | "-h"
-                | "--hostname"
                 | "--network"
+                | "-v"
+                | "--volume"
+                | "--mount"
+                | "--device"
+                | "--gpus"
+                | "--ipc"
+                | "--pid"
+                | "--uts"
                 | "--net"
                 | "-u"
                 | "--user"
@@ -301,10 +343,85 @@ pub(crate) fn parse_run_args(
                 warning: false,
             });
         };
+        let shown = format!("{flag} {value}");
+        let need = |host: &mut Vec<RunArgHost>, c: Class| {
+            if let Class::HostAccess(need) = c {
+                host.push(RunArgHost {
+                    index: start,
+                    shown: shown.clone(),
+                    need,
+                });
+            }
+        };
         match flag {
-            "--cap-add" => out.cap_add.push(value),
+            "--cap-add" => {
+                need(&mut host, host_access::classify_capability(&value));
+                out.cap_add.push(value)
+            }
+            "--security-opt" => {
+                need(&mut host, host_access::classify_security_opt(&value));
+                out.security_opt.push(value)
+            }
+            "-v" | "--volume" | "--mount" => {
+                let parsed = if flag == "--mount" {
+                    Mount::parse_long(&value)
+                } else {
+                    Mount::parse_short(&value)
+                };
+                match parsed {
+                    Ok(m) => {
+                        if m.kind == MountKind::Bind {
+                            need(
+                                &mut host,
+                                host_access::classify_mount(&host_access::MountRequest::from(&m)),
+                            );
+                        }
+                        out.mounts.push(m);
+                    }
+                    Err(msg) => errors.push(RunArgError {
+                        index: start,
+                        message: format!("runArgs: `{flag} {value}`: {msg}"),
+                        hint: "e.g. `-v cache:/go/pkg` (a named volume) or `--mount type=volume,source=cache,target=/go/pkg`".into(),
+                        warning: false,
+                    }),
+                }
+            }
+            "--device" => {
+                need(&mut host, host_access::classify_device(&value));
+                out.devices.push(value);
+            }
+            "--gpus" => {
+                need(&mut host, Class::HostAccess(HostAccess::Gpus(value.clone())));
+                out.gpus = Some(value);
+            }
+            "--ipc" | "--pid" | "--uts" => {
+                let ns = match flag {
+                    "--ipc" => Namespace::Ipc,
+                    "--pid" => Namespace::Pid,
+                    _ => Namespace::Uts,
+                };
+                let ok = match ns {
+                    Namespace::Ipc => matches!(value.as_str(), "host" | "private" | "shareable" | "none"),
+                    _ => matches!(value.as_str(), "host" | "private" | ""),
+                };
+                if !ok {
+                    errors.push(RunArgError {
+                        index: start,
+                        message: format!("runArgs: `{flag} {value}` is not supported: warren does not join other containers' namespaces"),
+                        hint: format!("use `{flag}=host` (with `host_access: {{{}: host}}`) or remove it", ns.as_str()),
+                        warning: false,
+                    });
+                    continue;
+                }
+                need(&mut host, host_access::classify_namespace(ns, &value));
+                let slot = match ns {
+                    Namespace::Ipc => &mut out.ipc,
+                    Namespace::Pid => &mut out.pid,
+                    _ => &mut out.uts,
+                };
+                *slot = Some(value);
+            }
             "--cap-drop" => out.cap_drop.push(value),
-            "--security-opt" => out.security_opt.push(value),
             "-e" | "--env" => match value.split_once('=') {
                 Some((k, v)) if !k.is_empty() => out.env.insert(k, v.to_string()),
                 Some(_) => bad("the variable name is empty", "NAME=value"),
@@ -363,9 +480,14 @@ pub(crate) fn parse_run_args(
                     bad("expected NAME=SOFT[:HARD]", "nofile=1024:2048");
                 }
             }
-            "-h" | "--hostname" => out.hostname = Some(value),
             "--network" | "--net" => match value.as_str() {
-                "host" => out.network = Some(RunNetwork::Host),
+                "host" => {
+                    need(
+                        &mut host,
+                        host_access::classify_namespace(Namespace::Network, "host"),
+                    );
+                    out.network = Some(RunNetwork::Host)
+                }
                 "none" => out.network = Some(RunNetwork::None),
                 "bridge" | "default" => out.network = Some(RunNetwork::Bridge),
                 _ => errors.push(RunArgError {
@@ -391,7 +513,7 @@ pub(crate) fn parse_run_args(
             _ => {}
         }
     }
-    (out, errors)
+    (out, errors, host)
 }
 
 #[cfg(test)]
@@ -400,13 +522,27 @@ mod tests {
     use crate::node::Span;
 
     fn parse(args: &[&str]) -> (RunArgs, Vec<(usize, String)>) {
+        let (r, errs, _) = parse_host(args);
+        (r, errs)
+    }
+
+    /// (index, message or opt-in line) pairs.
+    type Indexed = Vec<(usize, String)>;
+
+    fn parse_host(args: &[&str]) -> (RunArgs, Indexed, Indexed) {
         let items: Vec<_> = args
             .iter()
             .map(|a| Spanned::new(a.to_string(), Span::default()))
             .collect();
         let env = |k: &str| (k == "FROM_HOST").then(|| "hostval".to_string());
-        let (r, errs) = parse_run_args(&items, &env);
-        (r, errs.into_iter().map(|e| (e.index, e.message)).collect())
+        let (r, errs, host) = parse_run_args(&items, &env);
+        (
+            r,
+            errs.into_iter().map(|e| (e.index, e.message)).collect(),
+            host.into_iter()
+                .map(|h| (h.index, h.need.opt_in_line()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -441,7 +577,6 @@ mod tests {
             "--shm-size=1g",
             "--ulimit",
             "nofile=1024:2048",
-            "--hostname=box",
             "--network=host",
             "--init",
             "--privileged",
@@ -463,7 +598,6 @@ mod tests {
         assert_eq!(r.cpus.as_deref(), Some("1.5"));
         assert_eq!(r.shm_size.as_deref(), Some("1g"));
         assert_eq!(r.ulimits, ["nofile=1024:2048"]);
-        assert_eq!(r.hostname.as_deref(), Some("box"));
         assert_eq!(r.network, Some(RunNetwork::Host));
         assert!(r.init && r.privileged);
         assert_eq!(r.user.as_deref(), Some("node"));
@@ -471,12 +605,79 @@ mod tests {
     }
 
     #[test]
+    fn host_access_flags_parse_and_name_their_opt_in() {
+        let (r, errs, host) = parse_host(&[
+            "--gpus",
+            "all",
+            "--ipc=host",
+            "--volume=/tmp/.X11-unix:/tmp/.X11-unix",
+            "-v",
+            "keda-gomodcache:/go/pkg",
+            "--mount",
+            "type=volume,source=cache,target=/c",
+            "--device",
+            "/dev/kvm",
+            "--pid",
+            "private",
+            "--cap-add=CHOWN",
+            "--cap-add=SYS_PTRACE",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--privileged",
+            "--network",
+            "host",
+        ]);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(r.gpus.as_deref(), Some("all"));
+        assert_eq!(r.ipc.as_deref(), Some("host"));
+        assert_eq!(r.pid.as_deref(), Some("private"));
+        assert_eq!(r.devices, ["/dev/kvm"]);
+        let kinds: Vec<_> = r.mounts.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            [MountKind::Bind, MountKind::Volume, MountKind::Volume]
+        );
+        assert_eq!(
+            host,
+            [
+                (0, "host_access: {gpus: all}".to_string()),
+                (2, "host_access: {ipc: host}".into()),
+                (3, "host_access: {mounts: [\"/tmp/.X11-unix\"]}".into()),
+                (8, "host_access: {devices: [\"/dev/kvm\"]}".into()),
+                (13, "host_access: {capabilities: [SYS_PTRACE]}".into()),
+                (
+                    14,
+                    "host_access: {security_opt: [\"seccomp=unconfined\"]}".into()
+                ),
+                (16, "host_access: {privileged: true}".into()),
+                (17, "host_access: {network: host}".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn warrens_own_flags_are_ignored_with_a_warning() {
+        let items: Vec<_> = ["--name", "devc", "--hostname=box", "--rm", "-it", "--init"]
+            .iter()
+            .map(|a| Spanned::new(a.to_string(), Span::default()))
+            .collect();
+        let (r, errs, host) = parse_run_args(&items, &|_| None);
+        assert!(r.init && r.hostname.is_none() && host.is_empty());
+        let got: Vec<_> = errs.iter().map(|e| (e.index, e.warning)).collect();
+        assert_eq!(got, [(0, true), (2, true), (3, true), (4, true)]);
+        assert_eq!(
+            errs[0].message,
+            "runArgs: `--name devc` is ignored: warren names containers itself (`warren run --name NAME` names the environment)"
+        );
+    }
+
+    #[test]
     fn refused_flags_say_why() {
         let (_, errs) = parse(&[
-            "--pid=host",
-            "-v",
-            "/:/host",
-            "--device=/dev/kvm",
+            "--pid=container:x",
+            "--userns",
+            "host",
+            "--device-cgroup-rule=a",
             "--network=container:x",
             "--foo",
             "-p",
@@ -488,9 +689,9 @@ mod tests {
         assert_eq!(
             msgs,
             [
-                "0 runArgs: `--pid=host` is not allowed: it changes the container's namespaces; sharing the host's breaks the environment's isolation",
-                "1 runArgs: `-v /:/host` is not allowed: it mounts host paths past warren's checks",
-                "3 runArgs: `--device=/dev/kvm` is not allowed: it gives the container direct access to host devices",
+                "0 runArgs: `--pid container:x` is not supported: warren does not join other containers' namespaces",
+                "1 runArgs: `--userns host` is not allowed: it changes the container's namespaces; sharing the host's breaks the environment's isolation",
+                "3 runArgs: `--device-cgroup-rule=a` is not allowed: it changes the container's device rules past warren's checks",
                 "4 runArgs: `--network container:x` is not supported",
                 "5 runArgs: `--foo` is not supported by warren",
                 "6 runArgs: `-p 80:80` is not allowed: warren publishes ports itself (on 127.0.0.1, routed by name)",
@@ -511,7 +712,7 @@ mod tests {
         .iter()
         .map(|a| Spanned::new(a.to_string(), Span::default()))
         .collect();
-        let (r, errs) = parse_run_args(&items, &|_| None);
+        let (r, errs, _) = parse_run_args(&items, &|_| None);
         assert!(r.init, "the flags after it still parse");
         let got: Vec<_> = errs.iter().map(|e| (e.index, e.warning)).collect();
         assert_eq!(got, [(0, true), (2, true)]);

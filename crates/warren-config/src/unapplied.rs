@@ -71,6 +71,38 @@ impl Effective {
         out
     }
 
+    /// The granted host access the sandbox runtime cannot give (it honours
+    /// host paths, mounted at their own path, and the host's network), each
+    /// in a few words; the sandbox fails closed on them.
+    pub fn host_access_the_sandbox_refuses(&self) -> Vec<String> {
+        use crate::host_access::{HostAccess, Namespace};
+        self.host_access
+            .iter()
+            .filter(|h| {
+                !matches!(
+                    h,
+                    HostAccess::HostPath(_) | HostAccess::Namespace(Namespace::Network)
+                )
+            })
+            .map(HostAccess::short)
+            .collect()
+    }
+
+    /// The error for [`Effective::host_access_the_sandbox_refuses`], if any.
+    pub fn sandbox_host_access_error(&self) -> Option<String> {
+        let refused = self.host_access_the_sandbox_refuses();
+        (!refused.is_empty()).then(|| {
+            let list = refused
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "the sandbox runtime cannot give this environment {list}: it honours host paths (mounted at their own path) and the host's network, nothing else of `host_access`; use `--runtime docker` for it, or remove the setting"
+            )
+        })
+    }
+
     /// The one warning line for [`Effective::ignored_without_engine`] on
     /// `runtime` (`sandbox` or `host`), if anything is ignored.
     pub fn ignored_without_engine_warning(&self, runtime: &str) -> Option<String> {

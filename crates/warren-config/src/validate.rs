@@ -102,8 +102,30 @@ pub fn validate_project(repo_root: &Path, env: EnvLookup<'_>) -> Vec<Diagnostic>
             }
         }
     }
+    // Host access the files ask for, against the grants of this project's
+    // `.warren.yaml` and of the global config (`WARREN_ROOT` or ~/.warren).
+    let mut grants = global_host_access(env);
+    if let Some(p) = &project {
+        grants.merge(&p.host_access);
+    }
+    let trusted_file = project
+        .as_ref()
+        .map(|p| p.source.name())
+        .unwrap_or_else(|| ".warren.yaml".to_string());
+    let home = env("HOME").map(PathBuf::from);
     for path in &devcontainers {
-        out.extend(check_devcontainer(path, env));
+        let (dc, diags) = decode_devcontainer(path, env);
+        out.extend(diags);
+        if let Some(dc) = dc {
+            let (_, refused) = crate::host_access::check_uses(
+                &dc.host_access,
+                &grants,
+                &|p| crate::resolve::resolve_source(p, repo_root, home.as_deref()),
+                home.as_deref(),
+                &trusted_file,
+            );
+            out.extend(refused);
+        }
     }
     if let Some(p) = &project {
         out.extend(check_unapplied(p, repo_root, env));
@@ -118,7 +140,10 @@ fn check_unapplied(
     repo_root: &Path,
     env: EnvLookup<'_>,
 ) -> Vec<Diagnostic> {
-    let global = GlobalConfig::default();
+    let global = GlobalConfig {
+        host_access: global_host_access(env),
+        ..GlobalConfig::default()
+    };
     let cli = CliOverrides::default();
     let names = std::iter::once(None).chain(concrete_types(project).into_iter().map(Some));
     let mut out = Vec::new();
@@ -139,6 +164,23 @@ fn check_unapplied(
             continue;
         };
         let eff = loaded.value;
+        if eff.runtime == crate::RuntimeChoice::Sandbox
+            && let Some(message) = eff.sandbox_host_access_error()
+        {
+            let file = eff
+                .devcontainer_file
+                .clone()
+                .unwrap_or_else(|| project.file.clone());
+            let message = match type_name {
+                Some(t) => format!("type `{t}`: {message}"),
+                None => message,
+            };
+            out.push(Diagnostic::new(
+                Severity::Error,
+                crate::Origin::File(file),
+                message,
+            ));
+        }
         let runtime = match eff.runtime {
             crate::RuntimeChoice::Sandbox => "sandbox",
             crate::RuntimeChoice::Host => "host",
@@ -237,10 +279,72 @@ fn check_project_file(
     (Some(project), diags)
 }
 
+/// The `host_access:` of the global config (`WARREN_ROOT/config.yaml`, or
+/// `~/.warren/config.yaml`); its errors are `validate_global`'s to report.
+fn global_host_access(env: EnvLookup<'_>) -> crate::host_access::HostAccessOptIn {
+    let root = env(warren_core::vars::WARREN_ROOT)
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".warren")));
+    let Some(path) = root.map(|r| r.join(crate::global::GLOBAL_CONFIG_FILE)) else {
+        return Default::default();
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            decode_global_source(&Source::new(&path, &text))
+                .0
+                .host_access
+        }
+        Err(_) => Default::default(),
+    }
+}
+
 fn check_devcontainer(path: &Path, env: EnvLookup<'_>) -> Vec<Diagnostic> {
+    let (dc, mut diags) = decode_devcontainer(path, env);
+    // A file checked on its own: the grants of the project it sits in.
+    if let Some(dc) = dc {
+        let local = project_folder(path);
+        let mut grants = global_host_access(env);
+        let mut trusted_file = ".warren.yaml".to_string();
+        if let Some(pf) = find_project_file(&local)
+            && let Ok(text) = std::fs::read_to_string(&pf)
+        {
+            let (p, _) = decode_project_source(&Source::new(&pf, &text), &local);
+            grants.merge(&p.host_access);
+            trusted_file = p.source.name();
+        }
+        let home = env("HOME").map(PathBuf::from);
+        let (_, refused) = crate::host_access::check_uses(
+            &dc.host_access,
+            &grants,
+            &|p| crate::resolve::resolve_source(p, &local, home.as_deref()),
+            home.as_deref(),
+            &trusted_file,
+        );
+        diags.extend(refused);
+    }
+    diags
+}
+
+/// The project folder of a devcontainer.json: the parent of `.devcontainer/`
+/// (or of `.devcontainer.json`).
+fn project_folder(path: &Path) -> PathBuf {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    parent
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == ".devcontainer"))
+        .and_then(Path::parent)
+        .unwrap_or(parent)
+        .to_path_buf()
+}
+
+fn decode_devcontainer(
+    path: &Path,
+    env: EnvLookup<'_>,
+) -> (Option<crate::devcontainer::DevContainer>, Vec<Diagnostic>) {
     let text = match read_required(path) {
         Ok(t) => t,
-        Err(d) => return vec![d],
+        Err(d) => return (None, vec![d]),
     };
     // The project folder: the parent of `.devcontainer/` (or of `.devcontainer.json`).
     let parent = path.parent().unwrap_or(Path::new("."));
@@ -256,7 +360,8 @@ fn check_devcontainer(path: &Path, env: EnvLookup<'_>) -> Vec<Diagnostic> {
         container_workspace_folder: None,
         devcontainer_id: &id,
     };
-    decode_devcontainer_source(&Source::new(path, &text), &ctx).1
+    let (dc, diags) = decode_devcontainer_source(&Source::new(path, &text), &ctx);
+    (Some(dc), diags)
 }
 
 #[cfg(test)]

@@ -122,6 +122,12 @@ pub fn labels(
     );
     l.insert("warren.config-hash".into(), plan.config_hash.clone());
     l.insert("warren.root".into(), w.root_id());
+    if !plan.container.host.given_up.is_empty() {
+        l.insert(
+            "warren.host-access".into(),
+            plan.container.host.given_up.join(", "),
+        );
+    }
     l
 }
 
@@ -141,7 +147,17 @@ impl Warren {
             _ = tokio::signal::ctrl_c() => Err(EnvError::Interrupted),
         };
         match result {
-            Ok(rec) => Ok(rec),
+            Ok(rec) => {
+                if !plan.container.host.given_up.is_empty() {
+                    // The banner: which isolation the user's `host_access` gave up.
+                    self.reporter.warn(&format!(
+                        "`{}` runs with host access ({}): granted by `host_access:` in your config; it gives up that much of its isolation",
+                        rec.name,
+                        plan.container.host.given_up.join(", ")
+                    ));
+                }
+                Ok(rec)
+            }
             Err(e) => {
                 self.rollback(undo).await;
                 Err(e)
@@ -707,7 +723,16 @@ impl Warren {
             env.extend(self.credential_values(&sys.passthrough_env));
         }
         let mut mounts = sys.mounts;
+        let container_name = self.container_name(&rec.name);
         mounts.extend(plan.container.mounts.iter().cloned().map(|mut m| {
+            // A named volume is the environment's own (removed with it)
+            // unless `.warren.yaml shared_volumes` names it.
+            if m.kind == warren_runtime::MountKind::Volume
+                && !m.source.is_empty()
+                && !plan.container.shared_volumes.contains(&m.source)
+            {
+                m.source = format!("{container_name}-{}", m.source);
+            }
             // An environment on the main checkout sees it read-only, also
             // through a mount of it (`source=${localWorkspaceFolder}`).
             if main_checkout
@@ -798,6 +823,7 @@ impl Warren {
             oneshot: plan.oneshot.clone(),
             scratch: plan.scratch,
             ephemeral: plan.ephemeral,
+            host: plan.container.host.clone(),
         };
         let mut spec = EnvSpec {
             runtime: plan.runtime,

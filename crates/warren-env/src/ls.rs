@@ -22,6 +22,9 @@ pub struct EnvView {
     pub runtime: RuntimeKind,
     /// How it reaches the network (`host` = no network isolation).
     pub network: warren_core::NetworkMode,
+    /// The host access it was granted (`host_access:`): the isolation it
+    /// gave up, in a few words each.
+    pub host_access: Vec<String>,
     pub state: EnvState,
     pub services: Vec<ServiceView>,
     /// Its sessions in tmux, with their state.
@@ -370,6 +373,11 @@ impl Warren {
                 .as_ref()
                 .map(|s| s.network)
                 .unwrap_or(warren_core::NetworkMode::Host),
+            host_access: spec
+                .as_ref()
+                .and_then(|s| s.create.as_ref())
+                .map(|c| c.host.given_up.clone())
+                .unwrap_or_default(),
             sessions: spec
                 .as_ref()
                 .map(|s| {

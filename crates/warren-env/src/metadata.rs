@@ -90,18 +90,40 @@ pub(crate) fn apply(
     if !plan.remote_user_set {
         plan.remote_user = meta.remote_user.clone().or_else(|| c.user.clone());
     }
-    // Host access is the user's to give, in a file they wrote (docs/SECURITY.md),
-    // never an image's: an image label's `privileged`, capabilities, security
-    // options and bind mounts of host paths are named, not applied.
+    // Host access is the user's to give, in a file they wrote (docs/SECURITY.md,
+    // "Host access"), never an image's: what the label asks for goes through
+    // the same classifier as devcontainer.json; the safe part applies (a
+    // capability of Docker's default set, a confining security option), host
+    // access is named, not applied, even when `host_access:` would grant it.
     let mut host_access: Vec<String> = Vec::new();
     if meta.privileged {
         host_access.push("`privileged`".into());
     }
-    if !meta.cap_add.is_empty() {
-        host_access.push(format!("`capAdd` ({})", meta.cap_add.join(", ")));
+    let (safe_caps, host_caps): (Vec<String>, Vec<String>) = meta
+        .cap_add
+        .iter()
+        .cloned()
+        .partition(|cap| warren_config::classify_capability(cap) == warren_config::Class::Safe);
+    if !host_caps.is_empty() {
+        host_access.push(format!("`capAdd` ({})", host_caps.join(", ")));
     }
-    if !meta.security_opt.is_empty() {
-        host_access.push(format!("`securityOpt` ({})", meta.security_opt.join(", ")));
+    let (safe_opts, host_opts): (Vec<String>, Vec<String>) = meta
+        .security_opt
+        .iter()
+        .cloned()
+        .partition(|o| warren_config::classify_security_opt(o) == warren_config::Class::Safe);
+    if !host_opts.is_empty() {
+        host_access.push(format!("`securityOpt` ({})", host_opts.join(", ")));
+    }
+    for cap in safe_caps {
+        if !c.cap_add.contains(&cap) {
+            c.cap_add.push(cap);
+        }
+    }
+    for opt in safe_opts {
+        if !c.security_opt.contains(&opt) {
+            c.security_opt.push(opt);
+        }
     }
     c.init |= meta.init;
     if !plan.override_command_set
@@ -125,7 +147,7 @@ pub(crate) fn apply(
     }
     if !host_access.is_empty() {
         reporter.warn(&format!(
-            "image `{image}`: its `{}` label asks for {}, which warren does not take from an image: they reach past the environment; set them in devcontainer.json if you want them",
+            "image `{image}`: its `{}` label asks for {}, which warren does not take from an image: they reach past the environment; set them in devcontainer.json and grant them with `host_access:` in .warren.yaml if you want them",
             warren_config::METADATA_LABEL,
             host_access.join(", ")
         ));

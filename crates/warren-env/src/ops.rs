@@ -308,7 +308,7 @@ impl Warren {
             self.store.set_state(name, EnvState::Stopped)?;
             let _ = self.store.remove_routes(name);
         }
-        let spec = self.refreshed_spec(&rec, Self::spec_of(&rec)?);
+        let spec = self.refreshed_spec(&rec, Self::spec_of(&rec)?)?;
         self.store
             .set_spec(name, &spec.to_json(), &rec.config_hash)?;
         let rec = self.record(name)?;

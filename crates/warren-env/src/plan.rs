@@ -36,6 +36,11 @@ pub struct ContainerPlan {
     /// the workspace folder). Commands warren runs still start in the
     /// workspace folder, as the reference CLI's do.
     pub workdir: Option<String>,
+    /// GPUs, devices and host namespaces granted by `host_access:`, and the
+    /// list of what was given up.
+    pub host: warren_runtime::HostAccessSpec,
+    /// `.warren.yaml shared_volumes`: named volumes not scoped to the environment.
+    pub shared_volumes: Vec<String>,
 }
 
 /// `.warren.yaml` settings of the runtimes without an engine (sandbox,

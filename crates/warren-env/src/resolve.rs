@@ -78,6 +78,9 @@ impl Warren {
             ));
         }
         self.warn_unapplied(req, &eff, runtime);
+        if runtime == RuntimeKind::Sandbox {
+            sandbox_host_access(&eff)?;
+        }
         let plan = self.plan_from(repo, req, &eff, runtime, proxy_port)?;
         Ok(Loaded {
             value: plan,
@@ -218,7 +221,14 @@ impl Warren {
     /// project's configuration, so a changed `postCreateCommand` runs on the
     /// next start. A configuration that no longer loads keeps the stored
     /// spec (with a warning); a changed container shape is reported.
-    pub(crate) fn refreshed_spec(&self, rec: &EnvRecord, mut spec: EnvSpec) -> EnvSpec {
+    ///
+    /// Host access it was created with must still be granted: a start after
+    /// the user took a grant back fails instead of giving it again.
+    pub(crate) fn refreshed_spec(
+        &self,
+        rec: &EnvRecord,
+        mut spec: EnvSpec,
+    ) -> Result<EnvSpec, EnvError> {
         let cli = CliOverrides {
             runtime: Some(rec.runtime.into()),
             // The devcontainer.json it was created with (`--config`).
@@ -226,6 +236,25 @@ impl Warren {
             ..Default::default()
         };
         let target = self.env_target(rec);
+        let given_up: Vec<String> = spec
+            .create
+            .as_ref()
+            .map(|c| c.host.given_up.clone())
+            .unwrap_or_default();
+        let revoked = |granted: &[String]| -> Result<(), EnvError> {
+            let gone: Vec<&String> = given_up.iter().filter(|g| !granted.contains(g)).collect();
+            if gone.is_empty() {
+                return Ok(());
+            }
+            Err(EnvError::Other(format!(
+                "`{0}` was created with host access that your configuration no longer grants ({1}); it is not started with it: `warren rm {0}` and `warren run` again",
+                rec.name,
+                gone.iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        };
         let eff = match self.load_config(
             &rec.project_path,
             rec.env_type.as_deref(),
@@ -234,13 +263,44 @@ impl Warren {
         ) {
             Ok(l) => l.value,
             Err(e) => {
+                // A configuration that no longer loads grants nothing: say
+                // why it does not load (a host-access error names the
+                // line to add back).
+                if !given_up.is_empty() {
+                    match &e {
+                        EnvError::Config(c) => {
+                            for d in c.errors() {
+                                self.reporter.warn(&format!(
+                                    "{}: {}{}",
+                                    d.location(),
+                                    d.message,
+                                    d.hint
+                                        .as_deref()
+                                        .map(|h| format!(" ({h})"))
+                                        .unwrap_or_default()
+                                ));
+                            }
+                        }
+                        other => self.reporter.warn(&format!(
+                            "the configuration of `{}` no longer loads: {other}",
+                            rec.name
+                        )),
+                    }
+                }
+                revoked(&[])?;
                 self.reporter.warn(&format!(
                     "the configuration no longer loads ({e}); starting `{}` with the one it was created with",
                     rec.name
                 ));
-                return spec;
+                return Ok(spec);
             }
         };
+        revoked(
+            &eff.host_access
+                .iter()
+                .map(warren_config::HostAccess::short)
+                .collect::<Vec<_>>(),
+        )?;
         let lc = &eff.lifecycle;
         spec.lifecycle = spec.image_metadata.lifecycle_under(lifecycle(&eff));
         spec.hooks = hooks(&eff);
@@ -263,7 +323,7 @@ impl Warren {
                 rec.name
             ));
         }
-        spec
+        Ok(spec)
     }
 
     /// `runtime: auto`: docker when an engine answers, else the sandbox.
@@ -347,6 +407,19 @@ impl Warren {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
             workdir: ra.workdir.clone(),
+            host: warren_runtime::HostAccessSpec {
+                gpus: ra.gpus.clone(),
+                devices: ra.devices.clone(),
+                ipc: ra.ipc.clone(),
+                pid: ra.pid.clone(),
+                uts: ra.uts.clone(),
+                given_up: eff
+                    .host_access
+                    .iter()
+                    .map(warren_config::HostAccess::short)
+                    .collect(),
+            },
+            shared_volumes: eff.shared_volumes.clone(),
         };
         let (remote_env, remote_env_unset) = remote_env(eff);
         let lc = &eff.lifecycle;
@@ -534,6 +607,16 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
              .devcontainer/devcontainer.json or .warren.yaml, or use `--runtime sandbox`"
                 .into(),
         )),
+    }
+}
+
+/// The sandbox honours host paths (bind mounts at their own path) and the
+/// host's network (`network: host`); it fails closed on every other grant
+/// instead of running without it.
+fn sandbox_host_access(eff: &Effective) -> Result<(), EnvError> {
+    match eff.sandbox_host_access_error() {
+        Some(message) => Err(EnvError::Other(message)),
+        None => Ok(()),
     }
 }
 

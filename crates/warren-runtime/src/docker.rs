@@ -386,7 +386,16 @@ fn engine(action: impl Into<String>, source: BollardError) -> RuntimeError {
     }
 }
 
+/// What the engine says when a GPU is requested and it has no GPU driver.
+const NO_GPU_DRIVER: &str = "could not select device driver";
+
+/// The plain-words error for a GPU request the engine cannot serve.
+pub const NO_GPU_SUPPORT: &str = "this machine's Docker engine has no GPU support (no NVIDIA container toolkit or other GPU device driver is installed), so the `--gpus` / `hostRequirements.gpu` this environment asks for cannot be given; install the NVIDIA container toolkit and restart the engine, or remove the GPU request (and `gpus` from `host_access:`)";
+
 fn not_found_or(id: &str, action: &str, e: BollardError) -> RuntimeError {
+    if e.to_string().contains(NO_GPU_DRIVER) {
+        return RuntimeError::Other(format!("{NO_GPU_SUPPORT} (the engine said: {e})"));
+    }
     if status(&e) == Some(404) {
         RuntimeError::NotFound(id.to_string())
     } else {
@@ -448,6 +457,9 @@ impl Runtime for DockerRuntime {
             Err(e) if status(&e) == Some(409) => {
                 Err(RuntimeError::NameConflict(spec.container_name.clone()))
             }
+            Err(e) if e.to_string().contains(NO_GPU_DRIVER) => Err(RuntimeError::Other(format!(
+                "{NO_GPU_SUPPORT} (the engine said: {e})"
+            ))),
             Err(e) => Err(engine(
                 format!("creating container `{}`", spec.container_name),
                 e,
@@ -661,15 +673,45 @@ impl Runtime for DockerRuntime {
     }
 
     async fn remove(&self, id: &str) -> Result<()> {
+        // The environment's own named volumes (`<container name>-<name>`,
+        // see `shared_volumes` in docs/configuration.md) go with it.
+        let own_volumes: Vec<String> = match self
+            .docker
+            .inspect_container(id, None::<qp::InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => {
+                let prefix = format!("{}-", c.name.unwrap_or_default().trim_start_matches('/'));
+                c.mounts
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| m.typ.as_deref() == Some("volume"))
+                    .filter_map(|m| m.name)
+                    .filter(|n| prefix.len() > 1 && n.starts_with(&prefix))
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
         let opts = qp::RemoveContainerOptionsBuilder::default()
             .force(true)
             .v(true)
             .build();
         match self.docker.remove_container(id, Some(opts)).await {
-            Ok(()) => Ok(()),
-            Err(e) if status(&e) == Some(404) => Ok(()),
-            Err(e) => Err(engine("removing the container", e)),
+            Ok(()) => {}
+            Err(e) if status(&e) == Some(404) => return Ok(()),
+            Err(e) => return Err(engine("removing the container", e)),
         }
+        for v in own_volumes {
+            if let Err(e) = self
+                .docker
+                .remove_volume(&v, None::<qp::RemoveVolumeOptions>)
+                .await
+                && status(&e) != Some(404)
+            {
+                return Err(engine(format!("removing the volume `{v}`"), e));
+            }
+        }
+        Ok(())
     }
 
     async fn port_bindings(&self, id: &str) -> Result<Vec<PortBinding>> {

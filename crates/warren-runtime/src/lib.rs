@@ -153,6 +153,33 @@ pub struct CreateSpec {
     /// ties its keeper to that process).
     #[serde(default)]
     pub ephemeral: bool,
+    /// Host access the user granted (`host_access:` in their own config):
+    /// GPUs, devices and host namespaces (docs/SECURITY.md).
+    #[serde(default)]
+    pub host: HostAccessSpec,
+}
+
+/// The host access a [`CreateSpec`] was granted beyond its mounts,
+/// capabilities and security options (which have their own fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostAccessSpec {
+    /// `--gpus`: `all`, a count, or `device=ID[,ID]`.
+    #[serde(default)]
+    pub gpus: Option<String>,
+    /// `--device SRC[:DST[:PERMS]]`.
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// `host` (or a private mode) per namespace.
+    #[serde(default)]
+    pub ipc: Option<String>,
+    #[serde(default)]
+    pub pid: Option<String>,
+    #[serde(default)]
+    pub uts: Option<String>,
+    /// Every host access granted, in a few words each (`ipc host`, `gpus
+    /// all`…): what `ls`, `doctor` and the banner say was given up.
+    #[serde(default)]
+    pub given_up: Vec<String>,
 }
 
 /// A command to run inside an environment.

@@ -201,6 +201,7 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
 
     // Network isolation (docs/SECURITY.md, "Network").
     checks.extend(network_checks(settings_root(ctx).as_deref()));
+    checks.extend(host_access_checks(ctx));
 
     // Programs and name resolution.
     let scratch = tempfile::tempdir().ok();
@@ -277,6 +278,63 @@ async fn collect(ctx: &Ctx) -> Vec<Check> {
         checks.push(check("credentials", cred.name, level, detail));
     }
     checks
+}
+
+/// The host access granted by `host_access:` (global config, and the
+/// project of the current directory): the isolation its environments may
+/// give up (docs/SECURITY.md, "Host access").
+fn host_access_checks(ctx: &Ctx) -> Vec<Check> {
+    let mut out = Vec::new();
+    let describe = |g: &warren_config::HostAccessOptIn| -> String {
+        serde_json::to_value(g)
+            .ok()
+            .and_then(|v| {
+                v.as_object().map(|o| {
+                    o.iter()
+                        .filter(|(_, v)| {
+                            !(v.is_null()
+                                || **v == serde_json::Value::Bool(false)
+                                || v.as_array().is_some_and(|a| a.is_empty()))
+                        })
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+            })
+            .unwrap_or_default()
+    };
+    if let Ok(s) = ctx.settings()
+        && !s.global.host_access.is_empty()
+    {
+        out.push(check(
+            "host access",
+            "global config.yaml",
+            Level::Warn,
+            format!(
+                "every project's environments may give up: {}",
+                describe(&s.global.host_access)
+            ),
+        ));
+    }
+    let project = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| warren_env::git::Repo::discover(&cwd).ok())
+        .and_then(|repo| warren_config::load_project(&repo.root).ok())
+        .and_then(|l| l.value);
+    if let Some(p) = project
+        && !p.host_access.is_empty()
+    {
+        out.push(check(
+            "host access",
+            p.file.display().to_string(),
+            Level::Warn,
+            format!(
+                "this project's environments may give up: {}",
+                describe(&p.host_access)
+            ),
+        ));
+    }
+    out
 }
 
 fn settings_root(ctx: &Ctx) -> Option<std::path::PathBuf> {

@@ -82,6 +82,18 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
             } else {
                 e.runtime.to_string()
             };
+            // Host access it was granted: the isolation it gave up.
+            let runtime = if e.host_access.is_empty() {
+                runtime
+            } else {
+                format!(
+                    "{runtime} {}",
+                    paint(
+                        Style::Red,
+                        &format!("(host access: {})", e.host_access.join(", "))
+                    )
+                )
+            };
             // A stopped environment's URLs are shown greyed: they answer
             // again once it runs.
             let services = e

@@ -100,7 +100,14 @@ fn run_args_cap_drop_and_workdir_are_applied_and_platform_only_warns() {
     assert_eq!(hc["ExtraHosts"], serde_json::json!(["db:10.0.0.2"]));
     assert_eq!(hc["Init"], true);
     assert_eq!(hc["Ulimits"][0]["Name"], "nofile");
-    assert_eq!(inspect(&id, "{{.Config.Hostname}}"), "box");
+    // `-h box` is warren's own setting: ignored with one warning.
+    assert_eq!(inspect(&id, "{{.Config.Hostname}}"), "ra");
+    assert_eq!(
+        run.stderr.matches("runArgs: `-h box` is ignored").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     assert_eq!(inspect(&id, "{{index .Config.Labels \"x\"}}"), "y");
     let env = inspect(&id, "{{json .Config.Env}}");
     assert!(env.contains("\"A=1\""), "{env}");
@@ -146,7 +153,7 @@ fn image_metadata_is_merged_under_the_file() {
     let _image = LabelledImage::build(
         &tag,
         r#"[
-  {"id": "feature-a", "containerEnv": {"FROM_IMAGE": "img", "BOTH": "img"}, "capAdd": ["SYS_PTRACE"],
+  {"id": "feature-a", "containerEnv": {"FROM_IMAGE": "img", "BOTH": "img"}, "capAdd": ["SYS_PTRACE", "NET_RAW"],
    "postCreateCommand": "echo image-postcreate >> /tmp/order", "remoteUser": "root",
    "customizations": {"vscode": {"extensions": ["x"]}}},
   {"remoteUser": "dev", "remoteEnv": {"R_IMG": "r"}, "init": true,
@@ -162,6 +169,12 @@ fn image_metadata_is_merged_under_the_file() {
   "postCreateCommand": "echo file-postcreate >> /tmp/order",
   "postStartCommand": "echo file-poststart >> /tmp/order"}}"#
         ),
+    );
+    // The user's grant is for what devcontainer.json asks; a label does not
+    // get it (docs/SECURITY.md, "Host access").
+    ctx.write(
+        ".warren.yaml",
+        "host_access: {capabilities: [SYS_PTRACE]}\n",
     );
     ctx.commit("metadata");
     let run = ctx.warren(&["run", "--name", "meta", "--", "true"]).ok();
@@ -210,6 +223,13 @@ fn image_metadata_is_merged_under_the_file() {
             .as_array()
             .is_some_and(|a| a.iter().any(|c| c == "SYS_PTRACE" || c == "CAP_SYS_PTRACE")),
         "{}",
+        hc["CapAdd"]
+    );
+    assert!(
+        hc["CapAdd"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c == "NET_RAW" || c == "CAP_NET_RAW")),
+        "a capability of Docker's default set is safe, also from a label: {}",
         hc["CapAdd"]
     );
     let mounts = inspect(&id, "{{json .Mounts}}");
@@ -399,7 +419,7 @@ fn compose_configs_and_engine_sockets_are_named_by_validate_and_run_alike() {
     );
     assert!(ctx.ls().is_empty());
 
-    progress!("a docker.sock bind is accepted with a loud warning");
+    progress!("a docker.sock bind is refused without `host_access: {{docker_socket: true}}`");
     ctx.write(
         ".devcontainer/devcontainer.json",
         &format!(
@@ -407,10 +427,11 @@ fn compose_configs_and_engine_sockets_are_named_by_validate_and_run_alike() {
         ),
     );
     ctx.commit("socket");
-    let validate = ctx.warren(&["validate"]).ok();
+    let validate = ctx.warren(&["validate"]).fails(1);
     let text = format!("{}{}", validate.stdout, validate.stderr);
     assert!(
-        text.contains("gives the environment the container engine, and with it root on this host"),
+        text.contains("hands the environment the container engine, and with it root on this host")
+            && text.contains("host_access: {docker_socket: true}"),
         "{text}"
     );
 }
@@ -421,7 +442,7 @@ fn the_sandbox_names_the_container_settings_it_does_not_apply_once() {
     ctx.write(".warren.yaml", "runtime: sandbox\n");
     ctx.write(
         ".devcontainer/devcontainer.json",
-        r#"{"image": "x:1", "containerUser": "dev", "capAdd": ["SYS_PTRACE"],
+        r#"{"image": "x:1", "containerUser": "dev", "capAdd": ["CHOWN"],
   "workspaceFolder": "/src", "runArgs": ["--cap-drop=ALL"]}"#,
     );
     ctx.commit("sandbox");

@@ -17,6 +17,7 @@ mod environments;
 mod events;
 mod fail_closed;
 mod grants;
+mod host_access;
 mod limits;
 mod manager;
 mod network;

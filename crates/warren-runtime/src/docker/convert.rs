@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryStateEnum, HostConfig, Mount as ApiMount, MountType,
-    PortBinding as ApiPortBinding, PortMap, ResourcesUlimits,
+    ContainerSummaryStateEnum, DeviceMapping, DeviceRequest, HostConfig, Mount as ApiMount,
+    MountType, PortBinding as ApiPortBinding, PortMap, ResourcesUlimits,
 };
 
 use crate::{ContainerInfo, ContainerState, CreateSpec, MountKind, PortBinding};
@@ -13,6 +13,60 @@ use crate::{ContainerInfo, ContainerState, CreateSpec, MountKind, PortBinding};
 /// Keeps a container alive when its own command is overridden
 /// (devcontainer `overrideCommand`). Exits promptly on `docker stop`.
 pub const KEEP_ALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done";
+
+/// `--gpus` as the engine's device request: `all` → count -1, a number →
+/// that count, `device=ID[,ID]` → those ids; capabilities `[["gpu"]]`
+/// (what `docker run --gpus` sends).
+pub fn gpu_request(gpus: &str) -> DeviceRequest {
+    let g = gpus.trim().trim_matches('"');
+    let (count, ids) = if g == "all" {
+        (Some(-1), None)
+    } else if let Ok(n) = g.parse::<i64>() {
+        (Some(n), None)
+    } else if let Some(ids) = g.strip_prefix("device=") {
+        (None, Some(ids.split(',').map(str::to_string).collect()))
+    } else {
+        (Some(-1), None)
+    };
+    DeviceRequest {
+        driver: Some(String::new()),
+        count,
+        device_ids: ids,
+        capabilities: Some(vec![vec!["gpu".to_string()]]),
+        options: None,
+    }
+}
+
+/// GPUs, devices and host namespaces the user granted.
+fn apply_host_access(host: &mut HostConfig, h: &crate::HostAccessSpec) {
+    if let Some(g) = &h.gpus {
+        host.device_requests = Some(vec![gpu_request(g)]);
+    }
+    if !h.devices.is_empty() {
+        host.devices = Some(
+            h.devices
+                .iter()
+                .map(|d| {
+                    let mut parts = d.splitn(3, ':');
+                    let on_host = parts.next().unwrap_or_default().to_string();
+                    let inside = parts
+                        .next()
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_string)
+                        .unwrap_or_else(|| on_host.clone());
+                    DeviceMapping {
+                        path_on_host: Some(on_host),
+                        path_in_container: Some(inside),
+                        cgroup_permissions: Some(parts.next().unwrap_or("rwm").to_string()),
+                    }
+                })
+                .collect(),
+        );
+    }
+    host.ipc_mode = h.ipc.clone();
+    host.pid_mode = h.pid.clone();
+    host.uts_mode = h.uts.clone();
+}
 
 pub fn create_body(spec: &CreateSpec) -> ContainerCreateBody {
     let mut port_bindings: PortMap = HashMap::new();
@@ -79,6 +133,7 @@ pub fn create_body(spec: &CreateSpec) -> ContainerCreateBody {
         ..Default::default()
     };
     super::limits::apply(&mut host_config, spec);
+    apply_host_access(&mut host_config, &spec.host);
     let (entrypoint, cmd) = if let Some(job) = &spec.oneshot {
         (Some(Vec::new()), Some(job.clone()))
     } else if spec.override_command {
@@ -240,6 +295,49 @@ pub fn from_summary(s: ContainerSummary) -> ContainerInfo {
 mod tests {
     use super::*;
     use crate::{Mount, PublishPort};
+
+    #[test]
+    fn granted_host_access_reaches_the_host_config() {
+        let spec = CreateSpec {
+            container_name: "c".into(),
+            image: "img".into(),
+            host: crate::HostAccessSpec {
+                gpus: Some("all".into()),
+                devices: vec!["/dev/kvm".into(), "/dev/fuse:/dev/f:rw".into()],
+                ipc: Some("host".into()),
+                pid: Some("host".into()),
+                uts: None,
+                given_up: vec![],
+            },
+            ..Default::default()
+        };
+        let hc = create_body(&spec).host_config.unwrap();
+        // What `docker run --gpus all` sends.
+        assert_eq!(
+            hc.device_requests.unwrap(),
+            [DeviceRequest {
+                driver: Some(String::new()),
+                count: Some(-1),
+                device_ids: None,
+                capabilities: Some(vec![vec!["gpu".into()]]),
+                options: None,
+            }]
+        );
+        let devs = hc.devices.unwrap();
+        assert_eq!(devs[0].path_in_container.as_deref(), Some("/dev/kvm"));
+        assert_eq!(devs[0].cgroup_permissions.as_deref(), Some("rwm"));
+        assert_eq!(devs[1].path_in_container.as_deref(), Some("/dev/f"));
+        assert_eq!(hc.ipc_mode.as_deref(), Some("host"));
+        assert_eq!(hc.pid_mode.as_deref(), Some("host"));
+        assert_eq!(hc.uts_mode, None);
+        assert_eq!(gpu_request("2").count, Some(2));
+        assert_eq!(gpu_request("device=0,1").device_ids.unwrap(), ["0", "1"]);
+        // Nothing granted: nothing of it in the HostConfig.
+        let plain = create_body(&CreateSpec::default()).host_config.unwrap();
+        assert!(
+            plain.device_requests.is_none() && plain.devices.is_none() && plain.ipc_mode.is_none()
+        );
+    }
 
     #[test]
     fn create_body_publishes_on_loopback_with_engine_ports() {
