@@ -49,6 +49,7 @@
 mod decode;
 mod devcontainer;
 mod diagnostic;
+mod features;
 mod files;
 mod global;
 mod image_metadata;
@@ -76,6 +77,11 @@ pub use devcontainer::{
     parse_devcontainer,
 };
 pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
+pub use features::{
+    DISALLOWED_FEATURES, FeatureManifest, FeatureRef, FeatureRequest, LockedFeature, Lockfile,
+    OciRef, OrderItem, disallowed_feature, install_order, lockfile_path, option_env_name,
+    parse_feature_manifest, parse_oci_ref,
+};
 pub use global::{
     EnvOverrides, GLOBAL_CONFIG_FILE, GlobalConfig, ProxyConfig, TlsMode, ToolOverride, WebConfig,
     load_global, parse_global,

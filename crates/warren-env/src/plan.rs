@@ -64,6 +64,8 @@ pub struct Plan {
     pub runtime: RuntimeKind,
     /// The image (docker); `None` for runtimes without images.
     pub image: Option<ImageSource>,
+    /// devcontainer `features` to install on the image (docker only).
+    pub features: Option<crate::features::FeaturesPlan>,
     pub container: ContainerPlan,
     pub workspace_folder: String,
     /// devcontainer `workspaceMount` (docker): where the environment's tree

@@ -366,7 +366,18 @@ impl Warren {
                 }
             }
         }
+        let features = match (runtime, &eff.devcontainer_file) {
+            (RuntimeKind::Docker, Some(config)) if !eff.features.is_empty() => {
+                Some(crate::features::FeaturesPlan {
+                    config: config.clone(),
+                    requests: eff.features.clone(),
+                    order: eff.feature_install_order.clone(),
+                })
+            }
+            _ => None,
+        };
         Ok(Plan {
+            features,
             repo,
             project: eff.project.clone(),
             name: req.name.clone(),
@@ -523,6 +534,7 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
                 target: target.clone(),
                 cache_from: cache_from.clone(),
                 tag: format!("warren-{repo}:{hash}"),
+                labels: Default::default(),
             }))
         }
         None if eff.compose => Err(EnvError::Refused {
