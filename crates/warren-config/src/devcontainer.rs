@@ -668,6 +668,10 @@ fn decode_features(d: &mut Decoder<'_>, n: &Node, file: &Path) -> Vec<FeatureReq
                 }
                 r
             }
+            Err(e) if e.deprecated => {
+                d.warning(key.span, e.message, Some(e.hint));
+                continue;
+            }
             Err(e) => {
                 d.error(key.span, e.message, Some(e.hint));
                 continue;
@@ -1359,7 +1363,6 @@ mod tests {
         assert_eq!(
             got,
             [
-                "warning 3:3 `features` is not supported by warren and is ignored | install what the features provide in your Dockerfile and use `build`",
                 "warning 4:3 `customizations` is not supported by warren and is ignored | these are editor settings; warren does not use them",
                 "warning 5:3 Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it | point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml",
                 "warning 6:3 `service` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",

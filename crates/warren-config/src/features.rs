@@ -114,6 +114,9 @@ const MIGRATED: &[&str] = &[
 pub struct RefError {
     pub message: String,
     pub hint: String,
+    /// A deprecated form the spec still lists (GitHub-release Features):
+    /// the Feature is skipped with a warning, not refused.
+    pub deprecated: bool,
 }
 
 /// What `id` (a `features` key) names. `config_dir` is the devcontainer.json's
@@ -129,6 +132,7 @@ pub fn parse_feature_ref(
         return Err(RefError {
             message: format!("Feature `{id}`: tarball URLs are not supported by warren"),
             hint: "publish the Feature to an OCI registry, or copy it into `.devcontainer/` and reference it as `./name`".into(),
+            deprecated: false,
         });
     }
     if id.starts_with('/') {
@@ -136,6 +140,7 @@ pub fn parse_feature_ref(
             message: format!("Feature `{id}`: an absolute path is not allowed"),
             hint: "put the Feature in a folder under `.devcontainer/` and reference it as `./name`"
                 .into(),
+            deprecated: false,
         });
     }
     if id.starts_with("./") || id.starts_with("../") {
@@ -147,6 +152,7 @@ pub fn parse_feature_ref(
                     path.display()
                 ),
                 hint: "move the Feature's folder under `.devcontainer/`".into(),
+                deprecated: false,
             });
         }
         return Ok((FeatureRef::Local(path), None));
@@ -169,8 +175,19 @@ pub fn parse_feature_ref(
                 hint: format!(
                     "for a local Feature, prepend its name with `./` (`\"./{id}\"`, a folder under `.devcontainer/`); otherwise use a registry reference such as `ghcr.io/devcontainers/features/<name>:1`"
                 ),
+                deprecated: false,
             }),
         };
+    }
+    let first = id.split('/').next().unwrap_or_default();
+    if !(first.contains('.') || first.contains(':') || first == "localhost") {
+        return Err(RefError {
+            message: format!(
+                "Feature `{id}` names no registry: GitHub-release Features (`owner/repo/feature`) are deprecated and not supported by warren; it is not installed"
+            ),
+            hint: "use the Feature's OCI reference (`ghcr.io/owner/repo/feature:1`)".into(),
+            deprecated: true,
+        });
     }
     parse_oci_ref(id).map(|r| (FeatureRef::Oci(r), None))
 }
@@ -181,6 +198,7 @@ pub fn parse_oci_ref(id: &str) -> Result<OciRef, RefError> {
         RefError {
         message: format!("Feature `{id}` is not a valid registry reference: {why}"),
         hint: "write it as `REGISTRY/NAMESPACE/NAME:VERSION`, e.g. `ghcr.io/devcontainers/features/node:1`".into(),
+        deprecated: false,
     }
     };
     let (name, reference) = if let Some((n, d)) = id.split_once('@') {

@@ -586,7 +586,7 @@ fn load_effective_reads_every_file() {
     .unwrap();
     std::fs::write(
         repo.join(".devcontainer/ci/devcontainer.json"),
-        r#"{"image": "ci:1", "features": {}, "containerEnv": {"WS": "${localWorkspaceFolderBasename}", "ID": "${devcontainerId}", "H": "${localEnv:HOME}"}}"#,
+        r#"{"image": "ci:1", "customizations": {}, "containerEnv": {"WS": "${localWorkspaceFolderBasename}", "ID": "${devcontainerId}", "H": "${localEnv:HOME}"}}"#,
     )
     .unwrap();
     std::fs::write(
@@ -626,7 +626,7 @@ fn load_effective_reads_every_file() {
     assert_eq!(loaded.warnings.len(), 1);
     assert_eq!(
         loaded.warnings[0].message,
-        "`features` is not supported by warren and is ignored"
+        "`customizations` is not supported by warren and is ignored"
     );
     // No type: two named devcontainers and no `devcontainer:` → the listing error.
     let req2 = LoadRequest {
