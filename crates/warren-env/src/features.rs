@@ -567,15 +567,7 @@ impl Client {
                 r.registry
             ));
         };
-        let mut fields = BTreeMap::new();
-        for part in split_params(params) {
-            if let Some((k, v)) = part.split_once('=') {
-                fields.insert(
-                    k.trim().to_ascii_lowercase(),
-                    v.trim().trim_matches('"').to_string(),
-                );
-            }
-        }
+        let fields = challenge_fields(params);
         let realm = fields
             .get("realm")
             .ok_or("the registry's challenge names no realm")?;
@@ -615,22 +607,37 @@ impl Client {
     }
 }
 
+/// The `key="value"` fields of a `WWW-Authenticate: Bearer …` challenge.
+fn challenge_fields(params: &str) -> BTreeMap<String, String> {
+    split_params(params)
+        .into_iter()
+        .filter_map(|part| {
+            let (k, v) = part.split_once('=')?;
+            Some((
+                k.trim().to_ascii_lowercase(),
+                v.trim().trim_matches('"').to_string(),
+            ))
+        })
+        .collect()
+}
+
 /// Splits `a="x,y",b=z` at the commas outside quotes.
 fn split_params(s: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
+    let mut out = Vec::new();
+    let mut cur = String::new();
     let mut quoted = false;
     for c in s.chars() {
         match c {
-            '"' => {
-                quoted = !quoted;
-                out.last_mut().map(|p| p.push(c));
-            }
-            ',' if !quoted => out.push(String::new()),
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
             _ => {
-                out.last_mut().map(|p| p.push(c));
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                cur.push(c);
             }
         }
     }
+    out.push(cur);
     out
 }
 
@@ -710,4 +717,31 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), EnvError> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     write(&tmp, data)?;
     std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bearer_challenge_gives_realm_service_and_scope() {
+        let f = challenge_fields(
+            r#"realm="https://ghcr.io/token",service="ghcr.io",scope="repository:devcontainers/features/node:pull,push""#,
+        );
+        assert_eq!(f["realm"], "https://ghcr.io/token");
+        assert_eq!(f["service"], "ghcr.io");
+        assert_eq!(
+            f["scope"],
+            "repository:devcontainers/features/node:pull,push"
+        );
+        assert_eq!(encode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+    }
+
+    #[test]
+    fn quoting_for_sh_and_dockerfiles() {
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(docker_quote("a\"b\\c${PATH}"), "a\\\"b\\\\c${PATH}");
+        assert_eq!(safe("ghcr.io/devcontainers/features/node:1"), "node_1");
+        assert_eq!(safe("./my.feature"), "my_feature");
+    }
 }
