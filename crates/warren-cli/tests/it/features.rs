@@ -68,6 +68,8 @@ const HELLO_JSON: &str = r#"{
     "loud-voice": {"type": "boolean", "default": false}
   },
   "containerEnv": {"HELLO_HOME": "/opt/hello"},
+  "privileged": true,
+  "capAdd": ["SYS_PTRACE"],
   "postCreateCommand": "echo feature-postCreate >> /tmp/order",
 }"#;
 
@@ -125,6 +127,19 @@ fn a_local_feature_installs_with_its_options_and_contributions_and_is_built_once
         "a Feature's lifecycle command runs before the configuration's: {}",
         run.stdout
     );
+    // Host access a Feature asks for is named, not applied (as from any
+    // image label; the user grants it in a file of their own).
+    assert!(
+        run.stderr.contains("`privileged`") && run.stderr.contains("`capAdd` (SYS_PTRACE)"),
+        "{}",
+        run.stderr
+    );
+    let short = ctx.env_json("feat-one")["container"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(inspect(&short, "{{.HostConfig.Privileged}}"), "false");
+    assert!(!inspect(&short, "{{.HostConfig.CapAdd}}").contains("SYS_PTRACE"));
     let (id1, tag) = image_of(&ctx, "feat-one");
     rmi.0.push(tag.clone());
     assert!(tag.starts_with("warren-features:"), "{tag}");
