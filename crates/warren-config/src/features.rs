@@ -317,8 +317,9 @@ pub struct FeatureManifest {
     pub options: BTreeMap<String, Option<String>>,
     /// Ids (without version) this Feature installs after when present.
     pub installs_after: Vec<String>,
-    /// Ids (with version) this Feature needs, installed before it.
-    pub depends_on: Vec<String>,
+    /// Ids (with version) this Feature needs, installed before it, with
+    /// the options to install them with.
+    pub depends_on: Vec<(String, BTreeMap<String, String>)>,
     /// `containerEnv`, in order (set as `ENV` in the image).
     pub container_env: Vec<(String, String)>,
     /// The contributed fields with `id`: one `devcontainer.metadata` entry.
@@ -369,7 +370,20 @@ pub fn parse_feature_manifest(text: &str) -> Result<FeatureManifest, String> {
     m.installs_after = list("installsAfter")?;
     m.depends_on = match obj.get("dependsOn") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(deps)) => deps.keys().cloned().collect(),
+        Some(Value::Object(deps)) => deps
+            .iter()
+            .map(|(k, v)| {
+                let opts = match v {
+                    Value::Object(o) => o
+                        .iter()
+                        .filter_map(|(n, v)| scalar_text(v).map(|t| (n.clone(), t)))
+                        .collect(),
+                    Value::String(s) => BTreeMap::from([("version".to_string(), s.clone())]),
+                    _ => BTreeMap::new(),
+                };
+                (k.clone(), opts)
+            })
+            .collect(),
         Some(_) => return Err("`dependsOn` must be an object".into()),
     };
     if let Some(env) = obj.get("containerEnv") {
@@ -468,20 +482,24 @@ pub struct OrderItem {
     pub depends_on: Vec<String>,
 }
 
+/// A Feature id without its version: `x/y/name:1` or `x/y/name@sha256:…` →
+/// `x/y/name` (how `installsAfter`, `dependsOn` and
+/// `overrideFeatureInstallOrder` entries are compared).
+pub fn feature_resource(id: &str) -> String {
+    let s = id.split('@').next().unwrap_or(id);
+    match s.rfind(':') {
+        Some(i) if !s[i..].contains('/') => s[..i].to_string(),
+        _ => s.to_string(),
+    }
+}
+
 /// The install order (indices into `items`), by the spec's rounds: each round
 /// installs every Feature whose `dependsOn` and present `installsAfter` are
 /// installed; of those, only the ones `overrideFeatureInstallOrder` puts
 /// highest (when it names any), ties by key. A cycle, or a `dependsOn` not
 /// among the Features, is an error.
 pub fn install_order(items: &[OrderItem], overrides: &[String]) -> Result<Vec<usize>, String> {
-    let strip = |s: &str| -> String {
-        // `x/y/name:1` or `x/y/name@sha256:…` → `x/y/name`.
-        let s = s.split('@').next().unwrap_or(s);
-        match s.rfind(':') {
-            Some(i) if !s[i..].contains('/') => s[..i].to_string(),
-            _ => s.to_string(),
-        }
-    };
+    let strip = feature_resource;
     let find = |id: &str| items.iter().position(|it| it.resource == strip(id));
     let mut after: Vec<Vec<usize>> = Vec::with_capacity(items.len());
     for it in items {
@@ -491,7 +509,7 @@ pub fn install_order(items: &[OrderItem], overrides: &[String]) -> Result<Vec<us
                 Some(j) => deps.push(j),
                 None => {
                     return Err(format!(
-                        "Feature `{}` depends on `{d}`, which is not in `features` (warren does not add dependencies itself: add it)",
+                        "Feature `{}` depends on `{d}`, which is not among the Features to install",
                         it.key
                     ));
                 }

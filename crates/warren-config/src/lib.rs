@@ -79,8 +79,8 @@ pub use devcontainer::{
 pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
 pub use features::{
     DISALLOWED_FEATURES, FeatureManifest, FeatureRef, FeatureRequest, LockedFeature, Lockfile,
-    OciRef, OrderItem, disallowed_feature, install_order, lockfile_path, option_env_name,
-    parse_feature_manifest, parse_oci_ref,
+    OciRef, OrderItem, disallowed_feature, feature_resource, install_order, lockfile_path,
+    option_env_name, parse_feature_manifest, parse_oci_ref,
 };
 pub use global::{
     EnvOverrides, GLOBAL_CONFIG_FILE, GlobalConfig, ProxyConfig, TlsMode, ToolOverride, WebConfig,

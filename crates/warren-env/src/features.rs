@@ -39,6 +39,8 @@ pub struct FeaturesPlan {
 /// The layer media type of a Feature artifact.
 const LAYER_TYPE: &str = "application/vnd.devcontainers.layer.v1+tar";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// At most this many Features, dependencies included.
+const MAX_FEATURES: usize = 64;
 /// Bumped when the generated Dockerfile changes, so images are rebuilt.
 const FORMAT: &str = "warren-features-1";
 /// Where a Feature's files are copied in the image while it installs.
@@ -83,9 +85,22 @@ pub(crate) fn prepare(
         warren_core::time::now_ms()
     ));
     std::fs::create_dir_all(&build_dir).map_err(io(&build_dir))?;
-    let mut fetched = Vec::new();
+    let mut fetched: Vec<Fetched> = Vec::new();
     let mut client = Client::new();
-    for (i, req) in plan.requests.iter().enumerate() {
+    // The configuration's Features, then (as found) what they `dependsOn`
+    // and the configuration does not list, with the options named there.
+    let mut requests = plan.requests.clone();
+    let mut i = 0;
+    while i < requests.len() {
+        if i >= MAX_FEATURES {
+            return Err(EnvError::Refused {
+                message: format!(
+                    "more than {MAX_FEATURES} Features with their dependencies (`dependsOn`)"
+                ),
+                hint: "check the Features' `dependsOn` for a runaway chain".into(),
+            });
+        }
+        let req = &requests[i].clone();
         let folder = format!("{i}-{}", safe(&req.id));
         let dest = build_dir.join(&folder);
         let f = match &req.reference {
@@ -96,7 +111,28 @@ pub(crate) fn prepare(
                 oci(root, &mut client, req, r, pinned, &dest)?
             }
         };
+        for (dep, options) in &f.manifest.depends_on {
+            let resource = warren_config::feature_resource(dep);
+            let listed = requests.iter().any(|r| match &r.reference {
+                FeatureRef::Oci(o) => o.resource() == resource,
+                FeatureRef::Local(_) => r.id == *dep,
+            });
+            if listed {
+                continue;
+            }
+            let r = warren_config::parse_oci_ref(dep).map_err(|e| EnvError::Refused {
+                message: format!("Feature `{}` depends on `{dep}`: {}", req.id, e.message),
+                hint: e.hint,
+            })?;
+            log(format!("Feature {} depends on {dep}", req.id));
+            requests.push(FeatureRequest {
+                id: dep.clone(),
+                reference: FeatureRef::Oci(r),
+                options: options.clone(),
+            });
+        }
         fetched.push(Fetched { folder, ..f });
+        i += 1;
     }
     let items: Vec<OrderItem> = fetched
         .iter()
@@ -104,7 +140,12 @@ pub(crate) fn prepare(
             resource: f.resource.clone(),
             key: f.key.clone(),
             installs_after: f.manifest.installs_after.clone(),
-            depends_on: f.manifest.depends_on.clone(),
+            depends_on: f
+                .manifest
+                .depends_on
+                .iter()
+                .map(|(d, _)| d.clone())
+                .collect(),
         })
         .collect();
     let order =
@@ -152,7 +193,7 @@ pub(crate) fn prepare(
     };
     for &i in &order {
         let f = &fetched[i];
-        let req = &plan.requests[i];
+        let req = &requests[i];
         let dir = build_dir.join(&f.folder);
         // Options: the Feature's defaults, the configuration's values over them.
         let mut options: BTreeMap<String, String> = f

@@ -331,18 +331,34 @@ fn push(port: u16, name: &str, tag: &str, layer: &[u8]) -> String {
     digest(manifest.as_bytes())
 }
 
-fn registry_feature(version: &str, marker: &str) -> Vec<u8> {
+/// Feature `greeter`, which installs after `./hello` and depends on `base`.
+fn registry_feature(port: u16, version: &str, marker: &str) -> Vec<u8> {
     feature_tar(&[
         (
             "devcontainer-feature.json",
             &format!(
                 r#"{{"id": "greeter", "version": "{version}", "options": {{"who": {{"type": "string", "default": "world"}}}},
-                    "installsAfter": ["./hello"], "containerEnv": {{"GREETER": "{marker}"}}}}"#
+                    "installsAfter": ["./hello"], "containerEnv": {{"GREETER": "{marker}"}},
+                    "dependsOn": {{"localhost:{port}/features/base:1": {{"flavour": "salty"}}}}}}"#
             ),
         ),
         (
             "install.sh",
             &format!("#!/bin/sh\nset -e\necho \"greeter {marker} $WHO\" >> /opt/installed\n"),
+        ),
+    ])
+}
+
+/// Feature `base`, which no configuration lists: `greeter` brings it.
+fn base_feature() -> Vec<u8> {
+    feature_tar(&[
+        (
+            "devcontainer-feature.json",
+            r#"{"id": "base", "version": "1.0.0", "options": {"flavour": {"type": "string", "default": "plain"}}}"#,
+        ),
+        (
+            "install.sh",
+            "#!/bin/sh\nset -e\nmkdir -p /opt\necho \"base $FLAVOUR\" >> /opt/installed\n",
         ),
     ])
 }
@@ -357,11 +373,12 @@ fn a_registry_feature_is_pulled_verified_ordered_locked_and_cached() {
         return;
     };
     let port = registry.port;
+    push(port, "features/base", "1", &base_feature());
     let m1 = push(
         port,
         "features/greeter",
         "1",
-        &registry_feature("1.0.0", "v1"),
+        &registry_feature(port, "1.0.0", "v1"),
     );
     progress!("pushed features/greeter:1 as {m1}");
     let feature = format!("localhost:{port}/features/greeter:1");
@@ -392,8 +409,8 @@ fn a_registry_feature_is_pulled_verified_ordered_locked_and_cached() {
         .ok();
     assert_eq!(
         run.stdout.trim(),
-        "hello\ngreeter v1 warren\nGREETER=v1",
-        "installsAfter puts greeter after hello: {}",
+        "hello\nbase salty\ngreeter v1 warren\nGREETER=v1",
+        "dependsOn brings base (with its options), installsAfter puts greeter after hello: {}",
         run.stderr
     );
     rmi.0.push(image_of(&ctx, "reg-one").1);
@@ -409,7 +426,15 @@ fn a_registry_feature_is_pulled_verified_ordered_locked_and_cached() {
         entry["resolved"],
         format!("localhost:{port}/features/greeter@{m1}")
     );
-    assert_eq!(entry["integrity"], digest(&registry_feature("1.0.0", "v1")));
+    assert_eq!(
+        entry["integrity"],
+        digest(&registry_feature(port, "1.0.0", "v1"))
+    );
+    assert_eq!(
+        lock["features"][format!("localhost:{port}/features/base:1")]["integrity"],
+        digest(&base_feature()),
+        "a dependency is locked too"
+    );
     ctx.warren(&["rm", "reg-one"]).ok();
 
     // overrideFeatureInstallOrder puts `./second` first; `installsAfter`
@@ -435,14 +460,17 @@ fn a_registry_feature_is_pulled_verified_ordered_locked_and_cached() {
         .warren(&["run", "--rm", "--", "cat", "/opt/installed"])
         .ok();
     rmi.0.extend(built(&run));
-    assert_eq!(run.stdout.trim(), "second\nhello\ngreeter v1 warren");
+    assert_eq!(
+        run.stdout.trim(),
+        "second\nhello\nbase salty\ngreeter v1 warren"
+    );
 
     // A new version under the same tag: the lock file keeps the pinned one.
     let m2 = push(
         port,
         "features/greeter",
         "1",
-        &registry_feature("1.0.1", "v2"),
+        &registry_feature(port, "1.0.1", "v2"),
     );
     assert_ne!(m1, m2);
     let pinned = ctx
