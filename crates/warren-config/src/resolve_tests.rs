@@ -711,13 +711,14 @@ fn resources_type_over_top_over_run_args_over_defaults() {
 #[test]
 fn what_a_runtime_without_an_engine_ignores_is_named() {
     let e = Case::new()
-        .dc(r#"{"image": "x", "containerUser": "dev", "capAdd": ["SYS_PTRACE"],
+        .dc(r#"{"image": "x", "features": {"ghcr.io/x/features/y:1": {}}, "containerUser": "dev", "capAdd": ["SYS_PTRACE"],
                "workspaceFolder": "/src", "runArgs": ["--cap-drop=ALL", "--memory=1g", "-w", "/w"]}"#)
         .run();
     assert_eq!(
         e.ignored_without_engine(),
         [
             "image",
+            "features",
             "containerUser",
             "capAdd",
             "workspaceFolder",
@@ -726,7 +727,7 @@ fn what_a_runtime_without_an_engine_ignores_is_named() {
     );
     assert_eq!(
         e.ignored_without_engine_warning("sandbox").unwrap(),
-        "the sandbox runtime does not apply `image`, `containerUser`, `capAdd`, `workspaceFolder`, `runArgs` (--cap-drop, --workdir): they are container settings (use the docker runtime for them)"
+        "the sandbox runtime does not apply `image`, `features`, `containerUser`, `capAdd`, `workspaceFolder`, `runArgs` (--cap-drop, --workdir): they are container settings (use the docker runtime for them)"
     );
     let plain = Case::new().project("runtime: sandbox\n").run();
     assert!(plain.ignored_without_engine().is_empty());

@@ -85,6 +85,26 @@ pub(crate) fn prepare(
         warren_core::time::now_ms()
     ));
     std::fs::create_dir_all(&build_dir).map_err(io(&build_dir))?;
+    let prepared = prepare_in(root, plan, base, info, users, log, lock, &build_dir);
+    if prepared.is_err() {
+        let _ = std::fs::remove_dir_all(&build_dir);
+    }
+    prepared
+}
+
+/// [`prepare`] in the new, empty build context `build_dir`.
+#[allow(clippy::too_many_arguments)]
+fn prepare_in(
+    root: &Path,
+    plan: &FeaturesPlan,
+    base: &str,
+    info: &ImageInfo,
+    users: (Option<&str>, Option<&str>),
+    log: &(dyn Fn(String) + Send + Sync),
+    lock: Option<Lockfile>,
+    build_dir: &Path,
+) -> Result<Prepared, EnvError> {
+    let lock_path = warren_config::lockfile_path(&plan.config);
     let mut fetched: Vec<Fetched> = Vec::new();
     let mut client = Client::new();
     // The configuration's Features, then (as found) what they `dependsOn`
@@ -265,7 +285,7 @@ pub(crate) fn prepare(
     }
     Ok(Prepared {
         spec: BuildSpec {
-            context: build_dir.clone(),
+            context: build_dir.to_path_buf(),
             dockerfile: build_dir.join("Dockerfile"),
             args: BTreeMap::new(),
             target: None,
@@ -517,9 +537,24 @@ fn unpack(
             "its layer is gzip-compressed; a Feature layer is a plain tar".into(),
         ));
     }
-    tar::Archive::new(blob)
-        .unpack(dest)
-        .map_err(|e| fail(format!("cannot unpack its layer ({e})")))?;
+    // Files and folders only: a link could make warren read, or the build
+    // copy, what the Feature's author points it at.
+    let unpack_err = |e: std::io::Error| fail(format!("cannot unpack its layer ({e})"));
+    let mut archive = tar::Archive::new(blob);
+    for entry in archive.entries().map_err(unpack_err)? {
+        let mut entry = entry.map_err(unpack_err)?;
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir()) {
+            let path = entry
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return Err(fail(format!(
+                "its layer holds `{path}`, which is not a regular file or folder (links are refused)"
+            )));
+        }
+        entry.unpack_in(dest).map_err(unpack_err)?;
+    }
     let manifest = read_manifest(&req.id, &dest.join("devcontainer-feature.json"))?;
     if !dest.join("install.sh").is_file() {
         return Err(fail("its layer has no `install.sh`".into()));
@@ -776,6 +811,31 @@ mod tests {
             "repository:devcontainers/features/node:pull,push"
         );
         assert_eq!(encode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+    }
+
+    #[test]
+    fn a_layer_with_a_link_is_refused() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, "devcontainer-feature.json", "/etc/passwd")
+            .unwrap();
+        let blob = b.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let r = warren_config::parse_oci_ref("localhost:1/f/x:1").unwrap();
+        let req = FeatureRequest {
+            id: "localhost:1/f/x:1".into(),
+            reference: FeatureRef::Oci(r.clone()),
+            options: BTreeMap::new(),
+        };
+        let fail = |m: String| EnvError::Other(m);
+        let err = unpack(&req, &r, &blob, dir.path(), "sha256:m", "sha256:d", &fail)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("links are refused"), "{err}");
+        assert!(!dir.path().join("devcontainer-feature.json").exists());
     }
 
     #[test]
