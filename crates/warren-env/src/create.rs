@@ -352,10 +352,15 @@ impl Warren {
                 if let Some(info) = info {
                     if let Some(text) = info.labels.get(warren_config::METADATA_LABEL) {
                         let home = self.host.home();
+                        let text = crate::metadata::substitute(
+                            text,
+                            &self.env_target(&rec).devcontainer_id,
+                            &p.workspace_folder,
+                        );
                         image_part = crate::metadata::apply(
                             &mut p,
                             img,
-                            text,
+                            &text,
                             home.as_deref(),
                             &*self.reporter,
                         )?;

@@ -56,6 +56,27 @@ fn under(image: &[(String, String)], file: Vec<(String, String)>) -> Vec<(String
     out
 }
 
+/// The label with the variables an image's entries (Features' above all:
+/// `"source": "dind-var-lib-docker-${devcontainerId}"`) may use replaced:
+/// `${devcontainerId}` and `${containerWorkspaceFolder}`(`Basename`). Host
+/// values (`${localEnv:…}`, `${localWorkspaceFolder}`) are not an image's to
+/// read and stay as written.
+pub(crate) fn substitute(text: &str, devcontainer_id: &str, workspace_folder: &str) -> String {
+    // Inside JSON strings: the values are escaped as JSON string content.
+    let json = |v: &str| {
+        let quoted = serde_json::Value::String(v.to_string()).to_string();
+        quoted[1..quoted.len() - 1].to_string()
+    };
+    let basename = workspace_folder
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    text.replace("${devcontainerId}", &json(devcontainer_id))
+        .replace("${containerWorkspaceFolderBasename}", &json(basename))
+        .replace("${containerWorkspaceFolder}", &json(workspace_folder))
+}
+
 /// Merges the label `text` of image `image` under `plan`'s values and
 /// returns what a start must merge again. Fields warren does not apply from
 /// an image, and values that do not parse, are reported once as warnings.

@@ -70,6 +70,7 @@ const HELLO_JSON: &str = r#"{
   "containerEnv": {"HELLO_HOME": "/opt/hello"},
   "privileged": true,
   "capAdd": ["SYS_PTRACE"],
+  "mounts": [{"type": "volume", "source": "warren-it-hello-${devcontainerId}", "target": "/hello-vol"}],
   "postCreateCommand": "echo feature-postCreate >> /tmp/order",
 }"#;
 
@@ -107,7 +108,7 @@ fn a_local_feature_installs_with_its_options_and_contributions_and_is_built_once
             "--",
             "sh",
             "-c",
-            "cat /opt/hello/env; echo HELLO_HOME=$HELLO_HOME; cat /tmp/order",
+            "cat /opt/hello/env; echo HELLO_HOME=$HELLO_HOME; grep -o ' /hello-vol ' /proc/mounts; cat /tmp/order",
         ])
         .ok();
     progress!("{}", run.stdout);
@@ -120,6 +121,11 @@ fn a_local_feature_installs_with_its_options_and_contributions_and_is_built_once
     assert!(
         run.stdout.contains("HELLO_HOME=/opt/hello"),
         "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(" /hello-vol "),
+        "a Feature's volume, its `${{devcontainerId}}` substituted: {}",
         run.stdout
     );
     assert!(
@@ -175,8 +181,21 @@ fn a_local_feature_installs_with_its_options_and_contributions_and_is_built_once
     let (id3, tag3) = image_of(&ctx, "feat-three");
     rmi.0.push(tag3);
     assert_ne!(id1, id3, "another option, another image");
+    let volumes: Vec<String> = ["feat-one", "feat-two", "feat-three"]
+        .iter()
+        .map(|n| {
+            let c = ctx.env_json(n)["container"].as_str().unwrap().to_string();
+            inspect(
+                &c,
+                "{{range .Mounts}}{{if eq .Destination \"/hello-vol\"}}{{.Name}}{{end}}{{end}}",
+            )
+        })
+        .collect();
     ctx.warren(&["rm", "feat-one", "feat-two", "feat-three"])
         .ok();
+    for v in volumes.iter().filter(|v| !v.is_empty()) {
+        let _ = Command::new("docker").args(["volume", "rm", v]).output();
+    }
 }
 
 #[test]
