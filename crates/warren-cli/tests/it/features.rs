@@ -531,3 +531,51 @@ fn a_registry_feature_is_pulled_verified_ordered_locked_and_cached() {
     );
     assert!(ctx.containers().is_empty(), "nothing is left behind");
 }
+
+#[test]
+fn a_feature_installs_on_an_image_the_configuration_builds() {
+    if !require_docker() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.write(
+        ".devcontainer/Dockerfile",
+        &format!("FROM {BUSYBOX}\nRUN mkdir -p /opt && echo built > /opt/installed\n"),
+    );
+    ctx.write(
+        ".devcontainer/devcontainer.json",
+        r#"{"build": {"dockerfile": "Dockerfile"}, "features": {"./hello": {}}}"#,
+    );
+    ctx.write(".devcontainer/hello/devcontainer-feature.json", HELLO_JSON);
+    ctx.write(".devcontainer/hello/install.sh", HELLO_SH);
+    ctx.commit("a build with a feature");
+    let mut rmi = Rmi(Vec::new());
+    let run = ctx
+        .warren(&["run", "--name", "built-feat", "--", "cat", "/opt/installed"])
+        .ok();
+    // The Feature's image first: removed before the base it is built on.
+    rmi.0.push(image_of(&ctx, "built-feat").1);
+    rmi.0.extend(
+        run.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("· building "))
+            .filter(|t| !t.starts_with("warren-features:"))
+            .map(|t| t.trim().to_string()),
+    );
+    assert_eq!(
+        run.stdout.trim(),
+        "built\nhello",
+        "the Feature installs on the built image: {}",
+        run.stderr
+    );
+    let volume = inspect(
+        ctx.env_json("built-feat")["container"].as_str().unwrap(),
+        "{{range .Mounts}}{{if eq .Destination \"/hello-vol\"}}{{.Name}}{{end}}{{end}}",
+    );
+    ctx.warren(&["rm", "built-feat"]).ok();
+    if !volume.is_empty() {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", &volume])
+            .output();
+    }
+}
