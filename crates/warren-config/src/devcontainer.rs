@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::decode::{Decoder, Fields, suggestion};
 use crate::diagnostic::{ConfigError, Diagnostic, Loaded, Severity, Source};
+use crate::features::{FeatureRequest, disallowed_feature, parse_feature_ref};
 use crate::files::read_required;
 use crate::host_access::{Class, HostAccess, HostAccessUse};
 use crate::lifecycle::{LifecycleCommand, decode_command};
@@ -63,6 +64,10 @@ pub struct DevContainer {
     /// Every setting of the file that is host access, with where it is:
     /// granted or refused by [`crate::resolve`] against `host_access:`.
     pub host_access: Vec<HostAccessUse>,
+    /// `features`, in the order written (installed in [`crate::install_order`]'s).
+    pub features: Vec<FeatureRequest>,
+    /// `overrideFeatureInstallOrder`.
+    pub override_feature_install_order: Vec<String>,
 }
 
 /// `hostRequirements.gpu`.
@@ -154,11 +159,6 @@ pub enum ShutdownAction {
 
 /// devcontainer.json fields warren does not act on, with what to do instead.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "features",
-        "install what the features provide in your Dockerfile and use `build`",
-    ),
-    ("overrideFeatureInstallOrder", "features are not supported"),
     (
         "customizations",
         "these are editor settings; warren does not use them",
@@ -749,6 +749,13 @@ fn decode(
             Some("remove it, or set it to `false` (what warren does)".into()),
         );
     }
+    if let Some(n) = f.take("features") {
+        dc.features = decode_features(d, n, &dc.file);
+    }
+    if let Some(n) = f.take("overrideFeatureInstallOrder") {
+        dc.override_feature_install_order =
+            strings(d.string_list(n, "overrideFeatureInstallOrder", false));
+    }
     if let Some((key, _)) = f.take_entry("dockerComposeFile") {
         dc.compose = true;
         d.warning(key.span, COMPOSE_UNSUPPORTED, Some(COMPOSE_HINT.into()));
@@ -786,6 +793,95 @@ fn host_use(
         diagnostic: d.src.error(span, message),
         need,
     });
+}
+
+/// `features`: each key a Feature reference, each value its options (an
+/// object), a string (the `version` option, the legacy form) or `true`/`{}`.
+fn decode_features(d: &mut Decoder<'_>, n: &Node, file: &Path) -> Vec<FeatureRequest> {
+    let config_dir = file.parent().unwrap_or(Path::new("/"));
+    // The project's `.devcontainer/`: the config's own folder or an ancestor
+    // of that name, else (a `.devcontainer.json`) one beside the file.
+    let devcontainer_dir = config_dir
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == ".devcontainer"))
+        .map_or_else(|| config_dir.join(".devcontainer"), Path::to_path_buf);
+    let mut out = Vec::new();
+    for (key, value) in d.entries(n, "features").unwrap_or_default() {
+        let id = key.text.as_str();
+        if let Some(prefix) = disallowed_feature(id) {
+            d.error(
+                key.span,
+                format!("Feature `{id}` cannot be used: it was reported to be problematic (`{prefix}` is disallowed by the devcontainers control manifest)"),
+                Some("remove it from `features` and rebuild any environment that uses it".into()),
+            );
+            continue;
+        }
+        let reference = match parse_feature_ref(id, config_dir, &devcontainer_dir) {
+            Ok((r, mapped)) => {
+                if let Some(new) = mapped {
+                    d.warning(
+                        key.span,
+                        format!("Feature `{id}` is a retired short name; warren uses `{new}`"),
+                        Some(format!("write `\"{new}\"` instead")),
+                    );
+                }
+                r
+            }
+            Err(e) if e.deprecated => {
+                d.warning(key.span, e.message, Some(e.hint));
+                continue;
+            }
+            Err(e) => {
+                d.error(key.span, e.message, Some(e.hint));
+                continue;
+            }
+        };
+        let mut options = std::collections::BTreeMap::new();
+        let what = format!("features.{id}");
+        match &value.value {
+            Value::Str(s) => {
+                options.insert("version".to_string(), s.clone());
+            }
+            Value::Bool(true) | Value::Null => {}
+            Value::Map(_) => {
+                for (k, v) in d.entries(value, &what).unwrap_or_default() {
+                    let text = match &v.value {
+                        Value::Str(s) => Some(s.clone()),
+                        Value::Bool(b) => Some(b.to_string()),
+                        Value::Int(i) => Some(i.to_string()),
+                        Value::Float(f) => Some(f.to_string()),
+                        _ => None,
+                    };
+                    match text {
+                        Some(t) => {
+                            options.insert(k.text.clone(), t);
+                        }
+                        None => d.type_error(
+                            v,
+                            &format!("{what}.{}", k.text),
+                            "a string or a boolean",
+                            None,
+                        ),
+                    }
+                }
+            }
+            _ => {
+                d.type_error(
+                    value,
+                    &what,
+                    "an object of options",
+                    Some(format!("e.g. `\"{id}\": {{}}`")),
+                );
+                continue;
+            }
+        }
+        out.push(FeatureRequest {
+            id: id.to_string(),
+            reference,
+            options,
+        });
+    }
+    out
 }
 
 /// One warning per unsupported field present, naming it.
@@ -1426,7 +1522,6 @@ mod tests {
         assert_eq!(
             got,
             [
-                "warning 3:3 `features` is not supported by warren and is ignored | install what the features provide in your Dockerfile and use `build`",
                 "warning 4:3 `customizations` is not supported by warren and is ignored | these are editor settings; warren does not use them",
                 "warning 5:3 Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it | point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml",
                 "warning 6:3 `service` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",

@@ -18,6 +18,29 @@ use crate::values::{Mount, MountKind, parse_kind};
 /// The label the reference CLI and Features write.
 pub const METADATA_LABEL: &str = "devcontainer.metadata";
 
+/// The field warren adds to the label entries of the Features it installed
+/// (and strips from a base image's): host access a Feature asks for is the
+/// user's to grant with `host_access:`, where an image's never is.
+pub const FEATURE_MARK: &str = "warren.feature";
+
+/// The label `text` split in two: the entries of Features warren installed,
+/// and the image's own. Either is `None` when it has no entry.
+pub fn split_feature_entries(text: &str) -> (Option<String>, Option<String>) {
+    let entries = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(a)) => a,
+        Ok(other @ serde_json::Value::Object(_)) => vec![other],
+        // Unparsable: all of it is the image's (and reported as such).
+        _ => return (None, Some(text.to_string())),
+    };
+    let (features, image): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .partition(|e| e.get(FEATURE_MARK) == Some(&serde_json::Value::Bool(true)));
+    let text = |v: Vec<serde_json::Value>| {
+        (!v.is_empty()).then(|| serde_json::Value::Array(v).to_string())
+    };
+    (text(features), text(image))
+}
+
 /// The image's contribution, its entries merged in order (a later entry wins
 /// for single values, maps merge key by key, lists accumulate).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,6 +82,7 @@ impl ImageMetadata {
 /// skipped (the reference does not apply them to a container either).
 const SILENT: &[&str] = &[
     "id",
+    FEATURE_MARK,
     "customizations",
     "hostRequirements",
     "userEnvProbe",
@@ -344,5 +368,30 @@ mod tests {
         assert!(m.is_empty());
         assert_eq!(m.problems.len(), 1);
         assert!(parse_image_metadata(r#"[{"id": "x"}]"#).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod feature_entries {
+    use super::*;
+
+    #[test]
+    fn only_marked_entries_are_features() {
+        let (f, i) = split_feature_entries(
+            r#"[{"id": "base", "privileged": true}, {"id": "f", "warren.feature": true, "capAdd": ["X"]}, {"warren.feature": "yes"}]"#,
+        );
+        let f = f.unwrap();
+        assert!(f.contains("\"f\"") && !f.contains("base"), "{f}");
+        let i = i.unwrap();
+        assert!(i.contains("base") && i.contains("\"yes\""), "{i}");
+        assert_eq!(
+            split_feature_entries("not json"),
+            (None, Some("not json".into()))
+        );
+        let meta = parse_image_metadata(&f);
+        assert!(
+            meta.ignored.is_empty(),
+            "the mark is not a field to warn about: {meta:?}"
+        );
     }
 }

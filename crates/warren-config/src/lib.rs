@@ -49,6 +49,7 @@
 mod decode;
 mod devcontainer;
 mod diagnostic;
+mod features;
 mod files;
 mod global;
 mod host_access;
@@ -77,6 +78,11 @@ pub use devcontainer::{
     parse_devcontainer,
 };
 pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
+pub use features::{
+    DISALLOWED_FEATURES, FeatureManifest, FeatureRef, FeatureRequest, LockedFeature, Lockfile,
+    OciRef, OrderItem, disallowed_feature, feature_resource, install_order, lockfile_path,
+    option_env_name, parse_feature_manifest, parse_oci_ref,
+};
 pub use global::{
     EnvOverrides, GLOBAL_CONFIG_FILE, GlobalConfig, ProxyConfig, TlsMode, ToolOverride, WebConfig,
     load_global, parse_global,
@@ -87,7 +93,9 @@ pub use host_access::{
     classify_mount, classify_namespace, classify_security_opt, is_engine_socket,
     normalize_capability, warrens_own_flag,
 };
-pub use image_metadata::{ImageMetadata, METADATA_LABEL, parse_image_metadata};
+pub use image_metadata::{
+    FEATURE_MARK, ImageMetadata, METADATA_LABEL, parse_image_metadata, split_feature_entries,
+};
 pub use lifecycle::LifecycleCommand;
 pub use network::GrantSpec;
 pub use node::Span;

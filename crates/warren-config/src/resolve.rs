@@ -264,6 +264,10 @@ pub struct Effective {
     pub devcontainer_file: Option<PathBuf>,
     /// The devcontainer.json is a Compose config (`dockerComposeFile`).
     pub compose: bool,
+    /// devcontainer `features` (installed on the image by the docker runtime).
+    pub features: Vec<crate::FeatureRequest>,
+    /// devcontainer `overrideFeatureInstallOrder`.
+    pub feature_install_order: Vec<String>,
     /// `remote_user` was configured (`user`/`remoteUser`), not taken from
     /// the container user: an image's `remoteUser` metadata does not beat it.
     pub remote_user_set: bool,
@@ -301,7 +305,13 @@ struct HashView<'a> {
     tools: &'a [String],
     sandbox: &'a EffectiveSandbox,
     resources: &'a warren_core::Resources,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
     shared_volumes: &'a [String],
+    // Skipped when empty: configurations without Features keep their hash.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    features: &'a [crate::FeatureRequest],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    feature_install_order: &'a [String],
 }
 
 impl Effective {
@@ -339,6 +349,8 @@ impl Effective {
             sandbox: &self.sandbox,
             resources: &self.resources,
             shared_volumes: &self.shared_volumes,
+            features: &self.features,
+            feature_install_order: &self.feature_install_order,
         };
         // Serializing plain structs, vectors and ordered maps cannot fail.
         let json = serde_json::to_vec(&view).unwrap_or_default();
@@ -808,6 +820,10 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         project_file: inputs.project.map(|p| p.file.clone()),
         devcontainer_file: dc.map(|d| d.file.clone()),
         compose: dc.is_some_and(|d| d.compose),
+        features: dc.map(|d| d.features.clone()).unwrap_or_default(),
+        feature_install_order: dc
+            .map(|d| d.override_feature_install_order.clone())
+            .unwrap_or_default(),
         remote_user_set: s.user.is_some() || dc.is_some_and(|d| d.remote_user.is_some()),
         override_command_set: dc.is_some_and(|d| d.override_command.is_some()),
         host_access,

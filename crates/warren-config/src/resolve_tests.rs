@@ -668,7 +668,7 @@ fn load_effective_reads_every_file() {
     .unwrap();
     std::fs::write(
         repo.join(".devcontainer/ci/devcontainer.json"),
-        r#"{"image": "ci:1", "features": {}, "containerEnv": {"WS": "${localWorkspaceFolderBasename}", "ID": "${devcontainerId}", "H": "${localEnv:HOME}"}}"#,
+        r#"{"image": "ci:1", "customizations": {}, "containerEnv": {"WS": "${localWorkspaceFolderBasename}", "ID": "${devcontainerId}", "H": "${localEnv:HOME}"}}"#,
     )
     .unwrap();
     std::fs::write(
@@ -708,7 +708,7 @@ fn load_effective_reads_every_file() {
     assert_eq!(loaded.warnings.len(), 1);
     assert_eq!(
         loaded.warnings[0].message,
-        "`features` is not supported by warren and is ignored"
+        "`customizations` is not supported by warren and is ignored"
     );
     // No type: two named devcontainers and no `devcontainer:` → the listing error.
     let req2 = LoadRequest {
@@ -794,13 +794,14 @@ fn resources_type_over_top_over_run_args_over_defaults() {
 fn what_a_runtime_without_an_engine_ignores_is_named() {
     let e = Case::new()
         .project("host_access: {capabilities: [SYS_PTRACE]}\n")
-        .dc(r#"{"image": "x", "containerUser": "dev", "capAdd": ["SYS_PTRACE"],
+        .dc(r#"{"image": "x", "features": {"ghcr.io/x/features/y:1": {}}, "containerUser": "dev", "capAdd": ["SYS_PTRACE"],
                "workspaceFolder": "/src", "runArgs": ["--cap-drop=ALL", "--memory=1g", "-w", "/w"]}"#)
         .run();
     assert_eq!(
         e.ignored_without_engine(),
         [
             "image",
+            "features",
             "containerUser",
             "capAdd",
             "workspaceFolder",
@@ -809,7 +810,7 @@ fn what_a_runtime_without_an_engine_ignores_is_named() {
     );
     assert_eq!(
         e.ignored_without_engine_warning("sandbox").unwrap(),
-        "the sandbox runtime does not apply `image`, `containerUser`, `capAdd`, `workspaceFolder`, `runArgs` (--cap-drop, --workdir): they are container settings (use the docker runtime for them)"
+        "the sandbox runtime does not apply `image`, `features`, `containerUser`, `capAdd`, `workspaceFolder`, `runArgs` (--cap-drop, --workdir): they are container settings (use the docker runtime for them)"
     );
     let plain = Case::new().project("runtime: sandbox\n").run();
     assert!(plain.ignored_without_engine().is_empty());

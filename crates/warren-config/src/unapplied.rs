@@ -18,6 +18,10 @@ impl Effective {
             Some(ImageSource::Build { .. }) => out.push("build".into()),
             None => {}
         }
+        // Features install into an image; these runtimes have none.
+        if !self.features.is_empty() {
+            out.push("features".into());
+        }
         if self.container_user.is_some() {
             out.push("containerUser".into());
         }

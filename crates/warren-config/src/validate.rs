@@ -422,7 +422,7 @@ mod tests {
         let dc = write(
             root,
             ".devcontainer/devcontainer.json",
-            "{\"image\": \"x\", \"features\": {},}\n",
+            "{\"image\": \"x\", \"customizations\": {},}\n",
         );
         let global = write(root, "wroot/config.yaml", "proxy: {port: 0}\n");
         let other = write(root, "notes.txt", "");
@@ -432,7 +432,7 @@ mod tests {
         assert_eq!(
             summary(&diags, root),
             [
-                "warning ROOT/.devcontainer/devcontainer.json:1:16: `features` is not supported by warren and is ignored",
+                "warning ROOT/.devcontainer/devcontainer.json:1:16: `customizations` is not supported by warren and is ignored",
                 "error ROOT/.warren.yaml:1:1: unknown key `imgae` in .warren.yaml",
                 "error ROOT/.warren.yaml:5:16: types extend each other in a cycle: `a` → `b` → `a`",
                 "error ROOT/missing/.warren.yaml: config file not found",

@@ -368,10 +368,15 @@ impl Warren {
                 if let Some(info) = info {
                     if let Some(text) = info.labels.get(warren_config::METADATA_LABEL) {
                         let home = self.host.home();
+                        let text = crate::metadata::substitute(
+                            text,
+                            &self.env_target(&rec).devcontainer_id,
+                            &p.workspace_folder,
+                        );
                         image_part = crate::metadata::apply(
                             &mut p,
                             img,
-                            text,
+                            &text,
                             home.as_deref(),
                             &*self.reporter,
                         )?;
@@ -593,11 +598,64 @@ impl Warren {
         self.reporter.step("preparing image");
         let reporter = self.reporter.clone();
         let sink = move |p: warren_runtime::Progress| reporter.progress(&p);
-        runtime
+        let base = runtime
             .ensure_image(src, &sink)
             .await
-            .map(Some)
-            .map_err(|e| EnvError::at("preparing the image")(e.into()))
+            .map_err(|e| EnvError::at("preparing the image")(e.into()))?;
+        match &plan.features {
+            Some(features) => self
+                .features_image(runtime, plan, features, base, &sink)
+                .await
+                .map(Some)
+                .map_err(EnvError::at("installing the devcontainer Features")),
+            None => Ok(Some(base)),
+        }
+    }
+
+    /// Builds (unless it exists) the image with `features` installed on
+    /// `base`, and returns its tag.
+    async fn features_image(
+        &self,
+        runtime: &dyn warren_runtime::Runtime,
+        plan: &Plan,
+        features: &crate::features::FeaturesPlan,
+        base: String,
+        sink: warren_runtime::ProgressSink<'_>,
+    ) -> Result<String, EnvError> {
+        let info = runtime.image_info(&base).await?.ok_or_else(|| {
+            EnvError::Other(format!("image `{base}` vanished after it was prepared"))
+        })?;
+        let root = self.root.clone();
+        let fp = features.clone();
+        let users = (plan.remote_user.clone(), plan.container.user.clone());
+        let reporter = self.reporter.clone();
+        let log = move |m: String| reporter.progress(&warren_runtime::Progress::Message(m));
+        let base_name = base.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            crate::features::prepare(
+                &root,
+                &fp,
+                &base_name,
+                &info,
+                (users.0.as_deref(), users.1.as_deref()),
+                &log,
+            )
+        })
+        .await
+        .map_err(|e| EnvError::Other(format!("preparing the Features stopped: {e}")))??;
+        if let Some(lock) = &prepared.locked {
+            self.reporter.info(&format!(
+                "wrote the Features' digests to `{}`",
+                lock.display()
+            ));
+        }
+        let context = prepared.spec.context.clone();
+        let built = runtime
+            .ensure_image(&warren_runtime::ImageSource::Build(prepared.spec), sink)
+            .await;
+        // The context is only for this build; the cache keeps the layers.
+        let _ = std::fs::remove_dir_all(&context);
+        Ok(built?)
     }
 
     /// Env for commands warren runs on the host for an environment.

@@ -10,6 +10,7 @@ mod error;
 pub mod events;
 #[cfg(test)]
 mod fake;
+pub mod features;
 pub mod git;
 pub mod gitfs;
 pub mod inject;

@@ -56,6 +56,27 @@ fn under(image: &[(String, String)], file: Vec<(String, String)>) -> Vec<(String
     out
 }
 
+/// The label with the variables an image's entries (Features' above all:
+/// `"source": "dind-var-lib-docker-${devcontainerId}"`) may use replaced:
+/// `${devcontainerId}` and `${containerWorkspaceFolder}`(`Basename`). Host
+/// values (`${localEnv:…}`, `${localWorkspaceFolder}`) are not an image's to
+/// read and stay as written.
+pub(crate) fn substitute(text: &str, devcontainer_id: &str, workspace_folder: &str) -> String {
+    // Inside JSON strings: the values are escaped as JSON string content.
+    let json = |v: &str| {
+        let quoted = serde_json::Value::String(v.to_string()).to_string();
+        quoted[1..quoted.len() - 1].to_string()
+    };
+    let basename = workspace_folder
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    text.replace("${devcontainerId}", &json(devcontainer_id))
+        .replace("${containerWorkspaceFolderBasename}", &json(basename))
+        .replace("${containerWorkspaceFolder}", &json(workspace_folder))
+}
+
 /// Merges the label `text` of image `image` under `plan`'s values and
 /// returns what a start must merge again. Fields warren does not apply from
 /// an image, and values that do not parse, are reported once as warnings.
@@ -95,35 +116,82 @@ pub(crate) fn apply(
     // the same classifier as devcontainer.json; the safe part applies (a
     // capability of Docker's default set, a confining security option), host
     // access is named, not applied, even when `host_access:` would grant it.
+    // A Feature warren installed is the user's choice, named in their
+    // devcontainer.json: what it asks for is granted by `host_access:` like
+    // the file's own settings, and refused without it.
+    // Only an image warren built for the plan's Features has such entries
+    // (it strips the mark from the base image's): elsewhere a mark is just
+    // what the image's publisher wrote.
+    let feature_meta = match plan.features {
+        Some(_) => warren_config::split_feature_entries(text)
+            .0
+            .map(|t| warren_config::parse_image_metadata(&t))
+            .unwrap_or_default(),
+        None => warren_config::ImageMetadata::default(),
+    };
+    let grants = c.grants.clone();
     let mut host_access: Vec<String> = Vec::new();
+    let mut refused: Vec<warren_config::HostAccess> = Vec::new();
+    let mut granted: Vec<warren_config::HostAccess> = Vec::new();
+    let mut decide = |need: warren_config::HostAccess| -> bool {
+        if grants.allows(&need, home) {
+            granted.push(need);
+            true
+        } else {
+            refused.push(need);
+            false
+        }
+    };
     if meta.privileged {
-        host_access.push("`privileged`".into());
+        if feature_meta.privileged {
+            if decide(warren_config::HostAccess::Privileged) {
+                c.privileged = true;
+            }
+        } else {
+            host_access.push("`privileged`".into());
+        }
     }
-    let (safe_caps, host_caps): (Vec<String>, Vec<String>) = meta
-        .cap_add
-        .iter()
-        .cloned()
-        .partition(|cap| warren_config::classify_capability(cap) == warren_config::Class::Safe);
+    let mut host_caps = Vec::new();
+    for cap in &meta.cap_add {
+        match warren_config::classify_capability(cap) {
+            warren_config::Class::Safe => {}
+            warren_config::Class::HostAccess(need) if feature_meta.cap_add.contains(cap) => {
+                if !decide(need) {
+                    continue;
+                }
+            }
+            _ => {
+                host_caps.push(cap.clone());
+                continue;
+            }
+        }
+        if !c.cap_add.contains(cap) {
+            c.cap_add.push(cap.clone());
+        }
+    }
     if !host_caps.is_empty() {
         host_access.push(format!("`capAdd` ({})", host_caps.join(", ")));
     }
-    let (safe_opts, host_opts): (Vec<String>, Vec<String>) = meta
-        .security_opt
-        .iter()
-        .cloned()
-        .partition(|o| warren_config::classify_security_opt(o) == warren_config::Class::Safe);
+    let mut host_opts = Vec::new();
+    for opt in &meta.security_opt {
+        match warren_config::classify_security_opt(opt) {
+            warren_config::Class::Safe => {}
+            warren_config::Class::HostAccess(need) if feature_meta.security_opt.contains(opt) => {
+                if !decide(need) {
+                    continue;
+                }
+            }
+            _ => {
+                host_opts.push(opt.clone());
+                continue;
+            }
+        }
+        if !c.security_opt.contains(opt) {
+            c.security_opt.push(opt.clone());
+        }
+    }
     if !host_opts.is_empty() {
         host_access.push(format!("`securityOpt` ({})", host_opts.join(", ")));
-    }
-    for cap in safe_caps {
-        if !c.cap_add.contains(&cap) {
-            c.cap_add.push(cap);
-        }
-    }
-    for opt in safe_opts {
-        if !c.security_opt.contains(&opt) {
-            c.security_opt.push(opt);
-        }
     }
     c.init |= meta.init;
     if !plan.override_command_set
@@ -137,11 +205,19 @@ pub(crate) fn apply(
             continue; // the configuration's mount on that target wins
         }
         if matches!(m.kind, warren_config::MountKind::Bind) {
-            host_access.push(format!(
-                "a bind mount of `{}`",
-                m.source.as_deref().unwrap_or("?")
-            ));
-            continue;
+            if !feature_meta.mounts.contains(m) {
+                host_access.push(format!(
+                    "a bind mount of `{}`",
+                    m.source.as_deref().unwrap_or("?")
+                ));
+                continue;
+            }
+            if let warren_config::Class::HostAccess(need) =
+                warren_config::classify_mount(&warren_config::MountRequest::from(m))
+                && !decide(need)
+            {
+                continue;
+            }
         }
         mounts.push(crate::resolve::convert_mount(m, home)?);
     }
@@ -151,6 +227,31 @@ pub(crate) fn apply(
             warren_config::METADATA_LABEL,
             host_access.join(", ")
         ));
+    }
+    if !refused.is_empty() {
+        let what = refused
+            .iter()
+            .map(warren_config::HostAccess::short)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let lines = refused
+            .iter()
+            .map(warren_config::HostAccess::opt_in_line)
+            .collect::<Vec<_>>()
+            .join("\n  ");
+        return Err(EnvError::Refused {
+            message: format!(
+                "a devcontainer Feature asks for host access ({what}): {}; warren applies it only when your own config grants it",
+                refused[0].why()
+            ),
+            hint: format!("to grant it, add to .warren.yaml:  {lines}"),
+        });
+    }
+    for need in granted {
+        let short = need.short();
+        if !c.host.given_up.contains(&short) {
+            c.host.given_up.push(short);
+        }
     }
     mounts.append(&mut c.mounts);
     c.mounts = mounts;

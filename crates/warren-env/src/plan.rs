@@ -41,6 +41,9 @@ pub struct ContainerPlan {
     pub host: warren_runtime::HostAccessSpec,
     /// `.warren.yaml shared_volumes`: named volumes not scoped to the environment.
     pub shared_volumes: Vec<String>,
+    /// What the trusted configuration grants (`host_access:`): checked again
+    /// for what Features ask for once they are fetched.
+    pub grants: warren_config::HostAccessOptIn,
 }
 
 /// `.warren.yaml` settings of the runtimes without an engine (sandbox,
@@ -69,6 +72,8 @@ pub struct Plan {
     pub runtime: RuntimeKind,
     /// The image (docker); `None` for runtimes without images.
     pub image: Option<ImageSource>,
+    /// devcontainer `features` to install on the image (docker only).
+    pub features: Option<crate::features::FeaturesPlan>,
     pub container: ContainerPlan,
     pub workspace_folder: String,
     /// devcontainer `workspaceMount` (docker): where the environment's tree

@@ -420,6 +420,7 @@ impl Warren {
                     .collect(),
             },
             shared_volumes: eff.shared_volumes.clone(),
+            grants: eff.host_access_grants.clone(),
         };
         let (remote_env, remote_env_unset) = remote_env(eff);
         let lc = &eff.lifecycle;
@@ -439,7 +440,18 @@ impl Warren {
                 }
             }
         }
+        let features = match (runtime, &eff.devcontainer_file) {
+            (RuntimeKind::Docker, Some(config)) if !eff.features.is_empty() => {
+                Some(crate::features::FeaturesPlan {
+                    config: config.clone(),
+                    requests: eff.features.clone(),
+                    order: eff.feature_install_order.clone(),
+                })
+            }
+            _ => None,
+        };
         Ok(Plan {
+            features,
             repo,
             project: eff.project.clone(),
             name: req.name.clone(),
@@ -596,6 +608,7 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
                 target: target.clone(),
                 cache_from: cache_from.clone(),
                 tag: format!("warren-{repo}:{hash}"),
+                labels: Default::default(),
             }))
         }
         None if eff.compose => Err(EnvError::Refused {

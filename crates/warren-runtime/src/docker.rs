@@ -136,10 +136,14 @@ impl DockerRuntime {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect::<HashMap<_, _>>(),
             )
-            .labels(&HashMap::from([(
-                "warren.managed".to_string(),
-                "true".to_string(),
-            )]));
+            .labels(
+                &spec
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .chain([("warren.managed".to_string(), "true".to_string())])
+                    .collect::<HashMap<_, _>>(),
+            );
         if let Some(t) = &spec.target {
             opts = opts.target(t);
         }
@@ -441,6 +445,8 @@ impl Runtime for DockerRuntime {
         Ok(Some(crate::ImageInfo {
             labels: config.labels.unwrap_or_default().into_iter().collect(),
             has_command: present(&config.cmd) || present(&config.entrypoint),
+            id: inspect.id.unwrap_or_default(),
+            user: config.user.unwrap_or_default(),
         }))
     }
 

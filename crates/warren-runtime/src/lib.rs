@@ -41,6 +41,8 @@ pub struct BuildSpec {
     /// Stable tag derived from the project and the build's inputs; an image
     /// with this tag is reused without building.
     pub tag: String,
+    /// Labels set on the built image (besides `warren.managed`).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Progress reported while pulling or building.
@@ -265,6 +267,10 @@ pub struct ImageInfo {
     pub labels: BTreeMap<String, String>,
     /// Whether it has a command to run (a non-empty `CMD` or `ENTRYPOINT`).
     pub has_command: bool,
+    /// The engine's id of the image (`sha256:…`).
+    pub id: String,
+    /// The image's `USER` (empty: root).
+    pub user: String,
 }
 
 /// An isolation backend. Implementations: docker (here), sandbox, host.

@@ -91,8 +91,8 @@ fn jsonc_comments_trailing_commas_and_unsupported_fields_warn_once() {
         r#"{
   // comments and trailing commas are JSONC
   "image": "warren-test/busybox:latest",
-  "features": { "ghcr.io/devcontainers/features/node:1": {} },
   "customizations": { "vscode": { "extensions": ["x"], }, },
+  "userEnvProbe": "loginShell",
 }
 "#,
     );
@@ -105,7 +105,7 @@ fn jsonc_comments_trailing_commas_and_unsupported_fields_warn_once() {
         .iter()
         .map(|d| d["message"].as_str().unwrap_or_default().to_string())
         .collect();
-    for field in ["features", "customizations"] {
+    for field in ["userEnvProbe", "customizations"] {
         let n = messages.iter().filter(|m| m.contains(field)).count();
         assert_eq!(n, 1, "one warning for `{field}`: {messages:?}");
     }

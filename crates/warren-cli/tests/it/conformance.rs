@@ -43,25 +43,25 @@ compose-with-name                                                     | warns   
 compose-with-name-and-custom-yaml                                     | warns   | refused | Compose is not supported yet
 compose-with-name-using-env-var                                       | warns   | refused | Compose is not supported yet
 compose-without-name                                                  | warns   | refused | Compose is not supported yet
-disallowed-features:.devcontainer/allowed/devcontainer.json           | warns   | warns   | Features are not supported yet (ignored with a warning)
-disallowed-features:.devcontainer/disallowed/devcontainer.json        | warns   | warns   | Features are not supported yet (ignored with a warning)
-dockerfile-with-features                                              | warns   | warns   | Features are not supported yet (ignored with a warning)
+disallowed-features:.devcontainer/allowed/devcontainer.json           | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
+disallowed-features:.devcontainer/disallowed/devcontainer.json        | fails   | fails   | refused as the reference refuses it: the Feature is on the reference's disallowed list (an error at file:line:col)
+dockerfile-with-features                                              | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
 dockerfile-with-parallel-commands                                     | ok      | ok      |
-dockerfile-with-syntax                                                | warns   | warns   | Features are not supported yet (ignored with a warning)
-dockerfile-with-target                                                | warns   | warns   | Features are not supported yet (ignored with a warning)
+dockerfile-with-syntax                                                | warns   | fails   | a GitHub-release Feature (`owner/repo/feature`, deprecated) is skipped with a warning; its ghcr.io Feature cannot be fetched offline
+dockerfile-with-target                                                | warns   | fails   | a GitHub-release Feature (`owner/repo/feature`, deprecated) is skipped with a warning; its ghcr.io Feature cannot be fetched offline
 dockerfile-without-features                                           | ok      | ok      |
 dockerfile-without-features:.devcontainer/subfolder/devcontainer.json | ok      | ok      |
-example                                                               | warns   | warns   | Features are not supported yet (ignored with a warning)
+example                                                               | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
 image                                                                 | ok      | ok      |
 image-containerEnv-issue                                              | warns   | refused | Compose is not supported yet
-image-metadata                                                        | warns   | warns   | Features (local ones too) are not supported yet (ignored with a warning)
-image-metadata-containerEnv                                           | warns   | warns   | Features are not supported yet (ignored with a warning)
-image-with-features                                                   | warns   | warns   | Features are not supported yet (ignored with a warning)
-image-with-git-feature                                                | warns   | fails   | Features are not supported yet; remoteUser `node` is a user of the reference's image, the test image has none
-image-with-local-feature                                              | warns   | warns   | Features are not supported yet (ignored with a warning)
+image-metadata                                                        | ok      | fails   | its local Features install; their lifecycle commands (`one`, `three`…) are placeholders the reference only reads from the label, so running them fails (exit 127)
+image-metadata-containerEnv                                           | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
+image-with-features                                                   | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
+image-with-git-feature                                                | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
+image-with-local-feature                                              | refused | refused | refused as the reference refuses it: a legacy id `myfeature`, with the hint to write `./myfeature`
 image-with-mounts                                                     | ok      | ok      |
 image-with-parallel-initialize-command                                | ok      | ok      |
-poetry-example                                                        | warns   | fails   | Features are not supported yet; postStartCommand needs the reference image's bash, python3 and poetry
+poetry-example                                                        | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline; postStartCommand needs the reference image's bash, python3 and poetry
 set-up-with-config:devcontainer.json                                  | warns   | -       | no image or build (warned): a config for the reference's `set-up` of a running container
 set-up-with-metadata                                                  | -       | -       | no devcontainer.json: an image label for the reference's `set-up` of a running container
 updateUID                                                             | ok      | ok      |

@@ -16,6 +16,7 @@ mod devcontainer_vars;
 mod environments;
 mod events;
 mod fail_closed;
+mod features;
 mod grants;
 mod host_access;
 mod limits;

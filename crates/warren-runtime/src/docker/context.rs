@@ -232,6 +232,7 @@ mod tests {
             target: None,
             cache_from: vec![],
             tag: "t".into(),
+            labels: Default::default(),
         })
         .unwrap();
         assert_eq!(packed.dockerfile, OUTSIDE_DOCKERFILE);
