@@ -53,15 +53,22 @@ pub struct DevContainer {
     pub lifecycle: Lifecycle,
     pub wait_for: Option<WaitFor>,
     pub shutdown_action: Option<ShutdownAction>,
-    /// `dockerComposeFile` is set: a Compose config, which warren cannot run
-    /// yet ([`COMPOSE_UNSUPPORTED`]).
-    pub compose: bool,
+    /// `dockerComposeFile` is set: a Compose config.
+    pub compose: Option<ComposeConfig>,
 }
 
-/// What `validate` and `run` both say about a Compose config.
-pub const COMPOSE_UNSUPPORTED: &str = "Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it";
-/// What to do instead of a Compose config.
-pub const COMPOSE_HINT: &str = "point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml";
+/// A Docker Compose config: the environment is `service` of a compose project
+/// of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ComposeConfig {
+    /// `dockerComposeFile`, in order, absolute (relative to the
+    /// devcontainer.json's folder).
+    pub files: Vec<PathBuf>,
+    /// `service`: the one warren works in.
+    pub service: String,
+    /// `runServices`: the services to start (empty: all of them).
+    pub run_services: Vec<String>,
+}
 
 impl DevContainer {
     /// The `portsAttributes` label of `port` (exact key first, then ranges).
@@ -147,14 +154,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     (
         "customizations",
         "these are editor settings; warren does not use them",
-    ),
-    (
-        "service",
-        "warren runs a single container; use `image` or `build`",
-    ),
-    (
-        "runServices",
-        "warren runs a single container; use `image` or `build`",
     ),
     ("hostRequirements", "warren does not check host resources"),
     (
@@ -609,10 +608,7 @@ fn decode(
             Some("remove it, or set it to `false` (what warren does)".into()),
         );
     }
-    if let Some((key, _)) = f.take_entry("dockerComposeFile") {
-        dc.compose = true;
-        d.warning(key.span, COMPOSE_UNSUPPORTED, Some(COMPOSE_HINT.into()));
-    }
+    decode_compose(d, &mut f, node, dc, &base);
     warn_unsupported(d, &mut f);
     let declared = ["image", "build", "dockerFile", "dockerComposeFile"]
         .iter()
@@ -627,6 +623,82 @@ fn decode(
         );
     }
     f.finish(d, Severity::Warning);
+}
+
+/// `dockerComposeFile`, `service`, `runServices`; the compose files are
+/// checked for host access.
+fn decode_compose(d: &mut Decoder<'_>, f: &mut Fields<'_>, node: &Node, dc: &mut DevContainer, base: &Path) {
+    let file_node = f.take_entry("dockerComposeFile");
+    let service = f.take("service");
+    let run_services = f.take("runServices");
+    let Some((key, files)) = file_node else {
+        for (n, field) in [(service, "service"), (run_services, "runServices")] {
+            if let Some(n) = n {
+                d.warning(
+                    n.span,
+                    format!("`{field}` is ignored without `dockerComposeFile`"),
+                    Some("name the compose file with `\"dockerComposeFile\": \"docker-compose.yml\"`".into()),
+                );
+            }
+        }
+        return;
+    };
+    let names: Vec<String> = match &files.value {
+        Value::Str(s) => vec![s.clone()],
+        _ => strings(d.string_list(files, "dockerComposeFile", false)),
+    };
+    if names.is_empty() {
+        d.error(files.span, "`dockerComposeFile` names no file", Some("e.g. `\"dockerComposeFile\": \"docker-compose.yml\"`".into()));
+        return;
+    }
+    let Some(service) = service.and_then(|n| d.string(n, "service")) else {
+        d.error(
+            key.span,
+            "`dockerComposeFile` is set without `service`",
+            Some("name the compose service warren works in, e.g. `\"service\": \"app\"`".into()),
+        );
+        return;
+    };
+    let paths: Vec<PathBuf> = names.iter().map(|n| crate::compose::absolute(base, n)).collect();
+    for (name, path) in names.iter().zip(&paths) {
+        if !path.is_file() {
+            d.error(
+                files.span,
+                format!("compose file `{name}` not found (looked for `{}`)", path.display()),
+                Some("`dockerComposeFile` paths are relative to the devcontainer.json's folder".into()),
+            );
+        }
+    }
+    for what in ["image", "build", "dockerFile"] {
+        if let Some(n) = node.get(what) {
+            d.warning(
+                n.span,
+                format!("`{what}` is ignored in a Compose config: the compose file says how `{service}` is made"),
+                Some(format!("remove `{what}`, or set `image`/`build` on the service in the compose file")),
+            );
+        }
+    }
+    dc.image = None;
+    dc.build = None;
+    if let Some(n) = node.get("workspaceMount") {
+        d.warning(
+            n.span,
+            "`workspaceMount` is ignored in a Compose config: warren mounts the environment's tree where the compose file mounts the project (else at `workspaceFolder`)",
+            None,
+        );
+    }
+    dc.workspace_mount = None;
+    let project = crate::compose::project_root(base);
+    if paths.iter().all(|p| p.is_file()) {
+        d.diags.extend(crate::compose::check_files(&paths, &project));
+    }
+    dc.compose = Some(ComposeConfig {
+        files: paths,
+        service,
+        run_services: run_services
+            .map(|n| strings(d.string_list(n, "runServices", false)))
+            .unwrap_or_default(),
+    });
 }
 
 /// One warning per unsupported field present, naming it.
@@ -1247,15 +1319,57 @@ mod tests {
     }
 
     #[test]
+    fn a_compose_config_names_its_files_service_and_host_access() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+        let dc_dir = dir.path().join(".devcontainer");
+        std::fs::create_dir_all(&dc_dir).unwrap();
+        std::fs::write(
+            dc_dir.join("docker-compose.yml"),
+            "services:\n  app:\n    image: x\n    volumes: ['..:/workspace']\n  db:\n    image: y\n    privileged: true\n",
+        )
+        .unwrap();
+        let text = r#"{
+  "dockerComposeFile": ["docker-compose.yml"],
+  "service": "app",
+  "runServices": ["db"],
+  "image": "ignored"
+}"#;
+        let ctx = SubstitutionContext {
+            local_env: &|_| None,
+            local_workspace_folder: dir.path(),
+            container_workspace_folder: None,
+            devcontainer_id: "id",
+        };
+        let err = parse_devcontainer(&dc_dir.join("devcontainer.json"), text, &ctx).unwrap_err();
+        let rendered: Vec<String> = err.diagnostics.iter().map(|d| format!("{} {}", d.location(), d.message)).collect();
+        assert!(
+            rendered.iter().any(|d| d.contains("docker-compose.yml:7:17") && d.contains("`privileged`")),
+            "{rendered:?}"
+        );
+        std::fs::write(
+            dc_dir.join("docker-compose.yml"),
+            "services:\n  app:\n    image: x\n    volumes: ['..:/workspace']\n",
+        )
+        .unwrap();
+        let dc = parse_devcontainer(&dc_dir.join("devcontainer.json"), text, &ctx).unwrap();
+        let c = dc.value.compose.unwrap();
+        assert_eq!(c.files, vec![dc_dir.join("docker-compose.yml")]);
+        assert_eq!((c.service.as_str(), c.run_services), ("app", vec!["db".to_string()]));
+        assert!(dc.value.image.is_none());
+        assert!(dc.warnings.iter().any(|w| w.message.contains("`image` is ignored")));
+        let missing = r#"{"dockerComposeFile": "nope.yml", "service": "app"}"#;
+        let err = parse_devcontainer(&dc_dir.join("devcontainer.json"), missing, &ctx).unwrap_err();
+        assert!(err.diagnostics[0].message.contains("`nope.yml` not found"));
+    }
+
+    #[test]
     fn unsupported_fields_warn_once_each() {
         let got = diags(
             r#"{
   "image": "x",
   "features": {"ghcr.io/devcontainers/features/node:1": {}},
   "customizations": {"vscode": {"extensions": []}},
-  "dockerComposeFile": "compose.yml",
-  "service": "app",
-  "runServices": ["db"],
   "hostRequirements": {"cpus": 2},
   "otherPortsAttributes": {},
   "userEnvProbe": "loginShell",
@@ -1269,14 +1383,11 @@ mod tests {
             [
                 "warning 3:3 `features` is not supported by warren and is ignored | install what the features provide in your Dockerfile and use `build`",
                 "warning 4:3 `customizations` is not supported by warren and is ignored | these are editor settings; warren does not use them",
-                "warning 5:3 Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it | point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml",
-                "warning 6:3 `service` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
-                "warning 7:3 `runServices` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
-                "warning 8:3 `hostRequirements` is not supported by warren and is ignored | warren does not check host resources",
-                "warning 9:3 `otherPortsAttributes` is not supported by warren and is ignored | only the `label` of `portsAttributes` entries is used",
-                "warning 10:3 `userEnvProbe` is not supported by warren and is ignored | set the variables you need in `remoteEnv`",
-                "warning 11:26 `updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it | remove it, or set it to `false` (what warren does)",
-                "warning 12:3 unknown key `imagee` in devcontainer.json | did you mean `image`?",
+                "warning 5:3 `hostRequirements` is not supported by warren and is ignored | warren does not check host resources",
+                "warning 6:3 `otherPortsAttributes` is not supported by warren and is ignored | only the `label` of `portsAttributes` entries is used",
+                "warning 7:3 `userEnvProbe` is not supported by warren and is ignored | set the variables you need in `remoteEnv`",
+                "warning 8:26 `updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it | remove it, or set it to `false` (what warren does)",
+                "warning 9:3 unknown key `imagee` in devcontainer.json | did you mean `image`?",
             ]
         );
     }

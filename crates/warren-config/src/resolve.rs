@@ -207,7 +207,8 @@ pub struct Effective {
     pub remote_user: Option<String>,
     /// devcontainer `containerUser` > runArgs `-u`.
     pub container_user: Option<String>,
-    /// devcontainer `overrideCommand`, default true.
+    /// devcontainer `overrideCommand`, default true (false for a Compose
+    /// config, as the spec says: the service's own command runs).
     pub override_command: bool,
     /// devcontainer `init` or runArgs `--init`.
     pub init: bool,
@@ -262,8 +263,9 @@ pub struct Effective {
     pub commands: OrderedMap<String>,
     pub project_file: Option<PathBuf>,
     pub devcontainer_file: Option<PathBuf>,
-    /// The devcontainer.json is a Compose config (`dockerComposeFile`).
-    pub compose: bool,
+    /// The devcontainer.json is a Compose config (`dockerComposeFile`): the
+    /// environment is its `service` in a compose project of its own.
+    pub compose: Option<crate::ComposeConfig>,
     /// `remote_user` was configured (`user`/`remoteUser`), not taken from
     /// the container user: an image's `remoteUser` metadata does not beat it.
     pub remote_user_set: bool,
@@ -293,6 +295,8 @@ struct HashView<'a> {
     tools: &'a [String],
     sandbox: &'a EffectiveSandbox,
     resources: &'a warren_core::Resources,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compose: &'a Option<crate::ComposeConfig>,
 }
 
 impl Effective {
@@ -329,6 +333,7 @@ impl Effective {
             tools: &self.tools,
             sandbox: &self.sandbox,
             resources: &self.resources,
+            compose: &self.compose,
         };
         // Serializing plain structs, vectors and ordered maps cannot fail.
         let json = serde_json::to_vec(&view).unwrap_or_default();
@@ -701,6 +706,32 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
             _ => None,
         })
         .unwrap_or_default();
+    // A Compose environment is on its project's own network (services reach each
+    // other by name); warren cannot put it in a namespace of its own, and says
+    // so rather than claim an isolation that is not there.
+    let compose = dc.and_then(|d| d.compose.as_ref());
+    let network = match compose {
+        None => network,
+        Some(c) => {
+            if let (Some(n), Some(p)) = (s.network, inputs.project) {
+                diags.push(
+                    Diagnostic::file_error(
+                        &p.file,
+                        format!(
+                            "`network: {n}` cannot apply to the Compose config `{}`: its environments are on their compose project's own network",
+                            dc.map(|d| d.file.display().to_string()).unwrap_or_default()
+                        ),
+                    )
+                    .with_hint(format!(
+                        "remove `network:`; service `{}` reaches the project's other services by name and the outside through the engine (no egress proxy)",
+                        c.service
+                    )),
+                );
+            }
+            warren_core::NetworkMode::Compose
+        }
+    };
+    let shutdown_action = dc.and_then(|d| d.shutdown_action).or(compose.map(|_| ShutdownAction::StopCompose));
     let resources = crate::resources::resolve(
         &s.resources,
         &run_args,
@@ -726,7 +757,9 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         workspace_folder,
         remote_user,
         container_user,
-        override_command: dc.and_then(|d| d.override_command).unwrap_or(true),
+        override_command: dc
+            .and_then(|d| d.override_command)
+            .unwrap_or(dc.is_none_or(|d| d.compose.is_none())),
         init,
         privileged,
         cap_add,
@@ -734,7 +767,7 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         lifecycle: dc.map(|d| d.lifecycle.clone()).unwrap_or_default(),
         hooks,
         wait_for: dc.and_then(|d| d.wait_for).unwrap_or_default(),
-        shutdown_action: dc.and_then(|d| d.shutdown_action),
+        shutdown_action,
         credentials: s.credentials.clone(),
         tool: primary_tool,
         tools,
@@ -763,7 +796,7 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
             .unwrap_or_default(),
         project_file: inputs.project.map(|p| p.file.clone()),
         devcontainer_file: dc.map(|d| d.file.clone()),
-        compose: dc.is_some_and(|d| d.compose),
+        compose: dc.and_then(|d| d.compose.clone()),
         remote_user_set: s.user.is_some() || dc.is_some_and(|d| d.remote_user.is_some()),
         override_command_set: dc.is_some_and(|d| d.override_command.is_some()),
     })
