@@ -153,6 +153,10 @@ pub struct CreateSpec {
     /// ties its keeper to that process).
     #[serde(default)]
     pub ephemeral: bool,
+    /// A Docker Compose environment: this container is the main service of
+    /// that project (docker only; the fields above are in the project's file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<docker::compose::ComposeProject>,
 }
 
 /// A command to run inside an environment.
