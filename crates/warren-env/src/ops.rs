@@ -645,6 +645,7 @@ impl Warren {
         crate::tools::remove_private_config(&self.root, name);
         let _ = std::fs::remove_dir_all(crate::create::relay_dir(&self.root, name));
         crate::network::remove(&self.root, name);
+        crate::compose::remove(&self.root, name);
         let _ = self.store.remove_net_log(name);
         self.store.delete_environment(name)?;
         crate::envlog::remove(&self.root, name);

@@ -6,6 +6,8 @@ mod context;
 mod convert;
 mod limits;
 
+pub use convert::KEEP_ALIVE;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
