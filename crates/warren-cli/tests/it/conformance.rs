@@ -7,8 +7,8 @@
 //! There is no registry on the test machines, so each fixture is copied into a
 //! fresh repository and its images are swapped for the local busybox test
 //! image there (the vendored files stay as they are): `"image"` values in
-//! devcontainer.json, and the image of every Dockerfile `FROM` line (stage
-//! names and `--platform` kept). A few Debian-only commands in Dockerfiles are
+//! devcontainer.json, `image:` lines of compose files, and the image of every
+//! Dockerfile `FROM` line (stage names and `--platform` kept). A few Debian-only commands in Dockerfiles are
 //! translated to their busybox spelling (see [`DOCKERFILE_TRANSLATIONS`]) so a
 //! build tests warren and not the test image.
 //!
@@ -98,6 +98,14 @@ const DOCKERFILE_TRANSLATIONS: &[(&str, &str)] = &[
     (
         "groupadd -g $LOCAL_GID bar || true",
         "echo bar:x:$LOCAL_GID: >> /etc/group || true",
+    ),
+    (
+        "adduser foo --disabled-password",
+        "adduser -D foo",
+    ),
+    (
+        "adduser bar --disabled-password",
+        "adduser -D bar",
     ),
     (
         "echo \"||test-content||\" | sudo tee /var/test-marker",
@@ -191,6 +199,8 @@ fn copy_swapped(from: &Path, to: &Path) {
         let text = std::fs::read_to_string(&src).unwrap();
         let text = if name == "Dockerfile" {
             swap_from_lines(&text)
+        } else if name.ends_with(".yml") || name.ends_with(".yaml") {
+            swap_compose_images(&text)
         } else if name.ends_with("devcontainer.json") && !name.contains("feature") {
             let mut text = swap_image(&text);
             for (from, to) in JSON_TRANSLATIONS {
@@ -232,6 +242,30 @@ fn swap_from_lines(text: &str) -> String {
         }
         out.push_str(&line);
         out.push('\n');
+    }
+    out
+}
+
+/// A compose file (by text): every service's `image:` becomes the test image;
+/// a service that ran its image's own server (the fixtures' `mongo`) sleeps
+/// instead, as the test image has no such server.
+fn swap_compose_images(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        match trimmed.strip_prefix("image:") {
+            Some(image) => {
+                let indent = &line[..line.len() - trimmed.len()];
+                out.push_str(&format!("{indent}image: {BUSYBOX}\n"));
+                if image.trim().starts_with("mongo") {
+                    out.push_str(&format!("{indent}command: sleep infinity\n"));
+                }
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
     }
     out
 }
