@@ -57,7 +57,9 @@ pub fn host_access(doc: &serde_json::Value, base: &Path, project: &Path) -> Vec<
         if def.get("privileged").and_then(|p| p.as_bool()) == Some(true) {
             refuse(
                 at(&["privileged"]),
-                format!("service `{svc}` is `privileged`: it would hold every capability and every device of the host"),
+                format!(
+                    "service `{svc}` is `privileged`: it would hold every capability and every device of the host"
+                ),
                 "remove `privileged: true`; add only the capabilities it needs with `cap_add`",
             );
         }
@@ -68,7 +70,9 @@ pub fn host_access(doc: &serde_json::Value, base: &Path, project: &Path) -> Vec<
             if v == "host" || v.starts_with("container:") {
                 refuse(
                     at(&[key]),
-                    format!("service `{svc}` sets `{key}: {v}`: it would share the namespace of the host or of a container outside its project"),
+                    format!(
+                        "service `{svc}` sets `{key}: {v}`: it would share the namespace of the host or of a container outside its project"
+                    ),
                     "remove it; a service reaches the others of its project by name",
                 );
             }
@@ -100,13 +104,19 @@ pub fn host_access(doc: &serde_json::Value, base: &Path, project: &Path) -> Vec<
             {
                 refuse(
                     at(&["volumes", &idx]),
-                    format!("service `{svc}` mounts the socket `{}`: whoever holds the engine's socket is root on the host", abs.display()),
+                    format!(
+                        "service `{svc}` mounts the socket `{}`: whoever holds the engine's socket is root on the host",
+                        abs.display()
+                    ),
                     "remove the mount",
                 );
             } else if !abs.starts_with(project) {
                 refuse(
                     at(&["volumes", &idx]),
-                    format!("service `{svc}` mounts the host path `{}`, outside the project", abs.display()),
+                    format!(
+                        "service `{svc}` mounts the host path `{}`, outside the project",
+                        abs.display()
+                    ),
                     "mount paths inside the project (warren mounts the environment's own copy of them), or use a named volume",
                 );
             }
@@ -157,11 +167,9 @@ pub fn bind_source(v: &serde_json::Value) -> Option<String> {
             let is_path = src.starts_with('/') || src.starts_with('.') || src.starts_with('~');
             is_path.then(|| src.to_string())
         }
-        serde_json::Value::Object(m) => {
-            (m.get("type").and_then(|t| t.as_str()) == Some("bind"))
-                .then(|| m.get("source").and_then(|s| s.as_str()).map(str::to_string))
-                .flatten()
-        }
+        serde_json::Value::Object(m) => (m.get("type").and_then(|t| t.as_str()) == Some("bind"))
+            .then(|| m.get("source").and_then(|s| s.as_str()).map(str::to_string))
+            .flatten(),
         _ => None,
     }
 }
@@ -217,7 +225,7 @@ pub(crate) fn check_files(files: &[PathBuf], project: &Path) -> Vec<Diagnostic> 
         for h in host_access(&json, base, project) {
             let span = spans.get(&h.path).copied().unwrap_or(node.span);
             let d = if h.refused {
-                src.error(span, format!("{} (host access)", h.message))
+                src.error(span, format!("{} (host access, not supported)", h.message))
             } else {
                 src.warning(span, h.message)
             };

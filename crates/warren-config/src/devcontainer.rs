@@ -627,7 +627,13 @@ fn decode(
 
 /// `dockerComposeFile`, `service`, `runServices`; the compose files are
 /// checked for host access.
-fn decode_compose(d: &mut Decoder<'_>, f: &mut Fields<'_>, node: &Node, dc: &mut DevContainer, base: &Path) {
+fn decode_compose(
+    d: &mut Decoder<'_>,
+    f: &mut Fields<'_>,
+    node: &Node,
+    dc: &mut DevContainer,
+    base: &Path,
+) {
     let file_node = f.take_entry("dockerComposeFile");
     let service = f.take("service");
     let run_services = f.take("runServices");
@@ -648,7 +654,11 @@ fn decode_compose(d: &mut Decoder<'_>, f: &mut Fields<'_>, node: &Node, dc: &mut
         _ => strings(d.string_list(files, "dockerComposeFile", false)),
     };
     if names.is_empty() {
-        d.error(files.span, "`dockerComposeFile` names no file", Some("e.g. `\"dockerComposeFile\": \"docker-compose.yml\"`".into()));
+        d.error(
+            files.span,
+            "`dockerComposeFile` names no file",
+            Some("e.g. `\"dockerComposeFile\": \"docker-compose.yml\"`".into()),
+        );
         return;
     }
     let Some(service) = service.and_then(|n| d.string(n, "service")) else {
@@ -659,13 +669,22 @@ fn decode_compose(d: &mut Decoder<'_>, f: &mut Fields<'_>, node: &Node, dc: &mut
         );
         return;
     };
-    let paths: Vec<PathBuf> = names.iter().map(|n| crate::compose::absolute(base, n)).collect();
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .map(|n| crate::compose::absolute(base, n))
+        .collect();
     for (name, path) in names.iter().zip(&paths) {
         if !path.is_file() {
             d.error(
                 files.span,
-                format!("compose file `{name}` not found (looked for `{}`)", path.display()),
-                Some("`dockerComposeFile` paths are relative to the devcontainer.json's folder".into()),
+                format!(
+                    "compose file `{name}` not found (looked for `{}`)",
+                    path.display()
+                ),
+                Some(
+                    "`dockerComposeFile` paths are relative to the devcontainer.json's folder"
+                        .into(),
+                ),
             );
         }
     }
@@ -690,7 +709,8 @@ fn decode_compose(d: &mut Decoder<'_>, f: &mut Fields<'_>, node: &Node, dc: &mut
     dc.workspace_mount = None;
     let project = crate::compose::project_root(base);
     if paths.iter().all(|p| p.is_file()) {
-        d.diags.extend(crate::compose::check_files(&paths, &project));
+        d.diags
+            .extend(crate::compose::check_files(&paths, &project));
     }
     dc.compose = Some(ComposeConfig {
         files: paths,
@@ -1342,9 +1362,15 @@ mod tests {
             devcontainer_id: "id",
         };
         let err = parse_devcontainer(&dc_dir.join("devcontainer.json"), text, &ctx).unwrap_err();
-        let rendered: Vec<String> = err.diagnostics.iter().map(|d| format!("{} {}", d.location(), d.message)).collect();
+        let rendered: Vec<String> = err
+            .diagnostics
+            .iter()
+            .map(|d| format!("{} {}", d.location(), d.message))
+            .collect();
         assert!(
-            rendered.iter().any(|d| d.contains("docker-compose.yml:7:17") && d.contains("`privileged`")),
+            rendered
+                .iter()
+                .any(|d| d.contains("docker-compose.yml:7:17") && d.contains("`privileged`")),
             "{rendered:?}"
         );
         std::fs::write(
@@ -1355,9 +1381,16 @@ mod tests {
         let dc = parse_devcontainer(&dc_dir.join("devcontainer.json"), text, &ctx).unwrap();
         let c = dc.value.compose.unwrap();
         assert_eq!(c.files, vec![dc_dir.join("docker-compose.yml")]);
-        assert_eq!((c.service.as_str(), c.run_services), ("app", vec!["db".to_string()]));
+        assert_eq!(
+            (c.service.as_str(), c.run_services),
+            ("app", vec!["db".to_string()])
+        );
         assert!(dc.value.image.is_none());
-        assert!(dc.warnings.iter().any(|w| w.message.contains("`image` is ignored")));
+        assert!(
+            dc.warnings
+                .iter()
+                .any(|w| w.message.contains("`image` is ignored"))
+        );
         let missing = r#"{"dockerComposeFile": "nope.yml", "service": "app"}"#;
         let err = parse_devcontainer(&dc_dir.join("devcontainer.json"), missing, &ctx).unwrap_err();
         assert!(err.diagnostics[0].message.contains("`nope.yml` not found"));

@@ -72,9 +72,8 @@ mod variables;
 mod yaml;
 
 pub use devcontainer::{
-    ComposeConfig, DevContainer, Lifecycle, PortAttributes, PortSpec,
-    ShutdownAction, WaitFor, find_devcontainer, load_devcontainer, named_devcontainers,
-    parse_devcontainer,
+    ComposeConfig, DevContainer, Lifecycle, PortAttributes, PortSpec, ShutdownAction, WaitFor,
+    find_devcontainer, load_devcontainer, named_devcontainers, parse_devcontainer,
 };
 pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
 pub use global::{

@@ -731,7 +731,9 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
             warren_core::NetworkMode::Compose
         }
     };
-    let shutdown_action = dc.and_then(|d| d.shutdown_action).or(compose.map(|_| ShutdownAction::StopCompose));
+    let shutdown_action = dc
+        .and_then(|d| d.shutdown_action)
+        .or(compose.map(|_| ShutdownAction::StopCompose));
     let resources = crate::resources::resolve(
         &s.resources,
         &run_args,

@@ -117,6 +117,26 @@ fn volume_target(v: &Value) -> Option<String> {
     }
 }
 
+/// Takes `p` down when containers of it are left (its main container may
+/// have gone behind warren's back, so `remove` could not find the project).
+pub(crate) async fn down_leftovers(
+    w: &Warren,
+    runtime: warren_core::RuntimeKind,
+    p: &ComposeProject,
+) -> Result<(), EnvError> {
+    let rt = w.runtime(runtime).await?;
+    let left = rt
+        .list(&[(warren_runtime::docker::compose::PROJECT_LABEL, &p.project)])
+        .await?;
+    if left.is_empty() || !p.file.is_file() {
+        return Ok(());
+    }
+    let cli = ComposeCli::detect().map_err(|e| EnvError::Other(e.to_string()))?;
+    cli.down(p)
+        .await
+        .map_err(|e| EnvError::at("taking the compose project down")(e.into()))
+}
+
 /// Where an environment's compose project file lives.
 pub(crate) fn dir(root: &Path, name: &str) -> PathBuf {
     root.join("compose").join(name)
@@ -133,7 +153,13 @@ pub(crate) fn project_name(root_id: &str, name: &str) -> String {
     format!("warren-{root_id}-{name}")
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -151,8 +177,10 @@ impl Warren {
             message: e.to_string(),
             hint: "install Docker Compose (`apt-get install docker-compose`, or the docker CLI's compose plugin)".into(),
         })?;
-        self.reporter
-            .step(&format!("reading the compose configuration ({})", cli.name()));
+        self.reporter.step(&format!(
+            "reading the compose configuration ({})",
+            cli.name()
+        ));
         let project = project_name(&self.root_id(), &rec.name);
         let directory = c.directory();
         let text = cli
@@ -160,8 +188,12 @@ impl Warren {
             .await
             .map_err(|e| EnvError::at("reading the compose files")(e.into()))?;
         let first = c.config.files.first().cloned().unwrap_or_default();
-        let doc = warren_config::compose::yaml_to_json(&first, &text)
-            .map_err(|e| EnvError::Other(format!("cannot read what `{} config` printed: {e}", cli.name())))?;
+        let doc = warren_config::compose::yaml_to_json(&first, &text).map_err(|e| {
+            EnvError::Other(format!(
+                "cannot read what `{} config` printed: {e}",
+                cli.name()
+            ))
+        })?;
         let mut refused = Vec::new();
         for h in warren_config::compose::host_access(&doc, &directory, &c.project_dir) {
             if h.refused {
@@ -173,10 +205,11 @@ impl Warren {
         if !refused.is_empty() {
             return Err(EnvError::Refused {
                 message: format!(
-                    "the compose configuration asks for host access, which warren does not grant: {}",
+                    "the compose configuration asks for host access, which is not supported: {}",
                     refused.join("; ")
                 ),
-                hint: "`warren validate` shows where; remove those settings from the compose file".into(),
+                hint: "`warren validate` shows where; remove those settings from the compose file"
+                    .into(),
             });
         }
         let p = ComposeProject {
@@ -269,7 +302,9 @@ fn project_file(
 ) -> Result<(Value, Vec<String>), EnvError> {
     let mut warnings = Vec::new();
     let Some(services) = doc.get_mut("services").and_then(|s| s.as_object_mut()) else {
-        return Err(EnvError::Other("the compose configuration has no `services`".into()));
+        return Err(EnvError::Other(
+            "the compose configuration has no `services`".into(),
+        ));
     };
     let known: Vec<String> = services.keys().cloned().collect();
     for s in std::iter::once(&p.service).chain(&p.run_services) {
@@ -284,7 +319,9 @@ fn project_file(
         }
     }
     for (svc, def) in services.iter_mut() {
-        let Some(def) = def.as_object_mut() else { continue };
+        let Some(def) = def.as_object_mut() else {
+            continue;
+        };
         // Host ports were warned about; a fixed name would collide.
         def.remove("ports");
         if def.remove("container_name").is_some() {
@@ -378,7 +415,11 @@ fn into_tree(v: &mut Value, project_dir: &Path, worktree: &Path, read_only: bool
             let rest = &s[source.len()..];
             let mut out = format!("{moved}{rest}");
             if read_only && !rest.contains(":ro") {
-                out.push_str(if rest.matches(':').count() > 1 { ",ro" } else { ":ro" });
+                out.push_str(if rest.matches(':').count() > 1 {
+                    ",ro"
+                } else {
+                    ":ro"
+                });
             }
             *s = out;
         }
@@ -410,9 +451,7 @@ fn main_service(def: &mut Map<String, Value>, create: &CreateSpec) {
         Some(Value::Array(v)) => v,
         _ => Vec::new(),
     };
-    vols.retain(|v| {
-        volume_target(v).is_none_or(|t| !ours.iter().any(|m| m.target == t))
-    });
+    vols.retain(|v| volume_target(v).is_none_or(|t| !ours.iter().any(|m| m.target == t)));
     for m in &ours {
         let ro = if m.read_only { ":ro" } else { "" };
         vols.push(match (m.kind, m.source.is_empty()) {
@@ -453,7 +492,11 @@ fn main_service(def: &mut Map<String, Value>, create: &CreateSpec) {
     let (mut cap_add, cap_drop, mut security_opt) = warren_runtime::docker::privileges(create);
     // What the file itself adds stays (it is the project's trusted config).
     for key in ["cap_add", "security_opt"] {
-        let list = if key == "cap_add" { &mut cap_add } else { &mut security_opt };
+        let list = if key == "cap_add" {
+            &mut cap_add
+        } else {
+            &mut security_opt
+        };
         if let Some(Value::Array(own)) = def.get(key) {
             for c in own.iter().filter_map(|c| c.as_str()) {
                 if !list.iter().any(|x| x == c) {
@@ -508,7 +551,10 @@ mod tests {
     fn spec() -> CreateSpec {
         CreateSpec {
             labels: std::collections::BTreeMap::from([("warren.name".into(), "otter".into())]),
-            env: vec![("WARREN_NAME".into(), "otter".into()), ("X".into(), "$HOME".into())],
+            env: vec![
+                ("WARREN_NAME".into(), "otter".into()),
+                ("X".into(), "$HOME".into()),
+            ],
             mounts: vec![warren_runtime::Mount {
                 kind: MountKind::Bind,
                 source: "/root/worktrees/p/otter".into(),
@@ -552,17 +598,38 @@ mod tests {
         let app = &doc["services"]["app"];
         assert_eq!(
             app["volumes"],
-            json!(["data:/data", "/root/worktrees/p/otter/src:/src", "/root/worktrees/p/otter:/workspace"])
+            json!([
+                "data:/data",
+                "/root/worktrees/p/otter/src:/src",
+                "/root/worktrees/p/otter:/workspace"
+            ])
         );
         assert_eq!(app["environment"]["X"], "$$HOME");
         assert_eq!(app["environment"]["FOO"], "a$$b");
-        assert_eq!(app["entrypoint"][2], escape(warren_runtime::docker::KEEP_ALIVE));
+        assert_eq!(
+            app["entrypoint"][2],
+            escape(warren_runtime::docker::KEEP_ALIVE)
+        );
         assert_eq!(app["cap_drop"], json!(["ALL"]));
-        assert!(app["cap_add"].as_array().unwrap().contains(&json!("SYS_PTRACE")));
-        assert!(app["security_opt"].as_array().unwrap().contains(&json!("no-new-privileges")));
+        assert!(
+            app["cap_add"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("SYS_PTRACE"))
+        );
+        assert!(
+            app["security_opt"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("no-new-privileges"))
+        );
         assert_eq!(labels_of(&doc, "app")["warren.name"], "otter");
         let db = &doc["services"]["db"];
-        assert_eq!(db["ports"], json!(["127.0.0.1::3000"]), "on the network's owner");
+        assert_eq!(
+            db["ports"],
+            json!(["127.0.0.1::3000"]),
+            "on the network's owner"
+        );
         assert!(db.get("container_name").is_none());
         assert_eq!(db["volumes"][0]["source"], "/root/worktrees/p/otter/init");
         assert_eq!(labels_of(&doc, "db")["warren.compose.member"], "otter");
@@ -573,13 +640,25 @@ mod tests {
     fn a_missing_service_is_named() {
         let mut p = project();
         p.run_services = vec!["cache".into()];
-        let err = project_file(merged(), &spec(), &p, Path::new("/repo"), Path::new("/t"), false, "a", "n")
-            .unwrap_err();
+        let err = project_file(
+            merged(),
+            &spec(),
+            &p,
+            Path::new("/repo"),
+            Path::new("/t"),
+            false,
+            "a",
+            "n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("no service `cache`"), "{err}");
     }
 
     #[test]
     fn project_names_are_per_root_and_environment() {
-        assert_eq!(project_name("abc123", "Fluffy.Otter"), "warren-abc123-fluffy-otter");
+        assert_eq!(
+            project_name("abc123", "Fluffy.Otter"),
+            "warren-abc123-fluffy-otter"
+        );
     }
 }

@@ -602,6 +602,15 @@ impl Warren {
                 Ok(rt) => rt.remove(id).await.map_err(EnvError::from),
                 Err(e) => Err(e),
             };
+            // A compose project whose main container went behind warren's back
+            // still goes as a whole.
+            let removed = match (removed, Self::spec_of(&rec).ok().and_then(|s| s.create)) {
+                (Ok(()), Some(create)) => match &create.compose {
+                    Some(p) => crate::compose::down_leftovers(self, rec.runtime, p).await,
+                    None => Ok(()),
+                },
+                (r, _) => r,
+            };
             match removed {
                 Ok(()) => {}
                 Err(e) if opts.force => self

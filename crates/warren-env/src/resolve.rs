@@ -89,6 +89,12 @@ impl Warren {
     /// Says once (not again when the plan is made for the environment) what
     /// of the configuration `runtime` does not apply.
     fn warn_unapplied(&self, req: &RunRequest, eff: &Effective, runtime: RuntimeKind) {
+        if let Some(c) = &eff.compose {
+            self.reporter.info(&format!(
+                "network: the compose project's own bridge (`{}` reaches its other services by name, and the outside without warren's egress proxy)",
+                c.service
+            ));
+        }
         if runtime != RuntimeKind::Docker
             && let Some(w) = eff.ignored_without_engine_warning(&runtime.to_string())
         {
@@ -288,9 +294,10 @@ impl Warren {
         proxy_port: u16,
     ) -> Result<Plan, EnvError> {
         let config_hash = eff.config_hash();
-        let compose = eff.compose.as_ref().map(|c| {
-            crate::compose::ComposePlan::new(c, eff.shutdown_action, &repo.root)
-        });
+        let compose = eff
+            .compose
+            .as_ref()
+            .map(|c| crate::compose::ComposePlan::new(c, eff.shutdown_action, &repo.root));
         if let Some(c) = &compose {
             if runtime != RuntimeKind::Docker {
                 return Err(EnvError::Refused {

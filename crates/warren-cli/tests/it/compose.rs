@@ -144,26 +144,50 @@ fn two_environments_get_two_databases_reached_by_name_and_their_own_trees() {
     assert!(!b.contains("row-from-a"), "b sees a's database: {b}");
 
     // `..:/workspace` is the environment's own tree, not the main checkout.
-    let ls = sh(&ctx, "cmpa", "ls /workspace; test -f /tmp/created && echo created");
+    let ls = sh(
+        &ctx,
+        "cmpa",
+        "ls /workspace; test -f /tmp/created && echo created",
+    );
     assert!(ls.contains("README.md") && ls.contains("created"), "{ls}");
-    assert!(!ls.contains("main-only.txt"), "the main checkout is mounted: {ls}");
+    assert!(
+        !ls.contains("main-only.txt"),
+        "the main checkout is mounted: {ls}"
+    );
     sh(&ctx, "cmpa", "echo mine > /workspace/from-a.txt");
     let tree = ctx.root.join("worktrees/repo/cmpa/from-a.txt");
     assert!(tree.is_file(), "not in the tree {}", tree.display());
-    assert!(!ctx.repo.join("from-a.txt").exists(), "written into the main checkout");
+    assert!(
+        !ctx.repo.join("from-a.txt").exists(),
+        "written into the main checkout"
+    );
     assert!(!sh(&ctx, "cmpb", "ls /workspace").contains("from-a.txt"));
 
     // The forwarded port of the main service is published on loopback.
-    let url = e["services"][0]["url"].as_str().unwrap_or_default().to_string();
+    let url = e["services"][0]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     progress!("route: {url}");
     assert!(url.contains("cmpa.localhost"), "{e}");
 
     for (name, p) in [("cmpa", &pa), ("cmpb", &pb)] {
         ctx.warren(&["rm", "--force", name]).ok();
-        assert!(project_containers(p).is_empty(), "{p}: {:?}", project_containers(p));
-        assert!(project_leftovers(p).is_empty(), "{p}: {:?}", project_leftovers(p));
+        assert!(
+            project_containers(p).is_empty(),
+            "{p}: {:?}",
+            project_containers(p)
+        );
+        assert!(
+            project_leftovers(p).is_empty(),
+            "{p}: {:?}",
+            project_leftovers(p)
+        );
     }
-    assert!(!ctx.root.join("compose/cmpa").exists(), "its project file stays");
+    assert!(
+        !ctx.root.join("compose/cmpa").exists(),
+        "its project file stays"
+    );
 }
 
 #[test]
@@ -188,8 +212,16 @@ fn stop_start_and_rm_take_the_whole_project_and_run_services_limit_it() {
     assert_eq!(project_containers(&p), ["app running", "db running"]);
     assert!(sh(&ctx, "cmpl", "wget -qO- http://db/db.txt; echo reached").contains("reached"));
     ctx.warren(&["rm", "--force", "cmpl"]).ok();
-    assert!(project_containers(&p).is_empty(), "{:?}", project_containers(&p));
-    assert!(project_leftovers(&p).is_empty(), "{:?}", project_leftovers(&p));
+    assert!(
+        project_containers(&p).is_empty(),
+        "{:?}",
+        project_containers(&p)
+    );
+    assert!(
+        project_leftovers(&p).is_empty(),
+        "{:?}",
+        project_leftovers(&p)
+    );
 }
 
 #[test]
@@ -205,7 +237,11 @@ fn shutdown_action_none_leaves_the_project_running_on_stop() {
     assert_eq!(project_containers(&p), ["app running", "db running"]);
     ctx.warren(&["rm", "--force", "cmpn"]).ok();
     assert!(project_containers(&p).is_empty());
-    assert!(project_leftovers(&p).is_empty(), "{:?}", project_leftovers(&p));
+    assert!(
+        project_leftovers(&p).is_empty(),
+        "{:?}",
+        project_leftovers(&p)
+    );
 }
 
 #[test]
@@ -228,8 +264,14 @@ fn host_access_in_a_compose_file_is_refused_with_its_place() {
     let v = ctx.warren(&["validate"]).fails(1);
     progress!("validate: {}", v.stderr);
     assert!(v.stderr.contains("docker-compose.yml:7:9"), "{}", v.stderr);
-    assert!(v.stderr.contains("docker-compose.yml:10:17"), "{}", v.stderr);
-    let run = ctx.warren(&["run", "--name", "cmph", "--", "true"]).fails(1);
+    assert!(
+        v.stderr.contains("docker-compose.yml:10:17"),
+        "{}",
+        v.stderr
+    );
+    let run = ctx
+        .warren(&["run", "--name", "cmph", "--", "true"])
+        .fails(1);
     assert!(run.stderr.contains("host path `/etc`"), "{}", run.stderr);
     assert!(ctx.containers().is_empty(), "{:?}", ctx.containers());
     assert!(ctx.ls().is_empty());

@@ -325,7 +325,11 @@ impl Drop for TestContext {
                 .map(str::to_string)
                 .collect();
             if !names.is_empty() {
-                let _ = Command::new("docker").arg(kind).arg("rm").args(&names).output();
+                let _ = Command::new("docker")
+                    .arg(kind)
+                    .arg("rm")
+                    .args(&names)
+                    .output();
             }
         }
         let _ = Command::new("git")

@@ -184,9 +184,10 @@ impl ComposeCli {
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
         tracing::debug!(?cmd, "compose");
-        let out = cmd.output().await.map_err(|e| {
-            RuntimeError::Other(format!("cannot run `{}`: {e}", self.name()))
-        })?;
+        let out = cmd
+            .output()
+            .await
+            .map_err(|e| RuntimeError::Other(format!("cannot run `{}`: {e}", self.name())))?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -211,13 +212,23 @@ impl ComposeCli {
 
     /// The merged configuration of `files` as compose prints it (`config`):
     /// variables filled in, paths absolute.
-    pub async fn config(&self, project: &str, directory: &Path, files: &[PathBuf]) -> Result<String> {
+    pub async fn config(
+        &self,
+        project: &str,
+        directory: &Path,
+        files: &[PathBuf],
+    ) -> Result<String> {
         self.run(project, directory, files, &["config"]).await
     }
 
     async fn project(&self, p: &ComposeProject, args: &[&str]) -> Result<String> {
-        self.run(&p.project, &p.directory, std::slice::from_ref(&p.file), args)
-            .await
+        self.run(
+            &p.project,
+            &p.directory,
+            std::slice::from_ref(&p.file),
+            args,
+        )
+        .await
     }
 
     /// Takes the whole project down: containers, networks, volumes.
@@ -249,7 +260,11 @@ impl DockerRuntime {
     /// Creates (does not start) the project's containers and returns the main
     /// one's id, with warren's resource limits applied to it. A failure takes
     /// down what was made.
-    pub(super) async fn compose_create(&self, spec: &CreateSpec, p: &ComposeProject) -> Result<String> {
+    pub(super) async fn compose_create(
+        &self,
+        spec: &CreateSpec,
+        p: &ComposeProject,
+    ) -> Result<String> {
         let cli = ComposeCli::detect()?;
         let mut args = vec!["up", "--no-start"];
         let services = p.services();
