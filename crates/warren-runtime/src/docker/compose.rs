@@ -231,11 +231,24 @@ impl ComposeCli {
         .await
     }
 
-    /// Takes the whole project down: containers, networks, volumes.
+    /// Takes the whole project down: containers, networks, volumes, and the
+    /// images compose built for it (named after the project, so no other
+    /// environment uses them).
     pub async fn down(&self, p: &ComposeProject) -> Result<()> {
-        self.project(p, &["down", "-v", "--remove-orphans", "-t", "10"])
-            .await
-            .map(drop)
+        self.project(
+            p,
+            &[
+                "down",
+                "-v",
+                "--remove-orphans",
+                "--rmi",
+                "local",
+                "-t",
+                "10",
+            ],
+        )
+        .await
+        .map(drop)
     }
 }
 
