@@ -341,6 +341,17 @@ fn check(folder: &Path, config: &str, discovered: bool, runs: bool) -> (String, 
         left.is_empty(),
         "{config}: `run --rm` left containers {left:?}"
     );
+    // Images compose built for the environment's project go with it.
+    let built = std::process::Command::new("docker")
+        .args(["images", "-q", "--filter"])
+        .arg(format!("reference=warren-{}-*", ctx.root_id()))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    assert!(
+        built.is_empty(),
+        "{config}: `run --rm` left compose-built images {built:?}"
+    );
     let envs = ctx.ls();
     assert!(
         envs.is_empty(),
