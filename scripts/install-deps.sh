@@ -2,7 +2,7 @@
 # Installs what warren and its tests need on a fresh Debian/Ubuntu machine and
 # starts the Docker engine if it is not answering. Idempotent; run as root.
 #
-#   scripts/install-deps.sh          engine, git, tmux, busybox (warren's needs)
+#   scripts/install-deps.sh          engine, compose, git, tmux, busybox (warren's needs)
 #   scripts/install-deps.sh --bench  also wrk, nginx, hyperfine, bubblewrap (benchmarks)
 set -euo pipefail
 
@@ -11,6 +11,12 @@ log() { printf 'install-deps: %s\n' "$*" >&2; }
 pkgs=(docker.io docker-registry git tmux busybox-static bubblewrap curl python3)
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(wrk nginx-light hyperfine)
+fi
+
+# Docker Compose environments need a compose CLI: the docker CLI's plugin if it
+# has one, else Debian's `docker-compose`.
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  pkgs+=(docker-compose)
 fi
 
 missing=()

@@ -55,9 +55,8 @@ pub struct DevContainer {
     pub lifecycle: Lifecycle,
     pub wait_for: Option<WaitFor>,
     pub shutdown_action: Option<ShutdownAction>,
-    /// `dockerComposeFile` is set: a Compose config, which warren cannot run
-    /// yet ([`COMPOSE_UNSUPPORTED`]).
-    pub compose: bool,
+    /// `dockerComposeFile` is set: a Compose config.
+    pub compose: Option<ComposeConfig>,
     /// `hostRequirements.gpu` (`true` or an object: required; `"optional"`:
     /// used only when `host_access` grants GPUs).
     pub gpu: Option<GpuRequirement>,
@@ -78,10 +77,18 @@ pub enum GpuRequirement {
     Optional,
 }
 
-/// What `validate` and `run` both say about a Compose config.
-pub const COMPOSE_UNSUPPORTED: &str = "Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it";
-/// What to do instead of a Compose config.
-pub const COMPOSE_HINT: &str = "point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml";
+/// A Docker Compose config: the environment is `service` of a compose project
+/// of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ComposeConfig {
+    /// `dockerComposeFile`, in order, absolute (relative to the
+    /// devcontainer.json's folder).
+    pub files: Vec<PathBuf>,
+    /// `service`: the one warren works in.
+    pub service: String,
+    /// `runServices`: the services to start (empty: all of them).
+    pub run_services: Vec<String>,
+}
 
 impl DevContainer {
     /// The `portsAttributes` label of `port` (exact key first, then ranges).
@@ -162,14 +169,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     (
         "customizations",
         "these are editor settings; warren does not use them",
-    ),
-    (
-        "service",
-        "warren runs a single container; use `image` or `build`",
-    ),
-    (
-        "runServices",
-        "warren runs a single container; use `image` or `build`",
     ),
     (
         "otherPortsAttributes",
@@ -756,10 +755,7 @@ fn decode(
         dc.override_feature_install_order =
             strings(d.string_list(n, "overrideFeatureInstallOrder", false));
     }
-    if let Some((key, _)) = f.take_entry("dockerComposeFile") {
-        dc.compose = true;
-        d.warning(key.span, COMPOSE_UNSUPPORTED, Some(COMPOSE_HINT.into()));
-    }
+    decode_compose(d, &mut f, node, dc, &base);
     warn_unsupported(d, &mut f);
     let declared = ["image", "build", "dockerFile", "dockerComposeFile"]
         .iter()
@@ -882,6 +878,114 @@ fn decode_features(d: &mut Decoder<'_>, n: &Node, file: &Path) -> Vec<FeatureReq
         });
     }
     out
+}
+
+/// `dockerComposeFile`, `service`, `runServices`; the compose files are
+/// checked for host access.
+fn decode_compose(
+    d: &mut Decoder<'_>,
+    f: &mut Fields<'_>,
+    node: &Node,
+    dc: &mut DevContainer,
+    base: &Path,
+) {
+    let file_node = f.take_entry("dockerComposeFile");
+    let service = f.take("service");
+    let run_services = f.take("runServices");
+    let Some((key, files)) = file_node else {
+        for (n, field) in [(service, "service"), (run_services, "runServices")] {
+            if let Some(n) = n {
+                d.warning(
+                    n.span,
+                    format!("`{field}` is ignored without `dockerComposeFile`"),
+                    Some("name the compose file with `\"dockerComposeFile\": \"docker-compose.yml\"`".into()),
+                );
+            }
+        }
+        return;
+    };
+    let names: Vec<String> = match &files.value {
+        Value::Str(s) => vec![s.clone()],
+        _ => strings(d.string_list(files, "dockerComposeFile", false)),
+    };
+    if names.is_empty() {
+        d.error(
+            files.span,
+            "`dockerComposeFile` names no file",
+            Some("e.g. `\"dockerComposeFile\": \"docker-compose.yml\"`".into()),
+        );
+        return;
+    }
+    let Some(service) = service.and_then(|n| d.string(n, "service")) else {
+        d.error(
+            key.span,
+            "`dockerComposeFile` is set without `service`",
+            Some("name the compose service warren works in, e.g. `\"service\": \"app\"`".into()),
+        );
+        return;
+    };
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .map(|n| crate::compose::absolute(base, n))
+        .collect();
+    for (name, path) in names.iter().zip(&paths) {
+        if !path.is_file() {
+            d.error(
+                files.span,
+                format!(
+                    "compose file `{name}` not found (looked for `{}`)",
+                    path.display()
+                ),
+                Some(
+                    "`dockerComposeFile` paths are relative to the devcontainer.json's folder"
+                        .into(),
+                ),
+            );
+        }
+    }
+    for what in ["image", "build", "dockerFile"] {
+        if let Some(n) = node.get(what) {
+            d.warning(
+                n.span,
+                format!("`{what}` is ignored in a Compose config: the compose file says how `{service}` is made"),
+                Some(format!("remove `{what}`, or set `image`/`build` on the service in the compose file")),
+            );
+        }
+    }
+    dc.image = None;
+    dc.build = None;
+    if let Some(n) = node.get("workspaceMount") {
+        d.warning(
+            n.span,
+            "`workspaceMount` is ignored in a Compose config: warren mounts the environment's tree where the compose file mounts the project (else at `workspaceFolder`)",
+            None,
+        );
+    }
+    dc.workspace_mount = None;
+    if let Some(n) = node.get("features")
+        && !dc.features.is_empty()
+    {
+        d.warning(
+            n.span,
+            format!("`features` are not installed in a Compose config: compose builds the image of `{service}`"),
+            Some(format!("install them in the Dockerfile of `{service}` in the compose file")),
+        );
+        dc.features.clear();
+        dc.override_feature_install_order.clear();
+    }
+    let project = crate::compose::project_root(base);
+    if paths.iter().all(|p| p.is_file()) {
+        let (diags, uses) = crate::compose::check_files(&paths, &project);
+        d.diags.extend(diags);
+        dc.host_access.extend(uses);
+    }
+    dc.compose = Some(ComposeConfig {
+        files: paths,
+        service,
+        run_services: run_services
+            .map(|n| strings(d.string_list(n, "runServices", false)))
+            .unwrap_or_default(),
+    });
 }
 
 /// One warning per unsupported field present, naming it.
@@ -1502,15 +1606,73 @@ mod tests {
     }
 
     #[test]
+    fn a_compose_config_names_its_files_service_and_host_access() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+        let dc_dir = dir.path().join(".devcontainer");
+        std::fs::create_dir_all(&dc_dir).unwrap();
+        std::fs::write(
+            dc_dir.join("docker-compose.yml"),
+            "services:\n  app:\n    image: x\n    volumes: ['..:/workspace']\n  db:\n    image: y\n    privileged: true\n",
+        )
+        .unwrap();
+        let text = r#"{
+  "dockerComposeFile": ["docker-compose.yml"],
+  "service": "app",
+  "runServices": ["db"],
+  "image": "ignored"
+}"#;
+        let ctx = SubstitutionContext {
+            local_env: &|_| None,
+            local_workspace_folder: dir.path(),
+            container_workspace_folder: None,
+            devcontainer_id: "id",
+        };
+        // Host access in the compose file is a use for `resolve` to hold
+        // against `host_access:`, with its place.
+        let dc = parse_devcontainer(&dc_dir.join("devcontainer.json"), text, &ctx).unwrap();
+        let rendered: Vec<String> = dc
+            .value
+            .host_access
+            .iter()
+            .map(|u| format!("{} {}", u.diagnostic.location(), u.diagnostic.message))
+            .collect();
+        assert!(
+            rendered
+                .iter()
+                .any(|d| d.contains("docker-compose.yml:7:17") && d.contains("`privileged`")),
+            "{rendered:?}"
+        );
+        std::fs::write(
+            dc_dir.join("docker-compose.yml"),
+            "services:\n  app:\n    image: x\n    volumes: ['..:/workspace']\n",
+        )
+        .unwrap();
+        let dc = parse_devcontainer(&dc_dir.join("devcontainer.json"), text, &ctx).unwrap();
+        let c = dc.value.compose.unwrap();
+        assert_eq!(c.files, vec![dc_dir.join("docker-compose.yml")]);
+        assert_eq!(
+            (c.service.as_str(), c.run_services),
+            ("app", vec!["db".to_string()])
+        );
+        assert!(dc.value.image.is_none());
+        assert!(
+            dc.warnings
+                .iter()
+                .any(|w| w.message.contains("`image` is ignored"))
+        );
+        let missing = r#"{"dockerComposeFile": "nope.yml", "service": "app"}"#;
+        let err = parse_devcontainer(&dc_dir.join("devcontainer.json"), missing, &ctx).unwrap_err();
+        assert!(err.diagnostics[0].message.contains("`nope.yml` not found"));
+    }
+
+    #[test]
     fn unsupported_fields_warn_once_each() {
         let got = diags(
             r#"{
   "image": "x",
   "features": {"ghcr.io/devcontainers/features/node:1": {}},
   "customizations": {"vscode": {"extensions": []}},
-  "dockerComposeFile": "compose.yml",
-  "service": "app",
-  "runServices": ["db"],
   "hostRequirements": {"cpus": 2},
   "otherPortsAttributes": {},
   "userEnvProbe": "loginShell",
@@ -1523,14 +1685,11 @@ mod tests {
             got,
             [
                 "warning 4:3 `customizations` is not supported by warren and is ignored | these are editor settings; warren does not use them",
-                "warning 5:3 Docker Compose configs (`dockerComposeFile`) are not supported yet: the docker runtime cannot create this environment from it | point `--config` at a devcontainer.json with `image` or `build`, or set `image:` in .warren.yaml",
-                "warning 6:3 `service` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
-                "warning 7:3 `runServices` is not supported by warren and is ignored | warren runs a single container; use `image` or `build`",
-                "warning 8:3 `hostRequirements` (cpus, memory, storage) is not checked by warren and is ignored | warren does not check host resources; set limits with `resources:` in .warren.yaml",
-                "warning 9:3 `otherPortsAttributes` is not supported by warren and is ignored | only the `label` of `portsAttributes` entries is used",
-                "warning 10:3 `userEnvProbe` is not supported by warren and is ignored | set the variables you need in `remoteEnv`",
-                "warning 11:26 `updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it | remove it, or set it to `false` (what warren does)",
-                "warning 12:3 unknown key `imagee` in devcontainer.json | did you mean `image`?",
+                "warning 5:3 `hostRequirements` (cpus, memory, storage) is not checked by warren and is ignored | warren does not check host resources; set limits with `resources:` in .warren.yaml",
+                "warning 6:3 `otherPortsAttributes` is not supported by warren and is ignored | only the `label` of `portsAttributes` entries is used",
+                "warning 7:3 `userEnvProbe` is not supported by warren and is ignored | set the variables you need in `remoteEnv`",
+                "warning 8:26 `updateRemoteUserUID: true` is not supported by warren: the container user's UID is left as the image has it | remove it, or set it to `false` (what warren does)",
+                "warning 9:3 unknown key `imagee` in devcontainer.json | did you mean `image`?",
             ]
         );
     }

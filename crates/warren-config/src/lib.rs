@@ -46,6 +46,7 @@
 //! }
 //! ```
 
+pub mod compose;
 mod decode;
 mod devcontainer;
 mod diagnostic;
@@ -73,9 +74,8 @@ mod variables;
 mod yaml;
 
 pub use devcontainer::{
-    COMPOSE_HINT, COMPOSE_UNSUPPORTED, DevContainer, Lifecycle, PortAttributes, PortSpec,
-    ShutdownAction, WaitFor, find_devcontainer, load_devcontainer, named_devcontainers,
-    parse_devcontainer,
+    ComposeConfig, DevContainer, Lifecycle, PortAttributes, PortSpec, ShutdownAction, WaitFor,
+    find_devcontainer, load_devcontainer, named_devcontainers, parse_devcontainer,
 };
 pub use diagnostic::{ConfigError, Diagnostic, Loaded, Origin, Severity};
 pub use features::{

@@ -207,7 +207,8 @@ pub struct Effective {
     pub remote_user: Option<String>,
     /// devcontainer `containerUser` > runArgs `-u`.
     pub container_user: Option<String>,
-    /// devcontainer `overrideCommand`, default true.
+    /// devcontainer `overrideCommand`, default true (false for a Compose
+    /// config, as the spec says: the service's own command runs).
     pub override_command: bool,
     /// devcontainer `init` or runArgs `--init`.
     pub init: bool,
@@ -262,8 +263,9 @@ pub struct Effective {
     pub commands: OrderedMap<String>,
     pub project_file: Option<PathBuf>,
     pub devcontainer_file: Option<PathBuf>,
-    /// The devcontainer.json is a Compose config (`dockerComposeFile`).
-    pub compose: bool,
+    /// The devcontainer.json is a Compose config (`dockerComposeFile`): the
+    /// environment is its `service` in a compose project of its own.
+    pub compose: Option<crate::ComposeConfig>,
     /// devcontainer `features` (installed on the image by the docker runtime).
     pub features: Vec<crate::FeatureRequest>,
     /// devcontainer `overrideFeatureInstallOrder`.
@@ -312,6 +314,8 @@ struct HashView<'a> {
     features: &'a [crate::FeatureRequest],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     feature_install_order: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compose: &'a Option<crate::ComposeConfig>,
 }
 
 impl Effective {
@@ -351,6 +355,7 @@ impl Effective {
             shared_volumes: &self.shared_volumes,
             features: &self.features,
             feature_install_order: &self.feature_install_order,
+            compose: &self.compose,
         };
         // Serializing plain structs, vectors and ordered maps cannot fail.
         let json = serde_json::to_vec(&view).unwrap_or_default();
@@ -757,6 +762,34 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
     {
         run_args.gpus = Some("all".into());
     }
+    // A Compose environment is on its project's own network (services reach each
+    // other by name); warren cannot put it in a namespace of its own, and says
+    // so rather than claim an isolation that is not there.
+    let compose = dc.and_then(|d| d.compose.as_ref());
+    let network = match compose {
+        None => network,
+        Some(c) => {
+            if let (Some(n), Some(p)) = (s.network, inputs.project) {
+                diags.push(
+                    Diagnostic::file_error(
+                        &p.file,
+                        format!(
+                            "`network: {n}` cannot apply to the Compose config `{}`: its environments are on their compose project's own network",
+                            dc.map(|d| d.file.display().to_string()).unwrap_or_default()
+                        ),
+                    )
+                    .with_hint(format!(
+                        "remove `network:`; service `{}` reaches the project's other services by name and the outside through the engine (no egress proxy)",
+                        c.service
+                    )),
+                );
+            }
+            warren_core::NetworkMode::Compose
+        }
+    };
+    let shutdown_action = dc
+        .and_then(|d| d.shutdown_action)
+        .or(compose.map(|_| ShutdownAction::StopCompose));
     let resources = crate::resources::resolve(
         &s.resources,
         &run_args,
@@ -782,7 +815,9 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         workspace_folder,
         remote_user,
         container_user,
-        override_command: dc.and_then(|d| d.override_command).unwrap_or(true),
+        override_command: dc
+            .and_then(|d| d.override_command)
+            .unwrap_or(dc.is_none_or(|d| d.compose.is_none())),
         init,
         privileged,
         cap_add,
@@ -790,7 +825,7 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
         lifecycle: dc.map(|d| d.lifecycle.clone()).unwrap_or_default(),
         hooks,
         wait_for: dc.and_then(|d| d.wait_for).unwrap_or_default(),
-        shutdown_action: dc.and_then(|d| d.shutdown_action),
+        shutdown_action,
         credentials: s.credentials.clone(),
         tool: primary_tool,
         tools,
@@ -819,7 +854,7 @@ pub fn resolve(inputs: ResolveInputs<'_>) -> Result<Effective, ConfigError> {
             .unwrap_or_default(),
         project_file: inputs.project.map(|p| p.file.clone()),
         devcontainer_file: dc.map(|d| d.file.clone()),
-        compose: dc.is_some_and(|d| d.compose),
+        compose: dc.and_then(|d| d.compose.clone()),
         features: dc.map(|d| d.features.clone()).unwrap_or_default(),
         feature_install_order: dc
             .map(|d| d.override_feature_install_order.clone())

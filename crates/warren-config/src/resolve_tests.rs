@@ -832,12 +832,22 @@ fn configured_remote_user_and_override_command_are_told_apart_from_defaults() {
 }
 
 #[test]
-fn a_compose_config_is_marked() {
-    assert!(
-        Case::new()
-            .dc(r#"{"dockerComposeFile": "c.yml", "service": "app"}"#)
-            .run()
-            .compose
-    );
-    assert!(!Case::new().dc(DC_IMAGE).run().compose);
+fn a_compose_config_is_its_service_on_the_project_network() {
+    let mut dc = devcontainer(DC_IMAGE);
+    dc.image = None;
+    dc.compose = Some(crate::ComposeConfig {
+        files: vec!["/repo/my-app/.devcontainer/c.yml".into()],
+        service: "app".into(),
+        run_services: vec!["db".into()],
+    });
+    let mut case = Case::new();
+    case.dc = Some(dc);
+    let e = case.run();
+    assert_eq!(e.compose.as_ref().map(|c| c.service.as_str()), Some("app"));
+    assert_eq!(e.network, warren_core::NetworkMode::Compose);
+    assert!(!e.override_command, "the service's own command runs");
+    assert_eq!(e.shutdown_action, Some(ShutdownAction::StopCompose));
+    let plain = Case::new().dc(DC_IMAGE).run();
+    assert!(plain.compose.is_none() && plain.override_command);
+    assert_ne!(e.config_hash(), plain.config_hash());
 }

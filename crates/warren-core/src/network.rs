@@ -24,6 +24,11 @@ pub enum NetworkMode {
     None,
     /// The host's network: no isolation; only when asked for by name.
     Host,
+    /// A Docker Compose environment: its project's own bridge network, shared with
+    /// the project's other services (reached by service name) and no other
+    /// environment; outbound goes straight through the engine's NAT, without the
+    /// egress proxy. Never configured by name: a Compose config implies it.
+    Compose,
 }
 
 impl NetworkMode {
@@ -37,6 +42,7 @@ impl NetworkMode {
             NetworkMode::Open => "open",
             NetworkMode::None => "none",
             NetworkMode::Host => "host",
+            NetworkMode::Compose => "compose",
         }
     }
 
@@ -53,7 +59,7 @@ impl NetworkMode {
 
     /// Whether the environment has a network namespace of its own.
     pub fn own_namespace(self) -> bool {
-        self != NetworkMode::Host
+        !matches!(self, NetworkMode::Host | NetworkMode::Compose)
     }
 
     /// Whether the egress proxy serves the environment.

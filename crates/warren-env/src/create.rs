@@ -200,6 +200,7 @@ impl Warren {
                     let _ = std::fs::remove_dir_all(relay_dir(&self.root, &name));
                     crate::tools::remove_private_config(&self.root, &name);
                     crate::network::remove(&self.root, &name);
+                    crate::compose::remove(&self.root, &name);
                     let _ = self.store.delete_environment(&name);
                     crate::envlog::remove(&self.root, &name);
                 }
@@ -434,7 +435,17 @@ impl Warren {
         if plan.network.own_namespace() {
             self.write_net_config(plan, &name)?;
         }
-        let (create, mut spec) = self.container_spec(plan, &rec, image.clone().unwrap_or_default());
+        let (mut create, mut spec) =
+            self.container_spec(plan, &rec, image.clone().unwrap_or_default());
+        if let Some(c) = &plan.compose {
+            self.prepare_compose(c, plan, &rec, &mut create)
+                .await
+                .map_err(EnvError::at("preparing the compose project"))?;
+            if let Some(stored) = spec.create.as_mut() {
+                stored.labels = create.labels.clone();
+                stored.compose = create.compose.clone();
+            }
+        }
         spec.sessions = sessions;
         spec.image_metadata = image_part;
         self.reporter.step(&format!(
@@ -882,6 +893,8 @@ impl Warren {
             scratch: plan.scratch,
             ephemeral: plan.ephemeral,
             host: plan.container.host.clone(),
+            // Set by `prepare_compose` once the project's file is written.
+            compose: None,
         };
         let mut spec = EnvSpec {
             runtime: plan.runtime,

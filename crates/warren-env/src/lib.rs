@@ -4,6 +4,7 @@
 //! `stop`, `rm`, `exec`, `ls`, `logs`.
 
 mod commits;
+pub mod compose;
 mod create;
 pub mod envlog;
 mod error;

@@ -602,6 +602,15 @@ impl Warren {
                 Ok(rt) => rt.remove(id).await.map_err(EnvError::from),
                 Err(e) => Err(e),
             };
+            // A compose project whose main container went behind warren's back
+            // still goes as a whole.
+            let removed = match (removed, Self::spec_of(&rec).ok().and_then(|s| s.create)) {
+                (Ok(()), Some(create)) => match &create.compose {
+                    Some(p) => crate::compose::down_leftovers(self, rec.runtime, p).await,
+                    None => Ok(()),
+                },
+                (r, _) => r,
+            };
             match removed {
                 Ok(()) => {}
                 Err(e) if opts.force => self
@@ -645,6 +654,7 @@ impl Warren {
         crate::tools::remove_private_config(&self.root, name);
         let _ = std::fs::remove_dir_all(crate::create::relay_dir(&self.root, name));
         crate::network::remove(&self.root, name);
+        crate::compose::remove(&self.root, name);
         let _ = self.store.remove_net_log(name);
         self.store.delete_environment(name)?;
         crate::envlog::remove(&self.root, name);

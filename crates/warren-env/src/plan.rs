@@ -124,6 +124,9 @@ pub struct Plan {
     pub session_name_template: String,
     /// `checkpoint: on_idle`.
     pub checkpoint_on_idle: bool,
+    /// A Docker Compose config: the environment is a service of a compose
+    /// project of its own (docker only).
+    pub compose: Option<crate::compose::ComposePlan>,
     /// What was asked for: the configuration is read again with it once the
     /// environment has a name and a tree ([`crate::Warren::create`]).
     pub request: crate::resolve::RunRequest,
@@ -160,6 +163,7 @@ impl Plan {
         // The egress proxy of a container is served once it runs (its network daemon
         // enters it by pid), so CMD could start before it: such a one runs by exec.
         self.runtime == RuntimeKind::Docker
+            && self.compose.is_none()
             && self.single_command()
             && !self.network.has_egress()
             // CMD is the container's process: nothing could unset these for it.

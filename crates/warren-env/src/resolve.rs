@@ -92,6 +92,12 @@ impl Warren {
     /// Says once (not again when the plan is made for the environment) what
     /// of the configuration `runtime` does not apply.
     fn warn_unapplied(&self, req: &RunRequest, eff: &Effective, runtime: RuntimeKind) {
+        if let Some(c) = &eff.compose {
+            self.reporter.info(&format!(
+                "network: the compose project's own bridge (`{}` reaches its other services by name, and the outside without warren's egress proxy)",
+                c.service
+            ));
+        }
         if runtime != RuntimeKind::Docker
             && let Some(w) = eff.ignored_without_engine_warning(&runtime.to_string())
         {
@@ -348,8 +354,31 @@ impl Warren {
         proxy_port: u16,
     ) -> Result<Plan, EnvError> {
         let config_hash = eff.config_hash();
+        let compose = eff
+            .compose
+            .as_ref()
+            .map(|c| crate::compose::ComposePlan::new(c, eff.shutdown_action, &repo.root));
+        if let Some(c) = &compose {
+            if runtime != RuntimeKind::Docker {
+                return Err(EnvError::Refused {
+                    message: format!(
+                        "the Compose config (service `{}`) needs the docker runtime, not {runtime}",
+                        c.config.service
+                    ),
+                    hint: "use `--runtime docker` with a Docker engine and a compose CLI, or point `--config` at a devcontainer.json with `image` or `build`".into(),
+                });
+            }
+            if let Some(n) = req.network {
+                return Err(EnvError::Refused {
+                    message: format!(
+                        "`--network {n}` cannot apply to a Compose environment: it is on its compose project's own network"
+                    ),
+                    hint: "drop `--network`".into(),
+                });
+            }
+        }
         let image = match runtime {
-            RuntimeKind::Docker => Some(image_source(eff, &config_hash)?),
+            RuntimeKind::Docker if compose.is_none() => Some(image_source(eff, &config_hash)?),
             _ => None,
         };
         let mut services: Vec<ServiceSpec> = eff
@@ -463,8 +492,12 @@ impl Warren {
             container,
             workspace_folder: eff.workspace_folder.clone(),
             // Checked to be the environment's tree when the file was read.
-            tree_mount: match (runtime, &eff.workspace_mount) {
-                (RuntimeKind::Docker, Some(m)) => Some(crate::plan::TreeMount {
+            tree_mount: match (runtime, &eff.workspace_mount, &compose) {
+                (RuntimeKind::Docker, _, Some(c)) => Some(crate::plan::TreeMount {
+                    target: c.tree_target(&eff.workspace_folder),
+                    read_only: false,
+                }),
+                (RuntimeKind::Docker, Some(m), None) => Some(crate::plan::TreeMount {
                     target: m.target.clone(),
                     read_only: m.read_only,
                 }),
@@ -499,6 +532,7 @@ impl Warren {
             roles: eff.roles.clone(),
             session_name_template: eff.session_name_template.clone(),
             checkpoint_on_idle: eff.checkpoint_on_idle,
+            compose,
             request: req.clone(),
         })
     }
@@ -611,10 +645,6 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
                 labels: Default::default(),
             }))
         }
-        None if eff.compose => Err(EnvError::Refused {
-            message: warren_config::COMPOSE_UNSUPPORTED.into(),
-            hint: warren_config::COMPOSE_HINT.into(),
-        }),
         None => Err(EnvError::Other(
             "no image configured for the docker runtime: set `image:` (or `build:`) in \
              .devcontainer/devcontainer.json or .warren.yaml, or use `--runtime sandbox`"

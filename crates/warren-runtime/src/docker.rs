@@ -1,9 +1,12 @@
 //! The Docker runtime: bollard over the Docker Engine API. Works with
 //! Podman's compatible socket too; `DOCKER_HOST` is honoured.
 
+pub mod compose;
 mod context;
 mod convert;
 mod limits;
+
+pub use convert::KEEP_ALIVE;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,6 +31,19 @@ use crate::{
 pub struct DockerRuntime {
     docker: Docker,
     host: String,
+}
+
+/// What warren's containers may do, as `(cap_add, cap_drop, security_opt)`:
+/// the reduced capability set and `no-new-privileges` of `spec` (for a
+/// compose service, which gets them in its file).
+pub fn privileges(spec: &CreateSpec) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut host = bollard::models::HostConfig::default();
+    limits::apply(&mut host, spec);
+    (
+        host.cap_add.unwrap_or_default(),
+        host.cap_drop.unwrap_or_default(),
+        host.security_opt.unwrap_or_default(),
+    )
 }
 
 /// The engine address in use (`DOCKER_HOST` or the default socket).
@@ -254,6 +270,18 @@ impl DockerRuntime {
 }
 
 impl DockerRuntime {
+    /// Stops one container (what `stop` does for a plain environment).
+    async fn stop_container(&self, id: &str, timeout: Duration) -> Result<()> {
+        let opts = qp::StopContainerOptionsBuilder::default()
+            .t(timeout.as_secs().min(i32::MAX as u64) as i32)
+            .build();
+        match self.docker.stop_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(304) => Ok(()),
+            Err(e) => Err(not_found_or(id, "stopping the container", e)),
+        }
+    }
+
     /// Forwards SIGTERM, SIGINT and SIGHUP received by this process to the
     /// exec'd command, and kills it when it has not ended a grace period after
     /// the first (`crate::signals`), until the caller stops polling. Never
@@ -451,6 +479,9 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create(&self, spec: &CreateSpec) -> Result<String> {
+        if let Some(p) = &spec.compose {
+            return self.compose_create(spec, p).await;
+        }
         let opts = qp::CreateContainerOptionsBuilder::default()
             .name(&spec.container_name)
             .build();
@@ -474,6 +505,9 @@ impl Runtime for DockerRuntime {
     }
 
     async fn start(&self, id: &str) -> Result<()> {
+        if let Some(p) = self.compose_of(id).await? {
+            return self.compose_start(&p).await;
+        }
         match self
             .docker
             .start_container(id, None::<qp::StartContainerOptions>)
@@ -668,17 +702,16 @@ impl Runtime for DockerRuntime {
     }
 
     async fn stop(&self, id: &str, timeout: Duration) -> Result<()> {
-        let opts = qp::StopContainerOptionsBuilder::default()
-            .t(timeout.as_secs().min(i32::MAX as u64) as i32)
-            .build();
-        match self.docker.stop_container(id, Some(opts)).await {
-            Ok(()) => Ok(()),
-            Err(e) if status(&e) == Some(304) => Ok(()),
-            Err(e) => Err(not_found_or(id, "stopping the container", e)),
+        if let Some(p) = self.compose_of(id).await? {
+            return self.compose_stop(id, &p, timeout).await;
         }
+        self.stop_container(id, timeout).await
     }
 
     async fn remove(&self, id: &str) -> Result<()> {
+        if let Some(p) = self.compose_of(id).await? {
+            return self.compose_remove(&p).await;
+        }
         // The environment's own named volumes (`<container name>-<name>`,
         // see `shared_volumes` in docs/configuration.md) go with it.
         let own_volumes: Vec<String> = match self
@@ -721,11 +754,27 @@ impl Runtime for DockerRuntime {
     }
 
     async fn port_bindings(&self, id: &str) -> Result<Vec<PortBinding>> {
-        Ok(self
-            .inspect(id)
-            .await?
-            .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?
-            .ports)
+        let info = self
+            .docker
+            .inspect_container(id, None::<qp::InspectContainerOptions>)
+            .await
+            .map_err(|e| not_found_or(id, "inspecting the container", e))?;
+        // A container on another's network (compose `network_mode: service:db`)
+        // has its ports published on that one.
+        let owner = compose::network_owner(
+            info.host_config
+                .as_ref()
+                .and_then(|h| h.network_mode.as_deref()),
+        )
+        .map(str::to_string);
+        match owner {
+            Some(owner) => Ok(self
+                .inspect(&owner)
+                .await?
+                .ok_or(RuntimeError::NotFound(owner))?
+                .ports),
+            None => Ok(convert::from_inspect(info).ports),
+        }
     }
 
     async fn logs(

@@ -159,6 +159,10 @@ pub struct CreateSpec {
     /// GPUs, devices and host namespaces (docs/SECURITY.md).
     #[serde(default)]
     pub host: HostAccessSpec,
+    /// A Docker Compose environment: this container is the main service of
+    /// that project (docker only; the fields above are in the project's file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<docker::compose::ComposeProject>,
 }
 
 /// The host access a [`CreateSpec`] was granted beyond its mounts,

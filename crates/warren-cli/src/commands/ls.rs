@@ -79,6 +79,9 @@ pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
             } else if e.network == warren_core::NetworkMode::Host {
                 // Isolated files and processes, but the host's network.
                 paint(Style::Red, &format!("{} (host network)", e.runtime))
+            } else if e.network == warren_core::NetworkMode::Compose {
+                // Its compose project's bridge: no egress proxy.
+                paint(Style::Yellow, &format!("{} (compose network)", e.runtime))
             } else {
                 e.runtime.to_string()
             };

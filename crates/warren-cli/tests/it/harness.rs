@@ -243,9 +243,14 @@ impl TestContext {
 
     /// Label value identifying this context's containers (`warren.root`).
     pub fn container_filter(&self) -> String {
+        format!("label=warren.root={}", self.root_id())
+    }
+
+    /// What warren calls this context's root in labels and compose project names.
+    pub fn root_id(&self) -> String {
         use sha2::Digest;
         let d = sha2::Sha256::digest(self.root.to_string_lossy().as_bytes());
-        format!("label=warren.root={:02x}{:02x}{:02x}", d[0], d[1], d[2])
+        format!("{:02x}{:02x}{:02x}", d[0], d[1], d[2])
     }
 
     /// Ids of this context's containers on the engine.
@@ -304,6 +309,28 @@ impl Drop for TestContext {
                 .arg("-f")
                 .args(&ids)
                 .output();
+        }
+        // Compose environments' networks and volumes (`warren-<root>-<name>_…`).
+        let prefix = format!("warren-{}-", self.root_id());
+        for kind in ["network", "volume"] {
+            let Ok(out) = Command::new("docker")
+                .args([kind, "ls", "--format", "{{.Name}}"])
+                .output()
+            else {
+                continue;
+            };
+            let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|n| n.starts_with(&prefix))
+                .map(str::to_string)
+                .collect();
+            if !names.is_empty() {
+                let _ = Command::new("docker")
+                    .arg(kind)
+                    .arg("rm")
+                    .args(&names)
+                    .output();
+            }
         }
         let _ = Command::new("git")
             .arg("-C")

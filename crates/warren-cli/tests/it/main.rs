@@ -9,6 +9,7 @@ mod harness;
 
 mod attacker;
 mod commands;
+mod compose;
 mod config;
 mod conformance;
 mod devcontainer_spec;
