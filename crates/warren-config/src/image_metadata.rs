@@ -55,6 +55,9 @@ pub struct ImageMetadata {
     pub init: bool,
     pub privileged: bool,
     pub override_command: Option<bool>,
+    /// `entrypoint`s (Features' above all: `/usr/local/share/docker-init.sh`),
+    /// in order: run when the container starts, before its command.
+    pub entrypoints: Vec<String>,
     pub mounts: Vec<Mount>,
     pub on_create: Vec<LifecycleCommand>,
     pub update_content: Vec<LifecycleCommand>,
@@ -180,6 +183,15 @@ fn merge_field(out: &mut ImageMetadata, i: usize, key: &str, v: &Value) {
                 }
             }
             None => bad("an array of strings"),
+        },
+        "entrypoint" => match v {
+            Value::String(e) if !e.trim().is_empty() => {
+                if !out.entrypoints.contains(e) {
+                    out.entrypoints.push(e.clone());
+                }
+            }
+            Value::String(_) => {}
+            _ => bad("a string"),
         },
         "init" | "privileged" => match v {
             Value::Bool(b) => {
@@ -347,7 +359,8 @@ mod tests {
             ]
         );
         assert_eq!(m.post_start.len(), 1);
-        assert_eq!(m.ignored, ["entrypoint"]);
+        assert!(m.ignored.is_empty(), "{:?}", m.ignored);
+        assert_eq!(m.entrypoints, ["/x.sh"]);
         assert!(!m.is_empty());
     }
 

@@ -872,6 +872,7 @@ impl Warren {
                 None => plan.container.user.clone(),
             },
             override_command: plan.container.override_command,
+            entrypoints: plan.container.entrypoints.clone(),
             init: plan.container.init,
             privileged: plan.container.privileged,
             cap_add: plan.container.cap_add.clone(),

@@ -194,6 +194,17 @@ pub(crate) fn apply(
         host_access.push(format!("`securityOpt` ({})", host_opts.join(", ")));
     }
     c.init |= meta.init;
+    for e in &meta.entrypoints {
+        if !c.entrypoints.contains(e) {
+            c.entrypoints.push(e.clone());
+        }
+    }
+    if !c.override_command && !c.entrypoints.is_empty() {
+        reporter.warn(&format!(
+            "image `{image}`: its `entrypoint` ({}) is not run: with `overrideCommand: false` the image's own command starts as it is",
+            c.entrypoints.join(", ")
+        ));
+    }
     if !plan.override_command_set
         && let Some(o) = meta.override_command
     {

@@ -18,6 +18,8 @@ pub struct ContainerPlan {
     pub mounts: Vec<Mount>,
     pub user: Option<String>,
     pub override_command: bool,
+    /// Scripts the image's metadata (its Features) runs at container start.
+    pub entrypoints: Vec<String>,
     pub init: bool,
     pub privileged: bool,
     pub cap_add: Vec<String>,

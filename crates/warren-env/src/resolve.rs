@@ -420,6 +420,7 @@ impl Warren {
             mounts,
             user: eff.container_user.clone().or_else(|| ra.user.clone()),
             override_command: eff.override_command,
+            entrypoints: Vec::new(),
             init: eff.init || ra.init,
             privileged: eff.privileged || ra.privileged,
             cap_add: dedup([eff.cap_add.clone(), ra.cap_add.clone()].concat()),

@@ -159,6 +159,10 @@ pub struct CreateSpec {
     /// GPUs, devices and host namespaces (docs/SECURITY.md).
     #[serde(default)]
     pub host: HostAccessSpec,
+    /// Scripts to run as the container starts, before its command (image
+    /// metadata `entrypoint`s: what Features such as docker-in-docker need).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entrypoints: Vec<String>,
     /// A Docker Compose environment: this container is the main service of
     /// that project (docker only; the fields above are in the project's file).
     #[serde(default, skip_serializing_if = "Option::is_none")]

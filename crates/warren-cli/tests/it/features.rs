@@ -71,6 +71,7 @@ const HELLO_JSON: &str = r#"{
   "capAdd": ["SYS_PTRACE"],
   "mounts": [{"type": "volume", "source": "warren-it-hello-${devcontainerId}", "target": "/hello-vol"}],
   "postCreateCommand": "echo feature-postCreate >> /tmp/order",
+  "entrypoint": "/opt/hello/entrypoint.sh",
 }"#;
 
 const HELLO_SH: &str = r#"#!/bin/sh
@@ -78,6 +79,8 @@ set -e
 mkdir -p /opt/hello
 echo "greeting=$GREETING loud=$LOUD_VOICE remote=$_REMOTE_USER home=$_REMOTE_USER_HOME container=$_CONTAINER_USER uid=$(id -u)" > /opt/hello/env
 echo hello >> /opt/installed
+printf '#!/bin/sh\necho "entrypoint ran as $(id -u)" > /tmp/entrypoint-ran\nexec "$@"\n' > /opt/hello/entrypoint.sh
+chmod +x /opt/hello/entrypoint.sh
 "#;
 
 #[test]
@@ -127,7 +130,8 @@ fn a_local_feature_installs_with_its_options_and_contributions_and_is_built_once
             "--",
             "sh",
             "-c",
-            "cat /opt/hello/env; echo HELLO_HOME=$HELLO_HOME; grep -o ' /hello-vol ' /proc/mounts; cat /tmp/order",
+            "cat /opt/hello/env; echo HELLO_HOME=$HELLO_HOME; grep -o ' /hello-vol ' /proc/mounts; cat /tmp/order; \
+             for i in $(seq 50); do test -f /tmp/entrypoint-ran && break; sleep 0.1; done; cat /tmp/entrypoint-ran",
         ])
         .ok();
     progress!("{}", run.stdout);
@@ -145,6 +149,11 @@ fn a_local_feature_installs_with_its_options_and_contributions_and_is_built_once
     assert!(
         run.stdout.contains(" /hello-vol "),
         "a Feature's volume, its `${{devcontainerId}}` substituted: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("entrypoint ran as 0"),
+        "a Feature's entrypoint runs as the container starts: {}",
         run.stdout
     );
     assert!(

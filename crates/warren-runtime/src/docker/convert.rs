@@ -137,12 +137,17 @@ pub fn create_body(spec: &CreateSpec) -> ContainerCreateBody {
     let (entrypoint, cmd) = if let Some(job) = &spec.oneshot {
         (Some(Vec::new()), Some(job.clone()))
     } else if spec.override_command {
+        // The spec's way: each entrypoint on a line of its own (a Feature's
+        // script ends in `exec "$@"`, a no-op without arguments), then the
+        // keep-alive.
+        let mut script = String::new();
+        for e in &spec.entrypoints {
+            script.push_str(e);
+            script.push('\n');
+        }
+        script.push_str(KEEP_ALIVE);
         (
-            Some(vec![
-                "/bin/sh".to_string(),
-                "-c".to_string(),
-                KEEP_ALIVE.to_string(),
-            ]),
+            Some(vec!["/bin/sh".to_string(), "-c".to_string(), script]),
             Some(Vec::new()),
         )
     } else {
@@ -367,6 +372,16 @@ mod tests {
         assert_eq!(b.host_port.as_deref(), Some(""));
         assert_eq!(body.exposed_ports.unwrap(), ["3000/tcp"]);
         assert_eq!(body.entrypoint.unwrap()[2], KEEP_ALIVE);
+        let with_ep = CreateSpec {
+            entrypoints: vec!["/usr/local/share/docker-init.sh".into()],
+            ..spec.clone()
+        };
+        let body = create_body(&with_ep);
+        assert_eq!(
+            body.entrypoint.unwrap()[2],
+            format!("/usr/local/share/docker-init.sh\n{KEEP_ALIVE}"),
+            "a Feature's entrypoint runs first, on a line of its own"
+        );
         assert_eq!(hc.ulimits.unwrap().len(), 1);
         assert_eq!(hc.mounts.unwrap()[0].typ, Some(MountType::BIND));
     }
