@@ -472,7 +472,7 @@ pub struct StartArgs {
     /// environment of the project).
     #[arg(add = ArgValueCandidates::new(complete::environments))]
     pub names: Vec<String>,
-    /// How many issues start at once (`warren start N M …`); default: one per core.
+    /// How many issues start at once (`warren start N M …`); default: two per core.
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
 }
