@@ -164,9 +164,9 @@ fn check_unapplied(
             continue;
         };
         let eff = loaded.value;
-        if eff.runtime == crate::RuntimeChoice::Sandbox
-            && let Some(message) = eff.sandbox_host_access_error()
-        {
+        // A finding about the effective configuration (of a type, when one is
+        // named), on the file it comes from.
+        let located = |severity: Severity, message: String| {
             let file = eff
                 .devcontainer_file
                 .clone()
@@ -175,11 +175,12 @@ fn check_unapplied(
                 Some(t) => format!("type `{t}`: {message}"),
                 None => message,
             };
-            out.push(Diagnostic::new(
-                Severity::Error,
-                crate::Origin::File(file),
-                message,
-            ));
+            Diagnostic::new(severity, crate::Origin::File(file), message)
+        };
+        if eff.runtime == crate::RuntimeChoice::Sandbox
+            && let Some(message) = eff.sandbox_host_access_error()
+        {
+            out.push(located(Severity::Error, message));
         }
         let runtime = match eff.runtime {
             crate::RuntimeChoice::Sandbox => "sandbox",
@@ -193,19 +194,7 @@ fn check_unapplied(
             } else if top.as_ref() == Some(&message) {
                 continue;
             }
-            let file = eff
-                .devcontainer_file
-                .clone()
-                .unwrap_or_else(|| project.file.clone());
-            let message = match type_name {
-                Some(t) => format!("type `{t}`: {message}"),
-                None => message,
-            };
-            out.push(Diagnostic::new(
-                Severity::Warning,
-                crate::Origin::File(file),
-                message,
-            ));
+            out.push(located(Severity::Warning, message));
         }
     }
     out

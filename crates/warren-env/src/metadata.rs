@@ -56,6 +56,33 @@ fn under(image: &[(String, String)], file: Vec<(String, String)>) -> Vec<(String
     out
 }
 
+/// Adds to `into` each of `asked` that is safe, or host access a Feature
+/// asked for (`feature`) and `decide` grants; returns the image's own host
+/// access, to be named and not applied.
+fn admit(
+    asked: &[String],
+    feature: &[String],
+    classify: fn(&str) -> warren_config::Class,
+    decide: &mut impl FnMut(warren_config::HostAccess) -> bool,
+    into: &mut Vec<String>,
+) -> Vec<String> {
+    let mut not_taken = Vec::new();
+    for item in asked {
+        let take = match classify(item) {
+            warren_config::Class::Safe => true,
+            warren_config::Class::HostAccess(need) if feature.contains(item) => decide(need),
+            _ => {
+                not_taken.push(item.clone());
+                false
+            }
+        };
+        if take && !into.contains(item) {
+            into.push(item.clone());
+        }
+    }
+    not_taken
+}
+
 /// The label with the variables an image's entries (Features' above all:
 /// `"source": "dind-var-lib-docker-${devcontainerId}"`) may use replaced:
 /// `${devcontainerId}` and `${containerWorkspaceFolder}`(`Basename`). Host
@@ -151,45 +178,23 @@ pub(crate) fn apply(
             host_access.push("`privileged`".into());
         }
     }
-    let mut host_caps = Vec::new();
-    for cap in &meta.cap_add {
-        match warren_config::classify_capability(cap) {
-            warren_config::Class::Safe => {}
-            warren_config::Class::HostAccess(need) if feature_meta.cap_add.contains(cap) => {
-                if !decide(need) {
-                    continue;
-                }
-            }
-            _ => {
-                host_caps.push(cap.clone());
-                continue;
-            }
-        }
-        if !c.cap_add.contains(cap) {
-            c.cap_add.push(cap.clone());
-        }
-    }
+    let host_caps = admit(
+        &meta.cap_add,
+        &feature_meta.cap_add,
+        warren_config::classify_capability,
+        &mut decide,
+        &mut c.cap_add,
+    );
     if !host_caps.is_empty() {
         host_access.push(format!("`capAdd` ({})", host_caps.join(", ")));
     }
-    let mut host_opts = Vec::new();
-    for opt in &meta.security_opt {
-        match warren_config::classify_security_opt(opt) {
-            warren_config::Class::Safe => {}
-            warren_config::Class::HostAccess(need) if feature_meta.security_opt.contains(opt) => {
-                if !decide(need) {
-                    continue;
-                }
-            }
-            _ => {
-                host_opts.push(opt.clone());
-                continue;
-            }
-        }
-        if !c.security_opt.contains(opt) {
-            c.security_opt.push(opt.clone());
-        }
-    }
+    let host_opts = admit(
+        &meta.security_opt,
+        &feature_meta.security_opt,
+        warren_config::classify_security_opt,
+        &mut decide,
+        &mut c.security_opt,
+    );
     if !host_opts.is_empty() {
         host_access.push(format!("`securityOpt` ({})", host_opts.join(", ")));
     }
