@@ -608,34 +608,14 @@ fn decode(
         }
     }
     if let Some(n) = f.take("capAdd") {
-        let list = d.string_list(n, "capAdd", false).unwrap_or_default();
-        for c in &list {
-            if let Class::HostAccess(need) = crate::host_access::classify_capability(&c.value) {
-                host_use(
-                    d,
-                    &mut dc.host_access,
-                    c.span,
-                    &format!("capAdd `{}`", c.value),
-                    need,
-                );
-            }
-        }
-        dc.cap_add = strings(Some(list));
+        dc.cap_add = classified_list(d, &mut dc.host_access, n, "capAdd", |c| {
+            crate::host_access::classify_capability(c)
+        });
     }
     if let Some(n) = f.take("securityOpt") {
-        let list = d.string_list(n, "securityOpt", false).unwrap_or_default();
-        for o in &list {
-            if let Class::HostAccess(need) = crate::host_access::classify_security_opt(&o.value) {
-                host_use(
-                    d,
-                    &mut dc.host_access,
-                    o.span,
-                    &format!("securityOpt `{}`", o.value),
-                    need,
-                );
-            }
-        }
-        dc.security_opt = strings(Some(list));
+        dc.security_opt = classified_list(d, &mut dc.host_access, n, "securityOpt", |o| {
+            crate::host_access::classify_security_opt(o)
+        });
     }
     if let Some((key, n)) = f.take_entry("hostRequirements")
         && let Some(mut hf) = d.fields(n, "hostRequirements")
@@ -770,6 +750,24 @@ fn decode(
         );
     }
     f.finish(d, Severity::Warning);
+}
+
+/// A list of strings (`capAdd`, `securityOpt`), each item that `classify`
+/// calls host access recorded as a use at its place.
+fn classified_list(
+    d: &mut Decoder<'_>,
+    into: &mut Vec<HostAccessUse>,
+    n: &Node,
+    key: &str,
+    classify: impl Fn(&str) -> Class,
+) -> Vec<String> {
+    let list = d.string_list(n, key, false).unwrap_or_default();
+    for item in &list {
+        if let Class::HostAccess(need) = classify(&item.value) {
+            host_use(d, into, item.span, &format!("{key} `{}`", item.value), need);
+        }
+    }
+    strings(Some(list))
 }
 
 /// Records a host-access setting with the error that refuses it (reported
