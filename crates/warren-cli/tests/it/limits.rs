@@ -308,7 +308,9 @@ fn sandbox_environment_gets_its_cgroup_and_a_sized_dev_shm() {
             "--",
             "sh",
             "-c",
-            "sleep 3 & s=$!; for j in 1 2 3 4; do (while :; do sleep 300 & done) >/dev/null 2>&1 & done; wait $s; echo done",
+            // The bombers are started by one forked shell, so this shell forks only
+            // before the limit is reached: a refused fork here would end it early.
+            "sleep 3 & s=$!; (for j in 1 2 3 4; do (while :; do sleep 300 & done) & done) >/dev/null 2>&1 & wait $s; echo done",
         ])
         .ok();
     assert!(run.stdout.contains("done"));
