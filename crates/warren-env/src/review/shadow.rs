@@ -169,6 +169,11 @@ impl Shadow {
                 "core.untrackedCache=true",
                 "-c",
                 "core.trustctime=true",
+                // The untracked cache is made for the mode this setting names
+                // (not `-uall`'s): without it, a cache made for the default
+                // mode never answers `-uall` and every directory is read again.
+                "-c",
+                "status.showUntrackedFiles=all",
                 "-c",
                 "core.checkStat=default",
                 "-c",
@@ -519,5 +524,56 @@ mod tests {
         assert_eq!(changed_paths(b"").unwrap().len(), 0);
         assert!(changed_paths(b"? nested/\0").is_none());
         assert!(changed_paths(b"u UU N... 1 2 3 4 a b c x\0").is_none());
+    }
+
+    /// The second capture of an unchanged tree reads no directory: git's
+    /// untracked cache answers (its trace says how many it opened).
+    #[test]
+    fn a_capture_of_an_unchanged_tree_reads_no_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo_dir = tmp.path().join("repo");
+        std::fs::create_dir(&repo_dir).unwrap();
+        crate::git::tests::init_repo(&repo_dir);
+        for d in ["a", "b", "c/d"] {
+            std::fs::create_dir_all(repo_dir.join(d)).unwrap();
+            std::fs::write(repo_dir.join(d).join("f.txt"), "x\n").unwrap();
+        }
+        crate::git::git(&repo_dir, ["add", "-A"]).unwrap();
+        crate::git::tests::commit(&repo_dir, "files");
+        let main = Repo::discover(&repo_dir).unwrap();
+        let base = main.head_commit().unwrap();
+        let tree = tmp.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        for d in ["a", "b", "c/d", "new"] {
+            std::fs::create_dir_all(tree.join(d)).unwrap();
+            std::fs::write(tree.join(d).join("f.txt"), "y\n").unwrap();
+        }
+        let shadow = Shadow::open(&tmp.path().join("root"), &main).unwrap();
+        let first = shadow.tree_of("e", &tree, &base).unwrap();
+        // Past the second the files were written in, so none is racily clean.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(shadow.tree_of("e", &tree, &base).unwrap(), first);
+        let trace = tmp.path().join("trace.json");
+        let admin = shadow.dir().join("envs").join("e");
+        let mut st = shadow.git_on(&admin, &tree);
+        st.env("GIT_TRACE2_EVENT", &trace)
+            .env("GIT_TRACE2_EVENT_NESTING", "10")
+            .args(["status", "--porcelain=v2", "-z", "--untracked-files=all"]);
+        run_bytes(st, "status").unwrap();
+        let trace = std::fs::read_to_string(&trace).unwrap();
+        let opened = trace
+            .lines()
+            .find(|l| l.contains("\"key\":\"opendir\""))
+            .unwrap_or_else(|| {
+                panic!(
+                    "git used no untracked cache:\n{}",
+                    trace
+                        .lines()
+                        .filter(|l| l.contains("\"data\""))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            });
+        assert!(opened.contains("\"value\":\"0\""), "{opened}");
     }
 }
