@@ -4,6 +4,10 @@
 # host's own binaries:
 #   warren-test/busybox:latest  busybox (sh, httpd, nc, wget, …)
 #   warren-test/git:latest      busybox + git (and the libraries ldd lists)
+#   warren-test/node:latest     busybox with the user `node` (uid/gid 1000,
+#                               home /home/node) in place of `dev`: the user the
+#                               reference's `*-node` images have, for the
+#                               conformance test's fixtures that name it
 # Skips an image that already exists unless --force.
 set -euo pipefail
 
@@ -63,6 +67,13 @@ trap 'rm -rf "$tmp"' EXIT
 
 stage_common "$tmp/busybox"
 build warren-test/busybox:latest "$tmp/busybox"
+
+stage_common "$tmp/node"
+printf 'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000:node:/home/node:/bin/sh\n' >"$tmp/node/rootfs/etc/passwd"
+printf 'root:x:0:\nnode:x:1000:\n' >"$tmp/node/rootfs/etc/group"
+mv "$tmp/node/rootfs/home/dev" "$tmp/node/rootfs/home/node"
+sed -i 's|/home/dev|/home/node|' "$tmp/node/Dockerfile"
+build warren-test/node:latest "$tmp/node"
 
 stage_common "$tmp/git"
 copy_with_libs "$tmp/git" "$git_bin" /usr/bin/git

@@ -960,17 +960,8 @@ fn decode_compose(
         );
     }
     dc.workspace_mount = None;
-    if let Some(n) = node.get("features")
-        && !dc.features.is_empty()
-    {
-        d.warning(
-            n.span,
-            format!("`features` are not installed in a Compose config: compose builds the image of `{service}`"),
-            Some(format!("install them in the Dockerfile of `{service}` in the compose file")),
-        );
-        dc.features.clear();
-        dc.override_feature_install_order.clear();
-    }
+    // `features` stay: they are installed on the image of `service` (see
+    // warren-env's compose.rs), as the reference does.
     let project = crate::compose::project_root(base);
     if paths.iter().all(|p| p.is_file()) {
         let (diags, uses) = crate::compose::check_files(&paths, &project);

@@ -13,11 +13,14 @@
 //! `overrideCommand` is true, the reduced capability set with
 //! `no-new-privileges`, and its forwarded ports on 127.0.0.1 (on the service
 //! whose network it shares, for `network_mode: service:…`). Memory, CPU and
-//! pids limits are set on its container by the runtime.
+//! pids limits are set on its container by the runtime. The configuration's
+//! Features are installed on the main service's image, which the project
+//! file then names (see [`Warren::compose_features_image`]).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use warren_runtime::docker::compose::{ComposeCli, ComposeProject, Shutdown};
 use warren_runtime::{CreateSpec, MountKind};
 use warren_store::EnvRecord;
@@ -164,15 +167,13 @@ pub(crate) fn project_name(root_id: &str, name: &str) -> String {
 }
 
 impl Warren {
-    /// Writes the project file of `rec` and points `create` (and the stored
-    /// `stored`) at it.
-    pub(crate) async fn prepare_compose(
+    /// The compose files of `c` merged by the compose CLI (`config`), with
+    /// the environment's project name and the compose project directory.
+    async fn merged_compose(
         &self,
         c: &ComposePlan,
-        plan: &Plan,
         rec: &EnvRecord,
-        create: &mut CreateSpec,
-    ) -> Result<(), EnvError> {
+    ) -> Result<(String, PathBuf, Value), EnvError> {
         let cli = ComposeCli::detect().map_err(|e| EnvError::Refused {
             message: e.to_string(),
             hint: "install Docker Compose (`apt-get install docker-compose`, or the docker CLI's compose plugin)".into(),
@@ -194,6 +195,53 @@ impl Warren {
                 cli.name()
             ))
         })?;
+        Ok((project, directory, doc))
+    }
+
+    /// The image of the main service with the configuration's Features
+    /// installed, as the reference makes it: the service's image (pulled,
+    /// or built from its `build:` here, as compose would build it), then the
+    /// Features image on top. The project file then names this image for the
+    /// service (see [`main_service`]); its `devcontainer.metadata` label
+    /// brings the Features' contributions, merged like any image's.
+    pub(crate) async fn compose_features_image(
+        &self,
+        runtime: &dyn warren_runtime::Runtime,
+        c: &ComposePlan,
+        plan: &Plan,
+        rec: &EnvRecord,
+        features: &crate::features::FeaturesPlan,
+    ) -> Result<String, EnvError> {
+        let (_, directory, doc) = self.merged_compose(c, rec).await?;
+        let source = service_image(
+            &doc,
+            &c.config.service,
+            &directory,
+            &plan.project,
+            &plan.config_hash,
+        )?;
+        self.reporter.step("preparing image");
+        let reporter = self.reporter.clone();
+        let sink = move |p: warren_runtime::Progress| reporter.progress(&p);
+        let base = runtime
+            .ensure_image(&source, &sink)
+            .await
+            .map_err(|e| EnvError::at("preparing the compose service's image")(e.into()))?;
+        self.features_image(runtime, plan, features, base, &sink)
+            .await
+            .map_err(EnvError::at("installing the devcontainer Features"))
+    }
+
+    /// Writes the project file of `rec` and points `create` (and the stored
+    /// `stored`) at it.
+    pub(crate) async fn prepare_compose(
+        &self,
+        c: &ComposePlan,
+        plan: &Plan,
+        rec: &EnvRecord,
+        create: &mut CreateSpec,
+    ) -> Result<(), EnvError> {
+        let (project, directory, doc) = self.merged_compose(c, rec).await?;
         // Checked again on what compose will run (variables filled in, the
         // files merged): granted host access is applied and named, the rest
         // refused before anything is created.
@@ -255,6 +303,107 @@ impl Warren {
         create.compose = Some(p);
         Ok(())
     }
+}
+
+/// What makes the image of `service` in the merged configuration `doc`:
+/// its `build:` (a build warren runs, tagged like a Dockerfile config's
+/// image, so an unchanged build is not run again), else its `image:`.
+fn service_image(
+    doc: &Value,
+    service: &str,
+    directory: &Path,
+    project: &str,
+    config_hash: &str,
+) -> Result<warren_runtime::ImageSource, EnvError> {
+    let def = doc
+        .get("services")
+        .and_then(|s| s.get(service))
+        .ok_or_else(|| EnvError::Refused {
+            message: format!("the compose files have no service `{service}`"),
+            hint: "set `service` in devcontainer.json to a service of the compose files".into(),
+        })?;
+    let build = match def.get("build") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(context)) => Some((context.clone(), None, Map::new(), None)),
+        Some(Value::Object(b)) => Some((
+            b.get("context")
+                .and_then(|c| c.as_str())
+                .unwrap_or(".")
+                .to_string(),
+            b.get("dockerfile")
+                .and_then(|d| d.as_str())
+                .map(str::to_string),
+            as_map(b.get("args").cloned()),
+            b.get("target").and_then(|t| t.as_str()).map(str::to_string),
+        )),
+        Some(other) => {
+            return Err(EnvError::Other(format!(
+                "service `{service}`: `build` is neither a path nor a map ({other})"
+            )));
+        }
+    };
+    let Some((context, dockerfile, args, target)) = build else {
+        return match def.get("image").and_then(|i| i.as_str()) {
+            Some(image) => Ok(warren_runtime::ImageSource::Image(image.to_string())),
+            None => Err(EnvError::Refused {
+                message: format!(
+                    "service `{service}` has neither `image` nor `build`: there is no image to install the Features on"
+                ),
+                hint: format!("give `{service}` an `image:` or a `build:` in the compose file"),
+            }),
+        };
+    };
+    let context = warren_config::compose::absolute(directory, &context);
+    let dockerfile = context.join(dockerfile.as_deref().unwrap_or("Dockerfile"));
+    let text = std::fs::read(&dockerfile).map_err(|e| {
+        EnvError::Io(
+            format!(
+                "cannot read the Dockerfile `{}` of service `{service}`",
+                dockerfile.display()
+            ),
+            e,
+        )
+    })?;
+    let args: std::collections::BTreeMap<String, String> = args
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect();
+    let mut h = Sha256::new();
+    h.update(config_hash.as_bytes());
+    h.update(context.to_string_lossy().as_bytes());
+    h.update([0]);
+    h.update((text.len() as u64).to_le_bytes());
+    h.update(&text);
+    for (k, v) in &args {
+        h.update(format!("{k}={v}\n").as_bytes());
+    }
+    h.update(target.as_deref().unwrap_or("").as_bytes());
+    let repo = match warren_core::names::slug(project) {
+        s if s.is_empty() => "project".to_string(),
+        s => s,
+    };
+    Ok(warren_runtime::ImageSource::Build(
+        warren_runtime::BuildSpec {
+            context,
+            dockerfile,
+            args,
+            target,
+            cache_from: Vec::new(),
+            tag: format!(
+                "warren-{repo}:{}-{}",
+                warren_core::names::slug(service),
+                warren_core::secret::hex(&h.finalize()[..6])
+            ),
+            labels: Default::default(),
+        },
+    ))
 }
 
 /// Writes `doc` as the project's file (JSON is YAML), private to the user.
@@ -492,13 +641,27 @@ fn main_service(def: &mut Map<String, Value>, create: &CreateSpec) {
         def.insert("tmpfs".into(), Value::Array(list));
     }
 
+    // Set only when warren built the service's image (with its Features):
+    // that image replaces the file's `image`/`build`.
+    if !create.image.is_empty() {
+        def.insert("image".into(), json!(create.image));
+        def.remove("build");
+    }
     if let Some(user) = &create.user {
         def.insert("user".into(), json!(user));
     }
     if create.override_command {
+        // As for any container (see warren-runtime's convert.rs): each
+        // Feature's entrypoint on a line of its own, then the keep-alive.
+        let mut script = String::new();
+        for e in &create.entrypoints {
+            script.push_str(e);
+            script.push('\n');
+        }
+        script.push_str(warren_runtime::docker::KEEP_ALIVE);
         def.insert(
             "entrypoint".into(),
-            json!(["/bin/sh", "-c", escape(warren_runtime::docker::KEEP_ALIVE)]),
+            json!(["/bin/sh", "-c", escape(&script)]),
         );
         def.insert("command".into(), json!([]));
     }
@@ -650,6 +813,71 @@ mod tests {
         assert_eq!(db["volumes"][0]["source"], "/root/worktrees/p/otter/init");
         assert_eq!(labels_of(&doc, "db")["warren.compose.member"], "otter");
         assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    #[test]
+    fn a_services_build_is_what_its_features_install_on() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("App.Dockerfile"), "FROM x\n").unwrap();
+        let doc = json!({"services": {
+            "app": {"build": {"context": ".", "dockerfile": "App.Dockerfile",
+                              "args": {"V": "18", "N": 1}, "target": "dev"}},
+            "db": {"image": "postgres:16"},
+            "none": {"command": "true"},
+        }});
+        let Ok(warren_runtime::ImageSource::Build(b)) =
+            service_image(&doc, "app", dir.path(), "My Repo", "h")
+        else {
+            panic!("a build");
+        };
+        assert_eq!(b.dockerfile, dir.path().join("App.Dockerfile"));
+        assert_eq!(b.args["V"], "18");
+        assert_eq!(b.args["N"], "1");
+        assert_eq!(b.target.as_deref(), Some("dev"));
+        assert!(b.tag.starts_with("warren-my-repo:app-"), "{}", b.tag);
+        let again = service_image(&doc, "app", dir.path(), "My Repo", "h").unwrap();
+        assert_eq!(
+            again,
+            warren_runtime::ImageSource::Build(b),
+            "the same inputs, the same tag"
+        );
+        assert_eq!(
+            service_image(&doc, "db", dir.path(), "p", "h").unwrap(),
+            warren_runtime::ImageSource::Image("postgres:16".into())
+        );
+        let err = service_image(&doc, "none", dir.path(), "p", "h").unwrap_err();
+        assert!(
+            err.to_string().contains("neither `image` nor `build`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_features_image_replaces_the_services_build_and_its_entrypoints_run() {
+        let mut s = spec();
+        s.image = "warren-features:abc".into();
+        s.entrypoints = vec!["/usr/local/share/docker-init.sh".into()];
+        let mut doc = merged();
+        doc["services"]["app"]["build"] = json!({"context": "/repo/.devcontainer"});
+        let (doc, _) = project_file(
+            doc,
+            &s,
+            &project(),
+            Path::new("/repo"),
+            Path::new("/t"),
+            false,
+            "a",
+            "n",
+        )
+        .unwrap();
+        let app = &doc["services"]["app"];
+        assert_eq!(app["image"], "warren-features:abc");
+        assert!(app.get("build").is_none(), "{app}");
+        let script = app["entrypoint"][2].as_str().unwrap();
+        assert!(
+            script.starts_with("/usr/local/share/docker-init.sh\n"),
+            "{script}"
+        );
     }
 
     #[test]

@@ -356,6 +356,16 @@ impl Warren {
         if !early_image {
             image = self.image(runtime, plan).await?;
         }
+        // A Compose config's Features: its service's image with them
+        // installed becomes the service's image (see compose.rs).
+        if let (Some(c), Some(features), RuntimeKind::Docker) =
+            (&plan.compose, &plan.features, plan.runtime)
+        {
+            image = Some(
+                self.compose_features_image(runtime, c, plan, &rec, features)
+                    .await?,
+            );
+        }
         // The image's own devcontainer.json fragments, under the configuration.
         let with_metadata;
         let mut image_part = crate::metadata::ImageContribution::default();
@@ -387,7 +397,12 @@ impl Warren {
                             ));
                         }
                     }
-                    if !p.container.override_command && !info.has_command && p.oneshot.is_none() {
+                    // A compose service's command is the compose file's.
+                    if !p.container.override_command
+                        && !info.has_command
+                        && p.oneshot.is_none()
+                        && p.compose.is_none()
+                    {
                         // The engine would say only "No command specified".
                         return Err(EnvError::Refused {
                             message: format!(
@@ -625,7 +640,7 @@ impl Warren {
 
     /// Builds (unless it exists) the image with `features` installed on
     /// `base`, and returns its tag.
-    async fn features_image(
+    pub(crate) async fn features_image(
         &self,
         runtime: &dyn warren_runtime::Runtime,
         plan: &Plan,

@@ -315,3 +315,147 @@ fn host_access_in_a_compose_file_is_refused_with_its_place_and_applied_when_gran
     ctx.warren(&["rm", "-f", "cmpg"]).ok();
     assert!(ctx.containers().is_empty(), "{:?}", ctx.containers());
 }
+
+/// Removes images a test built, when it ends (also on failure).
+struct Rmi(Vec<String>);
+impl Drop for Rmi {
+    fn drop(&mut self) {
+        for i in &self.0 {
+            let _ = Command::new("docker").args(["rmi", "-f", i]).output();
+        }
+    }
+}
+
+/// The image tags a run says it built (`building TAG`).
+fn built_tags(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split("building ").nth(1))
+        .map(|t| t.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn a_feature_installs_on_the_compose_services_image_with_its_contributions() {
+    if !require_compose() {
+        return;
+    }
+    let ctx = TestContext::new();
+    // The service is built from a Dockerfile (as compose would build it),
+    // then the Feature is installed on that image.
+    ctx.write(
+        ".devcontainer/devcontainer.json",
+        r#"{
+  "dockerComposeFile": "docker-compose.yml",
+  "service": "app",
+  "workspaceFolder": "/workspace",
+  "features": {"./marker": {"greeting": "howdy"}},
+  "postCreateCommand": "echo config-postCreate >> /tmp/order"
+}"#,
+    );
+    ctx.write(
+        ".devcontainer/Dockerfile",
+        &format!("FROM {BUSYBOX}\nARG FLAVOUR\nRUN echo \"$FLAVOUR\" > /built-flavour\n"),
+    );
+    ctx.write(
+        ".devcontainer/docker-compose.yml",
+        &format!(
+            "version: '3.8'\nservices:\n  app:\n    build:\n      context: .\n      dockerfile: Dockerfile\n      args:\n        FLAVOUR: compose-built\n    command: sleep infinity\n    volumes:\n      - ..:/workspace:cached\n  db:\n{DB}volumes:\n  dbdata:\n"
+        ),
+    );
+    ctx.write(
+        ".devcontainer/marker/devcontainer-feature.json",
+        r#"{
+  "id": "marker",
+  "version": "1.0.0",
+  "options": {"greeting": {"type": "string", "default": "hey"}},
+  "containerEnv": {"MARKER_HOME": "/opt/marker"},
+  "capAdd": ["SYS_PTRACE"],
+  "postCreateCommand": "echo feature-postCreate >> /tmp/order"
+}"#,
+    );
+    ctx.write(
+        ".devcontainer/marker/install.sh",
+        "#!/bin/sh\nset -e\nmkdir -p /opt/marker\necho \"greeting=$GREETING flavour=$(cat /built-flavour)\" > /opt/marker/installed\n",
+    );
+    ctx.commit("a compose config with a local feature");
+    let v = ctx.warren(&["validate"]).ok();
+    assert!(
+        !v.stderr.contains("not installed"),
+        "Features of a Compose config are no longer skipped: {}",
+        v.stderr
+    );
+    let mut rmi = Rmi(Vec::new());
+
+    progress!("host access a Feature of a Compose config asks for needs the user's grant");
+    let refused = ctx
+        .warren(&["run", "--name", "cmpf-refused", "--", "true"])
+        .fails(1);
+    rmi.0.extend(built_tags(&refused.stderr));
+    progress!("{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("host_access: {capabilities: [SYS_PTRACE]}"),
+        "{}",
+        refused.stderr
+    );
+    assert!(ctx.containers().is_empty(), "{:?}", ctx.containers());
+    ctx.write(
+        ".warren.yaml",
+        "host_access: {capabilities: [SYS_PTRACE]}\n",
+    );
+    ctx.commit("grant the feature's host access");
+
+    let run = ctx.warren(&["run", "--name", "cmpf", "--", "true"]).ok();
+    rmi.0.extend(built_tags(&run.stderr));
+    progress!("built: {:?}", built_tags(&run.stderr));
+    let p = project_of(&ctx, "cmpf");
+    assert_eq!(project_containers(&p), ["app running", "db running"]);
+    let out = sh(
+        &ctx,
+        "cmpf",
+        "cat /opt/marker/installed; echo MARKER_HOME=$MARKER_HOME; cat /tmp/order; wget -qO- http://db/db.txt && echo db-reached",
+    );
+    progress!("{out}");
+    assert!(
+        out.contains("greeting=howdy flavour=compose-built"),
+        "the Feature's install.sh ran, with its option, on the image built from the service's Dockerfile: {out}"
+    );
+    assert!(
+        out.contains("MARKER_HOME=/opt/marker"),
+        "containerEnv: {out}"
+    );
+    assert!(
+        out.contains("feature-postCreate\nconfig-postCreate"),
+        "a Feature's lifecycle command runs before the configuration's: {out}"
+    );
+    assert!(out.contains("db-reached"), "the other services: {out}");
+    let short = ctx.env_json("cmpf")["container"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let inspect = |f: &str| {
+        let o = Command::new("docker")
+            .args(["inspect", "--format", f, &short])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert!(
+        inspect("{{.HostConfig.CapAdd}}").contains("SYS_PTRACE"),
+        "the granted capability"
+    );
+    let image = inspect("{{.Config.Image}}");
+    assert!(image.starts_with("warren-features:"), "{image}");
+    let ls = ctx.warren(&["ls"]).ok().stdout;
+    assert!(ls.contains("host access: cap SYS_PTRACE"), "{ls}");
+
+    ctx.warren(&["rm", "--force", "cmpf"]).ok();
+    assert!(project_containers(&p).is_empty());
+    assert!(
+        project_leftovers(&p).is_empty(),
+        "{:?}",
+        project_leftovers(&p)
+    );
+}

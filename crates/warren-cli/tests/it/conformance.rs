@@ -6,11 +6,14 @@
 //!
 //! There is no registry on the test machines, so each fixture is copied into a
 //! fresh repository and its images are swapped for the local busybox test
-//! image there (the vendored files stay as they are): `"image"` values in
+//! images there (see [`stand_in`]; the vendored files stay as they are): `"image"` values in
 //! devcontainer.json, `image:` lines of compose files, and the image of every
 //! Dockerfile `FROM` line (stage names and `--platform` kept). A few Debian-only commands in Dockerfiles are
 //! translated to their busybox spelling (see [`DOCKERFILE_TRANSLATIONS`]) so a
-//! build tests warren and not the test image.
+//! build tests warren and not the test image. The same way, the reference's
+//! ghcr.io Features are swapped for stand-ins with the same ids and options,
+//! published by the test to a local registry (see [`STAND_INS`]); a run then
+//! shows that each was installed with the fixture's options.
 //!
 //! The test fails when an outcome is worse than expected (a regression) and
 //! also when it is better, with a message to update the table, so the table
@@ -32,36 +35,36 @@ fn fixtures() -> PathBuf {
 /// `fails`; `-` for a run the test does not attempt (no image or build).
 const EXPECTED: &str = "\
 compose-Dockerfile-alpine                                             | warns   | warns   | keys of an older spec (`settings`, `extensions`, `devPort`) warned
-compose-Dockerfile-with-features                                      | warns   | fails   | Features are not installed in a Compose config (a warning); remoteUser `node` is a user of the reference's image, the test image has none
-compose-Dockerfile-with-target                                        | warns   | fails   | Features are not installed in a Compose config (a warning); remoteUser `node` is a user of the reference's image, the test image has none
-compose-Dockerfile-without-features                                   | warns   | fails   | keys of an older spec warned; remoteUser `node` is a user of the reference's image, the test image has none
-compose-image-with-features                                           | warns   | fails   | Features are not installed in a Compose config (a warning); remoteUser `node` is a user of the reference's image, the test image has none
+compose-Dockerfile-with-features                                      | warns   | warns   | a GitHub-release Feature (`owner/repo/feature`, deprecated) is skipped with a warning, and `customizations` (editor settings) warned; its ghcr.io Feature was swapped for a local stand-in, as images are, and installed on the image built from the service's Dockerfile
+compose-Dockerfile-with-target                                        | warns   | warns   | a GitHub-release Feature (`owner/repo/feature`, deprecated) is skipped with a warning, and `customizations` (editor settings) warned; its ghcr.io Feature was swapped for a local stand-in, as images are, and installed on the image built from the service's Dockerfile target
+compose-Dockerfile-without-features                                   | warns   | warns   | keys of an older spec warned
+compose-image-with-features                                           | warns   | warns   | a GitHub-release Feature (`owner/repo/feature`, deprecated) is skipped with a warning, and `customizations` (editor settings) warned; its ghcr.io Feature was swapped for a local stand-in, as images are, and installed on the service's image
 compose-image-with-mounts                                             | ok      | ok      |
-compose-image-without-features                                        | warns   | fails   | keys of an older spec warned; remoteUser `node` is a user of the reference's image, the test image has none
+compose-image-without-features                                        | warns   | warns   | keys of an older spec warned
 compose-image-without-features-minimal                                | ok      | ok      |
 compose-with-name                                                     | ok      | fails   | a top-level `name:` needs Compose v2; these machines have Debian's docker-compose 1.29
 compose-with-name-and-custom-yaml                                     | ok      | fails   | a top-level `name:` needs Compose v2; these machines have Debian's docker-compose 1.29 (and `!reset`)
 compose-with-name-using-env-var                                       | ok      | fails   | a top-level `name:` needs Compose v2; these machines have Debian's docker-compose 1.29
 compose-without-name                                                  | ok      | ok      |
-disallowed-features:.devcontainer/allowed/devcontainer.json           | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
+disallowed-features:.devcontainer/allowed/devcontainer.json           | ok      | ok      | its ghcr.io Feature was swapped for a local stand-in, as images are
 disallowed-features:.devcontainer/disallowed/devcontainer.json        | fails   | fails   | refused as the reference refuses it: the Feature is on the reference's disallowed list (an error at file:line:col)
-dockerfile-with-features                                              | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
+dockerfile-with-features                                              | ok      | ok      | its ghcr.io Features were swapped for local stand-ins, as images are
 dockerfile-with-parallel-commands                                     | ok      | ok      |
-dockerfile-with-syntax                                                | warns   | fails   | a GitHub-release Feature (`owner/repo/feature`, deprecated) is skipped with a warning; its ghcr.io Feature cannot be fetched offline
-dockerfile-with-target                                                | warns   | fails   | a GitHub-release Feature (`owner/repo/feature`, deprecated) is skipped with a warning; its ghcr.io Feature cannot be fetched offline
+dockerfile-with-syntax                                                | warns   | warns   | a GitHub-release Feature (`owner/repo/feature`, deprecated) is skipped with a warning; its ghcr.io Feature was swapped for a local stand-in, as images are
+dockerfile-with-target                                                | warns   | warns   | a GitHub-release Feature (`owner/repo/feature`, deprecated) is skipped with a warning; its ghcr.io Feature was swapped for a local stand-in, as images are
 dockerfile-without-features                                           | ok      | ok      |
 dockerfile-without-features:.devcontainer/subfolder/devcontainer.json | ok      | ok      |
-example                                                               | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
+example                                                               | ok      | ok      | its ghcr.io Feature was swapped for a local stand-in, as images are
 image                                                                 | ok      | ok      |
 image-containerEnv-issue                                              | fails   | fails   | its compose file binds `../..`, the folder above the project: host access, refused without a `host_access:` grant
-image-metadata                                                        | ok      | fails   | its local Features install; their lifecycle commands (`one`, `three`…) are placeholders the reference only reads from the label, so running them fails (exit 127)
-image-metadata-containerEnv                                           | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
-image-with-features                                                   | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
-image-with-git-feature                                                | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline: a clear error naming the Feature
+image-metadata                                                        | ok      | fails   | its local Feature `localFeatureB` asks for `privileged`: host access, refused without a `host_access:` grant (its lifecycle commands `one`, `three`… are placeholders the reference only reads from the label)
+image-metadata-containerEnv                                           | ok      | ok      | its ghcr.io Feature was swapped for a local stand-in, as images are
+image-with-features                                                   | ok      | ok      | its ghcr.io Features were swapped for local stand-ins, as images are
+image-with-git-feature                                                | ok      | ok      | its ghcr.io Feature was swapped for a local stand-in, as images are
 image-with-local-feature                                              | refused | refused | refused as the reference refuses it: a legacy id `myfeature`, with the hint to write `./myfeature`
 image-with-mounts                                                     | ok      | ok      |
 image-with-parallel-initialize-command                                | ok      | ok      |
-poetry-example                                                        | ok      | fails   | the reference's ghcr.io Features cannot be fetched offline; postStartCommand needs the reference image's bash, python3 and poetry
+poetry-example                                                        | ok      | fails   | its ghcr.io Feature was swapped for a local stand-in, as images are (it installs); postStartCommand needs the reference image's bash, python3 and poetry
 set-up-with-config:devcontainer.json                                  | warns   | -       | no image or build (warned): a config for the reference's `set-up` of a running container
 set-up-with-metadata                                                  | -       | -       | no devcontainer.json: an image label for the reference's `set-up` of a running container
 updateUID                                                             | ok      | ok      |
@@ -114,9 +117,154 @@ const DOCKERFILE_TRANSLATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The same for commands in devcontainer.json: the test image runs as root
-/// and has no `sudo`.
-const JSON_TRANSLATIONS: &[(&str, &str)] = &[("| sudo tee", "| tee")];
+/// The same for commands in devcontainer.json: the test images have no
+/// `sudo`, so a file the reference writes to `/` as its `remoteUser` (with
+/// the reference image's password-less sudo) is written to `/tmp`, where any
+/// user may write.
+const JSON_TRANSLATIONS: &[(&str, &str)] = &[
+    (
+        "| sudo tee /postCreateCommand.txt",
+        "| tee /tmp/postCreateCommand.txt",
+    ),
+    ("| sudo tee", "| tee"),
+];
+
+/// The test image standing in for a reference image: the reference's
+/// `*-node` images (`typescript-node`, `javascript-node`) have the user `node`
+/// (uid 1000) that their fixtures name as `remoteUser`, so they become the
+/// busybox image with that user; every other image the plain busybox one.
+fn stand_in(image: &str) -> &'static str {
+    let name = image.split(':').next().unwrap_or(image);
+    if name.ends_with("-node") {
+        NODE_IMAGE
+    } else {
+        BUSYBOX
+    }
+}
+
+/// Built by scripts/build-test-images.sh.
+const NODE_IMAGE: &str = "warren-test/node:latest";
+
+/// The reference's registry Features the fixtures name (path under
+/// `ghcr.io`, options with their defaults), for which the test publishes
+/// stand-ins to a local registry, under each tag the fixtures use: the same
+/// id and options, an install.sh (busybox sh) that appends `ID OPTION=value…`
+/// to [`STAND_IN_MARKER`]. `disallowed-feature` is not among them: the
+/// reference refuses it by name before anything is fetched.
+const STAND_INS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "devcontainers/features/docker-in-docker",
+        &[("version", "latest")],
+    ),
+    (
+        "devcontainers/feature-starter/hello",
+        &[("greeting", "hey")],
+    ),
+    (
+        "devcontainers/features/python",
+        &[("version", "os-provided")],
+    ),
+    ("devcontainers/features/java", &[("version", "latest")]),
+    (
+        "devcontainers/features/github-cli",
+        &[("version", "latest")],
+    ),
+    ("devcontainers/features/git", &[("version", "os-provided")]),
+];
+const STAND_IN_TAGS: &[&str] = &["1", "2", "latest"];
+const STAND_IN_MARKER: &str = "/usr/local/share/warren-stand-in-features";
+
+/// What [`STAND_IN_MARKER`] holds after a run of these configs: each
+/// Feature installed, with the option values the fixture gives.
+const STAND_IN_MARKERS: &[(&str, &[&str])] = &[
+    (
+        "compose-Dockerfile-with-features",
+        &["docker-in-docker version=latest"],
+    ),
+    (
+        "compose-Dockerfile-with-target",
+        &["docker-in-docker version=latest"],
+    ),
+    (
+        "compose-image-with-features",
+        &["docker-in-docker version=latest"],
+    ),
+    (
+        "disallowed-features:.devcontainer/allowed/devcontainer.json",
+        &["github-cli version=latest"],
+    ),
+    (
+        "dockerfile-with-features",
+        &["docker-in-docker version=latest", "hello greeting=howdy"],
+    ),
+    (
+        "dockerfile-with-syntax",
+        &["docker-in-docker version=latest"],
+    ),
+    (
+        "dockerfile-with-target",
+        &["docker-in-docker version=latest"],
+    ),
+    ("example", &["github-cli version=latest"]),
+    ("image-metadata-containerEnv", &["java version=none"]),
+    (
+        "image-with-features",
+        &["docker-in-docker version=latest", "hello greeting=howdy"],
+    ),
+    ("image-with-git-feature", &["git version=os-provided"]),
+    ("poetry-example", &["python version=latest"]),
+];
+
+/// Publishes the [`STAND_INS`] to the registry on `port`.
+fn publish_stand_ins(port: u16) {
+    for (path, options) in STAND_INS {
+        let id = path.rsplit('/').next().unwrap_or(path);
+        let manifest = serde_json::json!({
+            "id": id,
+            "version": "1.0.0",
+            "name": format!("warren's stand-in for ghcr.io/{path}"),
+            "options": options
+                .iter()
+                .map(|(k, d)| (k.to_string(), serde_json::json!({"type": "string", "default": d})))
+                .collect::<serde_json::Map<_, _>>(),
+        })
+        .to_string();
+        let values: String = options
+            .iter()
+            .map(|(k, _)| format!(" {k}=${}", k.to_ascii_uppercase()))
+            .collect();
+        let install = format!(
+            "#!/bin/sh\nset -e\nmkdir -p {dir}\necho \"{id}{values}\" >> {STAND_IN_MARKER}\n",
+            dir = Path::new(STAND_IN_MARKER)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        );
+        let layer = crate::features::feature_tar(&[
+            ("devcontainer-feature.json", &manifest),
+            ("install.sh", &install),
+        ]);
+        for tag in STAND_IN_TAGS {
+            crate::features::push(port, path, tag, &layer);
+        }
+    }
+}
+
+/// devcontainer.json (by text): each [`STAND_INS`] reference on ghcr.io
+/// points at the local registry on `port`.
+fn swap_features(text: &str, port: u16) -> String {
+    let mut text = text.to_string();
+    for (path, _) in STAND_INS {
+        // Quote-delimited: `features/git` is a prefix of `features/github-cli`.
+        for end in ["\"", ":"] {
+            text = text.replace(
+                &format!("\"ghcr.io/{path}{end}"),
+                &format!("\"localhost:{port}/{path}{end}"),
+            );
+        }
+    }
+    text
+}
 
 /// Whether the docker CLI has the compose plugin (v2): rows that need it may
 /// then do better than the table says.
@@ -195,14 +343,15 @@ fn configs(folder: &Path) -> Vec<String> {
     out
 }
 
-/// Copies `from` into `to`, swapping images in devcontainer.json and Dockerfiles.
-fn copy_swapped(from: &Path, to: &Path) {
+/// Copies `from` into `to`, swapping images in devcontainer.json and
+/// Dockerfiles, and registry Features for the stand-ins on `port`.
+fn copy_swapped(from: &Path, to: &Path, port: u16) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
         if entry.file_type().unwrap().is_dir() {
             std::fs::create_dir_all(&dst).unwrap();
-            copy_swapped(&src, &dst);
+            copy_swapped(&src, &dst, port);
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -212,7 +361,7 @@ fn copy_swapped(from: &Path, to: &Path) {
         } else if name.ends_with(".yml") || name.ends_with(".yaml") {
             swap_compose_images(&text)
         } else if name.ends_with("devcontainer.json") && !name.contains("feature") {
-            let mut text = swap_image(&text);
+            let mut text = swap_features(&swap_image(&text), port);
             for (from, to) in JSON_TRANSLATIONS {
                 text = text.replace(from, to);
             }
@@ -240,7 +389,7 @@ fn swap_from_lines(text: &str) -> String {
                 if w.starts_with("--") {
                     kept.push(w.to_string());
                 } else {
-                    kept.push(BUSYBOX.to_string());
+                    kept.push(stand_in(w).to_string());
                     break;
                 }
             }
@@ -266,7 +415,7 @@ fn swap_compose_images(text: &str) -> String {
         match trimmed.strip_prefix("image:") {
             Some(image) => {
                 let indent = &line[..line.len() - trimmed.len()];
-                out.push_str(&format!("{indent}image: {BUSYBOX}\n"));
+                out.push_str(&format!("{indent}image: {}\n", stand_in(image.trim())));
                 if image.trim().starts_with("mongo") {
                     out.push_str(&format!("{indent}command: sleep infinity\n"));
                 }
@@ -300,17 +449,26 @@ fn swap_image(text: &str) -> String {
         };
         let end = body.find('"').expect("a closed string");
         out.push_str(&rest[..i]);
-        out.push_str(&format!("\"image\": \"{BUSYBOX}\""));
+        out.push_str(&format!("\"image\": \"{}\"", stand_in(&body[..end])));
         rest = &body[end + 1..];
     }
     out.push_str(rest);
     out
 }
 
-/// What one config did: (validate, run, first error of the worse one).
-fn check(folder: &Path, config: &str, discovered: bool, runs: bool) -> (String, String, String) {
+/// What one config did: (validate, run, first error of the worse one). With
+/// `markers`, the run prints [`STAND_IN_MARKER`] and, when it succeeds, must
+/// show each of them.
+fn check(
+    folder: &Path,
+    config: &str,
+    discovered: bool,
+    runs: bool,
+    port: u16,
+    markers: &[&str],
+) -> (String, String, String) {
     let ctx = TestContext::new();
-    copy_swapped(folder, &ctx.repo);
+    copy_swapped(folder, &ctx.repo, port);
     ctx.commit("fixture");
     let mut validate_args = vec!["validate"];
     if !discovered {
@@ -324,9 +482,27 @@ fn check(folder: &Path, config: &str, discovered: bool, runs: bool) -> (String, 
     if !discovered {
         run_args.extend(["--config", config]);
     }
-    run_args.extend(["--", "true"]);
+    if markers.is_empty() {
+        run_args.extend(["--", "true"]);
+    } else {
+        run_args.extend(["--", "cat", STAND_IN_MARKER]);
+    }
     let run = ctx.warren(&run_args);
     let (r, r_err) = outcome(&run);
+    if run.code == 0 && !markers.is_empty() {
+        progress!(
+            "{config}: the stand-in Features installed: {:?}",
+            run.stdout
+        );
+        let lines: Vec<&str> = run.stdout.lines().map(str::trim).collect();
+        for m in markers {
+            assert!(
+                lines.contains(m),
+                "{config}: the stand-in Features' marker lacks `{m}`: {:?}",
+                run.stdout
+            );
+        }
+    }
     // The image warren built for a `build` config (`· building TAG`); without
     // `-f`, so not while another test's container uses it.
     for line in run.stderr.lines() {
@@ -367,6 +543,14 @@ fn the_reference_fixtures_validate_and_run_as_the_table_says() {
     if !require_docker() {
         return;
     }
+    // The registry the stand-in Features are published to, for the whole
+    // test (stopped when it ends, also on a panic).
+    let registry_dir = tempfile::tempdir().expect("a temporary directory");
+    let Some(registry) = crate::features::start_registry(registry_dir.path()) else {
+        return;
+    };
+    publish_stand_ins(registry.port);
+    progress!("stand-in Features published to localhost:{}", registry.port);
     let root = fixtures();
     let mut folders = dir_names(&root);
     folders.retain(|f| root.join(f).is_dir());
@@ -407,7 +591,12 @@ fn the_reference_fixtures_validate_and_run_as_the_table_says() {
             let (v, r, err) = if config.is_empty() {
                 ("-".to_string(), "-".to_string(), String::new())
             } else {
-                check(&dir, config, discovered, runs)
+                let markers = STAND_IN_MARKERS
+                    .iter()
+                    .find(|(c, _)| *c == id)
+                    .map(|(_, m)| *m)
+                    .unwrap_or_default();
+                check(&dir, config, discovered, runs, registry.port, markers)
             };
             let Some(&(_, ev, er, why)) = expected.iter().find(|e| e.0 == id) else {
                 panic!(

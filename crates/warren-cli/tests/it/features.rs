@@ -248,11 +248,11 @@ fn feature_errors_are_located_in_the_file() {
     }
 }
 
-// ---- a local registry ----
+// ---- a local registry (the conformance test uses it too) ----
 
-struct Registry {
+pub(crate) struct Registry {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Registry {
@@ -262,7 +262,7 @@ impl Drop for Registry {
     }
 }
 
-fn start_registry(dir: &Path) -> Option<Registry> {
+pub(crate) fn start_registry(dir: &Path) -> Option<Registry> {
     let port = free_port();
     let cfg = dir.join("registry.yml");
     std::fs::write(
@@ -306,7 +306,7 @@ fn digest(b: &[u8]) -> String {
 
 /// A Feature's layer: a plain tar of its files (as `devcontainer features
 /// package` makes it).
-fn feature_tar(files: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn feature_tar(files: &[(&str, &str)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, text) in files {
         let mut h = tar::Header::new_gnu();
@@ -321,7 +321,7 @@ fn feature_tar(files: &[(&str, &str)]) -> Vec<u8> {
 
 /// Pushes `layer` as Feature `name:tag` (blob upload + manifest, the OCI
 /// distribution API); returns the manifest's digest.
-fn push(port: u16, name: &str, tag: &str, layer: &[u8]) -> String {
+pub(crate) fn push(port: u16, name: &str, tag: &str, layer: &[u8]) -> String {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
