@@ -15,7 +15,9 @@
 //! whose network it shares, for `network_mode: service:…`). Memory, CPU and
 //! pids limits are set on its container by the runtime. The configuration's
 //! Features are installed on the main service's image, which the project
-//! file then names (see [`Warren::compose_features_image`]).
+//! file then names (see [`Warren::compose_features_image`]). Compose v1
+//! reads a private copy of each compose file that uses a Compose v2
+//! spelling it rejects (see `for_compose_v1`).
 
 use std::path::{Path, PathBuf};
 
@@ -457,8 +459,12 @@ fn for_compose_v1(files: &[PathBuf], dir: &Path) -> Result<Vec<PathBuf>, EnvErro
             out.push(file.clone());
             continue;
         };
-        let copy = warren_config::compose_v1::for_compose_v1(file, &text, i == 0)
-            .map_err(|d| EnvError::Config(warren_config::ConfigError::one(d)))?;
+        let copy = warren_config::compose_v1::for_compose_v1(file, &text, i == 0).map_err(|d| {
+            EnvError::Refused {
+                message: d.to_string(),
+                hint: d.hint.clone().unwrap_or_default(),
+            }
+        })?;
         match copy {
             Some(copy) => {
                 let name = file

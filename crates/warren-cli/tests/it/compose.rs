@@ -396,6 +396,11 @@ fn compose_v2_spellings_run_on_either_compose_and_the_files_stay_as_they_are() {
     progress!("{}", run.stderr);
     assert!(run.stderr.contains("more.yml:3:18"), "{}", run.stderr);
     assert!(run.stderr.contains("needs Compose v2"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: install Compose v2"),
+        "{}",
+        run.stderr
+    );
     assert!(ctx.containers().is_empty(), "{:?}", ctx.containers());
 }
 
