@@ -12,7 +12,7 @@
 //!
 //! The copy is the original text with those spans cut out, found with the
 //! YAML parser's positions: comments, anchors, `${VAR}`s and YAML 1.1
-//! scalars (`yes`) reach v1 byte for byte.
+//! scalars (`yes`) reach v1 byte for byte, each on its original line.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -394,6 +394,8 @@ impl Translator<'_> {
     }
 
     /// The text with the cuts made (a cut inside another is part of it).
+    /// A cut keeps its line breaks, so what compose says about a line of
+    /// the copy is true of the same line of the original.
     fn apply(&self) -> String {
         let mut cuts = self.cuts.clone();
         cuts.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
@@ -405,6 +407,7 @@ impl Translator<'_> {
             }
             out.extend(&self.chars[at..c.start]);
             out.push_str(c.with);
+            out.extend(self.chars[c.start..c.end].iter().filter(|&&ch| ch == '\n'));
             at = c.end;
         }
         out.extend(&self.chars[at..]);
@@ -463,7 +466,7 @@ mod tests {
         );
         assert_eq!(
             v1("name: |\n  p\n\nservices: {}\n").as_deref(),
-            Some("\n\nservices: {}\n")
+            Some("\n\n\nservices: {}\n")
         );
         assert_eq!(
             v1("{name: p, services: {a: {image: x}}}\n").as_deref(),
@@ -481,9 +484,11 @@ mod tests {
         assert_eq!(
             v1(text).as_deref(),
             Some(
-                "\nservices:\n  app:\n    image: ubuntu\n    \n    command: [\"sleep\", \"1\"]\n    \n    volumes:\n      - ..:/workspace\n"
+                "\nservices:\n  app:\n    image: ubuntu\n    \n    command: [\"sleep\", \"1\"]\n    \n\n    volumes:\n      - ..:/workspace\n"
             )
         );
+        let lines = |t: &str| t.lines().count();
+        assert_eq!(lines(&v1(text).unwrap()), lines(text), "line numbers hold");
         // A map left with no entries stays a map.
         assert_eq!(
             v1("services:\n  app:\n    ports: !reset []\n").as_deref(),

@@ -196,7 +196,36 @@ impl Warren {
         let text = cli
             .config(&project, &directory, &files)
             .await
-            .map_err(|e| EnvError::at("reading the compose files")(e.into()))?;
+            .map_err(|e| {
+                // Compose names the copy it read (gone once the failed
+                // environment is cleaned up); the user edits the original,
+                // whose lines the copy keeps.
+                let copied: Vec<(&PathBuf, &PathBuf)> = files
+                    .iter()
+                    .zip(&c.config.files)
+                    .filter(|(read, original)| read != original)
+                    .collect();
+                let e = if copied.is_empty() {
+                    e.into()
+                } else {
+                    let mut text = e.to_string();
+                    for (copy, original) in &copied {
+                        text = text.replace(
+                            copy.to_string_lossy().as_ref(),
+                            original.to_string_lossy().as_ref(),
+                        );
+                    }
+                    let names: Vec<String> = copied
+                        .iter()
+                        .map(|(_, o)| format!("`{}`", o.display()))
+                        .collect();
+                    EnvError::Other(format!(
+                        "{text}\n(Compose v1 read warren's copy of {}: the same text, line for line, without a top-level `name:` and the first file's `!reset`/`!override` tags)",
+                        names.join(", ")
+                    ))
+                };
+                EnvError::at("reading the compose files")(e)
+            })?;
         let first = c.config.files.first().cloned().unwrap_or_default();
         let doc = warren_config::compose::yaml_to_json(&first, &text).map_err(|e| {
             EnvError::Other(format!(

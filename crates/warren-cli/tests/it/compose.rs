@@ -402,6 +402,36 @@ fn compose_v2_spellings_run_on_either_compose_and_the_files_stay_as_they_are() {
         run.stderr
     );
     assert!(ctx.containers().is_empty(), "{:?}", ctx.containers());
+
+    progress!("what Compose v1 says of a copy names the original");
+    ctx.write(
+        ".devcontainer/more.yml",
+        "services:\n  app:\n    environment: {MORE: more-ok}\n",
+    );
+    ctx.write(
+        ".devcontainer/docker-compose.yml",
+        &first.replace("    command:", "    no_such_key: 1\n    command:"),
+    );
+    ctx.commit("a key v1 rejects");
+    let run = ctx
+        .warren(&["run", "--name", "cmpk", "--", "true"])
+        .fails(1);
+    progress!("{}", run.stderr);
+    assert!(run.stderr.contains("no_such_key"), "{}", run.stderr);
+    let original = ctx.repo.join(".devcontainer/docker-compose.yml");
+    assert!(
+        run.stderr.contains(&format!(
+            "Compose v1 read warren's copy of `{}`",
+            original.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("/v1/0/"),
+        "the original named: {}",
+        run.stderr
+    );
 }
 
 /// Removes images a test built, when it ends (also on failure).
