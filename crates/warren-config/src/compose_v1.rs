@@ -27,6 +27,24 @@ use crate::node::Span;
 /// is the first of the configuration's `dockerComposeFile`s. Text the parser
 /// cannot read is left to the compose CLI, which says what is wrong with it.
 pub fn for_compose_v1(path: &Path, text: &str, first: bool) -> Result<Option<String>, Diagnostic> {
+    let Some(out) = translate(path, text, first)? else {
+        return Ok(None);
+    };
+    // The cuts follow the parser's spans; should a spelling still defeat
+    // them (the copy unreadable, or with something left to cut), say so
+    // rather than hand v1 a file that means something else.
+    if events(&out).is_none() || !matches!(translate(path, &out, first), Ok(None)) {
+        return Err(Source::new(path, text)
+            .error(
+                Span::new(1, 1, 1),
+                "warren could not make a copy of this compose file that Compose v1 reads",
+            )
+            .with_hint(V2_HINT));
+    }
+    Ok(Some(out))
+}
+
+fn translate(path: &Path, text: &str, first: bool) -> Result<Option<String>, Diagnostic> {
     let src = Source::new(path, text);
     let Some(parsed) = events(text) else {
         return Ok(None);
@@ -48,18 +66,7 @@ pub fn for_compose_v1(path: &Path, text: &str, first: bool) -> Result<Option<Str
         return Ok(None);
     }
     t.check_aliases()?;
-    let out = t.apply();
-    // The cuts follow the parser's spans; should a spelling still defeat
-    // them, say so rather than hand v1 a file that means something else.
-    if events(&out).is_none() {
-        return Err(src
-            .error(
-                Span::new(1, 1, 1),
-                "warren could not make a copy of this compose file that Compose v1 reads",
-            )
-            .with_hint(V2_HINT));
-    }
-    Ok(Some(out))
+    Ok(Some(t.apply()))
 }
 
 const V2_HINT: &str = "install Compose v2 (the docker CLI's compose plugin, `docker compose`), which reads the file as it is";
