@@ -47,6 +47,7 @@
 //! ```
 
 pub mod compose;
+pub mod compose_v1;
 mod decode;
 mod devcontainer;
 mod diagnostic;

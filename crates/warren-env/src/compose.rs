@@ -15,7 +15,9 @@
 //! whose network it shares, for `network_mode: service:…`). Memory, CPU and
 //! pids limits are set on its container by the runtime. The configuration's
 //! Features are installed on the main service's image, which the project
-//! file then names (see [`Warren::compose_features_image`]).
+//! file then names (see [`Warren::compose_features_image`]). Compose v1
+//! reads a private copy of each compose file that uses a Compose v2
+//! spelling it rejects (see `for_compose_v1`).
 
 use std::path::{Path, PathBuf};
 
@@ -183,11 +185,47 @@ impl Warren {
             cli.name()
         ));
         let project = project_name(&self.root_id(), &rec.name);
+        // Compose resolves relative paths and reads `.env` from here; warren
+        // names it always, so a translated copy elsewhere reads the same.
         let directory = c.directory();
+        let files = if cli.is_v1() {
+            for_compose_v1(&c.config.files, &dir(&self.root, &rec.name).join("v1"))?
+        } else {
+            c.config.files.clone()
+        };
         let text = cli
-            .config(&project, &directory, &c.config.files)
+            .config(&project, &directory, &files)
             .await
-            .map_err(|e| EnvError::at("reading the compose files")(e.into()))?;
+            .map_err(|e| {
+                // Compose names the copy it read (gone once the failed
+                // environment is cleaned up); the user edits the original,
+                // whose lines the copy keeps.
+                let copied: Vec<(&PathBuf, &PathBuf)> = files
+                    .iter()
+                    .zip(&c.config.files)
+                    .filter(|(read, original)| read != original)
+                    .collect();
+                let e = if copied.is_empty() {
+                    e.into()
+                } else {
+                    let mut text = e.to_string();
+                    for (copy, original) in &copied {
+                        text = text.replace(
+                            copy.to_string_lossy().as_ref(),
+                            original.to_string_lossy().as_ref(),
+                        );
+                    }
+                    let names: Vec<String> = copied
+                        .iter()
+                        .map(|(_, o)| format!("`{}`", o.display()))
+                        .collect();
+                    EnvError::Other(format!(
+                        "{text}\n(Compose v1 read warren's copy of {}: the same text, line for line, without a top-level `name:` and the first file's `!reset`/`!override` tags)",
+                        names.join(", ")
+                    ))
+                };
+                EnvError::at("reading the compose files")(e)
+            })?;
         let first = c.config.files.first().cloned().unwrap_or_default();
         let doc = warren_config::compose::yaml_to_json(&first, &text).map_err(|e| {
             EnvError::Other(format!(
@@ -408,6 +446,14 @@ fn service_image(
 
 /// Writes `doc` as the project's file (JSON is YAML), private to the user.
 fn write_private(file: &Path, doc: &Value) -> Result<(), EnvError> {
+    let text = serde_json::to_string_pretty(doc)
+        .map_err(|e| EnvError::Other(format!("cannot write the compose file: {e}")))?;
+    write_private_text(file, &text)
+}
+
+/// Writes `text` to `file`, readable by its owner only (in a directory
+/// only its owner can enter).
+fn write_private_text(file: &Path, text: &str) -> Result<(), EnvError> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let io = |e| EnvError::Io(format!("cannot write `{}`", file.display()), e);
     if let Some(parent) = file.parent() {
@@ -417,8 +463,6 @@ fn write_private(file: &Path, doc: &Value) -> Result<(), EnvError> {
             .create(parent)
             .map_err(io)?;
     }
-    let text = serde_json::to_string_pretty(doc)
-        .map_err(|e| EnvError::Other(format!("cannot write the compose file: {e}")))?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -427,6 +471,43 @@ fn write_private(file: &Path, doc: &Value) -> Result<(), EnvError> {
         .open(file)
         .map_err(io)?;
     std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io)
+}
+
+/// The compose files as Compose v1 is to read them: for each that uses a
+/// Compose v2 spelling v1 rejects (a top-level `name:`, `!reset`,
+/// `!override`), a translated copy under `dir` (see
+/// `warren_config::compose_v1`), named like the original for v1's messages;
+/// the others as they are. A file warren cannot read is left to compose,
+/// which says what is wrong with it.
+fn for_compose_v1(files: &[PathBuf], dir: &Path) -> Result<Vec<PathBuf>, EnvError> {
+    // Copies of an earlier run that are no longer needed must not linger.
+    let _ = std::fs::remove_dir_all(dir);
+    let mut out = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            out.push(file.clone());
+            continue;
+        };
+        let copy = warren_config::compose_v1::for_compose_v1(file, &text, i == 0).map_err(|d| {
+            EnvError::Refused {
+                message: d.to_string(),
+                hint: d.hint.clone().unwrap_or_default(),
+            }
+        })?;
+        match copy {
+            Some(copy) => {
+                let name = file
+                    .file_name()
+                    .unwrap_or(std::ffi::OsStr::new("compose.yml"));
+                let path = dir.join(i.to_string()).join(name);
+                write_private_text(&path, &copy)?;
+                tracing::debug!(from = %file.display(), to = %path.display(), "compose file copied for Compose v1");
+                out.push(path);
+            }
+            None => out.push(file.clone()),
+        }
+    }
+    Ok(out)
 }
 
 /// Compose interpolates `$`: text warren adds is escaped.
@@ -896,6 +977,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("no service `cache`"), "{err}");
+    }
+
+    #[test]
+    fn compose_v1_reads_private_copies_of_the_files_that_need_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dc = dir.path().join("repo/.devcontainer");
+        std::fs::create_dir_all(&dc).unwrap();
+        let first = dc.join("docker-compose.yml");
+        std::fs::write(
+            &first,
+            "name: ${CUSTOM_NAME}\nservices:\n  app:\n    image: x\n    ports: !reset []\n",
+        )
+        .unwrap();
+        let second = dc.join("extra.yml");
+        std::fs::write(&second, "services:\n  db:\n    image: y\n").unwrap();
+        let private = dir.path().join("root/compose/otter/v1");
+        let files = for_compose_v1(&[first.clone(), second.clone()], &private).unwrap();
+        assert_eq!(
+            files,
+            vec![private.join("0/docker-compose.yml"), second.clone()]
+        );
+        assert_eq!(
+            std::fs::read_to_string(&files[0]).unwrap(),
+            "\nservices:\n  app:\n    image: x\n    \n"
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files[0]), 0o600);
+        assert_eq!(mode(&private), 0o700);
+        assert_eq!(mode(&private.join("0")), 0o700);
+
+        // What v2 replaces in a later file, v1 would merge: refused there.
+        std::fs::write(&second, "services:\n  app:\n    ports: !reset []\n").unwrap();
+        let err = for_compose_v1(&[first, second.clone()], &private).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("{}:3:12", second.display())) && text.contains("Compose v2"),
+            "{text}"
+        );
     }
 
     #[test]

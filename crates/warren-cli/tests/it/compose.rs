@@ -316,6 +316,124 @@ fn host_access_in_a_compose_file_is_refused_with_its_place_and_applied_when_gran
     assert!(ctx.containers().is_empty(), "{:?}", ctx.containers());
 }
 
+/// Whether the host's compose CLI is Compose v1 (Debian's `docker-compose`
+/// 1.29), as warren picks it: `docker compose` first.
+fn compose_is_v1() -> bool {
+    let v2 = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    !v2 && Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("version 1."))
+}
+
+#[test]
+fn compose_v2_spellings_run_on_either_compose_and_the_files_stay_as_they_are() {
+    if !require_compose() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.write(
+        ".devcontainer/devcontainer.json",
+        r#"{"dockerComposeFile": ["docker-compose.yml", "more.yml"], "service": "app", "workspaceFolder": "/workspace"}"#,
+    );
+    ctx.write(".devcontainer/.env", "FROM_DOTENV=dotenv-ok\n");
+    ctx.write(".devcontainer/app.env", "FROM_ENV_FILE=env-file-ok\n");
+    let first = format!(
+        "version: '3.8'\n# a Compose v2 file\nname: ${{CUSTOM_NAME}}\nservices:\n  app:\n    image: {BUSYBOX}\n    command: sleep infinity\n    ports: !reset []\n    env_file: app.env\n    environment:\n      DOTENV: ${{FROM_DOTENV}}\n    volumes:\n      - ..:/workspace:cached\n"
+    );
+    ctx.write(".devcontainer/docker-compose.yml", &first);
+    ctx.write(
+        ".devcontainer/more.yml",
+        "services:\n  app:\n    environment:\n      MORE: more-ok\n",
+    );
+    ctx.commit("compose v2 spellings");
+    let out = ctx
+        .warren(&[
+            "run",
+            "--rm",
+            "--name",
+            "cmpv",
+            "--",
+            "sh",
+            "-c",
+            "echo $DOTENV $FROM_ENV_FILE $MORE; ls /workspace/.devcontainer",
+        ])
+        .ok();
+    progress!("{}", out.stdout);
+    assert!(
+        out.stdout.contains("dotenv-ok env-file-ok more-ok"),
+        "`.env`, env_file and the second file as compose reads them: {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("more.yml"), "the tree: {}", out.stdout);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(ctx.repo.join(".devcontainer/docker-compose.yml")).unwrap(),
+        first
+    );
+    assert_eq!(
+        git(&ctx.repo, &["status", "--porcelain"]),
+        "",
+        "no copy in the tree"
+    );
+    assert!(ctx.containers().is_empty(), "{:?}", ctx.containers());
+
+    if !compose_is_v1() {
+        return;
+    }
+    progress!("Compose v1: a tag of a later file, which v1 would merge, is refused where it is");
+    ctx.write(
+        ".devcontainer/more.yml",
+        "services:\n  app:\n    environment: !override\n      MORE: more-ok\n",
+    );
+    ctx.commit("override");
+    let run = ctx
+        .warren(&["run", "--name", "cmpr", "--", "true"])
+        .fails(1);
+    progress!("{}", run.stderr);
+    assert!(run.stderr.contains("more.yml:3:18"), "{}", run.stderr);
+    assert!(run.stderr.contains("needs Compose v2"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: install Compose v2"),
+        "{}",
+        run.stderr
+    );
+    assert!(ctx.containers().is_empty(), "{:?}", ctx.containers());
+
+    progress!("what Compose v1 says of a copy names the original");
+    ctx.write(
+        ".devcontainer/more.yml",
+        "services:\n  app:\n    environment: {MORE: more-ok}\n",
+    );
+    ctx.write(
+        ".devcontainer/docker-compose.yml",
+        &first.replace("    command:", "    no_such_key: 1\n    command:"),
+    );
+    ctx.commit("a key v1 rejects");
+    let run = ctx
+        .warren(&["run", "--name", "cmpk", "--", "true"])
+        .fails(1);
+    progress!("{}", run.stderr);
+    assert!(run.stderr.contains("no_such_key"), "{}", run.stderr);
+    let original = ctx.repo.join(".devcontainer/docker-compose.yml");
+    assert!(
+        run.stderr.contains(&format!(
+            "Compose v1 read warren's copy of `{}`",
+            original.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("/v1/0/"),
+        "the original named: {}",
+        run.stderr
+    );
+}
+
 /// Removes images a test built, when it ends (also on failure).
 struct Rmi(Vec<String>);
 impl Drop for Rmi {

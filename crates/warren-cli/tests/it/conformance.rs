@@ -42,9 +42,9 @@ compose-image-with-features                                           | warns   
 compose-image-with-mounts                                             | ok      | ok      |
 compose-image-without-features                                        | warns   | warns   | keys of an older spec warned
 compose-image-without-features-minimal                                | ok      | ok      |
-compose-with-name                                                     | ok      | fails   | a top-level `name:` needs Compose v2; these machines have Debian's docker-compose 1.29
-compose-with-name-and-custom-yaml                                     | ok      | fails   | a top-level `name:` needs Compose v2; these machines have Debian's docker-compose 1.29 (and `!reset`)
-compose-with-name-using-env-var                                       | ok      | fails   | a top-level `name:` needs Compose v2; these machines have Debian's docker-compose 1.29
+compose-with-name                                                     | ok      | ok      | Compose v1 here: warren gives it the file without `name:` (the project is named per environment anyway)
+compose-with-name-and-custom-yaml                                     | ok      | ok      | Compose v1 here: warren gives it the file without `name:` (the project is named per environment anyway) and without the `!reset` entry (the first file: nothing to reset)
+compose-with-name-using-env-var                                       | ok      | ok      | Compose v1 here: warren gives it the file without `name:` (the project is named per environment anyway)
 compose-without-name                                                  | ok      | ok      |
 disallowed-features:.devcontainer/allowed/devcontainer.json           | ok      | ok      | its ghcr.io Feature was swapped for a local stand-in, as images are
 disallowed-features:.devcontainer/disallowed/devcontainer.json        | fails   | fails   | refused as the reference refuses it: the Feature is on the reference's disallowed list (an error at file:line:col)

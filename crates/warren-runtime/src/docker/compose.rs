@@ -157,6 +157,13 @@ impl ComposeCli {
             .map_err(RuntimeError::Other)
     }
 
+    /// Whether this is Compose v1 (Debian's `docker-compose` 1.29: "docker-compose
+    /// version 1.29.2, build unknown"), which rejects newer compose file
+    /// spellings; v2 prints "Docker Compose version v2.24.5".
+    pub fn is_v1(&self) -> bool {
+        major_version(&self.version) == Some(1)
+    }
+
     /// How it is run, for messages (`docker compose`).
     pub fn name(&self) -> String {
         self.argv.join(" ")
@@ -368,6 +375,16 @@ impl DockerRuntime {
     }
 }
 
+/// The major version in what `compose version` printed: its first word
+/// that is a version number (`1.29.2,`, `v2.24.5`).
+fn major_version(version: &str) -> Option<u32> {
+    version.split_whitespace().find_map(|w| {
+        let w = w.strip_prefix('v').unwrap_or(w);
+        let (major, _) = w.split_once('.')?;
+        major.parse().ok()
+    })
+}
+
 /// The network owner of a container whose `NetworkMode` is another
 /// container's (`container:<id>`, compose's `network_mode: service:…`):
 /// its ports are published there.
@@ -378,6 +395,20 @@ pub(super) fn network_owner(mode: Option<&str>) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_told_apart() {
+        assert_eq!(
+            major_version("docker-compose version 1.29.2, build unknown"),
+            Some(1)
+        );
+        assert_eq!(major_version("Docker Compose version v2.24.5"), Some(2));
+        assert_eq!(
+            major_version("Docker Compose version 2.20.2+ds1-0ubuntu1"),
+            Some(2)
+        );
+        assert_eq!(major_version("Docker Compose version dev"), None);
+    }
 
     #[test]
     fn a_project_survives_its_labels() {
