@@ -168,6 +168,18 @@ pub(crate) fn project_name(root_id: &str, name: &str) -> String {
         .collect()
 }
 
+/// A Compose configuration as compose will run it ([`Warren::read_compose`]).
+pub(crate) struct MergedCompose {
+    /// The environment's compose project name.
+    project: String,
+    /// The compose project directory.
+    directory: PathBuf,
+    /// The merged files, as `config` printed them.
+    doc: Value,
+    /// The host access granted and used (short names, for `ls`).
+    given_up: Vec<String>,
+}
+
 impl Warren {
     /// The compose files of `c` merged by the compose CLI (`config`), with
     /// the environment's project name and the compose project directory.
@@ -246,15 +258,14 @@ impl Warren {
         &self,
         runtime: &dyn warren_runtime::Runtime,
         c: &ComposePlan,
+        merged: &MergedCompose,
         plan: &Plan,
-        rec: &EnvRecord,
         features: &crate::features::FeaturesPlan,
     ) -> Result<String, EnvError> {
-        let (_, directory, doc) = self.merged_compose(c, rec).await?;
         let source = service_image(
-            &doc,
+            &merged.doc,
             &c.config.service,
-            &directory,
+            &merged.directory,
             &plan.project,
             &plan.config_hash,
         )?;
@@ -270,28 +281,27 @@ impl Warren {
             .map_err(EnvError::at("installing the devcontainer Features"))
     }
 
-    /// Writes the project file of `rec` and points `create` (and the stored
-    /// `stored`) at it.
-    pub(crate) async fn prepare_compose(
+    /// The compose files of `c` merged once for the whole create (its
+    /// Features image and its project file both use it), checked on what
+    /// compose will run (variables filled in, the files merged): granted host
+    /// access is named, the rest refused before any image is built.
+    pub(crate) async fn read_compose(
         &self,
         c: &ComposePlan,
         plan: &Plan,
         rec: &EnvRecord,
-        create: &mut CreateSpec,
-    ) -> Result<(), EnvError> {
+    ) -> Result<MergedCompose, EnvError> {
         let (project, directory, doc) = self.merged_compose(c, rec).await?;
-        // Checked again on what compose will run (variables filled in, the
-        // files merged): granted host access is applied and named, the rest
-        // refused before anything is created.
         let home = self.host.home();
+        let mut given_up: Vec<String> = Vec::new();
         let mut refused = Vec::new();
         let mut hints = Vec::new();
         for h in warren_config::compose::host_access(&doc, &directory, &c.project_dir) {
             match (h.refused, &h.need) {
                 (true, Some(need)) if plan.container.grants.allows(need, home.as_deref()) => {
                     let short = need.short();
-                    if !create.host.given_up.contains(&short) {
-                        create.host.given_up.push(short);
+                    if !given_up.contains(&short) {
+                        given_up.push(short);
                     }
                 }
                 (true, need) => {
@@ -313,6 +323,35 @@ impl Warren {
                 ),
                 hint: format!("`warren validate` shows where; {}", hints.join("; ")),
             });
+        }
+        Ok(MergedCompose {
+            project,
+            directory,
+            doc,
+            given_up,
+        })
+    }
+
+    /// Writes the project file of `rec` from `merged` and points `create`
+    /// (and the stored `stored`) at it.
+    pub(crate) fn prepare_compose(
+        &self,
+        c: &ComposePlan,
+        merged: MergedCompose,
+        plan: &Plan,
+        rec: &EnvRecord,
+        create: &mut CreateSpec,
+    ) -> Result<(), EnvError> {
+        let MergedCompose {
+            project,
+            directory,
+            doc,
+            given_up,
+        } = merged;
+        for short in given_up {
+            if !create.host.given_up.contains(&short) {
+                create.host.given_up.push(short);
+            }
         }
         let p = ComposeProject {
             project,

@@ -356,13 +356,24 @@ impl Warren {
         if !early_image {
             image = self.image(runtime, plan).await?;
         }
+        // A Compose config is read (and its host access checked) once, here:
+        // after initializeCommand, which may write what it reads, and before
+        // any image is built for it.
+        let mut merged = match &plan.compose {
+            Some(c) => Some(
+                self.read_compose(c, plan, &rec)
+                    .await
+                    .map_err(EnvError::at("preparing the compose project"))?,
+            ),
+            None => None,
+        };
         // A Compose config's Features: its service's image with them
         // installed becomes the service's image (see compose.rs).
-        if let (Some(c), Some(features), RuntimeKind::Docker) =
-            (&plan.compose, &plan.features, plan.runtime)
+        if let (Some(c), Some(m), Some(features), RuntimeKind::Docker) =
+            (&plan.compose, &merged, &plan.features, plan.runtime)
         {
             image = Some(
-                self.compose_features_image(runtime, c, plan, &rec, features)
+                self.compose_features_image(runtime, c, m, plan, features)
                     .await?,
             );
         }
@@ -452,9 +463,8 @@ impl Warren {
         }
         let (mut create, mut spec) =
             self.container_spec(plan, &rec, image.clone().unwrap_or_default());
-        if let Some(c) = &plan.compose {
-            self.prepare_compose(c, plan, &rec, &mut create)
-                .await
+        if let (Some(c), Some(m)) = (&plan.compose, merged.take()) {
+            self.prepare_compose(c, m, plan, &rec, &mut create)
                 .map_err(EnvError::at("preparing the compose project"))?;
             if let Some(stored) = spec.create.as_mut() {
                 stored.labels = create.labels.clone();
