@@ -22,7 +22,6 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use warren_runtime::docker::compose::{ComposeCli, ComposeProject, Shutdown};
 use warren_runtime::{CreateSpec, MountKind};
 use warren_store::EnvRecord;
@@ -432,16 +431,7 @@ fn service_image(
     };
     let context = warren_config::compose::absolute(directory, &context);
     let dockerfile = context.join(dockerfile.as_deref().unwrap_or("Dockerfile"));
-    let text = std::fs::read(&dockerfile).map_err(|e| {
-        EnvError::Io(
-            format!(
-                "cannot read the Dockerfile `{}` of service `{service}`",
-                dockerfile.display()
-            ),
-            e,
-        )
-    })?;
-    let args: std::collections::BTreeMap<String, String> = args
+    let args = args
         .into_iter()
         .map(|(k, v)| {
             let v = match v {
@@ -451,36 +441,20 @@ fn service_image(
             };
             (k, v)
         })
+        .collect::<std::collections::BTreeMap<String, String>>()
+        .into_iter()
         .collect();
-    let mut h = Sha256::new();
-    h.update(config_hash.as_bytes());
-    h.update(context.to_string_lossy().as_bytes());
-    h.update([0]);
-    h.update((text.len() as u64).to_le_bytes());
-    h.update(&text);
-    for (k, v) in &args {
-        h.update(format!("{k}={v}\n").as_bytes());
+    let mut salt = context.to_string_lossy().into_owned().into_bytes();
+    salt.push(0);
+    crate::resolve::StableBuild {
+        project,
+        config_hash,
+        salt: &salt,
+        what: format!(" of service `{service}`"),
+        tag_prefix: format!("{}-", warren_core::names::slug(service)),
     }
-    h.update(target.as_deref().unwrap_or("").as_bytes());
-    let repo = match warren_core::names::slug(project) {
-        s if s.is_empty() => "project".to_string(),
-        s => s,
-    };
-    Ok(warren_runtime::ImageSource::Build(
-        warren_runtime::BuildSpec {
-            context,
-            dockerfile,
-            args,
-            target,
-            cache_from: Vec::new(),
-            tag: format!(
-                "warren-{repo}:{}-{}",
-                warren_core::names::slug(service),
-                warren_core::secret::hex(&h.finalize()[..6])
-            ),
-            labels: Default::default(),
-        },
-    ))
+    .spec(context, dockerfile, args, target, Vec::new())
+    .map(warren_runtime::ImageSource::Build)
 }
 
 /// Writes `doc` as the project's file (JSON is YAML), private to the user.

@@ -609,48 +609,95 @@ fn image_source(eff: &Effective, config_hash: &str) -> Result<ImageSource, EnvEr
             target,
             cache_from,
         }) => {
-            let text = std::fs::read(dockerfile).map_err(|e| {
-                EnvError::Io(
-                    format!("cannot read the Dockerfile `{}`", dockerfile.display()),
-                    e,
-                )
-            })?;
-            let mut h = sha2::Sha256::new();
-            h.update(config_hash.as_bytes());
-            h.update((text.len() as u64).to_le_bytes());
-            h.update(&text);
-            for (k, v) in args.iter() {
-                h.update(format!("{}={v}\n", k).as_bytes());
-            }
-            h.update(target.as_deref().unwrap_or("").as_bytes());
-            for c in cache_from {
-                h.update(c.as_bytes());
-            }
-            let hash = warren_core::secret::hex(&h.finalize()[..6]);
-            let repo = warren_core::names::slug(&eff.project);
-            let repo = if repo.is_empty() {
-                "project".to_string()
-            } else {
-                repo
+            let args = args.iter().map(|(k, v)| (k.to_string(), v.clone()));
+            let build = StableBuild {
+                project: &eff.project,
+                config_hash,
+                salt: &[],
+                what: String::new(),
+                tag_prefix: String::new(),
             };
-            Ok(ImageSource::Build(BuildSpec {
-                context: context.clone(),
-                dockerfile: dockerfile.clone(),
-                args: args
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.clone()))
-                    .collect(),
-                target: target.clone(),
-                cache_from: cache_from.clone(),
-                tag: format!("warren-{repo}:{hash}"),
-                labels: Default::default(),
-            }))
+            build
+                .spec(
+                    context.clone(),
+                    dockerfile.clone(),
+                    args.collect(),
+                    target.clone(),
+                    cache_from.clone(),
+                )
+                .map(ImageSource::Build)
         }
         None => Err(EnvError::Other(
             "no image configured for the docker runtime: set `image:` (or `build:`) in \
              .devcontainer/devcontainer.json or .warren.yaml, or use `--runtime sandbox`"
                 .into(),
         )),
+    }
+}
+
+/// A build tagged by what it builds from, so that an unchanged build reuses
+/// the image it made last time: the config hash, `salt`, the Dockerfile's
+/// text, the args (in their order), target and cache sources.
+pub(crate) struct StableBuild<'a> {
+    /// The project: the tag's repository (`warren-PROJECT`).
+    pub(crate) project: &'a str,
+    pub(crate) config_hash: &'a str,
+    /// More of what the build depends on (hashed after the config hash).
+    pub(crate) salt: &'a [u8],
+    /// Said after the Dockerfile's path when it cannot be read.
+    pub(crate) what: String,
+    /// Before the hash in the tag.
+    pub(crate) tag_prefix: String,
+}
+
+impl StableBuild<'_> {
+    pub(crate) fn spec(
+        &self,
+        context: PathBuf,
+        dockerfile: PathBuf,
+        args: Vec<(String, String)>,
+        target: Option<String>,
+        cache_from: Vec<String>,
+    ) -> Result<BuildSpec, EnvError> {
+        let text = std::fs::read(&dockerfile).map_err(|e| {
+            EnvError::Io(
+                format!(
+                    "cannot read the Dockerfile `{}`{}",
+                    dockerfile.display(),
+                    self.what
+                ),
+                e,
+            )
+        })?;
+        let mut h = sha2::Sha256::new();
+        h.update(self.config_hash.as_bytes());
+        h.update(self.salt);
+        h.update((text.len() as u64).to_le_bytes());
+        h.update(&text);
+        for (k, v) in &args {
+            h.update(format!("{k}={v}\n").as_bytes());
+        }
+        h.update(target.as_deref().unwrap_or("").as_bytes());
+        for c in &cache_from {
+            h.update(c.as_bytes());
+        }
+        let repo = match warren_core::names::slug(self.project) {
+            s if s.is_empty() => "project".to_string(),
+            s => s,
+        };
+        Ok(BuildSpec {
+            context,
+            dockerfile,
+            args: args.into_iter().collect(),
+            target,
+            cache_from,
+            tag: format!(
+                "warren-{repo}:{}{}",
+                self.tag_prefix,
+                warren_core::secret::hex(&h.finalize()[..6])
+            ),
+            labels: Default::default(),
+        })
     }
 }
 
