@@ -8,6 +8,7 @@ pub mod conflicts;
 pub mod diff;
 pub mod land;
 pub mod shadow;
+mod unchanged;
 
 pub use diff::{Captured, ChangeSummary, DiffFormat, FileChange};
 pub use shadow::Shadow;

@@ -25,6 +25,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::unchanged;
 use crate::git::{GitError, Repo};
 use crate::repo::{
     alternates_text, config_text, empty_tree, host_git, is_object_name, run, run_bytes, write_under,
@@ -176,6 +177,12 @@ impl Shadow {
                 "status.showUntrackedFiles=all",
                 "-c",
                 "core.checkStat=default",
+                // An index warren reads itself (`unchanged.rs`): entries in
+                // the plain format, all in one file.
+                "-c",
+                "index.version=2",
+                "-c",
+                "core.splitIndex=false",
                 "-c",
                 "submodule.recurse=false",
                 "-c",
@@ -230,6 +237,21 @@ impl Shadow {
         let _lock = Lock::take(&self.dir.join(format!("index-{name}.flock")))?;
         let admin = self.admin(name, base)?;
         let captured = admin.join("captured");
+        // Most trees did not change since their last capture: stat data says so
+        // without starting git.
+        if admin.join("index").exists()
+            && let Ok(last) = std::fs::read_to_string(&captured)
+            && is_object_name(last.trim())
+            && unchanged::unchanged(&admin, tree, last.trim(), self.empty.len() / 2)
+        {
+            return Ok(last.trim().to_string());
+        }
+        // Stamped before git looks, so that whatever changes after shows next time.
+        let stamps = unchanged::stamp_dirs(tree, &unchanged::inputs(&self.dir));
+        let keep = |sha: &str| match &stamps {
+            Some(s) => unchanged::save(&admin, sha, s),
+            None => unchanged::forget(&admin),
+        };
         if !admin.join("index").exists() {
             let _ = std::fs::remove_file(&captured);
             let mut c = self.git_on(&admin, tree);
@@ -255,6 +277,7 @@ impl Shadow {
             let last = std::fs::read_to_string(&captured).unwrap_or_default();
             let last = last.trim();
             if is_object_name(last) {
+                keep(last);
                 return Ok(last.to_string());
             }
         }
@@ -283,6 +306,7 @@ impl Shadow {
             return Err(failed("write-tree", format!("printed `{sha}`")));
         }
         let _ = std::fs::write(&captured, format!("{sha}\n"));
+        keep(&sha);
         Ok(sha)
     }
 
@@ -524,6 +548,181 @@ mod tests {
         assert_eq!(changed_paths(b"").unwrap().len(), 0);
         assert!(changed_paths(b"? nested/\0").is_none());
         assert!(changed_paths(b"u UU N... 1 2 3 4 a b c x\0").is_none());
+    }
+
+    /// A main repository with `files` committed, its shadow, and an
+    /// environment's tree holding the same files.
+    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Shadow, String, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo_dir = tmp.path().join("repo");
+        let tree = tmp.path().join("tree");
+        for dir in [&repo_dir, &tree] {
+            for (path, text) in files {
+                let p = dir.join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, text).unwrap();
+            }
+        }
+        crate::git::tests::init_repo(&repo_dir);
+        crate::git::git(&repo_dir, ["add", "-A"]).unwrap();
+        crate::git::tests::commit(&repo_dir, "files");
+        let main = Repo::discover(&repo_dir).unwrap();
+        let base = main.head_commit().unwrap();
+        let shadow = Shadow::open(&tmp.path().join("root"), &main).unwrap();
+        (tmp, shadow, base, tree)
+    }
+
+    fn files_of(shadow: &Shadow, tree: &str) -> String {
+        let mut c = shadow.git();
+        c.args(["ls-tree", "-r", "--format=%(objectmode) %(path)", tree]);
+        run(c, "ls-tree").unwrap()
+    }
+
+    fn blob(shadow: &Shadow, tree: &str, path: &str) -> String {
+        let mut c = shadow.git();
+        c.args(["cat-file", "-p", &format!("{tree}:{path}")]);
+        run(c, "cat-file").unwrap()
+    }
+
+    /// Once a capture is past the clock tick its files were written in, the next
+    /// one of the unchanged tree is answered from stat data alone; every kind of
+    /// change still shows, including one whose author set the mtime back.
+    #[test]
+    fn an_unchanged_tree_is_answered_from_stat_data_and_every_change_shows() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_tmp, shadow, base, tree) = project(&[
+            ("a/one.txt", "one\n"),
+            ("a/two.txt", "two\n"),
+            ("b/c/three.txt", "three\n"),
+            (".gitignore", "*.log\nbuild/\n"),
+        ]);
+        std::fs::create_dir_all(tree.join("build")).unwrap();
+        let admin = shadow.dir().join("envs").join("e");
+        let settle = || std::thread::sleep(std::time::Duration::from_millis(150));
+        let capture = || shadow.tree_of("e", &tree, &base).unwrap();
+        let fast = |sha: &str| unchanged::unchanged(&admin, &tree, sha, 20);
+
+        let first = capture();
+        settle();
+        let second = capture();
+        assert_eq!(second, first);
+        assert!(
+            fast(&second),
+            "the tree did not change: stat data must say so"
+        );
+
+        type Change = (&'static str, Box<dyn Fn(&Path)>, Box<dyn Fn(&Shadow, &str)>);
+        let changes: Vec<Change> = vec![
+            (
+                "an edit of the same size, its mtime set back",
+                Box::new(|t: &Path| {
+                    let p = t.join("a/one.txt");
+                    let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+                    std::fs::write(&p, "ONE\n").unwrap();
+                    let f = std::fs::File::options().write(true).open(&p).unwrap();
+                    f.set_modified(mtime).unwrap();
+                }),
+                Box::new(|s: &Shadow, sha: &str| assert_eq!(blob(s, sha, "a/one.txt"), "ONE\n")),
+            ),
+            (
+                "a new file in a subdirectory",
+                Box::new(|t: &Path| std::fs::write(t.join("b/c/new.txt"), "new\n").unwrap()),
+                Box::new(|s: &Shadow, sha: &str| assert!(files_of(s, sha).contains("b/c/new.txt"))),
+            ),
+            (
+                "a new directory with a file",
+                Box::new(|t: &Path| {
+                    std::fs::create_dir_all(t.join("d/e")).unwrap();
+                    std::fs::write(t.join("d/e/f.txt"), "f\n").unwrap();
+                }),
+                Box::new(|s: &Shadow, sha: &str| assert!(files_of(s, sha).contains("d/e/f.txt"))),
+            ),
+            (
+                "a removed file",
+                Box::new(|t: &Path| std::fs::remove_file(t.join("a/two.txt")).unwrap()),
+                Box::new(|s: &Shadow, sha: &str| assert!(!files_of(s, sha).contains("a/two.txt"))),
+            ),
+            (
+                "an executable bit",
+                Box::new(|t: &Path| {
+                    std::fs::set_permissions(
+                        t.join("a/one.txt"),
+                        std::fs::Permissions::from_mode(0o755),
+                    )
+                    .unwrap()
+                }),
+                Box::new(|s: &Shadow, sha: &str| {
+                    assert!(files_of(s, sha).contains("100755 a/one.txt"))
+                }),
+            ),
+            (
+                "a file replaced by a symlink",
+                Box::new(|t: &Path| {
+                    std::fs::remove_file(t.join("b/c/three.txt")).unwrap();
+                    std::os::unix::fs::symlink("/etc/passwd", t.join("b/c/three.txt")).unwrap();
+                }),
+                Box::new(|s: &Shadow, sha: &str| {
+                    assert!(files_of(s, sha).contains("120000 b/c/three.txt"))
+                }),
+            ),
+            (
+                "a new .gitignore rule",
+                Box::new(|t: &Path| {
+                    std::fs::write(t.join("b/c/.gitignore"), "*.tmp\n").unwrap();
+                    std::fs::write(t.join("b/c/x.tmp"), "x\n").unwrap();
+                }),
+                Box::new(|s: &Shadow, sha: &str| {
+                    let files = files_of(s, sha);
+                    assert!(files.contains("b/c/.gitignore"));
+                    assert!(!files.contains("x.tmp"), "{files}");
+                }),
+            ),
+        ];
+        let mut last = second;
+        for (what, change, check) in changes {
+            change(&tree);
+            assert!(!fast(&last), "{what}: stat data must show it");
+            let now = capture();
+            assert_ne!(now, last, "{what}: the capture must change");
+            check(&shadow, &now);
+            settle();
+            assert_eq!(capture(), now, "{what}: a second capture");
+            assert!(fast(&now), "{what}: unchanged again after it");
+            last = now;
+        }
+
+        // Ignored files change nothing, in a directory that exists or a new one.
+        std::fs::write(tree.join("build/out.o"), "x").unwrap();
+        std::fs::write(tree.join("a/debug.log"), "x").unwrap();
+        let now = capture();
+        assert_eq!(now, last, "ignored files are not part of the tree");
+    }
+
+    /// A change made right after a capture, in the same clock tick as the files'
+    /// last change, leaves the same stat data: it must still show.
+    #[test]
+    fn a_change_in_the_same_tick_as_the_capture_still_shows() {
+        for round in 0..20 {
+            let (_tmp, shadow, base, tree) = project(&[("f.txt", "aaaa\n")]);
+            let first = shadow.tree_of("e", &tree, &base).unwrap();
+            std::fs::write(tree.join("f.txt"), "bbbb\n").unwrap();
+            let second = shadow.tree_of("e", &tree, &base).unwrap();
+            assert_ne!(first, second, "round {round}");
+            assert_eq!(blob(&shadow, &second, "f.txt"), "bbbb\n", "round {round}");
+        }
+    }
+
+    /// A nested repository, or a submodule, is never answered from stat data.
+    #[test]
+    fn a_nested_repository_always_asks_git() {
+        let (_tmp, shadow, base, tree) = project(&[("f.txt", "x\n")]);
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        crate::git::tests::init_repo(&tree.join("sub"));
+        let admin = shadow.dir().join("envs").join("e");
+        let sha = shadow.tree_of("e", &tree, &base).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        assert_eq!(shadow.tree_of("e", &tree, &base).unwrap(), sha);
+        assert!(!unchanged::unchanged(&admin, &tree, &sha, 20));
     }
 
     /// The second capture of an unchanged tree reads no directory: git's
