@@ -253,11 +253,39 @@ fn index_unchanged(index: &Path, tree: &Path, oid_len: usize) -> bool {
         return false;
     };
     let check = |chunk: &[Entry<'_>]| {
+        // Each file is looked up from its own directory (opened once for all of
+        // its files: the index is sorted), not from the tree's root.
+        let mut parent: Option<(&[u8], rustix::fd::OwnedFd)> = None;
         chunk.iter().all(|e| {
             if (i64::from(e.mtime.0), i64::from(e.mtime.1)) >= written {
                 return false;
             }
-            rustix::fs::statat(&dir, e.path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            let (dir_part, name) = match e.path.iter().rposition(|c| *c == b'/') {
+                Some(i) => (&e.path[..i], &e.path[i + 1..]),
+                None => (&e.path[..0], e.path),
+            };
+            if dir_part.is_empty() {
+                return rustix::fs::statat(&dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| e.matches(&st));
+            }
+            if parent.as_ref().is_none_or(|(p, _)| *p != dir_part) {
+                let Ok(fd) = rustix::fs::openat(
+                    &dir,
+                    dir_part,
+                    rustix::fs::OFlags::PATH
+                        | rustix::fs::OFlags::DIRECTORY
+                        | rustix::fs::OFlags::NOFOLLOW
+                        | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                ) else {
+                    return false;
+                };
+                parent = Some((dir_part, fd));
+            }
+            let Some((_, fd)) = &parent else {
+                return false;
+            };
+            rustix::fs::statat(fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
                 .is_ok_and(|st| e.matches(&st))
         })
     };
