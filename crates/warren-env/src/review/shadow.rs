@@ -247,7 +247,9 @@ impl Shadow {
             return Ok(last.trim().to_string());
         }
         // Stamped before git looks, so that whatever changes after shows next time.
-        let stamps = unchanged::stamp_dirs(tree, &unchanged::inputs(&self.dir));
+        let inputs = unchanged::inputs(&self.dir);
+        let stamps = unchanged::stamp_dirs(tree, &inputs);
+        let inputs_changed = unchanged::inputs_changed(&admin, &unchanged::stamp_inputs(&inputs));
         let keep = |sha: &str| match &stamps {
             Some(s) => unchanged::save(&admin, sha, s),
             None => unchanged::forget(&admin),
@@ -273,7 +275,15 @@ impl Shadow {
             // will not name): the whole tree is read again.
             Err(_) => None,
         };
-        if changed.as_ref().is_some_and(Vec::is_empty) {
+        // New ignore rules: files an earlier capture took in may be ignored now.
+        // (git keeps whatever its index holds; it never drops one by itself.)
+        let rules_changed = inputs_changed
+            || changed.as_ref().is_none_or(|paths| {
+                paths
+                    .iter()
+                    .any(|p| p.rsplit(|c| *c == b'/').next() == Some(b".gitignore".as_slice()))
+            });
+        if !rules_changed && changed.as_ref().is_some_and(Vec::is_empty) {
             let last = std::fs::read_to_string(&captured).unwrap_or_default();
             let last = last.trim();
             if is_object_name(last) {
@@ -299,6 +309,9 @@ impl Shadow {
                 ));
             }
         }
+        if rules_changed {
+            self.drop_ignored(&admin, tree, base)?;
+        }
         let mut w = self.git_on(&admin, tree);
         w.arg("write-tree");
         let sha = run(w, "write-tree")?.trim().to_string();
@@ -308,6 +321,58 @@ impl Shadow {
         let _ = std::fs::write(&captured, format!("{sha}\n"));
         keep(&sha);
         Ok(sha)
+    }
+
+    /// Removes from the index at `admin` the files an earlier capture took in
+    /// that the ignore rules now exclude. Files of `base` stay: like git, a
+    /// tracked file is kept even when a rule matches it.
+    fn drop_ignored(&self, admin: &Path, tree: &Path, base: &str) -> Result<(), GitError> {
+        let mut ls = self.git_on(admin, tree);
+        ls.args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--ignored",
+            "--exclude-standard",
+        ]);
+        let ignored = run_bytes(ls, "ls-files --ignored")?;
+        if ignored.is_empty() {
+            return Ok(());
+        }
+        let mut lt = self.git();
+        lt.args(["ls-tree", "-r", "-z", "--name-only", base]);
+        let in_base = run_bytes(lt, "ls-tree")?;
+        let in_base: std::collections::HashSet<&[u8]> = in_base
+            .split(|c| *c == 0)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let mut input = Vec::new();
+        for p in ignored.split(|c| *c == 0).filter(|p| !p.is_empty()) {
+            if !in_base.contains(p) {
+                input.extend_from_slice(p);
+                input.push(0);
+            }
+        }
+        if input.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.git_on(admin, tree);
+        c.args(["update-index", "--force-remove", "-z", "--stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().map_err(GitError::Spawn)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(&input).map_err(GitError::Spawn)?;
+        }
+        let out = child.wait_with_output().map_err(GitError::Spawn)?;
+        if !out.status.success() {
+            return Err(failed(
+                "update-index --force-remove",
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        Ok(())
     }
 
     /// Hashes `paths` again into `name`'s index (added, changed or gone).
@@ -668,13 +733,15 @@ mod tests {
             (
                 "a new .gitignore rule",
                 Box::new(|t: &Path| {
-                    std::fs::write(t.join("b/c/.gitignore"), "*.tmp\n").unwrap();
+                    std::fs::write(t.join("b/c/.gitignore"), "*.tmp\nnew.txt\n").unwrap();
                     std::fs::write(t.join("b/c/x.tmp"), "x\n").unwrap();
                 }),
                 Box::new(|s: &Shadow, sha: &str| {
                     let files = files_of(s, sha);
                     assert!(files.contains("b/c/.gitignore"));
                     assert!(!files.contains("x.tmp"), "{files}");
+                    // Taken in by an earlier capture, ignored now: gone.
+                    assert!(!files.contains("b/c/new.txt"), "{files}");
                 }),
             ),
         ];
@@ -710,6 +777,22 @@ mod tests {
             assert_ne!(first, second, "round {round}");
             assert_eq!(blob(&shadow, &second, "f.txt"), "bbbb\n", "round {round}");
         }
+    }
+
+    /// A new ignore rule drops the untracked files it matches from the next
+    /// capture, but not a file of the base commit (git keeps tracked files).
+    #[test]
+    fn a_new_ignore_rule_drops_untracked_files_but_keeps_tracked_ones() {
+        let (_tmp, shadow, base, tree) = project(&[("keep.log", "tracked\n"), ("a.txt", "a\n")]);
+        std::fs::write(tree.join("new.log"), "untracked\n").unwrap();
+        let first = shadow.tree_of("e", &tree, &base).unwrap();
+        assert!(files_of(&shadow, &first).contains("new.log"));
+        std::fs::write(tree.join(".gitignore"), "*.log\n").unwrap();
+        let second = shadow.tree_of("e", &tree, &base).unwrap();
+        let files = files_of(&shadow, &second);
+        assert!(!files.contains("new.log"), "{files}");
+        assert!(files.contains("keep.log"), "{files}");
+        assert!(files.contains(".gitignore"), "{files}");
     }
 
     /// A nested repository, or a submodule, is never answered from stat data.

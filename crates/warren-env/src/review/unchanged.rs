@@ -180,6 +180,30 @@ pub(crate) fn stamp_dirs(tree: &Path, inputs: &[PathBuf]) -> Option<String> {
     Some(text)
 }
 
+/// The stamps of `inputs` alone, as text (to tell when ignore rules from outside
+/// the tree changed).
+pub(crate) fn stamp_inputs(inputs: &[PathBuf]) -> String {
+    inputs
+        .iter()
+        .map(|p| {
+            Stamp::at(p)
+                .unwrap_or(Stamp::ABSENT)
+                .line(&format!("/{}", hex(p.as_os_str().as_encoded_bytes())))
+        })
+        .collect()
+}
+
+/// Whether `stamps` (from [`stamp_inputs`]) differ from those kept by the last
+/// capture (also when none were kept); keeps them.
+pub(crate) fn inputs_changed(admin: &Path, stamps: &str) -> bool {
+    let file = admin.join("inputs");
+    if std::fs::read_to_string(&file).is_ok_and(|kept| kept == stamps) {
+        return false;
+    }
+    let _ = std::fs::write(&file, stamps);
+    true
+}
+
 /// Keeps `stamps` as those of the capture `tree_sha`.
 pub(crate) fn save(admin: &Path, tree_sha: &str, stamps: &str) {
     let tmp = admin.join(format!(".{DIRS}-{}", std::process::id()));
