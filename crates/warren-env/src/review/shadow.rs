@@ -248,7 +248,7 @@ impl Shadow {
         }
         // Stamped before git looks, so that whatever changes after shows next time.
         let inputs = unchanged::inputs(&self.dir);
-        let stamps = unchanged::stamp_dirs(tree, &inputs);
+        let stamps = unchanged::stamp_dirs(&admin, tree, &inputs);
         let inputs_changed = unchanged::inputs_changed(&admin, &unchanged::stamp_inputs(&inputs));
         let keep = |sha: &str| match &stamps {
             Some(s) => unchanged::save(&admin, sha, s),
@@ -793,6 +793,29 @@ mod tests {
         assert!(!files.contains("new.log"), "{files}");
         assert!(files.contains("keep.log"), "{files}");
         assert!(files.contains(".gitignore"), "{files}");
+    }
+
+    /// A tree of more directories than stamps are worth is not walked at every
+    /// capture: it is marked, and walked again only after a number of captures.
+    #[test]
+    fn a_tree_of_too_many_directories_is_not_walked_at_every_capture() {
+        let (_tmp, shadow, base, tree) = project(&[("f.txt", "x\n")]);
+        for i in 0..unchanged::MAX_DIRS + 5 {
+            let d = tree.join(format!("d{i}"));
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("f.txt"), "f\n").unwrap();
+        }
+        let admin = shadow.dir().join("envs").join("e");
+        let marker = || std::fs::read_to_string(admin.join("too-big")).unwrap();
+        // Past the racy window, so the walk gets as far as counting.
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let first = shadow.tree_of("e", &tree, &base).unwrap();
+        assert_eq!(marker().trim(), "32");
+        std::fs::write(tree.join("d0/f.txt"), "changed\n").unwrap();
+        let second = shadow.tree_of("e", &tree, &base).unwrap();
+        assert_ne!(first, second, "git still answers");
+        assert_eq!(marker().trim(), "31");
+        assert!(!unchanged::unchanged(&admin, &tree, &second, 20));
     }
 
     /// A nested repository, or a submodule, is never answered from stat data.

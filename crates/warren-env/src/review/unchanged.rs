@@ -30,7 +30,11 @@ const DIRS: &str = "dirs";
 const HEADER: &str = "warren-dirs 1";
 /// Past this many directories (a tree holding `node_modules`, say) the stamps cost
 /// more than they save: no fast answer for such a tree.
-pub(crate) const MAX_DIRS: usize = 20_000;
+pub(crate) const MAX_DIRS: usize = if cfg!(test) { 50 } else { 20_000 };
+/// Marks a tree of more than [`MAX_DIRS`] directories, with how many captures
+/// are left before it is walked again (it may have shrunk).
+const TOO_BIG: &str = "too-big";
+const TOO_BIG_SKIPS: u32 = 32;
 /// A directory changed this recently may change again within the same timestamp
 /// tick without its stat data showing it.
 const RACY: Duration = Duration::from_millis(100);
@@ -121,10 +125,23 @@ pub(crate) fn inputs(shadow: &Path) -> Vec<PathBuf> {
 }
 
 /// Stamps every directory of `tree` (not `.git`, not through a symlink) and each of
-/// `inputs`, to be saved with the capture that follows ([`save`]). `None` when the
-/// tree cannot get a fast answer: a nested repository, too many directories, one
-/// changed too recently, one that cannot be read.
-pub(crate) fn stamp_dirs(tree: &Path, inputs: &[PathBuf]) -> Option<String> {
+/// `inputs`, to be saved with the capture that follows ([`save`]) in `admin`.
+/// `None` when the tree cannot get a fast answer: a nested repository, too many
+/// directories (then the next captures do not try again), one changed too
+/// recently, one that cannot be read.
+pub(crate) fn stamp_dirs(admin: &Path, tree: &Path, inputs: &[PathBuf]) -> Option<String> {
+    // A tree found too big is not walked again for the next few captures.
+    let too_big = admin.join(TOO_BIG);
+    if let Some(left) = std::fs::read_to_string(&too_big)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    {
+        if left > 0 {
+            let _ = std::fs::write(&too_big, format!("{}\n", left - 1));
+            return None;
+        }
+        let _ = std::fs::remove_file(&too_big);
+    }
     let now = SystemTime::now()
         .checked_sub(RACY)?
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -143,6 +160,7 @@ pub(crate) fn stamp_dirs(tree: &Path, inputs: &[PathBuf]) -> Option<String> {
     while let Some(rel) = pending.pop() {
         count += 1;
         if count > MAX_DIRS {
+            let _ = std::fs::write(&too_big, format!("{TOO_BIG_SKIPS}\n"));
             return None;
         }
         let dir = join(tree, &rel);
