@@ -249,10 +249,14 @@ impl Shadow {
         // Stamped before git looks, so that whatever changes after shows next time.
         let inputs = unchanged::inputs(&self.dir);
         let stamps = unchanged::stamp_dirs(&admin, tree, &inputs);
-        let inputs_changed = unchanged::inputs_changed(&admin, &unchanged::stamp_inputs(&inputs));
-        let keep = |sha: &str| match &stamps {
-            Some(s) => unchanged::save(&admin, sha, s),
-            None => unchanged::forget(&admin),
+        let input_stamps = unchanged::stamp_inputs(&inputs);
+        let inputs_changed = unchanged::inputs_changed(&admin, &input_stamps);
+        let keep = |sha: &str| {
+            unchanged::keep_inputs(&admin, &input_stamps);
+            match &stamps {
+                Some(s) => unchanged::save(&admin, sha, s),
+                None => unchanged::forget(&admin),
+            }
         };
         if !admin.join("index").exists() {
             let _ = std::fs::remove_file(&captured);

@@ -28,6 +28,8 @@ use std::time::{Duration, SystemTime};
 /// The stamps of the tree's directories, next to the environment's index.
 const DIRS: &str = "dirs";
 const HEADER: &str = "warren-dirs 1";
+/// The stamps of the ignore and config files outside the tree, as of the last capture.
+const INPUTS: &str = "inputs";
 /// Past this many directories (a tree holding `node_modules`, say) the stamps cost
 /// more than they save: no fast answer for such a tree.
 pub(crate) const MAX_DIRS: usize = if cfg!(test) { 50 } else { 20_000 };
@@ -153,7 +155,7 @@ pub(crate) fn stamp_dirs(admin: &Path, tree: &Path, inputs: &[PathBuf]) -> Optio
         if stamp != Stamp::ABSENT && stamp.changed_since(racy) {
             return None;
         }
-        text.push_str(&stamp.line(&format!("/{}", hex(input.as_os_str().as_encoded_bytes()))));
+        text.push_str(&stamp.line(&input_key(input)));
     }
     let mut pending: Vec<Vec<u8>> = vec![Vec::new()];
     let mut count = 0usize;
@@ -203,23 +205,19 @@ pub(crate) fn stamp_dirs(admin: &Path, tree: &Path, inputs: &[PathBuf]) -> Optio
 pub(crate) fn stamp_inputs(inputs: &[PathBuf]) -> String {
     inputs
         .iter()
-        .map(|p| {
-            Stamp::at(p)
-                .unwrap_or(Stamp::ABSENT)
-                .line(&format!("/{}", hex(p.as_os_str().as_encoded_bytes())))
-        })
+        .map(|p| Stamp::at(p).unwrap_or(Stamp::ABSENT).line(&input_key(p)))
         .collect()
 }
 
-/// Whether `stamps` (from [`stamp_inputs`]) differ from those kept by the last
-/// capture (also when none were kept); keeps them.
+/// Whether `stamps` (from [`stamp_inputs`]) differ from those the last capture
+/// kept with [`keep_inputs`] (also when it kept none).
 pub(crate) fn inputs_changed(admin: &Path, stamps: &str) -> bool {
-    let file = admin.join("inputs");
-    if std::fs::read_to_string(&file).is_ok_and(|kept| kept == stamps) {
-        return false;
-    }
-    let _ = std::fs::write(&file, stamps);
-    true
+    !std::fs::read_to_string(admin.join(INPUTS)).is_ok_and(|kept| kept == stamps)
+}
+
+/// Keeps `stamps` once a capture made with them is done.
+pub(crate) fn keep_inputs(admin: &Path, stamps: &str) {
+    let _ = std::fs::write(admin.join(INPUTS), stamps);
 }
 
 /// Keeps `stamps` as those of the capture `tree_sha`.
@@ -448,6 +446,11 @@ fn parse_index(b: &[u8], oid_len: usize) -> Option<Vec<Entry<'_>>> {
         at += size;
     }
     Some(entries)
+}
+
+/// How an input (an absolute path) is named in the stamps.
+fn input_key(path: &Path) -> String {
+    format!("/{}", hex(path.as_os_str().as_encoded_bytes()))
 }
 
 fn join(tree: &Path, rel: &[u8]) -> PathBuf {
