@@ -350,64 +350,60 @@ impl Shadow {
             .split(|c| *c == 0)
             .filter(|p| !p.is_empty())
             .collect();
-        let mut input = Vec::new();
-        for p in ignored.split(|c| *c == 0).filter(|p| !p.is_empty()) {
-            if !in_base.contains(p) {
-                input.extend_from_slice(p);
-                input.push(0);
-            }
-        }
-        if input.is_empty() {
+        let gone: Vec<&[u8]> = ignored
+            .split(|c| *c == 0)
+            .filter(|p| !p.is_empty() && !in_base.contains(p))
+            .collect();
+        if gone.is_empty() {
             return Ok(());
         }
-        let mut c = self.git_on(admin, tree);
-        c.args(["update-index", "--force-remove", "-z", "--stdin"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        let mut child = c.spawn().map_err(GitError::Spawn)?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(&input).map_err(GitError::Spawn)?;
-        }
-        let out = child.wait_with_output().map_err(GitError::Spawn)?;
-        if !out.status.success() {
-            return Err(failed(
-                "update-index --force-remove",
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            ));
-        }
-        Ok(())
+        self.update_index(admin, tree, &["--force-remove"], &gone)
     }
 
     /// Hashes `paths` again into `name`'s index (added, changed or gone).
     /// False when git refused one (unreadable, a directory now…): the caller
     /// then reads the whole tree.
     fn update_paths(&self, admin: &Path, tree: &Path, paths: &[Vec<u8>]) -> bool {
+        let paths: Vec<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        self.update_index(admin, tree, &["--add", "--remove", "--replace"], &paths)
+            .is_ok()
+    }
+
+    /// `git update-index ARGS -z --stdin` on `name`'s index, fed `paths`.
+    fn update_index(
+        &self,
+        admin: &Path,
+        tree: &Path,
+        args: &[&str],
+        paths: &[&[u8]],
+    ) -> Result<(), GitError> {
         let mut c = self.git_on(admin, tree);
-        c.args([
-            "update-index",
-            "--add",
-            "--remove",
-            "--replace",
-            "-z",
-            "--stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-        let Ok(mut child) = c.spawn() else {
-            return false;
-        };
+        c.arg("update-index")
+            .args(args)
+            .args(["-z", "--stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            // Not read while the paths are written: a full pipe would block both.
+            .stderr(std::process::Stdio::null());
+        let mut child = c.spawn().map_err(GitError::Spawn)?;
         let mut input = Vec::new();
         for p in paths {
             input.extend_from_slice(p);
             input.push(0);
         }
-        let wrote = child
-            .stdin
-            .take()
-            .is_some_and(|mut stdin| stdin.write_all(&input).is_ok());
-        matches!(child.wait(), Ok(s) if s.success()) && wrote
+        // Written before the wait; a git that exits early closes the pipe.
+        let wrote = child.stdin.take().map(|mut stdin| stdin.write_all(&input));
+        let status = child.wait().map_err(GitError::Spawn)?;
+        if !status.success() {
+            return Err(failed(
+                &format!("update-index {}", args.join(" ")),
+                format!("git {status}"),
+            ));
+        }
+        match wrote {
+            Some(Err(e)) => Err(GitError::Spawn(e)),
+            _ => Ok(()),
+        }
     }
 
     /// The output of `git ARGS` on the shadow, remembered: `args` name only
@@ -839,25 +835,12 @@ mod tests {
     /// untracked cache answers (its trace says how many it opened).
     #[test]
     fn a_capture_of_an_unchanged_tree_reads_no_directory() {
-        let tmp = tempfile::tempdir().unwrap();
-        let repo_dir = tmp.path().join("repo");
-        std::fs::create_dir(&repo_dir).unwrap();
-        crate::git::tests::init_repo(&repo_dir);
-        for d in ["a", "b", "c/d"] {
-            std::fs::create_dir_all(repo_dir.join(d)).unwrap();
-            std::fs::write(repo_dir.join(d).join("f.txt"), "x\n").unwrap();
-        }
-        crate::git::git(&repo_dir, ["add", "-A"]).unwrap();
-        crate::git::tests::commit(&repo_dir, "files");
-        let main = Repo::discover(&repo_dir).unwrap();
-        let base = main.head_commit().unwrap();
-        let tree = tmp.path().join("tree");
-        std::fs::create_dir(&tree).unwrap();
+        let (tmp, shadow, base, tree) =
+            project(&[("a/f.txt", "x\n"), ("b/f.txt", "x\n"), ("c/d/f.txt", "x\n")]);
         for d in ["a", "b", "c/d", "new"] {
             std::fs::create_dir_all(tree.join(d)).unwrap();
             std::fs::write(tree.join(d).join("f.txt"), "y\n").unwrap();
         }
-        let shadow = Shadow::open(&tmp.path().join("root"), &main).unwrap();
         let first = shadow.tree_of("e", &tree, &base).unwrap();
         // Past the second the files were written in, so none is racily clean.
         std::thread::sleep(std::time::Duration::from_millis(1100));
