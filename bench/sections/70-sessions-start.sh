@@ -17,6 +17,15 @@
 # Prints one Markdown section to stdout, progress to stderr.
 # Knobs: BENCH_ISSUES (default 20), BENCH_ROUNDS (timed rounds, default 5),
 #        BENCH_SETTLE (seconds between runs, default 2).
+#
+# Teardown happens once per round, for all its runs, and is followed by a wait on
+# an ext4 file system without a journal: there, allocating an inode skips every
+# inode freed in the last `dirty_expire_centisecs` (30 s), reading each one's
+# inode-table block to check it (`recently_deleted` in fs/ext4/ialloc.c). A run
+# started right after the previous run's teardown (about 1,000 files) spends a
+# quarter of its CPU time in that scan, more for the side that creates more
+# files; journaled ext4 never does it. Waiting the window out puts every run on
+# the same footing.
 set -euo pipefail
 log() { printf '70-sessions-start: %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || { log "$1 is not installed"; exit 1; }; }
@@ -28,9 +37,6 @@ settle_s=${BENCH_SETTLE:-2}
 
 tmp=$(mktemp -d)
 tmp=$(cd "$tmp" && pwd -P)
-current_root=""
-current_repo=""
-current_sock=""
 # Waits (never kills) for the detached `warren __fill-pool` processes of this
 # bench's repositories, which empty the trash of a root about to be deleted.
 wait_fillers() {
@@ -59,12 +65,20 @@ teardown_peer() { # SOCK REPO
   for b in $(git -C "$repo" for-each-ref --format='%(refname:short)' 'refs/heads/issue-*'); do
     git -C "$repo" branch -q -D "$b"
   done
-  rm -rf "$tmp/peer-worktrees"
+  rm -rf "$repo-worktrees"
 }
 cleanup() {
-  [ -n "$current_root" ] && teardown_warren "$current_root" "$current_repo" || true
-  [ -n "$current_sock" ] && teardown_peer "$current_sock" "$tmp/repo-peer" || true
-  for r in "$tmp"/roots/*; do [ -d "$r" ] && teardown_warren "$r" "$tmp/repo-isolated"; done
+  local r v s
+  for r in "$tmp"/roots/*; do
+    [ -d "$r" ] || continue
+    v=$(basename "$r"); v=${v%-*}
+    teardown_warren "$r" "$tmp/repo-$v"
+  done
+  for v in unshare share; do
+    for s in "$tmp"/peer-"$v"-*.sock; do
+      [ -e "$s" ] && teardown_peer "$s" "$tmp/repo-peer-$v"
+    done
+  done
   wait_fillers
   rm -rf "$tmp"
 }
@@ -95,7 +109,8 @@ make_repo() { # DIR [NETWORK]
 make_repo "$tmp/repo-isolated"
 make_repo "$tmp/repo-none" none
 make_repo "$tmp/repo-host" host
-make_repo "$tmp/repo-peer"
+make_repo "$tmp/repo-peer-unshare"
+make_repo "$tmp/repo-peer-share"
 (cd "$tmp/repo-isolated" && WARREN_ROOT="$tmp/validate" "$WARREN_BIN" -q validate) >&2
 rm -rf "$tmp/validate"
 
@@ -173,10 +188,26 @@ PY
 
 settle() { sleep "$settle_s"; }
 
+# Seconds to wait after deleting files before the next timed run (see above).
+no_journal_window() {
+  local dev fs
+  dev=$(findmnt -n -o SOURCE -T "$tmp" 2>/dev/null || true)
+  fs=$(findmnt -n -o FSTYPE -T "$tmp" 2>/dev/null || true)
+  dev=${dev##*/}
+  # The journal thread's name, or `<none>`.
+  if [ "$fs" = ext4 ] && [ -r "/sys/fs/ext4/$dev/journal_task" ] &&
+     [ "$(cat "/sys/fs/ext4/$dev/journal_task")" = "<none>" ]; then
+    echo $(( $(cat /proc/sys/vm/dirty_expire_centisecs) / 100 + 1 ))
+  else
+    echo 0
+  fi
+}
+window_s=$(no_journal_window)
+[ "$window_s" = 0 ] || log "ext4 without a journal under $tmp: waiting ${window_s}s after each round's teardown"
+
 run_warren() { # VARIANT ROUND
   local variant=$1 round=$2 repo="$tmp/repo-$1" root="$tmp/roots/$1-$2"
   mkdir -p "$tmp/roots"
-  current_root=$root current_repo=$repo
   settle
   (cd "$repo" && WARREN_ROOT=$root python3 "$tmp/poll.py" "$root/tmux.sock" "$n_issues" \
      "$tmp/log-warren-$variant-$round" "$WARREN_BIN" start $(seq 1 "$n_issues")) \
@@ -185,23 +216,22 @@ run_warren() { # VARIANT ROUND
     tail -n 20 "$tmp/log-warren-$variant-$round" >&2
     exit 1
   }
-  teardown_warren "$root" "$repo"
-  current_root=""
+  # Its environments stay until the round's teardown, idle; its heartbeat
+  # (`warren watch`, polling 40 sessions) would not be, so it goes now, before
+  # the next run of the round.
+  tmux -S "$root/tmux.sock" kill-session -t =warren-watch >/dev/null 2>&1 || true
 }
 run_peer() { # VARIANT ROUND
   local variant=$1 round=$2 sock="$tmp/peer-$1-$2.sock" share=""
   [ "$variant" = share ] && share=share
-  current_sock=$sock
   settle
   python3 "$tmp/poll.py" "$sock" "$n_issues" "$tmp/log-peer-$variant-$round" \
-    "$tmp/peer.sh" "$sock" "$tmp/repo-peer" "$tmp/peer-worktrees" "$n_issues" $share \
+    "$tmp/peer.sh" "$sock" "$tmp/repo-peer-$variant" "$tmp/repo-peer-$variant-worktrees" "$n_issues" $share \
     >"$tmp/res-peer-$variant-$round.json" || {
     log "script ($variant) run $round failed: $(cat "$tmp/res-peer-$variant-$round.json")"
     tail -n 20 "$tmp/log-peer-$variant-$round" >&2
     exit 1
   }
-  teardown_peer "$sock" "$tmp/repo-peer"
-  current_sock=""
 }
 show() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f s (command %.2f s)" % (d["total"], d["command"]))' "$1"; }
 
@@ -215,11 +245,21 @@ for round in $(seq 0 "$rounds"); do
     run_peer "$v" "$round"
     log "$label: script ($v): $(show "$tmp/res-peer-$v-$round.json")"
   done
+  # Teardown, not timed: every environment of the round at once, then the
+  # script's servers, worktrees and branches.
+  for v in isolated none host; do
+    teardown_warren "$tmp/roots/$v-$round" "$tmp/repo-$v" &
+  done
+  wait
+  for v in unshare share; do
+    teardown_peer "$tmp/peer-$v-$round.sock" "$tmp/repo-peer-$v"
+  done
+  sleep "$window_s"
 done
 
-python3 - "$tmp" "$rounds" "$n_issues" <<'PY'
+python3 - "$tmp" "$rounds" "$n_issues" "$window_s" <<'PY'
 import json, statistics, sys
-tmp, rounds, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+tmp, rounds, n, window = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 def load(side, variant):
     rs = [json.load(open(f"{tmp}/res-{side}-{variant}-{r}.json")) for r in range(1, rounds + 1)]
     tot = [r["total"] for r in rs]
@@ -237,16 +277,22 @@ print("$PORT; exec sleep …`, `agent`: `echo agent ready; exec sleep …`) on t
 print("fresh WARREN_ROOT (no environments, no tmux server), timed until all")
 print(f"{2 * n} sessions run: each tmux session exists and its pane shows its ready line (one poller for")
 print("both sides: `tmux list-sessions`, then `capture-pane` of each session not yet ready, every 10 ms,")
-print("started with the command) and the command has returned. warren creates the issues one after")
-print("another (each: its own repository, the sandbox keeper with its namespaces and cgroup, then a")
-print("tmux session per session running `warren exec NAME -- CMD`; with the first session the")
-print("`warren watch` heartbeat).")
+print("started with the command) and the command has returned. warren starts the issues two per core")
+print("at a time (each: its worktree, the sandbox keeper with its namespaces and cgroup, then a")
+print("tmux session per session running `warren exec NAME -- CMD`; once, the `warren watch` heartbeat).")
 print(f"The script: per issue `git worktree add -b issue-N`, then two `tmux new-session -d -s")
 print("issue-N-S -c WT -- bwrap --unshare-all [--share-net] --die-with-parent --ro-bind / / --dev /dev")
 print("--proc /proc --tmpfs /tmp --bind WT WT --bind REPO/.git REPO/.git --chdir WT --setenv PORT P")
 print("-- sh -c CMD` (no cgroup, Landlock, seccomp, egress proxy or state store).")
 print(f"{rounds} alternating rounds after one warm-up round; median (min–max) of the wall time; per")
-print(f"environment = median / {n}. Teardown is not timed.")
+print(f"environment = median / {n}. Teardown is not timed: it happens once per round, after its runs")
+print("(in between, each warren run's `warren watch` heartbeat is stopped, so that no run shares the")
+print("machine with an earlier run's poller).")
+if window > 0:
+    print(f"This machine's root file system is ext4 without a journal, which skips inodes freed in the")
+    print(f"last 30 s when it allocates one, reading each one's inode-table block; so after each")
+    print(f"round's teardown the next round waits {window} s (otherwise a run pays for the ~1,000 files")
+    print(f"the previous teardown deleted, about a quarter of its CPU time).")
 print("warren's default network mode is `isolated` (a network namespace per environment plus its")
 print("egress-proxy daemon); `bwrap --unshare-all` gives a network namespace with only loopback,")
 print("like warren's `network: none`, which is the like-for-like pair; `network: host` is compared")
