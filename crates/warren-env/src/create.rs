@@ -506,7 +506,7 @@ impl Warren {
 
         // 7–9. Lifecycle commands inside, routes, running.
         let rec = self.store.require_environment(&name)?;
-        self.after_start(&rec, true).await?;
+        self.after_start(&rec, true, true).await?;
         self.log_event(&name, "running");
         self.env_event(EventKind::EnvCreated, &name, EnvState::Running);
         Ok(self.store.require_environment(&name)?)

@@ -47,4 +47,4 @@ pub use ops::{RmOptions, RmOutcome, STOP_TIMEOUT};
 pub use plan::{ContainerPlan, Plan};
 pub use resolve::RunRequest;
 pub use run::{RunOutcome, RunSpec, Teardown, interactive_command};
-pub use session_ops::{WATCH_SESSION, WatchState};
+pub use session_ops::{WATCH_SESSION, WATCHER_STARTED_VAR, WatchState};

@@ -144,8 +144,15 @@ impl Warren {
     }
 
     /// Runs the lifecycle commands due after a (re)start, registers routes
-    /// and marks the environment running. `fresh` is true right after create.
-    pub(crate) async fn after_start(&self, rec: &EnvRecord, fresh: bool) -> Result<(), EnvError> {
+    /// and marks the environment running. `fresh` is true right after create
+    /// (and after a re-create); `new` only after the first create, when no
+    /// session of it can be running.
+    pub(crate) async fn after_start(
+        &self,
+        rec: &EnvRecord,
+        fresh: bool,
+        new: bool,
+    ) -> Result<(), EnvError> {
         let runtime = self.runtime(rec.runtime).await?;
         let id = Self::container_id(rec)?;
         let mut spec = Self::spec_of(rec)?;
@@ -268,7 +275,7 @@ impl Warren {
         self.register_routes(rec, &spec, runtime).await?;
         self.store.set_state(&rec.name, EnvState::Running)?;
         // Sessions last: their windows run `warren exec`, which needs it running.
-        self.start_sessions(rec, &spec).await?;
+        self.start_sessions(rec, &spec, new).await?;
         if !spec.services.is_empty() {
             self.serve_routes(&rec.name).await;
         }
@@ -301,7 +308,7 @@ impl Warren {
                 // Running: only what went missing comes back (its sessions, after
                 // the tmux server was killed); its lifecycle commands do not run twice.
                 let spec = Self::spec_of(&rec)?;
-                self.start_sessions(&rec, &spec).await?;
+                self.start_sessions(&rec, &spec, false).await?;
                 return self.brief_view_of(&rec.name);
             }
             // The store was stale (the machine restarted): a normal start.
@@ -348,7 +355,7 @@ impl Warren {
         let id = Self::container_id(&rec)?;
         self.log_event(name, "started");
         self.env_event(warren_store::EventKind::EnvStarted, name, EnvState::Running);
-        if let Err(e) = self.after_start(&rec, fresh).await {
+        if let Err(e) = self.after_start(&rec, fresh, false).await {
             // A failed postStart leaves it stopped, not half-running.
             let _ = runtime.stop(id, STOP_TIMEOUT).await;
             let _ = self.store.remove_routes(name);

@@ -21,19 +21,31 @@ impl Warren {
     /// Starts every session of the environment that does not run yet: its host
     /// `pre_start` hooks (in the main checkout), then a tmux session whose window runs
     /// `warren exec NAME -- CMD`.
+    /// `new`: the environment was created just now, so none of its sessions
+    /// runs yet.
     pub(crate) async fn start_sessions(
         &self,
         rec: &warren_store::EnvRecord,
         spec: &EnvSpec,
+        new: bool,
     ) -> Result<(), EnvError> {
         if spec.sessions.is_empty() {
             return Ok(());
         }
         let tmux = self.tmux();
-        // One look at what runs (not a `has-session` per session).
-        let panes = tmux.panes();
-        let watched = panes.iter().any(|p| p.session == WATCH_SESSION && !p.dead);
-        let running: HashSet<String> = panes.into_iter().map(|p| p.session).collect();
+        let (watched, running) = if new {
+            // Nothing to look up: a stale tmux session of an earlier
+            // environment with this name is skipped by `start_many` as it
+            // would be here. `warren start N M …` started the watcher itself.
+            let watched = std::env::var_os(WATCHER_STARTED_VAR).is_some();
+            (watched, HashSet::new())
+        } else {
+            // One look at what runs (not a `has-session` per session).
+            let panes = tmux.panes();
+            let watched = panes.iter().any(|p| p.session == WATCH_SESSION && !p.dead);
+            let running: HashSet<String> = panes.into_iter().map(|p| p.session).collect();
+            (watched, running)
+        };
         // Sessions start together, one tmux client for all, except that a session's
         // `pre_start` hooks run after the sessions before it have started.
         let mut batch: Vec<(&SessionSpec, Vec<String>)> = Vec::new();
@@ -614,6 +626,10 @@ impl Warren {
 
 /// The tmux session of the root's session watcher (`warren watch`).
 pub const WATCH_SESSION: &str = "warren-watch";
+
+/// Set by `warren start N M …` for the `warren start N` it runs side by side,
+/// once it has started the watcher: they need not look for it again.
+pub const WATCHER_STARTED_VAR: &str = "WARREN_WATCHER_STARTED";
 
 /// What the watcher remembers between rounds: the last state of each session, its
 /// control connection to tmux, parsed specs, and what it saw of each pane when it

@@ -120,6 +120,7 @@ fn start_issues_in_parallel(
                         .arg("start")
                         .arg(n.to_string())
                         .env(warren_env::pool::DEFER_FILL_VAR, "1")
+                        .env(warren_env::WATCHER_STARTED_VAR, "1")
                         .current_dir(cwd)
                         .stdin(std::process::Stdio::null())
                         .output();
