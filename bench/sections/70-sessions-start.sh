@@ -217,9 +217,11 @@ run_warren() { # VARIANT ROUND
     exit 1
   }
   # Its environments stay until the round's teardown, idle; its heartbeat
-  # (`warren watch`, polling 40 sessions) would not be, so it goes now, before
-  # the next run of the round.
+  # (`warren watch`, polling 40 sessions) would not be, so it goes now, and its
+  # pool filler (worktrees for the next starts, in the background) finishes,
+  # before the next run of the round.
   tmux -S "$root/tmux.sock" kill-session -t =warren-watch >/dev/null 2>&1 || true
+  wait_fillers
 }
 run_peer() { # VARIANT ROUND
   local variant=$1 round=$2 sock="$tmp/peer-$1-$2.sock" share=""
@@ -286,8 +288,8 @@ print("--proc /proc --tmpfs /tmp --bind WT WT --bind REPO/.git REPO/.git --chdir
 print("-- sh -c CMD` (no cgroup, Landlock, seccomp, egress proxy or state store).")
 print(f"{rounds} alternating rounds after one warm-up round; median (min–max) of the wall time; per")
 print(f"environment = median / {n}. Teardown is not timed: it happens once per round, after its runs")
-print("(in between, each warren run's `warren watch` heartbeat is stopped, so that no run shares the")
-print("machine with an earlier run's poller).")
+print("(in between, each warren run's `warren watch` heartbeat is stopped and its background pool")
+print("filler waited for, so that no run shares the machine with an earlier run's work).")
 if window > 0:
     print(f"This machine's root file system is ext4 without a journal, which skips inodes freed in the")
     print(f"last 30 s when it allocates one, reading each one's inode-table block; so after each")
