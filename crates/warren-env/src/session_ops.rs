@@ -1002,11 +1002,10 @@ impl Warren {
             "--exit-when-idle".into(),
         ];
         let cwd = self.root.clone();
+        // (Also when another warren started one at the same moment.)
         match tmux.start(WATCH_SESSION, &cwd, &argv) {
             // Its window goes when it exits: nothing to read there.
             Ok(()) => tmux.set_remain_on_exit(WATCH_SESSION, false),
-            // Another warren started one at the same moment.
-            Err(_) if tmux.has(WATCH_SESSION) => {}
             Err(e) => self
                 .reporter
                 .warn(&format!("cannot start the session watcher: {e}")),

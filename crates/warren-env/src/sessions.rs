@@ -186,7 +186,8 @@ impl Tmux {
 
     /// Starts several sessions with one tmux command (one client, one round trip).
     /// tmux stops a command list at its first failure: on one, each session that
-    /// did not start is started alone, so the error names the one that failed.
+    /// did not start is started alone, so the error names the one that failed. A
+    /// session that already exists is left as it is and counts as started.
     pub fn start_many(&self, sessions: &[NewSession<'_>]) -> Result<(), EnvError> {
         // Server options first, in the same invocation: a command that exits at once
         // must still leave its pane (and exit code) behind, and the history is what
@@ -213,7 +214,10 @@ impl Tmux {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         match self.run("new-session", &refs) {
             Ok(_) => Ok(()),
-            Err(e) if sessions.len() <= 1 => Err(e),
+            Err(e) if sessions.len() <= 1 => match sessions.first() {
+                Some(s) if self.has(s.name) => Ok(()),
+                _ => Err(e),
+            },
             Err(_) => {
                 for s in sessions {
                     if !self.has(s.name) {

@@ -797,3 +797,37 @@ fn a_gemini_role_relays_through_its_private_settings_and_resumes() {
     );
     t.warren(&["rm", "-f", "g1"]).ok();
 }
+
+/// A tmux session left behind under a new environment's session name (an earlier
+/// environment of that name whose session outlived it) neither fails the start nor
+/// is replaced: the start goes on with the session that exists, as `warren start`
+/// does for a session already running.
+#[test]
+fn a_leftover_tmux_session_of_the_same_name_does_not_fail_a_new_environment() {
+    let t = TestContext::new();
+    t.write(".warren.yaml", CONFIG);
+    t.commit("sessions");
+    progress!("a tmux session `issue-5-serve` already runs on the root's server");
+    let sock = t.root.join("tmux.sock");
+    std::fs::create_dir_all(&t.root).unwrap();
+    let made = Command::new("tmux")
+        .arg("-S")
+        .arg(&sock)
+        .args([
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "issue-5-serve",
+            "sleep 600",
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    progress!("warren start 5 creates the environment anyway");
+    t.warren(&["start", "5"]).ok();
+    assert_eq!(tmux_sessions(&t), ["issue-5-serve"]);
+    let env = t.env_json("issue-5");
+    assert_eq!(env["state"], "running", "{env}");
+}
