@@ -140,6 +140,13 @@ pub enum Command {
         /// The project's main checkout.
         path: PathBuf,
     },
+    /// Hears of every change in the environments' trees, for `conflicts` and
+    /// `ls` (started in the background by `warren conflicts`).
+    #[command(name = "__watch-trees", hide = true)]
+    WatchTrees {
+        /// Trees to watch at once.
+        trees: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

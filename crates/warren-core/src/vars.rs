@@ -13,6 +13,9 @@ pub const WARREN_PROXY_BIND: &str = "WARREN_PROXY_BIND";
 pub const WARREN_PROXY_IDLE_SECONDS: &str = "WARREN_PROXY_IDLE_SECONDS";
 /// `0` keeps environments from auto-starting the proxy.
 pub const WARREN_PROXY_AUTOSTART: &str = "WARREN_PROXY_AUTOSTART";
+/// `0` keeps `warren conflicts` and `ls` from asking (and starting) the change
+/// feed: every tree is then checked by the stat data of its files.
+pub const WARREN_CHANGE_FEED: &str = "WARREN_CHANGE_FEED";
 /// Default runtime (`auto`, `docker`, `sandbox`, `host`; overrides `runtime`).
 pub const WARREN_RUNTIME: &str = "WARREN_RUNTIME";
 /// Port range for sandbox services and deterministic ports (`9000-9100`).

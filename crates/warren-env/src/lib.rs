@@ -42,7 +42,7 @@ pub mod tools;
 
 pub use error::EnvError;
 pub use ls::{EnvView, Listing, Orphan, ServiceView, SessionView};
-pub use manager::{HostEnv, Warren};
+pub use manager::{FeedMode, HostEnv, Warren};
 pub use ops::{RmOptions, RmOutcome, STOP_TIMEOUT};
 pub use plan::{ContainerPlan, Plan};
 pub use resolve::RunRequest;

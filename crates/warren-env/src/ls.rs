@@ -181,7 +181,12 @@ impl Warren {
             .filter(|(_, r)| r.worktree.is_dir())
             .collect();
         let recs: Vec<&EnvRecord> = todo.iter().map(|(_, r)| *r).collect();
-        let captured = crate::review::conflicts::capture_all(&self.root, &recs, true);
+        let captured = crate::review::conflicts::capture_all(
+            &self.root,
+            &recs,
+            true,
+            self.feed(&recs).as_ref(),
+        );
         let mut entries = Vec::new();
         for ((i, rec), r) in todo.iter().zip(captured) {
             if let Ok((c, files)) = r {

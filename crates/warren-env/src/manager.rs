@@ -62,6 +62,20 @@ pub struct Warren {
     /// The sandbox runtime as itself: `exec` becomes its helper in place.
     pub(crate) sandbox: LocalRuntime,
     runtimes: Vec<(RuntimeKind, Arc<dyn Runtime>)>,
+    /// Whether `conflicts` and `ls` ask the change feed ([`crate::review::feed`]).
+    feed: FeedMode,
+}
+
+/// Whether the advisory views (`conflicts`, `ls`) ask the change feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FeedMode {
+    /// Never (libraries and servers: no process is started behind their back).
+    #[default]
+    Off,
+    /// When its watcher runs.
+    Use,
+    /// When its watcher runs; otherwise it is started for the next command.
+    Start,
 }
 
 impl Warren {
@@ -91,7 +105,27 @@ impl Warren {
             docker: tokio::sync::OnceCell::new(),
             sandbox,
             runtimes,
+            feed: FeedMode::Off,
         })
+    }
+
+    /// Sets whether `conflicts` and `ls` ask the change feed (the CLI does).
+    pub fn with_feed(mut self, mode: FeedMode) -> Warren {
+        self.feed = mode;
+        self
+    }
+
+    /// The change feed for capturing `recs`, as [`FeedMode`] says.
+    pub(crate) fn feed(&self, recs: &[&EnvRecord]) -> Option<crate::review::feed::Feed> {
+        use crate::review::feed::Feed;
+        match self.feed {
+            FeedMode::Off => None,
+            FeedMode::Use => Feed::open(&self.root),
+            FeedMode::Start => {
+                let trees: Vec<&Path> = recs.iter().map(|r| r.worktree.as_path()).collect();
+                Feed::open_or_start(&self.root, &self.settings.warren_exe(), &trees)
+            }
+        }
     }
 
     /// Replaces the implementation of a runtime (tests use a fake one;

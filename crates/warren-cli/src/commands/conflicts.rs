@@ -11,7 +11,9 @@ use crate::commands::Ctx;
 use crate::output::{Stream, Style, plural, printer, sanitize};
 
 pub fn conflicts(ctx: &Ctx, args: ConflictsArgs) -> anyhow::Result<ExitCode> {
-    let warren = ctx.warren()?;
+    let warren = ctx
+        .warren()?
+        .with_feed(super::feed_mode(warren_env::FeedMode::Start));
     let p = printer();
     let dir = std::env::current_dir()?;
     let report = warren.conflicts(&dir, &args.names, args.into.as_deref())?;

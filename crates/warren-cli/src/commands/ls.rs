@@ -9,7 +9,9 @@ use crate::commands::Ctx;
 use crate::output::{Stream, Style, age, printer};
 
 pub fn ls(ctx: &Ctx, args: LsArgs) -> anyhow::Result<ExitCode> {
-    let warren = ctx.warren()?;
+    let warren = ctx
+        .warren()?
+        .with_feed(super::feed_mode(warren_env::FeedMode::Use));
     let mut listing = ctx.block_on(warren.ls())??;
     let p = printer();
     for w in &listing.warnings {

@@ -223,6 +223,20 @@ pub fn dispatch(cli: Cli, host: HostEnv) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::WatchTrees { trees } => {
+            let root = ctx.root()?;
+            warren_env::review::feed::serve(&root, &trees)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `wanted`, unless `WARREN_CHANGE_FEED` turns the change feed off.
+pub fn feed_mode(wanted: warren_env::FeedMode) -> warren_env::FeedMode {
+    let var = std::env::var(warren_core::vars::WARREN_CHANGE_FEED).unwrap_or_default();
+    match var.trim().to_ascii_lowercase().as_str() {
+        "0" | "false" | "no" | "off" => warren_env::FeedMode::Off,
+        _ => wanted,
     }
 }
 

@@ -104,7 +104,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(o: Output) -> Run {
+    pub fn from(o: Output) -> Run {
         Run {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -278,6 +278,8 @@ impl Drop for TestContext {
             }
         }
         let _ = self.cmd(&["proxy", "stop"]).output();
+        // The change feed's watcher ends within a second of its socket.
+        let _ = std::fs::remove_file(self.root.join("feed").join("sock"));
         // The root's tmux server (sessions), whatever is left of it.
         let _ = Command::new("tmux")
             .arg("-S")

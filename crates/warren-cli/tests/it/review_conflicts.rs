@@ -249,3 +249,184 @@ fn attacker_names_and_contents_are_inert() {
     let ls = t.warren(&["ls"]).ok().stdout;
     assert!(ls.contains("⚠ clashes with x2"), "{ls}");
 }
+
+/// The `warren __watch-trees` processes whose working directory is `root`.
+fn watchers_of(root: &std::path::Path) -> Vec<String> {
+    dir_names(std::path::Path::new("/proc"))
+        .into_iter()
+        .filter(|pid| pid.chars().all(|c| c.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("__watch-trees"))
+                && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| d == root)
+        })
+        .collect()
+}
+
+/// `warren conflicts` with `git` logged (every call, to `log`): the captures that
+/// asked git are the `status` lines.
+fn conflicts_logged(t: &TestContext, log: &std::path::Path, wrapper: &std::path::Path) -> Run {
+    let _ = std::fs::remove_file(log);
+    let path = format!(
+        "{}:{}",
+        wrapper.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    progress!("$ warren conflicts --json (git logged)");
+    Run::from(
+        t.cmd(&["conflicts", "--json"])
+            .env("PATH", path)
+            .output()
+            .expect("run warren"),
+    )
+}
+
+fn statuses(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("--work-tree") && l.contains(" status "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Once the change feed watches the trees, `conflicts` asks it instead of the stat
+/// data of every file, and still sees every change at once: an agent's write
+/// inside the sandbox, a file in a directory made since, a write there again.
+#[test]
+fn conflicts_asks_the_change_feed_and_still_sees_every_change_at_once() {
+    let mut t = TestContext::new();
+    project(&t);
+    progress!(
+        "three environments; two has a file dated in the future, so its stat data never vouches for it"
+    );
+    run_in(&t, "one", "sed -i 's/^a 2$/one was here/' a.txt");
+    run_in(
+        &t,
+        "two",
+        "echo two >> b.txt && touch -d '2099-01-01' b.txt",
+    );
+    run_in(&t, "three", "echo three >> shared.txt");
+    let tree =
+        |name: &str| std::path::PathBuf::from(t.env_json(name)["worktree"].as_str().unwrap());
+    let (one, three) = (tree("one"), tree("three"));
+    let wrapper = t.root.parent().unwrap().join("git-logged");
+    std::fs::create_dir_all(&wrapper).unwrap();
+    let log = t.root.parent().unwrap().join("git.log");
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let script = wrapper.join("git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    progress!("the first conflicts starts the watcher");
+    t.warren(&["conflicts"]).ok();
+    let sock = t.root.join("feed").join("sock");
+    let answered = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    assert!(answered, "the watcher answers on {}", sock.display());
+    let mode = std::fs::metadata(&sock).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    assert_eq!(watchers_of(&t.root).len(), 1, "one watcher");
+
+    progress!(
+        "the next one captures under the feed's tokens (two asks git: its stat data cannot vouch)"
+    );
+    // The watcher may still be walking the trees it was started with.
+    let mut asked = Vec::new();
+    for _ in 0..3 {
+        conflicts_logged(&t, &log, &wrapper).ok();
+        asked = statuses(&log);
+        if asked.iter().any(|l| l.contains("/two")) {
+            break;
+        }
+    }
+    assert!(
+        !asked.is_empty(),
+        "two's stat data sends it to git without the feed"
+    );
+    progress!("then nothing asks git: the feed vouches for all three");
+    for _ in 0..2 {
+        let run = conflicts_logged(&t, &log, &wrapper).ok();
+        assert_eq!(statuses(&log), Vec::<String>::new(), "{}", run.stdout);
+    }
+    progress!("with WARREN_CHANGE_FEED=0 the stat data decides again: two asks git");
+    t.env("WARREN_CHANGE_FEED", "0");
+    conflicts_logged(&t, &log, &wrapper).ok();
+    let asked = statuses(&log);
+    assert!(asked.iter().any(|l| l.contains("/two")), "{asked:?}");
+    t.env("WARREN_CHANGE_FEED", "1");
+
+    progress!("an agent's edit inside its sandbox shows at the very next run");
+    t.warren(&[
+        "exec",
+        "two",
+        "--",
+        "sh",
+        "-c",
+        "sed -i 's/^a 2$/two was here/' a.txt",
+    ])
+    .ok();
+    let run = conflicts_logged(&t, &log, &wrapper).fails(1);
+    let report = json(&run);
+    let p = pair(&report, "pairs", "one", "two").expect("one and two touch a.txt");
+    assert_eq!(conflict_paths(p), ["a.txt"], "{p}");
+    let asked = statuses(&log);
+    assert!(
+        asked.len() == 1 && asked[0].contains("/two"),
+        "only two is read again: {asked:?}"
+    );
+
+    progress!("a directory made on the host with a file in it, then the same file in one");
+    std::fs::create_dir(three.join("newdir")).unwrap();
+    std::fs::write(three.join("newdir/x.txt"), "same\n").unwrap();
+    std::fs::create_dir(one.join("newdir")).unwrap();
+    std::fs::write(one.join("newdir/x.txt"), "same\n").unwrap();
+    let report = json(&conflicts_logged(&t, &log, &wrapper).fails(1));
+    let p = pair(&report, "pairs", "one", "three").expect("both add newdir/x.txt");
+    assert!(
+        p["conflicts"].as_array().unwrap().is_empty(),
+        "the same content: {p}"
+    );
+    progress!("a write in the new directory: it is watched now");
+    std::fs::write(three.join("newdir/x.txt"), "three's\n").unwrap();
+    let report = json(&conflicts_logged(&t, &log, &wrapper).fails(1));
+    let p = pair(&report, "pairs", "one", "three").expect("both add newdir/x.txt");
+    assert_eq!(conflict_paths(p), ["newdir/x.txt"], "{p}");
+    let asked = statuses(&log);
+    assert!(
+        asked.len() == 1 && asked[0].contains("/three"),
+        "only three is read again: {asked:?}"
+    );
+
+    progress!("ls asks the same feed");
+    let ls = t.warren(&["ls"]).ok().stdout;
+    assert!(ls.contains("⚠ clashes with"), "{ls}");
+
+    progress!("the socket removed (as with the root): the watcher ends");
+    std::fs::remove_file(&sock).unwrap();
+    let ended = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        watchers_of(&t.root).is_empty()
+    });
+    assert!(ended, "the watcher is still running");
+}

@@ -21,7 +21,7 @@ use std::process::Stdio;
 use serde::Serialize;
 use warren_store::EnvRecord;
 
-use super::diff::{Captured, FileChange, capture, changed_files};
+use super::diff::{Captured, FileChange, changed_files};
 use super::shadow::Shadow;
 use crate::error::EnvError;
 use crate::git::{GitError, Repo};
@@ -167,6 +167,7 @@ pub fn capture_all(
     root: &Path,
     recs: &[&EnvRecord],
     counts: bool,
+    feed: Option<&super::feed::Feed>,
 ) -> Vec<Result<(Captured, Vec<FileChange>), EnvError>> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -180,7 +181,7 @@ pub fn capture_all(
                 loop {
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(rec) = recs.get(k) else { break };
-                    let r = capture(root, rec).and_then(|c| {
+                    let r = super::diff::capture_fed(root, rec, feed).and_then(|c| {
                         let files = if counts {
                             changed_files(&c.shadow, &c.base, &c.tree, &[])
                         } else {
@@ -290,7 +291,12 @@ impl Warren {
         let mut environments = Vec::new();
         let mut sides = Vec::new();
         let mut shadow = None;
-        for (rec, r) in recs.iter().zip(capture_all(&self.root, &refs, false)) {
+        for (rec, r) in recs.iter().zip(capture_all(
+            &self.root,
+            &refs,
+            false,
+            self.feed(&refs).as_ref(),
+        )) {
             match r {
                 Ok((c, files)) => {
                     let side = Side::of(&rec.name, &c, &files);

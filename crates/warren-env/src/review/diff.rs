@@ -89,6 +89,15 @@ impl Warren {
 
 /// [`Warren::capture`] for the root `root` (callable from any thread).
 pub fn capture(root: &std::path::Path, rec: &EnvRecord) -> Result<Captured, EnvError> {
+    capture_fed(root, rec, None)
+}
+
+/// [`capture`], told by `feed` whether the tree changed (advisory views only).
+pub fn capture_fed(
+    root: &std::path::Path,
+    rec: &EnvRecord,
+    feed: Option<&super::feed::Feed>,
+) -> Result<Captured, EnvError> {
     if Warren::on_main_checkout(rec) {
         return Err(EnvError::Other(format!(
             "`{}` works on the main checkout: it has no changes of its own (run `git diff` in `{}`)",
@@ -113,7 +122,7 @@ pub fn capture(root: &std::path::Path, rec: &EnvRecord) -> Result<Captured, EnvE
     let main = Repo::at_checkout(&rec.project_path);
     let shadow = Shadow::open(root, &main).map_err(review_err(&rec.name))?;
     let tree = shadow
-        .tree_of(&rec.name, &rec.worktree, &base)
+        .tree_of_fed(&rec.name, &rec.worktree, &base, feed)
         .map_err(review_err(&rec.name))?;
     Ok(Captured { shadow, base, tree })
 }

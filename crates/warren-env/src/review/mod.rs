@@ -6,6 +6,7 @@ pub mod apply;
 pub mod checkpoint;
 pub mod conflicts;
 pub mod diff;
+pub mod feed;
 pub mod land;
 pub mod shadow;
 mod unchanged;

@@ -25,6 +25,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::feed::Feed;
 use super::unchanged;
 use crate::git::{GitError, Repo};
 use crate::repo::{
@@ -41,6 +42,8 @@ pub struct Shadow {
 }
 
 /// Any 64-character name: [`empty_tree`] picks the SHA-256 empty tree for it.
+/// The feed token the last capture was made under, with the tree it made.
+const FED: &str = "fed";
 const EMPTY_256_LEN: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Who warren's own commits are by (checkpoints, snapshots).
@@ -224,6 +227,20 @@ impl Shadow {
     /// paths are hashed again. When nothing changed, the last tree is the
     /// answer.
     pub fn tree_of(&self, name: &str, tree: &Path, base: &str) -> Result<String, GitError> {
+        self.tree_of_fed(name, tree, base, None)
+    }
+
+    /// [`Shadow::tree_of`], told by `feed` (when there is one) whether the tree
+    /// changed since its last capture, instead of by the stat data of each of its
+    /// files. Only for advisory views: see [`super::feed`] for what the feed
+    /// does not hear of.
+    pub fn tree_of_fed(
+        &self,
+        name: &str,
+        tree: &Path,
+        base: &str,
+        feed: Option<&Feed>,
+    ) -> Result<String, GitError> {
         if !is_object_name(base) {
             return Err(failed("read-tree", format!("`{base}` is not a commit")));
         }
@@ -237,6 +254,26 @@ impl Shadow {
         let _lock = Lock::take(&self.dir.join(format!("index-{name}.flock")))?;
         let admin = self.admin(name, base)?;
         let captured = admin.join("captured");
+        let fed = admin.join(FED);
+        // Asked before anything looks at the tree: a change after this moves it.
+        let token = feed.and_then(|f| f.token(tree));
+        let inputs = unchanged::inputs(&self.dir);
+        if let Some(token) = &token
+            && admin.join("index").exists()
+            && let Ok(last) = std::fs::read_to_string(&captured)
+            && is_object_name(last.trim())
+            && std::fs::read_to_string(&fed)
+                .is_ok_and(|f| f == format!("{token} {}\n", last.trim()))
+            && !unchanged::inputs_changed(&admin, &unchanged::stamp_inputs(&inputs))
+        {
+            return Ok(last.trim().to_string());
+        }
+        let _ = std::fs::remove_file(&fed);
+        let remember_token = |sha: &str| {
+            if let Some(token) = &token {
+                let _ = std::fs::write(&fed, format!("{token} {sha}\n"));
+            }
+        };
         // Most trees did not change since their last capture: stat data says so
         // without starting git.
         if admin.join("index").exists()
@@ -244,10 +281,10 @@ impl Shadow {
             && is_object_name(last.trim())
             && unchanged::unchanged(&admin, tree, last.trim(), self.empty.len() / 2)
         {
+            remember_token(last.trim());
             return Ok(last.trim().to_string());
         }
         // Stamped before git looks, so that whatever changes after shows next time.
-        let inputs = unchanged::inputs(&self.dir);
         let stamps = unchanged::stamp_dirs(&admin, tree, &inputs);
         let input_stamps = unchanged::stamp_inputs(&inputs);
         let inputs_changed = unchanged::inputs_changed(&admin, &input_stamps);
@@ -257,6 +294,7 @@ impl Shadow {
                 Some(s) => unchanged::save(&admin, sha, s),
                 None => unchanged::forget(&admin),
             }
+            remember_token(sha);
         };
         if !admin.join("index").exists() {
             let _ = std::fs::remove_file(&captured);
