@@ -426,9 +426,13 @@ impl Watcher {
                 Some((parent, name)) => {
                     match rustix::fs::openat(&*parent, &name, flags, Mode::empty()) {
                         Ok(fd) => Rc::new(fd),
-                        // Gone or replaced since its listing: that was an event, and
-                        // the tree is walked again before its next token.
-                        Err(_) => continue,
+                        // Gone or replaced since its listing: that was an event
+                        // in its parent, and the tree is walked again before its
+                        // next token.
+                        Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
+                        // Out of descriptors (a very deep tree), or unreadable:
+                        // a directory not watched is a tree not vouched for.
+                        Err(_) => return Err(Walk::Unwatchable(wds)),
                     }
                 }
             };

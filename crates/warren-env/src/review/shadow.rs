@@ -268,7 +268,9 @@ impl Shadow {
         {
             return Ok(last.trim().to_string());
         }
-        let _ = std::fs::remove_file(&fed);
+        if token.is_some() {
+            let _ = std::fs::remove_file(&fed);
+        }
         let remember_token = |sha: &str| {
             if let Some(token) = &token {
                 let _ = std::fs::write(&fed, format!("{token} {sha}\n"));
