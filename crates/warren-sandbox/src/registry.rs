@@ -72,8 +72,25 @@ pub(crate) fn start_time(pid: i32) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
+/// Whether `pid` has exited and waits to be reaped (`Z`), or is being torn down (`X`).
+fn exited(pid: i32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat.get(i + 2..i + 3))
+        .unwrap_or("");
+    matches!(state, "Z" | "X")
+}
+
+/// The instance's pid 1 still runs. A zombie does not: when the pid 1 of a
+/// namespace has exited, the kernel has already ended every process in it, and
+/// whoever reaps the zombie (the outer keeper; after it, an init that may reap
+/// late) decides nothing. Waiting for the reaping cost every `stop` its whole
+/// grace period on a machine whose init reaps orphans once a second.
 fn alive(instance: &Instance) -> bool {
-    start_time(instance.pid) == Some(instance.start_time)
+    start_time(instance.pid) == Some(instance.start_time) && !exited(instance.pid)
 }
 
 /// Running instances of the environment whose state dir is `state_dir`; stale entries
@@ -175,3 +192,49 @@ fn signal_instance(inst: &Instance, sig: i32) {
 
 #[cfg(not(target_os = "linux"))]
 fn signal_instance(_inst: &Instance, _sig: i32) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pid 1 that has exited counts as ended at once, reaped or not: `stop`
+    /// does not wait its grace period for whoever reaps it.
+    #[test]
+    fn an_exited_process_is_not_alive_before_it_is_reaped() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let inst = Instance {
+            pid,
+            start_time: start_time(pid).unwrap(),
+            argv: Vec::new(),
+            view: None,
+            work_dir: None,
+            keeper: false,
+        };
+        assert!(alive(&inst), "running");
+        let other = Instance {
+            start_time: inst.start_time + 1,
+            ..inst.clone()
+        };
+        assert!(!alive(&other), "another start time is another process");
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).unwrap(),
+            rustix::process::Signal::KILL,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !exited(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok(),
+            "not reaped yet: a zombie"
+        );
+        assert!(!alive(&inst), "a zombie is not alive");
+        child.wait().unwrap();
+        assert!(!alive(&inst), "nor a reaped process");
+    }
+}
