@@ -41,9 +41,9 @@ pub struct Shadow {
     empty: &'static str,
 }
 
-/// Any 64-character name: [`empty_tree`] picks the SHA-256 empty tree for it.
 /// The feed token the last capture was made under, with the tree it made.
 const FED: &str = "fed";
+/// Any 64-character name: [`empty_tree`] picks the SHA-256 empty tree for it.
 const EMPTY_256_LEN: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Who warren's own commits are by (checkpoints, snapshots).
