@@ -26,7 +26,7 @@ use super::shadow::Shadow;
 use crate::error::EnvError;
 use crate::git::{GitError, Repo};
 use crate::manager::Warren;
-use crate::repo::{is_object_name, run};
+use crate::repo::is_object_name;
 
 /// Hunks shown per conflicted file.
 pub const MAX_HUNKS: usize = 3;
@@ -729,40 +729,45 @@ fn fill_hunks(
     conflicts: &mut [Vec<ConflictFile>],
     labels: &HashMap<String, String>,
 ) -> Result<(), GitError> {
-    // (merge, file) of each blob to read.
-    let mut wanted: Vec<(usize, usize, String)> = Vec::new();
+    // Each merged file with a content conflict, as `TREE:PATH` (one object
+    // name per line: a name with a newline in it shows no hunks).
+    let mut asked: Vec<(usize, usize)> = Vec::new();
+    let mut names = String::new();
     for (m, r) in results.iter().enumerate() {
-        let paths: Vec<&str> = conflicts[m]
-            .iter()
-            .filter(|f| f.kinds.iter().any(|k| k == "contents" || k == "add/add"))
-            .filter(|f| !f.kinds.iter().any(|k| k == "binary"))
-            .map(|f| f.path.as_str())
-            .collect();
-        if paths.is_empty() || !is_object_name(&r.tree) {
+        if !is_object_name(&r.tree) {
             continue;
         }
-        let mut c = shadow.git();
-        c.env("GIT_LITERAL_PATHSPECS", "1")
-            .args(["ls-tree", "-r", "-z", "-l", "--full-tree", &r.tree, "--"])
-            .args(&paths);
-        let listing = run(c, "ls-tree")?;
-        for entry in listing.split('\0').filter(|e| !e.is_empty()) {
-            let Some((meta, path)) = entry.split_once('\t') else {
-                continue;
-            };
-            let mut meta = meta.split_whitespace();
-            let (Some(_mode), Some(kind), Some(oid), Some(size)) =
-                (meta.next(), meta.next(), meta.next(), meta.next())
-            else {
-                continue;
-            };
-            let small = size.parse::<u64>().is_ok_and(|s| s <= MAX_BLOB);
-            if kind != "blob" || !small || !is_object_name(oid) {
-                continue;
+        for (k, f) in conflicts[m].iter().enumerate() {
+            let text = f.kinds.iter().any(|k| k == "contents" || k == "add/add")
+                && !f.kinds.iter().any(|k| k == "binary");
+            if text && !f.path.contains('\n') {
+                asked.push((m, k));
+                names.push_str(&format!("{}:{}\n", r.tree, f.path));
             }
-            if let Some(k) = conflicts[m].iter().position(|f| f.path == path) {
-                wanted.push((m, k, oid.to_string()));
-            }
+        }
+    }
+    if asked.is_empty() {
+        return Ok(());
+    }
+    // One `--batch-check` for all of them: `OID TYPE SIZE`, or `NAME missing`.
+    let mut c = shadow.git();
+    c.args(["cat-file", "--batch-check"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = feed(c, names.as_bytes())?;
+    let listing = String::from_utf8_lossy(&out.stdout);
+    // (merge, file) of each blob to read.
+    let mut wanted: Vec<(usize, usize, String)> = Vec::new();
+    for ((m, k), line) in asked.into_iter().zip(listing.lines()) {
+        let mut f = line.split(' ');
+        let (Some(oid), Some(kind), Some(size), None) = (f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let small = size.parse::<u64>().is_ok_and(|s| s <= MAX_BLOB);
+        if kind == "blob" && small && is_object_name(oid) {
+            wanted.push((m, k, oid.to_string()));
         }
     }
     if wanted.is_empty() {
