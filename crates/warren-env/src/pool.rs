@@ -120,7 +120,6 @@ pub const DEFER_FILL_VAR: &str = "WARREN_DEFER_POOL_FILL";
 /// Starts `warren __fill-pool REPO` detached (its own process group, no
 /// output), so the command that asks does not wait for it. Best effort.
 pub fn fill_in_background(warren_exe: &Path, root: &Path, main_checkout: &Path) {
-    use std::os::unix::process::CommandExt;
     use std::sync::Mutex;
     if std::env::var_os(DEFER_FILL_VAR).is_some() {
         return;
@@ -132,21 +131,27 @@ pub fn fill_in_background(warren_exe: &Path, root: &Path, main_checkout: &Path) 
     static STARTED: Mutex<Vec<std::process::Child>> = Mutex::new(Vec::new());
     let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
     started.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    let mut cmd = detached(warren_exe, root);
+    cmd.arg("__fill-pool").arg(main_checkout);
+    if let Ok(child) = cmd.spawn() {
+        started.push(child);
+    }
+}
+
+/// `warren_exe` for `root`, to run in the background: no output, in the root,
+/// out of the terminal's foreground group (so Ctrl-C on the command that starts
+/// it does not stop it halfway); and no `pre_exec`, so the spawn takes the
+/// `vfork` path instead of copying this process's page tables.
+pub(crate) fn detached(warren_exe: &Path, root: &Path) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
     let mut cmd = std::process::Command::new(warren_exe);
-    cmd.arg("__fill-pool")
-        .arg(main_checkout)
-        .env(warren_core::vars::WARREN_ROOT, root)
+    cmd.env(warren_core::vars::WARREN_ROOT, root)
         .current_dir(root)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        // Out of the terminal's foreground group, so Ctrl-C on the command
-        // does not stop it halfway; and no `pre_exec`, so the spawn takes
-        // the `vfork` path instead of copying this process's page tables.
         .process_group(0);
-    if let Ok(child) = cmd.spawn() {
-        started.push(child);
-    }
+    cmd
 }
 
 /// Lowers this process (and what it starts) to the idle scheduling class: the

@@ -124,16 +124,8 @@ impl Feed {
 
 /// Starts the watcher of `root` in the background. Best effort.
 fn start(root: &Path, warren_exe: &Path, trees: &[&Path]) {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = std::process::Command::new(warren_exe);
-    cmd.arg("__watch-trees")
-        .args(trees)
-        .env(warren_core::vars::WARREN_ROOT, root)
-        .current_dir(root)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0);
+    let mut cmd = crate::pool::detached(warren_exe, root);
+    cmd.arg("__watch-trees").args(trees);
     // Not waited for: it outlives this command (a zombie until this one exits).
     let _ = cmd.spawn();
 }
