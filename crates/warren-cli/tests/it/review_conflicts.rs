@@ -250,6 +250,39 @@ fn attacker_names_and_contents_are_inert() {
     assert!(ls.contains("⚠ clashes with x2"), "{ls}");
 }
 
+/// A file named like another plus a carriage return: git would strip the CR
+/// from a `TREE:PATH` line and read the other file, so its hunks are not shown
+/// rather than shown from the wrong file.
+#[test]
+fn a_name_ending_in_a_carriage_return_never_shows_another_files_hunks() {
+    let t = TestContext::new();
+    project(&t);
+    let script = "printf 'decoy %s\\n' \"$0\" > decoy.txt \
+                  && printf 'cr %s\\n' \"$0\" > \"$(printf 'decoy.txt\\r')\"";
+    t.warren(&["run", "-n", "c1", "--", "sh", "-c", script, "one"])
+        .ok();
+    t.warren(&["run", "-n", "c2", "--", "sh", "-c", script, "two"])
+        .ok();
+    let report = json(&t.warren(&["conflicts", "--json"]).fails(1));
+    let p = pair(&report, "pairs", "c1", "c2").expect("both add the same names");
+    let file = |name: &str| {
+        p["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == name)
+            .unwrap_or_else(|| panic!("no conflict in {name:?}: {p}"))
+            .clone()
+    };
+    let plain = file("decoy.txt");
+    assert!(plain["hunks"].to_string().contains("decoy one"), "{plain}");
+    let cr = file("decoy.txt\r");
+    assert!(
+        !cr["hunks"].to_string().contains("decoy"),
+        "another file's lines shown for it: {cr}"
+    );
+}
+
 /// The `warren __watch-trees` processes whose working directory is `root`.
 fn watchers_of(root: &std::path::Path) -> Vec<String> {
     dir_names(std::path::Path::new("/proc"))

@@ -730,7 +730,9 @@ fn fill_hunks(
     labels: &HashMap<String, String>,
 ) -> Result<(), GitError> {
     // Each merged file with a content conflict, as `TREE:PATH` (one object
-    // name per line: a name with a newline in it shows no hunks).
+    // name per line: a name with a newline in it shows no hunks, nor one with
+    // a carriage return, which git strips from the end of a line and would
+    // then name another file).
     let mut asked: Vec<(usize, usize)> = Vec::new();
     let mut names = String::new();
     for (m, r) in results.iter().enumerate() {
@@ -740,7 +742,7 @@ fn fill_hunks(
         for (k, f) in conflicts[m].iter().enumerate() {
             let text = f.kinds.iter().any(|k| k == "contents" || k == "add/add")
                 && !f.kinds.iter().any(|k| k == "binary");
-            if text && !f.path.contains('\n') {
+            if text && !f.path.contains(['\n', '\r']) {
                 asked.push((m, k));
                 names.push_str(&format!("{}:{}\n", r.tree, f.path));
             }
