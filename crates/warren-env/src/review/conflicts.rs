@@ -662,6 +662,17 @@ fn merge_tree(shadow: &Shadow, lines: &str) -> Result<Vec<MergeResult>, GitError
     Ok(parse_merges(&text))
 }
 
+/// `git cat-file MODE` on the shadow with `input` (one object name per line):
+/// what it prints.
+fn cat_file(shadow: &Shadow, mode: &str, input: &[u8]) -> Result<Vec<u8>, GitError> {
+    let mut c = shadow.git();
+    c.args(["cat-file", mode])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Ok(feed(c, input)?.stdout)
+}
+
 /// Runs `c`, writing `input` to its stdin while reading its output.
 fn feed(mut c: std::process::Command, input: &[u8]) -> Result<std::process::Output, GitError> {
     let mut child = c.spawn().map_err(GitError::Spawn)?;
@@ -752,13 +763,8 @@ fn fill_hunks(
         return Ok(());
     }
     // One `--batch-check` for all of them: `OID TYPE SIZE`, or `NAME missing`.
-    let mut c = shadow.git();
-    c.args(["cat-file", "--batch-check"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = feed(c, names.as_bytes())?;
-    let listing = String::from_utf8_lossy(&out.stdout);
+    let out = cat_file(shadow, "--batch-check", names.as_bytes())?;
+    let listing = String::from_utf8_lossy(&out);
     // (merge, file) of each blob to read.
     let mut wanted: Vec<(usize, usize, String)> = Vec::new();
     for ((m, k), line) in asked.into_iter().zip(listing.lines()) {
@@ -779,13 +785,7 @@ fn fill_hunks(
         .iter()
         .map(|(_, _, oid)| format!("{oid}\n"))
         .collect();
-    let mut c = shadow.git();
-    c.args(["cat-file", "--batch"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = feed(c, input.as_bytes())?;
-    let bytes = out.stdout;
+    let bytes = cat_file(shadow, "--batch", input.as_bytes())?;
     let mut rest = bytes.as_slice();
     for (m, k, _) in &wanted {
         // `OID blob SIZE\n` CONTENT `\n`, or `OID missing\n`.
